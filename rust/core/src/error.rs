@@ -1,0 +1,29 @@
+//! The one error type of the core; the binding maps each variant to a Python exception.
+
+/// Why an operation was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// An argument is malformed: wrong length, unsorted indices, unknown suite, ...
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// An index or size lies outside the tree it refers to.
+    #[error("{0}")]
+    OutOfRange(String),
+    /// A proof, root or signature does not check out. Nothing forged passes.
+    #[error("verification failed: {0}")]
+    Verification(String),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+pub(crate) fn invalid(msg: impl Into<String>) -> Error {
+    Error::InvalidArgument(msg.into())
+}
+
+pub(crate) fn out_of_range(msg: impl Into<String>) -> Error {
+    Error::OutOfRange(msg.into())
+}
+
+pub(crate) fn failed(msg: impl Into<String>) -> Error {
+    Error::Verification(msg.into())
+}

@@ -1,0 +1,18 @@
+//! veritree-core: the engine under veritree's key transparency.
+//!
+//! Append-only Merkle logs (RFC 9162 shape) with inclusion, consistency and
+//! batch proofs, compact ranges, and verification that needs no log. Hashing
+//! is pluggable per [`Suite`]. This crate knows nothing of Python.
+
+pub mod compact;
+pub mod error;
+pub mod log;
+pub mod suite;
+pub mod tree;
+pub mod verify;
+
+pub use compact::CompactRange;
+pub use error::{Error, Result};
+pub use log::MemoryLog;
+pub use suite::{Hash, Suite};
+pub use tree::NodeSource;
