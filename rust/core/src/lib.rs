@@ -8,6 +8,7 @@ pub mod compact;
 pub mod error;
 pub mod log;
 pub mod suite;
+pub mod throughput;
 pub mod tree;
 pub mod verify;
 

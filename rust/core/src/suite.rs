@@ -120,12 +120,23 @@ impl Suite {
             .for_each(|(o, c)| self.hash_nodes(c, o));
     }
 
-    /// Leaf hashes of many entries, on every core when there are many.
-    pub fn leaf_hashes<'a, I>(self, entries: I) -> Vec<Hash>
-    where
-        I: IndexedParallelIterator<Item = &'a [u8]>,
-    {
-        entries.with_min_len(256).map(|e| self.leaf_hash(e)).collect()
+    /// Leaf hashes of many entries held back to back in `data`: entry `i` is
+    /// `data[offsets[i]..offsets[i + 1]]`. Hashed on every core when there are many.
+    pub fn leaf_hashes(self, data: &[u8], offsets: &[u64]) -> Result<Vec<Hash>> {
+        let ok = offsets.first() == Some(&0)
+            && offsets.last() == Some(&(data.len() as u64))
+            && offsets.windows(2).all(|w| w[0] <= w[1]);
+        if !ok {
+            return Err(invalid(format!(
+                "offsets must rise from 0 to the buffer length {} (one more offset than entries)",
+                data.len()
+            )));
+        }
+        Ok((0..offsets.len() - 1)
+            .into_par_iter()
+            .with_min_len(256)
+            .map(|i| self.leaf_hash(&data[offsets[i] as usize..offsets[i + 1] as usize]))
+            .collect())
     }
 
     /// The root of a perfect subtree whose leaves are `leaves` (a power-of-two count).
@@ -275,6 +286,17 @@ mod tests {
             suite.hash_nodes_par(&c, &mut b);
             assert_eq!(a, b);
         }
+    }
+
+    #[test]
+    fn flat_leaf_hashes() {
+        let data = b"abcdef";
+        let got = Suite::Blake3.leaf_hashes(data, &[0, 1, 1, 6]).unwrap();
+        assert_eq!(got, vec![Suite::Blake3.leaf_hash(b"a"), Suite::Blake3.leaf_hash(b""), Suite::Blake3.leaf_hash(b"bcdef")]);
+        assert!(Suite::Blake3.leaf_hashes(data, &[0, 7]).is_err());
+        assert!(Suite::Blake3.leaf_hashes(data, &[0, 4, 2, 6]).is_err());
+        assert!(Suite::Blake3.leaf_hashes(data, &[1, 6]).is_err());
+        assert!(Suite::Blake3.leaf_hashes(data, &[]).is_err());
     }
 
     #[test]
