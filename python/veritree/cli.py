@@ -19,7 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "bench":
         from veritree import bench as bench_mod
 
-        return bench_mod.run(quick=args.quick, json_path=args.json, billion=args.billion)
+        return bench_mod.run(quick=args.quick, json_path=args.json, billion_run=args.billion)
     return 2
 
 

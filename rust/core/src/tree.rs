@@ -31,20 +31,19 @@ pub fn split_point(n: u64) -> u64 {
 /// power of two not above `end - begin` (true of every node of an RFC 9162 tree).
 pub fn range_hash<S: NodeSource + ?Sized>(src: &S, begin: u64, end: u64) -> Result<Hash> {
     debug_assert!(begin < end);
-    let suite = src.suite();
     let len = end - begin;
-    // Complete subtrees of the decomposition, largest first, folded from the right.
-    let mut parts = [[0u8; 32]; 64];
-    let mut n = 0;
-    let mut pos = begin;
-    for level in (0..64u32).rev().filter(|l| len >> l & 1 == 1) {
-        parts[n] = src.node(level, pos >> level)?;
-        pos += 1 << level;
-        n += 1;
-    }
-    let mut acc = parts[n - 1];
-    for p in parts[..n - 1].iter().rev() {
-        acc = suite.node_hash(p, &acc);
+    // The complete subtrees of the decomposition, peeled off from the right
+    // (smallest first) and folded as they come: no buffer needed.
+    let mut level = len.trailing_zeros();
+    let mut pos = end - (1 << level);
+    let mut acc = src.node(level, pos >> level)?;
+    let suite = src.suite();
+    let mut rest = len & !(1u64 << level);
+    while rest != 0 {
+        level = rest.trailing_zeros();
+        pos -= 1 << level;
+        acc = suite.node_hash(&src.node(level, pos >> level)?, &acc);
+        rest &= !(1u64 << level);
     }
     Ok(acc)
 }
@@ -60,34 +59,36 @@ pub fn root_at<S: NodeSource + ?Sized>(src: &S, size: u64) -> Result<Hash> {
 
 /// The ranges whose hashes prove that complete subtree `(level, index)` is in the
 /// tree of `size` leaves, bottom up (the order RFC 9162 proofs use).
-fn path_ranges(level: u32, index: u64, size: u64) -> Vec<(u64, u64)> {
+fn path_ranges(level: u32, index: u64, size: u64) -> impl Iterator<Item = (u64, u64)> {
     let last = (size - 1) >> level;
     let inner = 64 - (index ^ last).leading_zeros();
-    let mut out = Vec::with_capacity(64);
     // Below `inner` the path and the right edge differ: every sibling exists,
     // and the one right of the path may be the incomplete right-edge range.
-    for l in 0..inner {
+    let below = (0..inner).map(move |l| {
         let sib = (index >> l) ^ 1;
-        let begin = sib << (l + level);
-        let end = ((sib + 1) << (l + level)).min(size);
-        out.push((begin, end));
-    }
+        (sib << (l + level), ((sib + 1) << (l + level)).min(size))
+    });
     // From `inner` up the path runs along the right edge: only left siblings exist.
-    for l in inner..64 - level {
-        let node = index >> l;
-        if node == 0 {
-            break;
-        }
-        if node & 1 == 1 {
+    let above = (inner..64 - level)
+        .map(move |l| (l, index >> l))
+        .take_while(|&(_, node)| node != 0)
+        .filter(|&(_, node)| node & 1 == 1)
+        .map(move |(l, node)| {
             let begin = (node - 1) << (l + level);
-            out.push((begin, begin + (1 << (l + level))));
-        }
-    }
-    out
+            (begin, begin + (1 << (l + level)))
+        });
+    below.chain(above)
 }
 
-fn hashes_of<S: NodeSource + ?Sized>(src: &S, ranges: &[(u64, u64)]) -> Result<Vec<Hash>> {
-    ranges.iter().map(|&(b, e)| range_hash(src, b, e)).collect()
+fn push_hashes<S: NodeSource + ?Sized>(
+    src: &S,
+    ranges: impl Iterator<Item = (u64, u64)>,
+    out: &mut Vec<Hash>,
+) -> Result<()> {
+    for (b, e) in ranges {
+        out.push(range_hash(src, b, e)?);
+    }
+    Ok(())
 }
 
 fn check_size<S: NodeSource + ?Sized>(src: &S, size: u64) -> Result<()> {
@@ -108,7 +109,42 @@ fn check_index(index: u64, size: u64) -> Result<()> {
 pub fn inclusion_proof<S: NodeSource + ?Sized>(src: &S, index: u64, size: u64) -> Result<Vec<Hash>> {
     check_size(src, size)?;
     check_index(index, size)?;
-    hashes_of(src, &path_ranges(0, index, size))
+    let mut out = Vec::with_capacity(64);
+    push_hashes(src, path_ranges(0, index, size), &mut out)?;
+    Ok(out)
+}
+
+/// Many inclusion proofs in the tree of `size` leaves, on every core: all nodes
+/// back to back, and offsets such that proof `i` is `nodes[offsets[i]..offsets[i + 1]]`.
+pub fn inclusion_proofs<S: NodeSource + Sync + ?Sized>(
+    src: &S,
+    indices: &[u64],
+    size: u64,
+) -> Result<(Vec<Hash>, Vec<u64>)> {
+    use rayon::prelude::*;
+    check_size(src, size)?;
+    let parts = indices
+        .par_chunks(1024)
+        .map(|chunk| {
+            let mut nodes = Vec::with_capacity(chunk.len() * 64);
+            let mut ends = Vec::with_capacity(chunk.len());
+            for &i in chunk {
+                check_index(i, size)?;
+                push_hashes(src, path_ranges(0, i, size), &mut nodes)?;
+                ends.push(nodes.len() as u64);
+            }
+            Ok((nodes, ends))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut nodes = Vec::with_capacity(parts.iter().map(|p| p.0.len()).sum());
+    let mut offsets = Vec::with_capacity(indices.len() + 1);
+    offsets.push(0);
+    for (n, ends) in parts {
+        let base = nodes.len() as u64;
+        offsets.extend(ends.iter().map(|e| e + base));
+        nodes.extend_from_slice(&n);
+    }
+    Ok((nodes, offsets))
 }
 
 /// RFC 9162 §2.1.4 consistency proof between sizes `old` and `new` (`old <= new`).
@@ -123,12 +159,10 @@ pub fn consistency_proof<S: NodeSource + ?Sized>(src: &S, old: u64, new: u64) ->
     // The old tree's rightmost complete subtree, then its path in the new tree.
     let level = old.trailing_zeros();
     let index = (old - 1) >> level;
-    let mut ranges = Vec::with_capacity(65);
-    if index != 0 {
-        ranges.push((index << level, (index + 1) << level));
-    }
-    ranges.extend(path_ranges(level, index, new));
-    hashes_of(src, &ranges)
+    let own = (index != 0).then_some((index << level, (index + 1) << level));
+    let mut out = Vec::with_capacity(65);
+    push_hashes(src, own.into_iter().chain(path_ranges(level, index, new)), &mut out)?;
+    Ok(out)
 }
 
 /// Checks that batch indices are strictly increasing and below `size`.
@@ -171,7 +205,9 @@ pub fn batch_inclusion_proof<S: NodeSource + ?Sized>(src: &S, indices: &[u64], s
     check_batch_indices(indices, size)?;
     let mut ranges = Vec::new();
     batch_ranges(0, size, indices, &mut ranges);
-    hashes_of(src, &ranges)
+    let mut out = Vec::with_capacity(ranges.len());
+    push_hashes(src, ranges.into_iter(), &mut out)?;
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -191,9 +227,10 @@ mod tests {
     #[test]
     fn path_lengths_match_rfc() {
         // RFC 9162 example tree of 7 leaves: leaf 0 has a 3-node path, leaf 6 a 2-node one.
-        assert_eq!(path_ranges(0, 0, 7), vec![(1, 2), (2, 4), (4, 7)]);
-        assert_eq!(path_ranges(0, 6, 7), vec![(4, 6), (0, 4)]);
-        assert_eq!(path_ranges(0, 3, 4), vec![(2, 3), (0, 2)]);
-        assert!(path_ranges(0, 0, 1).is_empty());
+        let path = |i, n| path_ranges(0, i, n).collect::<Vec<_>>();
+        assert_eq!(path(0, 7), vec![(1, 2), (2, 4), (4, 7)]);
+        assert_eq!(path(6, 7), vec![(4, 6), (0, 4)]);
+        assert_eq!(path(3, 4), vec![(2, 3), (0, 2)]);
+        assert!(path(0, 1).is_empty());
     }
 }

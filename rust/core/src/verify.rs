@@ -48,6 +48,8 @@ pub fn verify_inclusion(suite: Suite, index: u64, size: u64, leaf: &Hash, proof:
 ///
 /// `proofs` holds the proof nodes back to back; proof `i` is
 /// `proofs[offsets[i]..offsets[i + 1]]`. Returns one verdict per proof.
+/// Proofs are walked in lockstep groups so that each step hashes one node of
+/// every proof in the group with the suite's many-input path.
 pub fn verify_inclusions(
     suite: Suite,
     indices: &[u64],
@@ -68,16 +70,83 @@ pub fn verify_inclusions(
     if offsets[0] != 0 || offsets[indices.len()] != proofs.len() as u64 || offsets.windows(2).any(|w| w[0] > w[1]) {
         return Err(invalid("offsets must rise from 0 to the number of proof nodes"));
     }
-    Ok(indices
-        .par_iter()
-        .zip(leaves.par_iter())
-        .enumerate()
-        .with_min_len(64)
-        .map(|(i, (&index, leaf))| {
+    let mut verdicts = vec![false; indices.len()];
+    verdicts.par_chunks_mut(LOCKSTEP).enumerate().for_each(|(g, out)| {
+        let start = g * LOCKSTEP;
+        let lanes = (start..start + out.len()).map(|i| {
             let proof = &proofs[offsets[i] as usize..offsets[i + 1] as usize];
-            verify_inclusion(suite, index, size, leaf, proof, root).is_ok()
-        })
-        .collect())
+            Lane::new(indices[i], size, leaves[i], proof)
+        });
+        verify_lockstep(suite, lanes, root, out);
+    });
+    Ok(verdicts)
+}
+
+/// Proofs walked together by [`verify_inclusions`].
+const LOCKSTEP: usize = 64;
+
+/// One inclusion proof part-way through RFC 9162's verification loop.
+struct Lane<'a> {
+    fnode: u64,
+    snode: u64,
+    r: Hash,
+    proof: &'a [Hash],
+    failed: bool,
+}
+
+impl<'a> Lane<'a> {
+    fn new(index: u64, size: u64, leaf: Hash, proof: &'a [Hash]) -> Self {
+        let failed = index >= size;
+        Lane { fnode: index, snode: size.wrapping_sub(1), r: leaf, proof, failed }
+    }
+
+    /// Writes the next node's children into `pair` and advances the indices,
+    /// or returns false when the walk is over.
+    fn step(&mut self, pair: &mut [Hash]) -> bool {
+        let Some((p, rest)) = self.proof.split_first() else { return false };
+        if self.failed || self.snode == 0 {
+            self.failed = true;
+            return false;
+        }
+        self.proof = rest;
+        if self.fnode & 1 == 1 || self.fnode == self.snode {
+            (pair[0], pair[1]) = (*p, self.r);
+            while self.fnode & 1 == 0 && self.fnode != 0 {
+                self.fnode >>= 1;
+                self.snode >>= 1;
+            }
+        } else {
+            (pair[0], pair[1]) = (self.r, *p);
+        }
+        self.fnode >>= 1;
+        self.snode >>= 1;
+        true
+    }
+
+    fn verdict(&self, root: &Hash) -> bool {
+        !self.failed && self.proof.is_empty() && self.snode == 0 && &self.r == root
+    }
+}
+
+fn verify_lockstep<'a>(suite: Suite, lanes: impl Iterator<Item = Lane<'a>>, root: &Hash, out: &mut [bool]) {
+    let mut lanes: Vec<Lane<'a>> = lanes.collect();
+    let mut active: Vec<usize> = (0..lanes.len()).collect();
+    let mut children = vec![[0u8; 32]; 2 * lanes.len()];
+    let mut hashed = vec![[0u8; 32]; lanes.len()];
+    while !active.is_empty() {
+        active.retain(|&i| lanes[i].step(&mut children[2 * i..2 * i + 2]));
+        // Pack the stepping lanes' pairs together, hash them in one call, scatter back.
+        for (k, &i) in active.iter().enumerate() {
+            children.copy_within(2 * i..2 * i + 2, 2 * k);
+        }
+        suite.hash_nodes(&children[..2 * active.len()], &mut hashed[..active.len()]);
+        for (k, &i) in active.iter().enumerate() {
+            lanes[i].r = hashed[k];
+        }
+    }
+    for (o, lane) in out.iter_mut().zip(&lanes) {
+        *o = lane.verdict(root);
+    }
 }
 
 /// Verifies an RFC 9162 §2.1.4.2 consistency proof from `old_size` to `new_size`.

@@ -145,24 +145,7 @@ impl PyLog {
     ) -> PyResult<(Bound<'py, PyArray2<u8>>, Bound<'py, PyArray1<u64>>)> {
         let idx = convert::indices(indices, "indices")?;
         let size = self.size_or_len(size);
-        let (nodes, offsets) = py.detach(|| {
-            use rayon::prelude::*;
-            let log = self.read();
-            let proofs: Vec<Vec<Hash>> = idx
-                .par_iter()
-                .with_min_len(256)
-                .map(|&i| tree::inclusion_proof(&*log, i, size))
-                .collect::<veritree_core::Result<_>>()?;
-            let mut offsets = Vec::with_capacity(proofs.len() + 1);
-            offsets.push(0u64);
-            let mut nodes = Vec::with_capacity(proofs.iter().map(Vec::len).sum());
-            for p in proofs {
-                nodes.extend_from_slice(&p);
-                offsets.push(nodes.len() as u64);
-            }
-            Ok((nodes, offsets))
-        })
-        .py()?;
+        let (nodes, offsets) = py.detach(|| tree::inclusion_proofs(&*self.read(), &idx, size)).py()?;
         Ok((convert::hash_array(py, nodes)?, PyArray1::from_vec(py, offsets)))
     }
 

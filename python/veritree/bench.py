@@ -1,0 +1,256 @@
+"""The benchmark report behind `veritree bench`.
+
+Every figure is a ratio measured in the same run: against the hashing limit
+(the suite's best many-input node hashing on all cores, `veritree.hash_limit`),
+against `pymerkle` and a pure-Python hashlib reference, or against k single
+proofs. Absolute rates drift on a shared machine; the ratios are the claim.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import resource
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+import veritree
+
+SUITES = ("rfc6962-sha256", "blake3")
+
+
+@dataclass
+class Row:
+    section: str
+    case: str
+    rate: float  # items per second
+    unit: str
+    ratio: float | None = None  # against `versus`
+    versus: str = ""
+    extra: dict[str, float | int | str] = field(default_factory=dict)
+
+
+def best_time(fn: Callable[[], object], repeat: int) -> float:
+    """The fastest of `repeat` runs, in seconds."""
+    best = float("inf")
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def random_hashes(n: int, seed: int = 1) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, size=(n, 32), dtype=np.uint8)
+
+
+def hashing_limits(seconds: float) -> dict[str, float]:
+    return {s: veritree.hash_limit(s, seconds) for s in SUITES}
+
+
+def tree_builds(limits: dict[str, float], exponents: list[int], repeat: int) -> list[Row]:
+    """Root over N leaf hashes: node hashes/s against the hashing limit."""
+    rows = []
+    for e in exponents:
+        n = 1 << e
+        hashes = random_hashes(n)
+        for suite in SUITES:
+            t_log = best_time(lambda: veritree.Log(suite).extend_hashes(hashes), repeat)
+            t_root = best_time(lambda: veritree.merkle_root(hashes, suite), repeat)
+            for case, t in (("Log.extend_hashes (all levels kept)", t_log), ("merkle_root (streamed)", t_root)):
+                rate = (n - 1) / t
+                rows.append(
+                    Row("root over N leaf hashes", f"{suite} N=2^{e} {case}", rate, "node hashes/s",
+                        rate / limits[suite], "hashing limit", {"seconds": t})
+                )
+        del hashes
+    return rows
+
+
+def rfc6962_reference_root(entries: list[bytes]) -> bytes:
+    """The obvious pure-Python RFC 6962 tree: hashlib, level by level."""
+    level = [hashlib.sha256(b"\x00" + e).digest() for e in entries]
+    # Hashing pairs level by level and promoting an odd last node gives RFC
+    # 9162's left-balanced tree.
+    while len(level) > 1:
+        nxt = [hashlib.sha256(b"\x01" + level[i] + level[i + 1]).digest() for i in range(0, len(level) - 1, 2)]
+        if len(level) % 2:
+            nxt.append(level[-1])
+        level = nxt
+    return level[0] if level else hashlib.sha256(b"").digest()
+
+
+def python_appends(n: int, entry_size: int, repeat: int) -> list[Row]:
+    """Appending entries from Python, same entries and suite as the peers."""
+    rng = np.random.default_rng(2)
+    blob = rng.bytes(n * entry_size)
+    entries = [blob[i * entry_size:(i + 1) * entry_size] for i in range(n)]
+    rows: list[Row] = []
+    log = veritree.Log()
+    log.extend(entries)
+    root = log.root()
+    if rfc6962_reference_root(entries[:1000]) != log.root(1000):
+        raise AssertionError("reference and veritree disagree")
+
+    def veritree_extend() -> None:
+        veritree.Log().extend(entries)
+
+    def veritree_append_loop() -> None:
+        log = veritree.Log()
+        append = log.append
+        for e in entries:
+            append(e)
+
+    hashes = veritree.leaf_hashes(entries)
+    timings = {
+        "veritree Log.extend(list of bytes)": best_time(veritree_extend, repeat),
+        "veritree Log.append in a Python loop": best_time(veritree_append_loop, repeat),
+        "veritree Log.extend_hashes(numpy)": best_time(lambda: veritree.Log().extend_hashes(hashes), repeat),
+        "pure-Python hashlib reference": best_time(lambda: rfc6962_reference_root(entries), 1),
+    }
+    try:
+        import pymerkle
+    except ImportError:
+        pymerkle = None
+    if pymerkle is not None:
+        def pymerkle_append() -> None:
+            t = pymerkle.InmemoryTree(algorithm="sha256")
+            for e in entries:
+                t.append_entry(e)
+            if t.get_root() != root:
+                raise AssertionError("pymerkle and veritree disagree on the root")
+
+        timings["pymerkle InmemoryTree.append_entry"] = best_time(pymerkle_append, 1)
+    base_name = "pymerkle InmemoryTree.append_entry" if pymerkle else "pure-Python hashlib reference"
+    base = timings[base_name]
+    for case, t in timings.items():
+        rows.append(Row(f"Python appends, SHA-256, {entry_size}-byte entries, N={n}", case, n / t, "entries/s",
+                        base / t, base_name, {"seconds": t}))
+    if pymerkle is None:
+        rows[-1].extra["note"] = "pymerkle not installed: pip install 'veritree[bench]'"
+    return rows
+
+
+def proofs(limits: dict[str, float], exponent: int, count: int, single: int, repeat: int) -> list[Row]:
+    """Inclusion proofs and verifications per second on a 2^exponent log."""
+    n = 1 << exponent
+    rows = []
+    hashes = random_hashes(n, 3)
+    rng = np.random.default_rng(4)
+    for suite in SUITES:
+        log = veritree.Log(suite)
+        log.extend_hashes(hashes)
+        root = log.root()
+        idx = rng.integers(0, n, size=count, dtype=np.uint64)
+        leaves = hashes[idx]
+        nodes, offsets = log.inclusion_proofs(idx)
+        per_proof = len(nodes) / count
+        t_gen = best_time(lambda: log.inclusion_proofs(idx), repeat)
+        t_ver = best_time(lambda: veritree.verify_inclusions(idx, n, leaves, nodes, offsets, root, suite), repeat)
+        ok = veritree.verify_inclusions(idx, n, leaves, nodes, offsets, root, suite)
+        if not ok.all():
+            raise AssertionError("honest proofs failed to verify")
+        section = f"proofs on a 2^{exponent}-leaf log, {suite}"
+        rows.append(Row(section, f"inclusion proofs, {count} per call", count / t_gen, "proofs/s"))
+        ver_rate = count / t_ver
+        rows.append(Row(section, f"inclusion verifications, {count} per call", ver_rate, "proofs/s",
+                        ver_rate * per_proof / limits[suite], "hashing limit (node hashes)",
+                        {"nodes_per_proof": per_proof}))
+
+        few = [int(i) for i in idx[:single]]
+        few_leaves = [bytes(hashes[i]) for i in few]
+        few_proofs = [log.inclusion_proof(i) for i in few]
+
+        def gen_single() -> None:
+            for i in few:
+                log.inclusion_proof(i)
+
+        def ver_single() -> None:
+            for i, leaf, p in zip(few, few_leaves, few_proofs):
+                veritree.verify_inclusion(i, n, leaf, p, root, suite)
+
+        rows.append(Row(section, "inclusion proof, one Python call each", single / best_time(gen_single, repeat),
+                        "proofs/s"))
+        rows.append(Row(section, "verify_inclusion, one Python call each", single / best_time(ver_single, repeat),
+                        "proofs/s"))
+        for k in (16, 1024, 65536):
+            if k > count:
+                continue
+            bidx = np.unique(idx[:k])
+            bleaves = hashes[bidx]
+            proof = log.batch_inclusion_proof(bidx)
+            t_bgen = best_time(lambda: log.batch_inclusion_proof(bidx), repeat)
+            t_bver = best_time(lambda: veritree.verify_batch_inclusion(bidx, n, bleaves, proof, root, suite), repeat)
+            singles = len(log.inclusion_proofs(bidx)[0])
+            rows.append(Row(section, f"batch proof of k={len(bidx)}: generate", len(bidx) / t_bgen, "leaves/s"))
+            rows.append(Row(section, f"batch proof of k={len(bidx)}: verify", len(bidx) / t_bver, "leaves/s"))
+            rows.append(Row("batch proof size", f"{suite} 2^{exponent} log, k={len(bidx)} random leaves",
+                            len(proof) / 32, "nodes", len(proof) / 32 / singles, "k single proofs",
+                            {"bytes": len(proof), "single_proof_nodes": singles}))
+        del log
+    return rows
+
+
+def billion(suite: str, exponent: int, chunk_exponent: int = 20) -> list[Row]:
+    """Streams the root of 2^exponent leaf hashes through a CompactRange."""
+    chunk = random_hashes(1 << chunk_exponent, 5)
+    cr = veritree.CompactRange(suite)
+    start = time.perf_counter()
+    for i in range(1 << (exponent - chunk_exponent)):
+        chunk[0, :8] = np.frombuffer(i.to_bytes(8, "little"), dtype=np.uint8)  # every chunk differs
+        cr.extend_hashes(chunk)
+    t = time.perf_counter() - start
+    rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    n = 1 << exponent
+    limit = veritree.hash_limit(suite, 0.5)
+    return [Row("streamed root", f"{suite} 2^{exponent} leaf hashes in chunks of 2^{chunk_exponent}",
+                (n - 1) / t, "node hashes/s", (n - 1) / t / limit, "hashing limit",
+                {"seconds": t, "peak_rss_mib": rss_mib, "root": cr.root().hex()})]
+
+
+def fmt_rate(x: float) -> str:
+    for div, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if x >= div:
+            return f"{x / div:.2f} {suffix}"
+    return f"{x:.1f}"
+
+
+def print_table(limits: dict[str, float], rows: list[Row]) -> None:
+    print(f"hashing limit (node hashes/s, {os.cpu_count()} cores): "
+          + ", ".join(f"{s} {fmt_rate(v)}" for s, v in limits.items()))
+    section = None
+    for r in rows:
+        if r.section != section:
+            section = r.section
+            print(f"\n## {section}")
+        ratio = f"{r.ratio:8.3f}x vs {r.versus}" if r.ratio is not None else ""
+        print(f"  {r.case:<52} {fmt_rate(r.rate):>10} {r.unit:<14} {ratio}")
+
+
+def run(quick: bool = False, json_path: str | None = None, billion_run: bool = False) -> int:
+    limits = hashing_limits(0.3 if quick else 1.0)
+    rows: list[Row] = []
+    if quick:
+        rows += tree_builds(limits, [16, 20], repeat=3)
+        rows += python_appends(20_000, 100, repeat=2)
+        rows += proofs(limits, 20, 20_000, 2_000, repeat=3)
+    else:
+        rows += tree_builds(limits, [20, 22, 24, 26], repeat=3)
+        rows += python_appends(200_000, 100, repeat=3)
+        rows += python_appends(50_000, 1024, repeat=3)
+        rows += proofs(limits, 24, 1 << 20, 20_000, repeat=3)
+    if billion_run:
+        for suite in SUITES:
+            rows += billion(suite, 30)
+    print_table(limits, rows)
+    if json_path:
+        with open(json_path, "w") as f:
+            json.dump({"machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+                       "hash_limit": limits, "rows": [asdict(r) for r in rows]}, f, indent=1)
+        print(f"\nwrote {json_path}")
+    return 0
