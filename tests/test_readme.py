@@ -1,0 +1,13 @@
+"""The README's API tour runs as written."""
+
+import re
+from pathlib import Path
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def test_api_tour_runs() -> None:
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+    assert blocks, "the README has no python example"
+    for code in blocks:
+        exec(compile(code, str(README), "exec"), {})
