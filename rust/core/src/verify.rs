@@ -229,34 +229,71 @@ pub fn root_from_batch_proof(suite: Suite, indices: &[u64], size: u64, leaves: &
         Error::OutOfRange(msg) => failed(msg),
         other => other,
     })?;
-    let mut nodes = proof.iter();
-    let root = batch_root(suite, 0, size, indices, leaves, &mut nodes)?;
-    if nodes.next().is_some() {
-        return Err(failed(format!("batch proof has {} nodes, more than it needs", proof.len())));
+    let need = batch_node_count(0, size, indices);
+    if proof.len() != need {
+        return Err(failed(format!("batch proof has {} nodes, needs {need}", proof.len())));
     }
-    Ok(root)
+    Ok(batch_root(suite, 0, size, indices, leaves, proof))
 }
 
-fn batch_root(
+/// How many proof nodes the subtree `[begin, end)` takes (see `tree::batch_ranges`).
+fn batch_node_count(begin: u64, end: u64, indices: &[u64]) -> usize {
+    if indices.is_empty() {
+        return 1;
+    }
+    if end - begin == 1 {
+        return 0;
+    }
+    let mid = begin + split_point(end - begin);
+    let s = indices.partition_point(|&i| i < mid);
+    batch_node_count(begin, mid, &indices[..s]) + batch_node_count(mid, end, &indices[s..])
+}
+
+/// Subtrees with at least this many indices on each side verify their halves
+/// on separate threads.
+const BATCH_PAR_MIN: usize = 256;
+
+/// The root of `[begin, end)` from its leaves and exactly its share of the proof.
+fn batch_root(suite: Suite, begin: u64, end: u64, indices: &[u64], leaves: &[Hash], proof: &[Hash]) -> Hash {
+    if indices.len() < 2 * BATCH_PAR_MIN || end - begin == 1 {
+        return batch_root_seq(suite, begin, end, indices, leaves, &mut proof.iter());
+    }
+    let mid = begin + split_point(end - begin);
+    let s = indices.partition_point(|&i| i < mid);
+    let (li, ri) = indices.split_at(s);
+    let (ll, rl) = leaves.split_at(s);
+    if li.len().min(ri.len()) < BATCH_PAR_MIN {
+        return batch_root_seq(suite, begin, end, indices, leaves, &mut proof.iter());
+    }
+    // Counting the left half's nodes (no hashing) tells where the right half's start.
+    let (lp, rp) = proof.split_at(batch_node_count(begin, mid, li));
+    let (left, right) =
+        rayon::join(|| batch_root(suite, begin, mid, li, ll, lp), || batch_root(suite, mid, end, ri, rl, rp));
+    suite.node_hash(&left, &right)
+}
+
+/// [`batch_root`] on this thread, taking proof nodes in order. The caller has
+/// checked that the proof holds exactly the nodes needed.
+fn batch_root_seq(
     suite: Suite,
     begin: u64,
     end: u64,
     indices: &[u64],
     leaves: &[Hash],
     nodes: &mut std::slice::Iter<'_, Hash>,
-) -> Result<Hash> {
+) -> Hash {
     if indices.is_empty() {
-        return nodes.next().copied().ok_or_else(|| failed("batch proof is missing nodes"));
+        return *nodes.next().expect("node count checked before the walk");
     }
     if end - begin == 1 {
         // Indices are distinct and within [begin, end): exactly one, at begin.
-        return Ok(leaves[0]);
+        return leaves[0];
     }
     let mid = begin + split_point(end - begin);
     let s = indices.partition_point(|&i| i < mid);
-    let left = batch_root(suite, begin, mid, &indices[..s], &leaves[..s], nodes)?;
-    let right = batch_root(suite, mid, end, &indices[s..], &leaves[s..], nodes)?;
-    Ok(suite.node_hash(&left, &right))
+    let left = batch_root_seq(suite, begin, mid, &indices[..s], &leaves[..s], nodes);
+    let right = batch_root_seq(suite, mid, end, &indices[s..], &leaves[s..], nodes);
+    suite.node_hash(&left, &right)
 }
 
 /// Verifies a batch inclusion proof for strictly increasing `indices`.

@@ -39,3 +39,31 @@ fn many_proofs_match_single_ones_and_fail_individually() {
         assert!(verify::verify_inclusions(suite, &idx, size, &lv, &nodes, &offsets[1..], &root).is_err());
     }
 }
+
+#[test]
+fn large_batches_verify_across_threads_and_reject_tampering() {
+    let suite = Suite::Blake3;
+    let n = 1u64 << 14;
+    let leaves: Vec<Hash> = (0..n).map(|i| suite.leaf_hash(&i.to_le_bytes())).collect();
+    let mut log = MemoryLog::new(suite);
+    log.extend_leaf_hashes(&leaves);
+    let size = n - 3;
+    let root = log.root(size).unwrap();
+    // Dense on the left, sparse on the right: both threads get real work.
+    let idx: Vec<u64> = (0..size).filter(|i| i % 3 == 0 || (i > &8000 && i % 7 == 0)).collect();
+    let lv: Vec<Hash> = idx.iter().map(|&i| leaves[i as usize]).collect();
+    let proof = tree::batch_inclusion_proof(&log, &idx, size).unwrap();
+    verify::verify_batch_inclusion(suite, &idx, size, &lv, &proof, &root).unwrap();
+    for k in [0, proof.len() / 2, proof.len() - 1] {
+        let mut bad = proof.clone();
+        bad[k][0] ^= 1;
+        assert!(verify::verify_batch_inclusion(suite, &idx, size, &lv, &bad, &root).is_err());
+    }
+    let mut bad_leaves = lv.clone();
+    bad_leaves[lv.len() - 1][5] ^= 1;
+    assert!(verify::verify_batch_inclusion(suite, &idx, size, &bad_leaves, &proof, &root).is_err());
+    assert!(verify::verify_batch_inclusion(suite, &idx, size, &lv, &proof[1..], &root).is_err());
+    let mut padded = proof.clone();
+    padded.push([0; 32]);
+    assert!(verify::verify_batch_inclusion(suite, &idx, size, &lv, &padded, &root).is_err());
+}
