@@ -193,7 +193,7 @@ fn main() {
     // How close the build from leaf hashes comes to the machine's hashing limit:
     // a build of N leaves hashes N - 1 nodes.
     // The limit is a rate: best of three is the highest.
-    let best_limit = || (0..REPS).map(|_| node_hash_limit(SUITE, LIMIT_SECONDS)).fold(0.0, f64::max);
+    let best_limit = || (0..REPS).map(|_| node_hash_limit(SUITE, LIMIT_SECONDS).expect("a valid duration")).fold(0.0, f64::max);
     let limit = best_limit();
     let limit_1t = one.install(best_limit);
     let build_rate = (N - 1) as f64 / rows[0].veritree;

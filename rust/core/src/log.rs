@@ -1,6 +1,6 @@
 //! The in-memory append-only log: every complete subtree hash, level by level.
 
-use crate::error::{invalid, out_of_range, Result};
+use crate::error::{out_of_range, Result};
 use crate::suite::{Hash, Suite};
 use crate::tree::{self, NodeSource};
 
@@ -127,7 +127,7 @@ impl MemoryLog {
     /// The compact range `[0, size)`: the complete subtrees along the right edge.
     pub fn compact_range(&self, size: u64) -> Result<crate::compact::CompactRange> {
         if size > self.len() {
-            return Err(invalid(format!("size {size} is beyond the log size {}", self.len())));
+            return Err(out_of_range(format!("size {size} is beyond the log size {}", self.len())));
         }
         let hashes = (0..64u32)
             .rev()

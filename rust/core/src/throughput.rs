@@ -3,12 +3,17 @@
 
 use std::time::Instant;
 
+use crate::error::{invalid, Result};
 use crate::suite::{Hash, Suite};
 
 /// Node hashes per second that `suite` sustains on every rayon thread, each
 /// hashing its own cache-resident level over and over with the suite's
 /// many-input path. No tree build can beat it; benchmarks divide by it.
-pub fn node_hash_limit(suite: Suite, min_seconds: f64) -> f64 {
+/// `min_seconds` must lie in (0, 60].
+pub fn node_hash_limit(suite: Suite, min_seconds: f64) -> Result<f64> {
+    if !(min_seconds > 0.0 && min_seconds <= 60.0) {
+        return Err(invalid(format!("seconds must be in (0, 60], got {min_seconds}")));
+    }
     const NODES: usize = 1 << 11; // 128 KiB of children: stays in L2
     let per_thread = rayon::broadcast(|ctx| {
         let children: Vec<Hash> =
@@ -28,5 +33,5 @@ pub fn node_hash_limit(suite: Suite, min_seconds: f64) -> f64 {
     });
     let hashes: u64 = per_thread.iter().map(|p| p.0).sum();
     let secs = per_thread.iter().map(|p| p.1).fold(0.0, f64::max);
-    hashes as f64 / secs
+    Ok(hashes as f64 / secs)
 }

@@ -102,9 +102,12 @@ pub fn with_hashes<R>(obj: &Bound<'_, PyAny>, what: &str, f: impl FnOnce(&[Hash]
                 ro.shape()
             )));
         }
+        // as_slice() also admits Fortran order, which would be read column-wise.
         let flat = ro
             .as_slice()
-            .map_err(|_| PyValueError::new_err(format!("{what} must be a C-contiguous array")))?;
+            .ok()
+            .filter(|_| ro.is_c_contiguous())
+            .ok_or_else(|| PyValueError::new_err(format!("{what} must be a C-contiguous array")))?;
         return f(flat.as_chunks::<32>().0);
     }
     if let Ok(arr) = obj.cast::<PyUntypedArray>() {
@@ -128,15 +131,16 @@ pub fn with_hashes<R>(obj: &Bound<'_, PyAny>, what: &str, f: impl FnOnce(&[Hash]
 
 /// Indices as u64: a numpy integer array or a sequence of non-negative ints.
 pub fn indices(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<u64>> {
+    // Read through ndarray views so that any stride works.
     if let Ok(arr) = obj.cast::<PyArray1<u64>>() {
-        return Ok(arr.to_vec().map_err(|e| PyValueError::new_err(e.to_string()))?);
+        return Ok(arr.readonly().as_array().iter().copied().collect());
     }
     if let Ok(arr) = obj.cast::<PyArray1<i64>>() {
         return arr
-            .to_vec()
-            .map_err(|e| PyValueError::new_err(e.to_string()))?
-            .into_iter()
-            .map(|i| u64::try_from(i).map_err(|_| PyValueError::new_err(format!("{what} must be non-negative, got {i}"))))
+            .readonly()
+            .as_array()
+            .iter()
+            .map(|&i| u64::try_from(i).map_err(|_| PyValueError::new_err(format!("{what} must be non-negative, got {i}"))))
             .collect();
     }
     if obj.is_instance_of::<PyBytes>() || obj.is_instance_of::<pyo3::types::PyString>() {

@@ -170,7 +170,7 @@ fn verify_batch_inclusion(
 #[pyo3(signature = (suite, seconds = 0.5))]
 fn hash_limit(py: Python<'_>, suite: &str, seconds: f64) -> PyResult<f64> {
     let s = convert::suite(suite)?;
-    Ok(py.detach(|| throughput::node_hash_limit(s, seconds)))
+    py.detach(|| throughput::node_hash_limit(s, seconds)).py()
 }
 
 #[pymodule]
@@ -178,7 +178,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add("VeritreeError", py.get_type::<errors::VeritreeError>())?;
     m.add("VerificationError", py.get_type::<errors::VerificationError>())?;
-    m.add("SUITES", veritree_core::Suite::ALL.map(|s| s.name()))?;
+    m.add("SUITES", pyo3::types::PyTuple::new(py, veritree_core::Suite::ALL.map(|s| s.name()))?)?;
     m.add_class::<log::PyLog>()?;
     m.add_class::<compact::PyCompactRange>()?;
     m.add_function(wrap_pyfunction!(leaf_hash, m)?)?;
