@@ -29,11 +29,9 @@ impl SplitMix64 {
     }
 }
 
-/// `n` distinct 32-byte log entries held back to back, with the offsets that
-/// [`Suite::leaf_hashes`] takes.
+/// `n` distinct 32-byte log entries.
 pub struct Entries {
     pub items: Vec<[u8; 32]>,
-    pub offsets: Vec<u64>,
 }
 
 impl Entries {
@@ -48,15 +46,12 @@ impl Entries {
                 e
             })
             .collect();
-        let offsets = (0..=n as u64).map(|i| 32 * i).collect();
-        Entries { items, offsets }
+        Entries { items }
     }
 
     /// The entries' leaf hashes under `suite` (hashed on every core).
     pub fn leaf_hashes(&self, suite: Suite) -> Vec<Hash> {
-        suite
-            .leaf_hashes(self.items.as_flattened(), &self.offsets)
-            .expect("offsets are built to match the entries")
+        suite.leaf_hashes(&self.items)
     }
 }
 
@@ -123,9 +118,8 @@ mod tests {
     }
 
     #[test]
-    fn entries_match_offsets() {
+    fn entry_leaf_hashes_are_per_entry() {
         let e = Entries::new(5);
-        assert_eq!(e.offsets, vec![0, 32, 64, 96, 128, 160]);
         assert_eq!(e.leaf_hashes(Suite::Blake3)[3], Suite::Blake3.leaf_hash(&e.items[3]));
     }
 

@@ -116,9 +116,14 @@ impl Suite {
             .for_each(|(o, c)| self.hash_nodes(c, o));
     }
 
-    /// Leaf hashes of many entries held back to back in `data`: entry `i` is
-    /// `data[offsets[i]..offsets[i + 1]]`. Hashed on every core when there are many.
-    pub fn leaf_hashes(self, data: &[u8], offsets: &[u64]) -> Result<Vec<Hash>> {
+    /// Leaf hashes of many entries, on every core when there are many.
+    pub fn leaf_hashes<T: AsRef<[u8]> + Sync>(self, entries: &[T]) -> Vec<Hash> {
+        entries.par_iter().with_min_len(256).map(|e| self.leaf_hash(e.as_ref())).collect()
+    }
+
+    /// Leaf hashes of entries held back to back in `data`: entry `i` is
+    /// `data[offsets[i]..offsets[i + 1]]`.
+    pub fn leaf_hashes_flat(self, data: &[u8], offsets: &[u64]) -> Result<Vec<Hash>> {
         let ok = offsets.first() == Some(&0)
             && offsets.last() == Some(&(data.len() as u64))
             && offsets.windows(2).all(|w| w[0] <= w[1]);
@@ -128,11 +133,8 @@ impl Suite {
                 data.len()
             )));
         }
-        Ok((0..offsets.len() - 1)
-            .into_par_iter()
-            .with_min_len(256)
-            .map(|i| self.leaf_hash(&data[offsets[i] as usize..offsets[i + 1] as usize]))
-            .collect())
+        let entries: Vec<&[u8]> = offsets.windows(2).map(|w| &data[w[0] as usize..w[1] as usize]).collect();
+        Ok(self.leaf_hashes(&entries))
     }
 
     /// The root of a perfect subtree whose leaves are `leaves` (a power-of-two count).
@@ -304,12 +306,13 @@ mod tests {
     #[test]
     fn flat_leaf_hashes() {
         let data = b"abcdef";
-        let got = Suite::Blake3.leaf_hashes(data, &[0, 1, 1, 6]).unwrap();
-        assert_eq!(got, vec![Suite::Blake3.leaf_hash(b"a"), Suite::Blake3.leaf_hash(b""), Suite::Blake3.leaf_hash(b"bcdef")]);
-        assert!(Suite::Blake3.leaf_hashes(data, &[0, 7]).is_err());
-        assert!(Suite::Blake3.leaf_hashes(data, &[0, 4, 2, 6]).is_err());
-        assert!(Suite::Blake3.leaf_hashes(data, &[1, 6]).is_err());
-        assert!(Suite::Blake3.leaf_hashes(data, &[]).is_err());
+        let got = Suite::Blake3.leaf_hashes_flat(data, &[0, 1, 1, 6]).unwrap();
+        assert_eq!(got, Suite::Blake3.leaf_hashes(&[&b"a"[..], b"", b"bcdef"]));
+        assert_eq!(got[0], Suite::Blake3.leaf_hash(b"a"));
+        assert!(Suite::Blake3.leaf_hashes_flat(data, &[0, 7]).is_err());
+        assert!(Suite::Blake3.leaf_hashes_flat(data, &[0, 4, 2, 6]).is_err());
+        assert!(Suite::Blake3.leaf_hashes_flat(data, &[1, 6]).is_err());
+        assert!(Suite::Blake3.leaf_hashes_flat(data, &[]).is_err());
     }
 
     #[test]

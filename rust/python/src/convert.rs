@@ -169,18 +169,18 @@ pub fn hash_list<'py>(py: Python<'py>, hs: &[Hash]) -> Vec<Bound<'py, PyBytes>> 
     hs.iter().map(|h| PyBytes::new(py, h)).collect()
 }
 
-/// Entries from a sequence of bytes-likes, packed back to back with offsets.
-pub fn pack_entries(obj: &Bound<'_, PyAny>) -> PyResult<(Vec<u8>, Vec<u64>)> {
+/// The items of a sequence of entries, kept alive while their bytes are borrowed.
+pub fn entry_items<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Vec<Bound<'py, PyAny>>> {
     if obj.is_instance_of::<PyBytes>() || obj.is_instance_of::<pyo3::types::PyString>() {
         return Err(PyTypeError::new_err(
             "entries must be a sequence of bytes (for one entry use append)",
         ));
     }
-    let mut data = Vec::new();
-    let mut offsets = vec![0u64];
-    for item in obj.try_iter()? {
-        data.extend_from_slice(&bytes_of(&item?, "each entry")?);
-        offsets.push(data.len() as u64);
-    }
-    Ok((data, offsets))
+    obj.try_iter()?.collect()
+}
+
+/// The bytes of each entry: borrowed from immutable `bytes` (no copy, safe to
+/// read with the GIL released), copied from anything mutable.
+pub fn entry_bytes<'a>(items: &'a [Bound<'_, PyAny>]) -> PyResult<Vec<Cow<'a, [u8]>>> {
+    items.iter().map(|i| bytes_of(i, "each entry")).collect()
 }

@@ -27,8 +27,9 @@ fn leaf_hash<'py>(py: Python<'py>, data: &Bound<'py, PyAny>, suite: &str) -> PyR
 #[pyo3(signature = (entries, suite = "rfc6962-sha256"))]
 fn leaf_hashes<'py>(py: Python<'py>, entries: &Bound<'py, PyAny>, suite: &str) -> PyResult<Bound<'py, PyArray2<u8>>> {
     let s = convert::suite(suite)?;
-    let (data, offsets) = convert::pack_entries(entries)?;
-    let hs = py.detach(|| s.leaf_hashes(&data, &offsets)).py()?;
+    let items = convert::entry_items(entries)?;
+    let data = convert::entry_bytes(&items)?;
+    let hs = py.detach(|| s.leaf_hashes(&data));
     convert::hash_array(py, hs)
 }
 

@@ -87,8 +87,13 @@ impl PyLog {
 
     /// Appends a sequence of entries; returns the index of the first.
     fn extend(&self, py: Python<'_>, entries: &Bound<'_, PyAny>) -> PyResult<u64> {
-        let (data, offsets) = convert::pack_entries(entries)?;
-        self.extend_packed(py, &data, &offsets)
+        let items = convert::entry_items(entries)?;
+        let data = convert::entry_bytes(&items)?;
+        let suite = tree::NodeSource::suite(&*self.read());
+        if data.len() < DETACH_MIN_ITEMS {
+            return Ok(self.write().extend_leaf_hashes(&suite.leaf_hashes(&data)));
+        }
+        Ok(py.detach(|| self.write().extend_leaf_hashes(&suite.leaf_hashes(&data))))
     }
 
     /// Appends entries held back to back in one buffer: entry `i` is
@@ -189,11 +194,11 @@ impl PyLog {
     fn extend_packed(&self, py: Python<'_>, data: &[u8], offsets: &[u64]) -> PyResult<u64> {
         let suite = tree::NodeSource::suite(&*self.read());
         if offsets.len() <= DETACH_MIN_ITEMS {
-            let leaves = suite.leaf_hashes(data, offsets).py()?;
+            let leaves = suite.leaf_hashes_flat(data, offsets).py()?;
             return Ok(self.write().extend_leaf_hashes(&leaves));
         }
         py.detach(|| {
-            let leaves = suite.leaf_hashes(data, offsets)?;
+            let leaves = suite.leaf_hashes_flat(data, offsets)?;
             Ok(self.write().extend_leaf_hashes(&leaves))
         })
         .py()
