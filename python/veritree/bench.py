@@ -51,15 +51,18 @@ def random_hashes(n: int, seed: int = 1) -> np.ndarray:
 
 
 def hashing_limits(seconds: float) -> dict[str, float]:
-    return {s: veritree.hash_limit(s, seconds) for s in SUITES}
+    """Each suite's limit, the best of three measurements (the machine is shared)."""
+    return {s: max(veritree.hash_limit(s, seconds / 3) for _ in range(3)) for s in SUITES}
 
 
-def tree_builds(limits: dict[str, float], exponents: list[int], repeat: int) -> list[Row]:
-    """Root over N leaf hashes: node hashes/s against the hashing limit."""
+def tree_builds(exponents: list[int], repeat: int) -> list[Row]:
+    """Root over N leaf hashes: node hashes/s against the hashing limit, measured
+    again beside each size so that drift on a shared machine cancels."""
     rows = []
     for e in exponents:
         n = 1 << e
         hashes = random_hashes(n)
+        limits = hashing_limits(0.6)
         for suite in SUITES:
             t_log = best_time(lambda: veritree.Log(suite).extend_hashes(hashes), repeat)
             t_root = best_time(lambda: veritree.merkle_root(hashes, suite), repeat)
@@ -137,8 +140,9 @@ def python_appends(n: int, entry_size: int, repeat: int) -> list[Row]:
     return rows
 
 
-def proofs(limits: dict[str, float], exponent: int, count: int, single: int, repeat: int) -> list[Row]:
+def proofs(exponent: int, count: int, single: int, repeat: int) -> list[Row]:
     """Inclusion proofs and verifications per second on a 2^exponent log."""
+    limits = hashing_limits(0.6)
     n = 1 << exponent
     rows, size_rows = [], []
     hashes = random_hashes(n, 3)
@@ -219,7 +223,7 @@ def billion(suite: str, exponent: int, chunk_exponent: int = 20) -> list[Row]:
     t = time.perf_counter() - start
     rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     n = 1 << exponent
-    limit = veritree.hash_limit(suite, 0.5)
+    limit = hashing_limits(0.6)[suite]
     return [Row("streamed root", f"{suite} 2^{exponent} leaf hashes in chunks of 2^{chunk_exponent}",
                 (n - 1) / t, "node hashes/s", (n - 1) / t / limit, "hashing limit",
                 {"seconds": t, "peak_rss_mib": rss_mib, "root": cr.root().hex()})]
@@ -248,14 +252,14 @@ def run(quick: bool = False, json_path: str | None = None, billion_run: bool = F
     limits = hashing_limits(0.3 if quick else 1.0)
     rows: list[Row] = []
     if quick:
-        rows += tree_builds(limits, [16, 20], repeat=3)
+        rows += tree_builds([16, 20], repeat=3)
         rows += python_appends(20_000, 100, repeat=2)
-        rows += proofs(limits, 20, 20_000, 2_000, repeat=3)
+        rows += proofs(20, 20_000, 2_000, repeat=3)
     else:
-        rows += tree_builds(limits, [20, 22, 24, 26], repeat=3)
+        rows += tree_builds([20, 22, 24, 26], repeat=3)
         rows += python_appends(200_000, 100, repeat=3)
         rows += python_appends(50_000, 1024, repeat=3)
-        rows += proofs(limits, 24, 1 << 20, 20_000, repeat=3)
+        rows += proofs(24, 1 << 20, 20_000, repeat=3)
     if billion_run:
         for suite in SUITES:
             rows += billion(suite, 30)

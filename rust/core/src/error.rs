@@ -9,6 +9,9 @@ pub enum Error {
     /// An index or size lies outside the tree it refers to.
     #[error("{0}")]
     OutOfRange(String),
+    /// Stored data is missing, damaged, locked or cannot be written.
+    #[error("storage: {0}")]
+    Storage(String),
     /// A proof, root or signature does not check out. Nothing forged passes.
     #[error("verification failed: {0}")]
     Verification(String),

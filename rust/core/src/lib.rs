@@ -9,6 +9,7 @@ pub mod error;
 pub mod log;
 pub mod suite;
 pub mod throughput;
+pub mod tiles;
 pub mod tree;
 pub mod verify;
 

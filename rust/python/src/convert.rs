@@ -10,13 +10,14 @@ use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes};
 use veritree_core::{Error, Hash, Suite};
 
-use crate::errors::VerificationError;
+use crate::errors::{StorageError, VerificationError};
 
 /// Maps a core error onto the matching Python exception.
 pub fn to_py(e: Error) -> PyErr {
     match e {
         Error::InvalidArgument(m) => PyValueError::new_err(m),
         Error::OutOfRange(m) => pyo3::exceptions::PyIndexError::new_err(m),
+        Error::Storage(_) => StorageError::new_err(e.to_string()),
         Error::Verification(_) => VerificationError::new_err(e.to_string()),
     }
 }

@@ -10,3 +10,9 @@ create_exception!(
     VeritreeError,
     "A proof, root or signature does not check out."
 );
+create_exception!(
+    veritree,
+    StorageError,
+    VeritreeError,
+    "A stored log is missing, damaged, locked by another writer, or cannot be written."
+);

@@ -1,0 +1,132 @@
+//! Durable, atomic file writes and bounded reads.
+//!
+//! A file becomes visible only whole: it is written under `.veritree/tmp`,
+//! fsync'd, renamed into place, and the directories that gained names are
+//! fsync'd before anything that refers to them (the checkpoint) is written.
+
+use std::collections::BTreeSet;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+
+use crate::error::{invalid, Error, Result};
+
+pub(crate) fn io_error(what: &str, path: &Path, e: io::Error) -> Error {
+    Error::Storage(format!("{what} {}: {e}", path.display()))
+}
+
+/// Files to publish together: contents staged in memory, then made durable
+/// and visible by [`Batch::commit`].
+#[derive(Default)]
+pub(crate) struct Batch {
+    files: Vec<(String, Vec<u8>)>,
+}
+
+impl Batch {
+    pub fn add(&mut self, rel: String, data: Vec<u8>) {
+        self.files.push((rel, data));
+    }
+
+    /// Writes every file to the temp dir, fsyncs them (in parallel: fsync is
+    /// latency-bound), renames them into place and fsyncs the directories.
+    pub fn commit(self, root: &Path) -> Result<()> {
+        let tmp = root.join(".veritree/tmp");
+        let staged: Vec<(PathBuf, PathBuf)> = self
+            .files
+            .par_iter()
+            .with_max_len(1)
+            .enumerate()
+            .map(|(i, (rel, data))| {
+                let t = tmp.join(format!("{i}"));
+                let mut f = File::create(&t).map_err(|e| io_error("create", &t, e))?;
+                f.write_all(data).map_err(|e| io_error("write", &t, e))?;
+                f.sync_all().map_err(|e| io_error("fsync", &t, e))?;
+                Ok((t, root.join(rel)))
+            })
+            .collect::<Result<_>>()?;
+        let mut dirs = BTreeSet::new();
+        for (t, dest) in &staged {
+            let parent = dest.parent().expect("tile paths have a parent");
+            if dirs.insert(parent.to_path_buf()) {
+                create_dirs(root, parent, &mut dirs)?;
+            }
+            fs::rename(t, dest).map_err(|e| io_error("rename into", dest, e))?;
+        }
+        dirs.par_iter().try_for_each(|d| sync_dir(d))
+    }
+}
+
+/// Creates `dir` and its missing parents, remembering each new one (and the
+/// directory holding it) as needing an fsync.
+fn create_dirs(root: &Path, dir: &Path, dirs: &mut BTreeSet<PathBuf>) -> Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent().filter(|p| p.starts_with(root)) {
+        create_dirs(root, parent, dirs)?;
+        dirs.insert(parent.to_path_buf());
+    }
+    match fs::create_dir(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(io_error("create directory", dir, e)),
+    }
+}
+
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| io_error("fsync directory", dir, e))
+}
+
+/// Writes one file atomically and durably (the checkpoint, the config).
+pub(crate) fn write_atomic(root: &Path, rel: &str, data: &[u8]) -> Result<()> {
+    let mut b = Batch::default();
+    b.add(rel.to_string(), data.to_vec());
+    b.commit(root)
+}
+
+/// Reads a whole file that must be exactly `len` bytes (a tile or a bundle of
+/// known width): never allocates more than `len`.
+pub(crate) fn read_exact_len(path: &Path, len: usize) -> Result<Vec<u8>> {
+    let mut f = File::open(path).map_err(|e| io_error("open", path, e))?;
+    let mut buf = vec![0u8; len];
+    f.read_exact(&mut buf).map_err(|e| match e.kind() {
+        io::ErrorKind::UnexpectedEof => Error::Storage(format!("{} is truncated", path.display())),
+        _ => io_error("read", path, e),
+    })?;
+    let mut extra = [0u8; 1];
+    if f.read(&mut extra).map_err(|e| io_error("read", path, e))? != 0 {
+        return Err(Error::Storage(format!("{} is longer than {len} bytes", path.display())));
+    }
+    Ok(buf)
+}
+
+/// Reads a small file of at most `max` bytes (checkpoint, config).
+pub(crate) fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>> {
+    let f = File::open(path).map_err(|e| io_error("open", path, e))?;
+    let mut buf = Vec::new();
+    f.take(max + 1).read_to_end(&mut buf).map_err(|e| io_error("read", path, e))?;
+    if buf.len() as u64 > max {
+        return Err(invalid(format!("{} is larger than {max} bytes", path.display())));
+    }
+    Ok(buf)
+}
+
+/// An exclusive advisory lock on `path`, held until the file is dropped.
+pub(crate) fn lock_exclusive(path: &Path) -> Result<File> {
+    let f = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(|e| io_error("open lock", path, e))?;
+    match f.try_lock() {
+        Ok(()) => Ok(f),
+        Err(fs::TryLockError::WouldBlock) => Err(Error::Storage(format!(
+            "the log at {} is open for writing by another process",
+            path.parent().and_then(Path::parent).unwrap_or(path).display()
+        ))),
+        Err(fs::TryLockError::Error(e)) => Err(io_error("lock", path, e)),
+    }
+}
