@@ -7,6 +7,7 @@
 pub mod compact;
 pub mod error;
 pub mod log;
+pub mod store;
 pub mod suite;
 pub mod throughput;
 pub mod tiles;
@@ -16,5 +17,6 @@ pub mod verify;
 pub use compact::CompactRange;
 pub use error::{Error, Result};
 pub use log::MemoryLog;
+pub use store::LogStore;
 pub use suite::{Hash, Suite};
 pub use tree::NodeSource;

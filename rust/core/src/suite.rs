@@ -121,20 +121,9 @@ impl Suite {
         entries.par_iter().with_min_len(256).map(|e| self.leaf_hash(e.as_ref())).collect()
     }
 
-    /// Leaf hashes of entries held back to back in `data`: entry `i` is
-    /// `data[offsets[i]..offsets[i + 1]]`.
+    /// Leaf hashes of entries held back to back in `data` (see [`split_entries`]).
     pub fn leaf_hashes_flat(self, data: &[u8], offsets: &[u64]) -> Result<Vec<Hash>> {
-        let ok = offsets.first() == Some(&0)
-            && offsets.last() == Some(&(data.len() as u64))
-            && offsets.windows(2).all(|w| w[0] <= w[1]);
-        if !ok {
-            return Err(invalid(format!(
-                "offsets must rise from 0 to the buffer length {} (one more offset than entries)",
-                data.len()
-            )));
-        }
-        let entries: Vec<&[u8]> = offsets.windows(2).map(|w| &data[w[0] as usize..w[1] as usize]).collect();
-        Ok(self.leaf_hashes(&entries))
+        Ok(self.leaf_hashes(&split_entries(data, offsets)?))
     }
 
     /// The root of a perfect subtree whose leaves are `leaves` (a power-of-two count).
@@ -163,6 +152,20 @@ impl Suite {
         }
         level[0]
     }
+}
+
+/// Entries held back to back in `data`: entry `i` is `data[offsets[i]..offsets[i + 1]]`.
+pub fn split_entries<'a>(data: &'a [u8], offsets: &[u64]) -> Result<Vec<&'a [u8]>> {
+    let ok = offsets.first() == Some(&0)
+        && offsets.last() == Some(&(data.len() as u64))
+        && offsets.windows(2).all(|w| w[0] <= w[1]);
+    if !ok {
+        return Err(invalid(format!(
+            "offsets must rise from 0 to the buffer length {} (one more offset than entries)",
+            data.len()
+        )));
+    }
+    Ok(offsets.windows(2).map(|w| &data[w[0] as usize..w[1] as usize]).collect())
 }
 
 fn sha256_node(left: &Hash, right: &Hash) -> Hash {

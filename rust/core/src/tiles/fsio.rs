@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
-use crate::error::{invalid, Error, Result};
+use crate::error::{Error, Result};
 
 pub(crate) fn io_error(what: &str, path: &Path, e: io::Error) -> Error {
     Error::Storage(format!("{what} {}: {e}", path.display()))
@@ -86,29 +86,13 @@ pub(crate) fn write_atomic(root: &Path, rel: &str, data: &[u8]) -> Result<()> {
     b.commit(root)
 }
 
-/// Reads a whole file that must be exactly `len` bytes (a tile or a bundle of
-/// known width): never allocates more than `len`.
-pub(crate) fn read_exact_len(path: &Path, len: usize) -> Result<Vec<u8>> {
-    let mut f = File::open(path).map_err(|e| io_error("open", path, e))?;
-    let mut buf = vec![0u8; len];
-    f.read_exact(&mut buf).map_err(|e| match e.kind() {
-        io::ErrorKind::UnexpectedEof => Error::Storage(format!("{} is truncated", path.display())),
-        _ => io_error("read", path, e),
-    })?;
-    let mut extra = [0u8; 1];
-    if f.read(&mut extra).map_err(|e| io_error("read", path, e))? != 0 {
-        return Err(Error::Storage(format!("{} is longer than {len} bytes", path.display())));
-    }
-    Ok(buf)
-}
-
-/// Reads a small file of at most `max` bytes (checkpoint, config).
+/// Reads a file of at most `max` bytes: sizes on disk never drive allocation.
 pub(crate) fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>> {
     let f = File::open(path).map_err(|e| io_error("open", path, e))?;
     let mut buf = Vec::new();
     f.take(max + 1).read_to_end(&mut buf).map_err(|e| io_error("read", path, e))?;
     if buf.len() as u64 > max {
-        return Err(invalid(format!("{} is larger than {max} bytes", path.display())));
+        return Err(Error::Storage(format!("{} is larger than {max} bytes", path.display())));
     }
     Ok(buf)
 }

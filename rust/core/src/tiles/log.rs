@@ -10,49 +10,35 @@
 //! level and the partial entry bundle): memory does not grow with the log.
 //! Every tile read back is authenticated up to the checkpoint root before use.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, PoisonError};
 
 use base64::Engine;
 
 use super::fsio::{self, Batch};
 use super::path::{bundle_path, tile_path, tile_width, TILE_HEIGHT, TILE_WIDTH};
+use super::reader::{storage, DirSource, TileReader, MAX_ENTRY};
 use crate::compact::CompactRange;
-use crate::error::{invalid, out_of_range, Error, Result};
+use crate::error::{invalid, Result};
 use crate::suite::{Hash, Suite};
 use crate::tree::{self, NodeSource};
 
 /// Turns a checkpoint body (`origin\nsize\nroot\n`) into a signed note.
 pub type SignFn = Box<dyn Fn(&str) -> Result<String> + Send + Sync>;
 
-/// Largest entry a bundle can hold (uint16 length prefix).
-pub const MAX_ENTRY: usize = u16::MAX as usize;
 /// Largest checkpoint or config file we read.
 const MAX_SMALL_FILE: u64 = 1 << 20;
-/// Verified tiles kept in memory for reads (8 KiB each).
-const CACHE_TILES: usize = 4096;
 /// Checkpoint generations whose partial tiles stay on disk for readers.
 const KEEP_GENERATIONS: usize = 2;
-
-fn storage(msg: impl Into<String>) -> Error {
-    Error::Storage(msg.into())
-}
 
 /// A tlog-tiles log in a directory.
 pub struct TileLog {
     dir: PathBuf,
-    suite: Suite,
     origin: String,
-    size: u64,
     checkpoint: String,
-    /// `edge[L]`: the hashes of the partial tile at tile level `L`.
-    edge: Vec<Vec<Hash>>,
-    /// The encoded partial entry bundle.
-    bundle: Vec<u8>,
+    reader: TileReader<DirSource>,
     sign: Option<SignFn>,
-    cache: Mutex<TileCache>,
     /// Partial files written per checkpoint, oldest first (pruned as the log grows).
     partials: VecDeque<Vec<String>>,
     _lock: Option<File>,
@@ -70,16 +56,13 @@ impl TileLog {
         let lock = fsio::lock_exclusive(&dir.join(".veritree/lock"))?;
         let config = format!("veritree tlog-tiles v1\nsuite {}\norigin {origin}\n", suite.name());
         fsio::write_atomic(dir, ".veritree/config", config.as_bytes())?;
+        let source = DirSource { root: dir.to_path_buf() };
         let mut log = TileLog {
             dir: dir.to_path_buf(),
-            suite,
             origin: origin.to_string(),
-            size: 0,
             checkpoint: String::new(),
-            edge: Vec::new(),
-            bundle: Vec::new(),
+            reader: TileReader::from_edge(source, suite, 0, Vec::new(), Vec::new()),
             sign: Some(sign),
-            cache: Mutex::new(TileCache::default()),
             partials: VecDeque::new(),
             _lock: Some(lock),
         };
@@ -105,23 +88,16 @@ impl TileLog {
         if cp_origin != origin {
             return Err(storage(format!("checkpoint origin {cp_origin:?} is not the log's origin {origin:?}")));
         }
-        let mut log = TileLog {
+        let reader = TileReader::open(DirSource { root: dir.to_path_buf() }, suite, size, &root)?;
+        let log = TileLog {
             dir: dir.to_path_buf(),
-            suite,
             origin,
-            size,
             checkpoint,
-            edge: Vec::new(),
-            bundle: Vec::new(),
+            reader,
             sign,
-            cache: Mutex::new(TileCache::default()),
             partials: VecDeque::new(),
             _lock: lock,
         };
-        log.load_edge()?;
-        if log.compact_range().root() != root {
-            return Err(storage("damaged log: the right-edge tiles do not hash to the checkpoint root"));
-        }
         if log.sign.is_some() {
             clear_tmp(&dir.join(".veritree/tmp"))?;
         }
@@ -138,11 +114,11 @@ impl TileLog {
 
     /// Number of entries covered by the checkpoint.
     pub fn len(&self) -> u64 {
-        self.size
+        self.reader.size()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.size == 0
+        self.len() == 0
     }
 
     /// The signed checkpoint note of the current size.
@@ -159,31 +135,33 @@ impl TileLog {
         if let Some((i, e)) = entries.iter().enumerate().find(|(_, e)| e.as_ref().len() > MAX_ENTRY) {
             return Err(invalid(format!("entry {i} is {} bytes; tlog-tiles entries hold at most {MAX_ENTRY}", e.as_ref().len())));
         }
-        let first = self.size;
+        let first = self.len();
         if entries.is_empty() {
             return Ok(first);
         }
-        let leaves = self.suite.leaf_hashes(entries);
+        let suite = self.reader.suite();
+        let leaves = suite.leaf_hashes(entries);
         let mut batch = Batch::default();
         let mut partial_files = Vec::new();
-        self.stage_bundles(entries, &mut batch, &mut partial_files);
+        let bundle = self.stage_bundles(entries, &mut batch, &mut partial_files);
         let new_size = first + entries.len() as u64;
         let edge = self.stage_tiles(leaves, new_size, &mut batch, &mut partial_files);
-        let old = (std::mem::replace(&mut self.edge, edge), self.size);
-        self.size = new_size;
+        let old = (self.reader.edge().to_vec(), self.reader.bundle().to_vec());
+        self.reader.advance(new_size, edge, bundle);
         if let Err(e) = self.publish(batch, partial_files) {
-            // Nothing was published: the on-disk checkpoint still says `old`.
-            (self.edge, self.size) = old;
+            // Nothing was published: the on-disk checkpoint still says `first`.
+            self.reader.advance(first, old.0, old.1);
             return Err(e);
         }
         Ok(first)
     }
 
-    /// Appends entries to the partial bundle, staging every bundle they complete.
-    fn stage_bundles<T: AsRef<[u8]>>(&mut self, entries: &[T], batch: &mut Batch, partials: &mut Vec<String>) {
-        let mut n = self.size / TILE_WIDTH;
-        let mut count = self.size % TILE_WIDTH;
-        let mut bundle = std::mem::take(&mut self.bundle);
+    /// The partial bundle with `entries` appended; stages every bundle they
+    /// complete and returns the new partial bundle.
+    fn stage_bundles<T: AsRef<[u8]>>(&self, entries: &[T], batch: &mut Batch, partials: &mut Vec<String>) -> Vec<u8> {
+        let mut n = self.len() / TILE_WIDTH;
+        let mut count = self.len() % TILE_WIDTH;
+        let mut bundle = self.reader.bundle().to_vec();
         for e in entries {
             let e = e.as_ref();
             bundle.extend_from_slice(&(e.len() as u16).to_be_bytes());
@@ -200,7 +178,7 @@ impl TileLog {
             batch.add(p.clone(), bundle.clone());
             partials.push(p);
         }
-        self.bundle = bundle;
+        bundle
     }
 
     /// Adds `leaves` to the tiles of every level; returns the new right edge.
@@ -210,15 +188,15 @@ impl TileLog {
         let mut level = 0u32;
         while new_size.checked_shr(TILE_HEIGHT * level).unwrap_or(0) > 0 {
             // Hashes this tile level held before: full tiles, then the edge.
-            let before = self.size.checked_shr(TILE_HEIGHT * level).unwrap_or(0);
-            let mut row = self.edge.get(level as usize).cloned().unwrap_or_default();
+            let before = self.len().checked_shr(TILE_HEIGHT * level).unwrap_or(0);
+            let mut row = self.reader.edge().get(level as usize).cloned().unwrap_or_default();
             row.extend_from_slice(&incoming);
             let mut tile = before / TILE_WIDTH;
             let mut next = Vec::new();
             let mut chunks = row.chunks_exact(TILE_WIDTH as usize);
             for full in &mut chunks {
                 batch.add(tile_path(level, tile, TILE_WIDTH), full.as_flattened().to_vec());
-                next.push(self.suite.perfect_root(full));
+                next.push(self.reader.suite().perfect_root(full));
                 tile += 1;
             }
             let rest = chunks.remainder().to_vec();
@@ -244,11 +222,11 @@ impl TileLog {
     /// Writes the staged files, then the checkpoint for `self.size`.
     fn publish(&mut self, batch: Batch, partial_files: Vec<String>) -> Result<()> {
         let sign = self.sign.as_ref().ok_or_else(|| invalid("the log is open read-only"))?;
-        let root = self.compact_range().root();
+        let root = self.reader.compact_range().root();
         let body = format!(
             "{}\n{}\n{}\n",
             self.origin,
-            self.size,
+            self.len(),
             base64::engine::general_purpose::STANDARD.encode(root)
         );
         let note = sign(&body)?;
@@ -277,96 +255,14 @@ impl TileLog {
         }
     }
 
-    /// Reads the partial tiles and bundle of the current size.
-    fn load_edge(&mut self) -> Result<()> {
-        let mut edge = Vec::new();
-        let mut level = 0u32;
-        while self.size.checked_shr(TILE_HEIGHT * level).unwrap_or(0) > 0 {
-            let n = (self.size >> (TILE_HEIGHT * level)) / TILE_WIDTH;
-            let w = tile_width(level, n, self.size);
-            edge.push(if w == 0 { Vec::new() } else { self.read_tile_file(level, n, w)? });
-            level += 1;
-        }
-        self.edge = edge;
-        let w = self.size % TILE_WIDTH;
-        if w > 0 {
-            let path = self.dir.join(bundle_path(self.size / TILE_WIDTH, w));
-            let data = fsio::read_bounded(&path, w * (2 + MAX_ENTRY as u64))?;
-            let entries = parse_bundle(&data, w as usize).map_err(|e| storage(format!("{}: {e}", path.display())))?;
-            for (i, e) in entries.iter().enumerate() {
-                if self.suite.leaf_hash(e) != self.edge[0][i] {
-                    return Err(storage(format!("{}: entry {i} does not match its leaf hash", path.display())));
-                }
-            }
-            self.bundle = data;
-        }
-        Ok(())
-    }
-
-    fn read_tile_file(&self, level: u32, n: u64, width: u64) -> Result<Vec<Hash>> {
-        let path = self.dir.join(tile_path(level, n, width));
-        let data = fsio::read_exact_len(&path, width as usize * 32)?;
-        Ok(data.as_chunks::<32>().0.to_vec())
-    }
-
-    /// The compact range of the current size, from the right edge alone.
+    /// The compact range of the current size.
     pub fn compact_range(&self) -> CompactRange {
-        let mut hashes = Vec::new();
-        for level in (0..self.edge.len() as u32).rev() {
-            let row = &self.edge[level as usize];
-            let mut off = 0;
-            for b in (0..TILE_HEIGHT).rev() {
-                if row.len() >> b & 1 == 1 {
-                    hashes.push(self.suite.perfect_root(&row[off..off + (1 << b)]));
-                    off += 1 << b;
-                }
-            }
-        }
-        CompactRange::from_parts(self.suite, self.size, hashes).expect("one subtree per set bit of size")
-    }
-
-    /// The hashes of tile `(level, n)` as of the current size, authenticated:
-    /// a full tile must hash to its entry in the tile above, whose own chain
-    /// ends at the edge (checked against the checkpoint when the log opened).
-    fn tile(&self, level: u32, n: u64) -> Result<std::sync::Arc<Vec<Hash>>> {
-        let width = tile_width(level, n, self.size);
-        if width == 0 {
-            return Err(out_of_range(format!("no tile {level}/{n} at size {}", self.size)));
-        }
-        if width < TILE_WIDTH {
-            return Ok(std::sync::Arc::new(self.edge[level as usize].clone()));
-        }
-        if let Some(t) = self.cache.lock().unwrap_or_else(PoisonError::into_inner).get(level, n) {
-            return Ok(t);
-        }
-        let hashes = self.read_tile_file(level, n, TILE_WIDTH)?;
-        let parent = self.tile(level + 1, n / TILE_WIDTH)?;
-        if self.suite.perfect_root(&hashes) != parent[(n % TILE_WIDTH) as usize] {
-            return Err(storage(format!("damaged tile {}: it does not hash to its parent", tile_path(level, n, TILE_WIDTH))));
-        }
-        let t = std::sync::Arc::new(hashes);
-        self.cache.lock().unwrap_or_else(PoisonError::into_inner).put(level, n, t.clone());
-        Ok(t)
+        self.reader.compact_range()
     }
 
     /// The entry at `index`, checked against its leaf hash.
     pub fn entry(&self, index: u64) -> Result<Vec<u8>> {
-        if index >= self.size {
-            return Err(out_of_range(format!("index {index} is not below the log size {}", self.size)));
-        }
-        let n = index / TILE_WIDTH;
-        let w = tile_width(0, n, self.size);
-        let data = if w < TILE_WIDTH {
-            self.bundle.clone()
-        } else {
-            fsio::read_bounded(&self.dir.join(bundle_path(n, w)), w * (2 + MAX_ENTRY as u64))?
-        };
-        let entries = parse_bundle(&data, w as usize).map_err(|e| storage(format!("{}: {e}", bundle_path(n, w))))?;
-        let e = entries[(index % TILE_WIDTH) as usize].to_vec();
-        if self.suite.leaf_hash(&e) != self.node(0, index)? {
-            return Err(storage(format!("damaged bundle {}: entry {index} does not match its leaf hash", bundle_path(n, w))));
-        }
-        Ok(e)
+        self.reader.entry(index)
     }
 
     /// The root at `size` (any size up to the current one).
@@ -377,66 +273,16 @@ impl TileLog {
 
 impl NodeSource for TileLog {
     fn suite(&self) -> Suite {
-        self.suite
+        self.reader.suite()
     }
 
     fn size(&self) -> u64 {
-        self.size
+        self.reader.size()
     }
 
-    /// Tree level `level` lies in tile level `level / 8`; a node `r = level % 8`
-    /// levels above a tile's hashes is the root of `2^r` of them.
     fn node(&self, level: u32, index: u64) -> Result<Hash> {
-        let (tl, r) = (level / TILE_HEIGHT, level % TILE_HEIGHT);
-        let first = index << r;
-        let tile = self.tile(tl, first / TILE_WIDTH)?;
-        let off = (first % TILE_WIDTH) as usize;
-        let part = tile
-            .get(off..off + (1 << r))
-            .ok_or_else(|| out_of_range(format!("no complete subtree at level {level}, index {index}")))?;
-        Ok(self.suite.perfect_root(part))
+        self.reader.node(level, index)
     }
-}
-
-/// A bounded map of verified full tiles, evicting the oldest insert.
-#[derive(Default)]
-struct TileCache {
-    map: HashMap<(u32, u64), std::sync::Arc<Vec<Hash>>>,
-    order: VecDeque<(u32, u64)>,
-}
-
-impl TileCache {
-    fn get(&self, level: u32, n: u64) -> Option<std::sync::Arc<Vec<Hash>>> {
-        self.map.get(&(level, n)).cloned()
-    }
-
-    fn put(&mut self, level: u32, n: u64, t: std::sync::Arc<Vec<Hash>>) {
-        if self.map.insert((level, n), t).is_none() {
-            self.order.push_back((level, n));
-        }
-        while self.order.len() > CACHE_TILES {
-            if let Some(k) = self.order.pop_front() {
-                self.map.remove(&k);
-            }
-        }
-    }
-}
-
-/// Splits an entry bundle holding exactly `count` uint16-length-prefixed entries.
-pub fn parse_bundle(data: &[u8], count: usize) -> Result<Vec<&[u8]>> {
-    let mut out = Vec::with_capacity(count);
-    let mut rest = data;
-    while !rest.is_empty() {
-        let (len, tail) = rest.split_first_chunk::<2>().ok_or_else(|| invalid("truncated entry length"))?;
-        let len = u16::from_be_bytes(*len) as usize;
-        let e = tail.get(..len).ok_or_else(|| invalid("truncated entry"))?;
-        out.push(e);
-        rest = &tail[len..];
-    }
-    if out.len() != count {
-        return Err(invalid(format!("bundle holds {} entries, expected {count}", out.len())));
-    }
-    Ok(out)
 }
 
 fn check_origin(origin: &str) -> Result<()> {

@@ -3,5 +3,7 @@
 mod fsio;
 mod log;
 pub mod path;
+mod reader;
 
-pub use log::{parse_bundle, SignFn, TileLog, MAX_ENTRY};
+pub use log::{SignFn, TileLog};
+pub use reader::{parse_bundle, DirSource, TileReader, TileSource, MAX_ENTRY};

@@ -1,0 +1,250 @@
+//! Reading a tlog-tiles log from any source (a directory, HTTP through the
+//! binding), with every tile authenticated before use.
+//!
+//! The right edge (the partial tile of each level) is checked against the
+//! checkpoint root when the reader opens. A full tile is checked against its
+//! hash in the tile above, and so on up to the edge: a flipped byte or a
+//! truncated tile is reported, never served.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use super::fsio;
+use super::path::{bundle_path, tile_path, tile_width, TILE_HEIGHT, TILE_WIDTH};
+use crate::compact::CompactRange;
+use crate::error::{invalid, out_of_range, Error, Result};
+use crate::suite::{Hash, Suite};
+use crate::tree::NodeSource;
+
+/// Largest entry a bundle can hold (uint16 length prefix).
+pub const MAX_ENTRY: usize = u16::MAX as usize;
+/// Largest encoded entry bundle.
+pub const MAX_BUNDLE: usize = TILE_WIDTH as usize * (2 + MAX_ENTRY);
+/// Verified full tiles kept in memory (8 KiB each).
+const CACHE_TILES: usize = 4096;
+
+pub(crate) fn storage(msg: impl Into<String>) -> Error {
+    Error::Storage(msg.into())
+}
+
+/// Where tiles come from. Paths are tlog-tiles paths relative to the log
+/// (`tile/0/000`, `tile/entries/x001/002.p/5`, `checkpoint`).
+pub trait TileSource: Send + Sync {
+    /// The resource at `path`, refusing to read more than `max_len` bytes.
+    fn get(&self, path: &str, max_len: usize) -> Result<Vec<u8>>;
+}
+
+/// A log directory on the local filesystem.
+pub struct DirSource {
+    pub root: PathBuf,
+}
+
+impl TileSource for DirSource {
+    fn get(&self, path: &str, max_len: usize) -> Result<Vec<u8>> {
+        fsio::read_bounded(&self.root.join(path), max_len as u64)
+    }
+}
+
+/// A read view of a tlog-tiles log at one checkpointed size.
+pub struct TileReader<S: TileSource> {
+    source: S,
+    suite: Suite,
+    size: u64,
+    /// `edge[L]`: the hashes of the partial tile at tile level `L`.
+    edge: Vec<Vec<Hash>>,
+    /// The encoded partial entry bundle (empty when `size % 256 == 0`).
+    bundle: Vec<u8>,
+    cache: Mutex<TileCache>,
+}
+
+impl<S: TileSource> TileReader<S> {
+    /// Opens the tree of `size` leaves whose root is `root` (from a checkpoint
+    /// the caller has verified): loads and checks the right edge.
+    pub fn open(source: S, suite: Suite, size: u64, root: &Hash) -> Result<Self> {
+        let mut edge = Vec::new();
+        let mut level = 0u32;
+        while size.checked_shr(TILE_HEIGHT * level).unwrap_or(0) > 0 {
+            let n = (size >> (TILE_HEIGHT * level)) / TILE_WIDTH;
+            let w = tile_width(level, n, size);
+            edge.push(if w == 0 { Vec::new() } else { read_tile(&source, level, n, w)? });
+            level += 1;
+        }
+        let bundle = match size % TILE_WIDTH {
+            0 => Vec::new(),
+            w => {
+                let path = bundle_path(size / TILE_WIDTH, w);
+                let data = source.get(&path, MAX_BUNDLE)?;
+                check_bundle(suite, &data, &edge[0], &path)?;
+                data
+            }
+        };
+        let reader = TileReader { source, suite, size, edge, bundle, cache: Mutex::new(TileCache::default()) };
+        if reader.compact_range().root() != *root {
+            return Err(storage("damaged log: the right-edge tiles do not hash to the checkpoint root"));
+        }
+        Ok(reader)
+    }
+
+    /// A reader over an edge the caller built itself (the writer, after an extend).
+    pub(crate) fn from_edge(source: S, suite: Suite, size: u64, edge: Vec<Vec<Hash>>, bundle: Vec<u8>) -> Self {
+        TileReader { source, suite, size, edge, bundle, cache: Mutex::new(TileCache::default()) }
+    }
+
+    pub(crate) fn edge(&self) -> &[Vec<Hash>] {
+        &self.edge
+    }
+
+    pub(crate) fn bundle(&self) -> &[u8] {
+        &self.bundle
+    }
+
+    /// Moves the view to a larger size whose edge the writer has just built.
+    pub(crate) fn advance(&mut self, size: u64, edge: Vec<Vec<Hash>>, bundle: Vec<u8>) {
+        (self.size, self.edge, self.bundle) = (size, edge, bundle);
+    }
+
+    /// The compact range of the size, from the right edge alone.
+    pub fn compact_range(&self) -> CompactRange {
+        let mut hashes = Vec::new();
+        for level in (0..self.edge.len()).rev() {
+            let row = &self.edge[level];
+            let mut off = 0;
+            for b in (0..TILE_HEIGHT).rev() {
+                if row.len() >> b & 1 == 1 {
+                    hashes.push(self.suite.perfect_root(&row[off..off + (1 << b)]));
+                    off += 1 << b;
+                }
+            }
+        }
+        CompactRange::from_parts(self.suite, self.size, hashes).expect("one subtree per set bit of size")
+    }
+
+    /// The authenticated hashes of tile `(level, n)`.
+    fn tile(&self, level: u32, n: u64) -> Result<Arc<Vec<Hash>>> {
+        let width = tile_width(level, n, self.size);
+        if width == 0 {
+            return Err(out_of_range(format!("no tile {level}/{n} at size {}", self.size)));
+        }
+        if width < TILE_WIDTH {
+            return Ok(Arc::new(self.edge[level as usize].clone()));
+        }
+        if let Some(t) = self.cache.lock().unwrap_or_else(PoisonError::into_inner).get(level, n) {
+            return Ok(t);
+        }
+        let hashes = read_tile(&self.source, level, n, TILE_WIDTH)?;
+        let parent = self.tile(level + 1, n / TILE_WIDTH)?;
+        if self.suite.perfect_root(&hashes) != parent[(n % TILE_WIDTH) as usize] {
+            return Err(storage(format!("damaged tile {}: it does not hash to its parent", tile_path(level, n, TILE_WIDTH))));
+        }
+        let t = Arc::new(hashes);
+        self.cache.lock().unwrap_or_else(PoisonError::into_inner).put(level, n, t.clone());
+        Ok(t)
+    }
+
+    /// The entry at `index`, checked against its authenticated leaf hash.
+    pub fn entry(&self, index: u64) -> Result<Vec<u8>> {
+        if index >= self.size {
+            return Err(out_of_range(format!("index {index} is not below the log size {}", self.size)));
+        }
+        let n = index / TILE_WIDTH;
+        let w = tile_width(0, n, self.size);
+        let path = bundle_path(n, w);
+        let owned;
+        let data = if w < TILE_WIDTH {
+            &self.bundle
+        } else {
+            owned = self.source.get(&path, MAX_BUNDLE)?;
+            &owned
+        };
+        let entries = parse_bundle(data, w as usize).map_err(|e| storage(format!("{path}: {e}")))?;
+        let e = entries[(index % TILE_WIDTH) as usize];
+        if self.suite.leaf_hash(e) != self.node(0, index)? {
+            return Err(storage(format!("damaged bundle {path}: entry {index} does not match its leaf hash")));
+        }
+        Ok(e.to_vec())
+    }
+}
+
+impl<S: TileSource> NodeSource for TileReader<S> {
+    fn suite(&self) -> Suite {
+        self.suite
+    }
+
+    fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Tree level `level` lies in tile level `level / 8`; a node `r = level % 8`
+    /// levels above a tile's hashes is the root of `2^r` of them.
+    fn node(&self, level: u32, index: u64) -> Result<Hash> {
+        let (tl, r) = (level / TILE_HEIGHT, level % TILE_HEIGHT);
+        let first = index.checked_shl(r).ok_or_else(|| out_of_range("node index overflows"))?;
+        let tile = self.tile(tl, first / TILE_WIDTH)?;
+        let off = (first % TILE_WIDTH) as usize;
+        let part = tile
+            .get(off..off + (1 << r))
+            .ok_or_else(|| out_of_range(format!("no complete subtree at level {level}, index {index}")))?;
+        Ok(self.suite.perfect_root(part))
+    }
+}
+
+fn read_tile<S: TileSource>(source: &S, level: u32, n: u64, width: u64) -> Result<Vec<Hash>> {
+    let path = tile_path(level, n, width);
+    let want = width as usize * 32;
+    let data = source.get(&path, want)?;
+    if data.len() != want {
+        return Err(storage(format!("tile {path} is truncated: {} bytes, not {want}", data.len())));
+    }
+    Ok(data.as_chunks::<32>().0.to_vec())
+}
+
+/// Checks that a partial bundle holds exactly the entries of the edge's leaf hashes.
+fn check_bundle(suite: Suite, data: &[u8], leaves: &[Hash], path: &str) -> Result<()> {
+    let entries = parse_bundle(data, leaves.len()).map_err(|e| storage(format!("{path}: {e}")))?;
+    match entries.iter().zip(leaves).position(|(e, l)| suite.leaf_hash(e) != *l) {
+        Some(i) => Err(storage(format!("{path}: entry {i} does not match its leaf hash"))),
+        None => Ok(()),
+    }
+}
+
+/// Splits an entry bundle holding exactly `count` uint16-length-prefixed entries.
+pub fn parse_bundle(data: &[u8], count: usize) -> Result<Vec<&[u8]>> {
+    let mut out = Vec::with_capacity(count.min(TILE_WIDTH as usize));
+    let mut rest = data;
+    while !rest.is_empty() {
+        let (len, tail) = rest.split_first_chunk::<2>().ok_or_else(|| invalid("truncated entry length"))?;
+        let len = u16::from_be_bytes(*len) as usize;
+        let e = tail.get(..len).ok_or_else(|| invalid("truncated entry"))?;
+        out.push(e);
+        rest = &tail[len..];
+    }
+    if out.len() != count {
+        return Err(invalid(format!("bundle holds {} entries, expected {count}", out.len())));
+    }
+    Ok(out)
+}
+
+/// A bounded map of verified full tiles, evicting the oldest insert.
+#[derive(Default)]
+struct TileCache {
+    map: HashMap<(u32, u64), Arc<Vec<Hash>>>,
+    order: VecDeque<(u32, u64)>,
+}
+
+impl TileCache {
+    fn get(&self, level: u32, n: u64) -> Option<Arc<Vec<Hash>>> {
+        self.map.get(&(level, n)).cloned()
+    }
+
+    fn put(&mut self, level: u32, n: u64, t: Arc<Vec<Hash>>) {
+        if self.map.insert((level, n), t).is_none() {
+            self.order.push_back((level, n));
+        }
+        while self.order.len() > CACHE_TILES {
+            if let Some(k) = self.order.pop_front() {
+                self.map.remove(&k);
+            }
+        }
+    }
+}
