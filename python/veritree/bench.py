@@ -214,6 +214,39 @@ def proofs(exponent: int, count: int, single: int, repeat: int) -> list[Row]:
     return rows + size_rows
 
 
+def durable_appends(total: int, repeat: int) -> list[Row]:
+    """Entries/s into a tlog-tiles log on disk (fsync on), against the
+    in-memory log with the same batches, in the same run."""
+    import tempfile
+
+    rows = []
+    sk, _ = veritree.generate_note_key("bench.example/log")
+    for entry_size in (100, 1024):
+        blob = np.random.default_rng(6).bytes(total * entry_size)
+        entries = [blob[i * entry_size:(i + 1) * entry_size] for i in range(total)]
+        for batch in (1, 256, 4096):
+            n = min(total, batch * (64 if batch == 1 else 16))
+            chunks = [entries[i:i + batch] for i in range(0, n, batch)]
+
+            def durable() -> None:
+                with tempfile.TemporaryDirectory() as d:
+                    log = veritree.Log.open(d, origin="bench.example/log", signer=sk, create=True)
+                    for c in chunks:
+                        log.extend(c)
+                    log.close()
+
+            def memory() -> None:
+                log = veritree.Log()
+                for c in chunks:
+                    log.extend(c)
+
+            t_disk, t_mem = best_time(durable, repeat), best_time(memory, repeat)
+            rows.append(Row(f"durable appends (tlog-tiles, fsync), {entry_size}-byte entries",
+                            f"batches of {batch}, {n} entries", n / t_disk, "entries/s", t_mem / t_disk,
+                            "in-memory log", {"seconds": t_disk, "memory_seconds": t_mem}))
+    return rows
+
+
 def billion(suite: str, exponent: int, chunk_exponent: int = 20) -> list[Row]:
     """Streams the root of 2^exponent leaf hashes through a CompactRange, in a
     child process so that its peak RSS is its own."""
@@ -234,8 +267,20 @@ def _stream_root(suite: str, exponent: int, chunk_exponent: int) -> dict[str, fl
         chunk[0, :8] = np.frombuffer(i.to_bytes(8, "little"), dtype=np.uint8)  # every chunk differs
         cr.extend_hashes(chunk)
     t = time.perf_counter() - start
-    return {"seconds": t, "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "root": cr.root().hex()}
+    return {"seconds": t, "peak_rss_mib": peak_rss_mib(), "root": cr.root().hex()}
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident memory. Linux's VmHWM belongs to the
+    address space, so a child does not inherit its parent's peak (ru_maxrss does)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def fmt_rate(x: float) -> str:
@@ -264,11 +309,13 @@ def run(quick: bool = False, json_path: str | None = None, billion_run: bool = F
         rows += tree_builds([16, 20], repeat=3)
         rows += python_appends(20_000, 100, repeat=2)
         rows += proofs(20, 20_000, 2_000, repeat=3)
+        rows += durable_appends(1 << 14, repeat=1)
     else:
         rows += tree_builds([20, 22, 24, 26], repeat=3)
         rows += python_appends(200_000, 100, repeat=3)
         rows += python_appends(50_000, 1024, repeat=3)
         rows += proofs(24, 1 << 20, 20_000, repeat=3)
+        rows += durable_appends(1 << 16, repeat=3)
     if billion_run:
         for suite in SUITES:
             rows += billion(suite, 30)
