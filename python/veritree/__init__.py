@@ -16,6 +16,8 @@ from veritree._native import (
     SUITES,
     CompactRange,
     Log,
+    StorageError,
+    TileReader,
     VerificationError,
     VeritreeError,
     hash_children,
@@ -29,11 +31,26 @@ from veritree._native import (
     verify_inclusion,
     verify_inclusions,
 )
+from veritree._native import (  # C2SP signed notes, checkpoints, cosignatures, tlog-proofs
+    cosign_checkpoint,
+    format_checkpoint,
+    format_tlog_proof,
+    generate_cosigner_key,
+    generate_note_key,
+    open_note,
+    sign_checkpoint,
+    sign_note,
+    verify_checkpoint,
+    verify_checkpoint_policy,
+    verify_tlog_proof,
+)
 
 __all__ = [
     "SUITES",
     "CompactRange",
     "Log",
+    "StorageError",
+    "TileReader",
     "VerificationError",
     "VeritreeError",
     "hash_children",
@@ -46,5 +63,16 @@ __all__ = [
     "verify_consistency",
     "verify_inclusion",
     "verify_inclusions",
+    "cosign_checkpoint",
+    "format_checkpoint",
+    "format_tlog_proof",
+    "generate_cosigner_key",
+    "generate_note_key",
+    "open_note",
+    "sign_checkpoint",
+    "sign_note",
+    "verify_checkpoint",
+    "verify_checkpoint_policy",
+    "verify_tlog_proof",
 ]
 __version__ = "0.1.0"

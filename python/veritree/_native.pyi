@@ -82,3 +82,43 @@ def verify_batch_inclusion(
     suite: Suite = "rfc6962-sha256",
 ) -> None: ...
 def hash_limit(suite: Suite, seconds: float = 0.5) -> float: ...
+
+# --- C2SP signed notes, checkpoints, cosignatures and tlog-proofs ---------------
+# Signer keys ("PRIVATE+KEY+<name>+<id>+<base64>") are secrets; verifier keys are
+# "<name>+<id>+<base64>". Malformed input raises ValueError; a signature, policy
+# or proof that does not check out raises VerificationError.
+
+#: A note or proof: str, or its UTF-8 bytes.
+NoteText: TypeAlias = str | bytes | bytearray | memoryview
+
+def generate_note_key(name: str) -> tuple[str, str]:
+    """A fresh Ed25519 note key (type 0x01): (signer key, verifier key)."""
+
+def generate_cosigner_key(name: str) -> tuple[str, str]:
+    """A fresh Ed25519 cosigner (witness) key (type 0x04): (signer key, verifier key)."""
+
+def sign_note(text: str, signer_keys: Sequence[str]) -> str: ...
+def open_note(note: NoteText, verifier_keys: Sequence[str]) -> tuple[str, list[str]]:
+    """(text, names of the keys whose signatures verified)."""
+
+def format_checkpoint(origin: str, size: int, root: BytesLike, extensions: Sequence[str] = ()) -> str: ...
+def sign_checkpoint(
+    origin: str, size: int, root: BytesLike, signer_key: str, extensions: Sequence[str] = ()
+) -> str: ...
+def verify_checkpoint(note: NoteText, verifier_keys: Sequence[str]) -> tuple[str, int, bytes]:
+    """(origin, size, root); a key named after the origin must have signed."""
+
+def cosign_checkpoint(note: NoteText, cosigner_key: str, timestamp: int | None = None) -> str: ...
+def verify_checkpoint_policy(
+    note: NoteText, log_keys: Sequence[str], witness_keys: Sequence[str], k: int
+) -> tuple[str, int, bytes]:
+    """(origin, size, root) once the log signed and at least k of the witnesses cosigned."""
+
+def format_tlog_proof(
+    index: int, proof: Sequence[BytesLike], checkpoint: str, extra: BytesLike | None = None
+) -> str: ...
+def verify_tlog_proof(
+    text: NoteText, leaf_hash: BytesLike, log_keys: Sequence[str], witness_keys: Sequence[str] | None = (),
+    k: int = 0,
+) -> tuple[str, int, bytes, int]:
+    """(origin, size, root, index) once the checkpoint policy and the inclusion proof check out."""

@@ -4,11 +4,11 @@ use std::fs;
 use std::path::Path;
 
 use veritree_core::tiles::{path, SignFn, TileLog};
-use veritree_core::{tree, verify, Error, MemoryLog, NodeSource, Suite};
+use veritree_core::{note, tree, verify, Error, MemoryLog, NodeSource, Suite};
 
-/// A stand-in signer: appends a fixed signature line (real signing is tested with notes).
 fn signer() -> SignFn {
-    Box::new(|body: &str| Ok(format!("{body}\n— test AAAA\n")))
+    let key = note::Signer::generate("example.com/log", note::ALG_ED25519).unwrap();
+    Box::new(move |text: &str| note::sign(text, &[&key]))
 }
 
 fn entry(i: u64) -> Vec<u8> {

@@ -11,6 +11,8 @@ mod compact;
 mod convert;
 mod errors;
 mod log;
+mod notes;
+mod tiles;
 
 use convert::CoreResult;
 
@@ -179,9 +181,11 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add("VeritreeError", py.get_type::<errors::VeritreeError>())?;
     m.add("VerificationError", py.get_type::<errors::VerificationError>())?;
+    m.add("StorageError", py.get_type::<errors::StorageError>())?;
     m.add("SUITES", pyo3::types::PyTuple::new(py, veritree_core::Suite::ALL.map(|s| s.name()))?)?;
     m.add_class::<log::PyLog>()?;
     m.add_class::<compact::PyCompactRange>()?;
+    m.add_class::<tiles::PyTileReader>()?;
     m.add_function(wrap_pyfunction!(leaf_hash, m)?)?;
     m.add_function(wrap_pyfunction!(leaf_hashes, m)?)?;
     m.add_function(wrap_pyfunction!(node_hash, m)?)?;
@@ -192,5 +196,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(verify_consistency, m)?)?;
     m.add_function(wrap_pyfunction!(verify_batch_inclusion, m)?)?;
     m.add_function(wrap_pyfunction!(hash_limit, m)?)?;
+    notes::register(m)?;
     Ok(())
 }

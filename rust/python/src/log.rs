@@ -1,11 +1,15 @@
-//! `veritree.Log`: the in-memory append-only log.
+//! `veritree.Log`: an append-only log in memory or, via `Log.open`, durable
+//! on disk as C2SP tlog-tiles.
 
+use std::path::PathBuf;
 use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use numpy::{PyArray1, PyArray2};
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
-use veritree_core::{tree, Hash, MemoryLog};
+use veritree_core::tiles::{SignFn, TileLog};
+use veritree_core::{suite, tree, Hash, LogStore, MemoryLog, NodeSource};
 
 use crate::compact::PyCompactRange;
 use crate::convert::{self, CoreResult};
@@ -14,34 +18,68 @@ use crate::convert::{self, CoreResult};
 /// releasing it costs more than the work.
 pub const DETACH_MIN_ITEMS: usize = 512;
 
-/// An append-only Merkle log held in memory (RFC 9162 tree shape).
+type Store = Box<dyn LogStore>;
+
+/// An append-only Merkle log (RFC 9162 tree shape): in memory by default, or
+/// durable on disk as C2SP tlog-tiles with `Log.open`.
 ///
 /// Thread-safe: proofs can be read from several threads while one appends;
 /// batch work runs with the GIL released.
 #[pyclass(name = "Log", module = "veritree", frozen)]
 pub struct PyLog {
-    inner: RwLock<MemoryLog>,
+    /// `None` once closed.
+    inner: RwLock<Option<Store>>,
+    path: Option<PathBuf>,
 }
 
+type ReadGuard<'a> = RwLockReadGuard<'a, Option<Store>>;
+
 impl PyLog {
-    fn read(&self) -> RwLockReadGuard<'_, MemoryLog> {
-        self.inner.read().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn write(&self) -> RwLockWriteGuard<'_, MemoryLog> {
-        self.inner.write().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn extend_leaves(&self, py: Python<'_>, leaves: &[Hash]) -> u64 {
-        if leaves.len() < DETACH_MIN_ITEMS {
-            return self.write().extend_leaf_hashes(leaves);
+    fn read(&self) -> PyResult<ReadGuard<'_>> {
+        let g = self.inner.read().unwrap_or_else(PoisonError::into_inner);
+        if g.is_none() {
+            return Err(PyValueError::new_err("the log is closed"));
         }
-        py.detach(|| self.write().extend_leaf_hashes(leaves))
+        Ok(g)
     }
 
-    fn size_or_len(&self, size: Option<u64>) -> u64 {
-        size.unwrap_or_else(|| self.read().len())
+    fn write(&self) -> PyResult<RwLockWriteGuard<'_, Option<Store>>> {
+        let g = self.inner.write().unwrap_or_else(PoisonError::into_inner);
+        if g.is_none() {
+            return Err(PyValueError::new_err("the log is closed"));
+        }
+        Ok(g)
     }
+
+    fn size_or_len(&self, size: Option<u64>) -> PyResult<u64> {
+        Ok(match size {
+            Some(s) => s,
+            None => store(&self.read()?).size(),
+        })
+    }
+
+    /// Runs a write with the GIL released when it is large or touches disk.
+    fn mutate<R: Send>(
+        &self,
+        py: Python<'_>,
+        items: usize,
+        f: impl FnOnce(&mut dyn LogStore) -> veritree_core::Result<R> + Send,
+    ) -> PyResult<R> {
+        let durable = self.path.is_some();
+        let run = || -> PyResult<R> {
+            let mut g = self.write()?;
+            f(g.as_deref_mut().expect("checked open")).py()
+        };
+        if items < DETACH_MIN_ITEMS && !durable {
+            run()
+        } else {
+            py.detach(run)
+        }
+    }
+}
+
+fn store<'a>(g: &'a ReadGuard<'_>) -> &'a dyn LogStore {
+    g.as_deref().expect("checked open")
 }
 
 #[pymethods]
@@ -49,51 +87,110 @@ impl PyLog {
     #[new]
     #[pyo3(signature = (suite = "rfc6962-sha256"))]
     fn new(suite: &str) -> PyResult<Self> {
-        Ok(PyLog { inner: RwLock::new(MemoryLog::new(convert::suite(suite)?)) })
+        let store: Store = Box::new(MemoryLog::new(convert::suite(suite)?));
+        Ok(PyLog { inner: RwLock::new(Some(store)), path: None })
+    }
+
+    /// Opens the tlog-tiles log in directory `path`.
+    ///
+    /// With `create=True` a new log is made (`origin` and `signer` required;
+    /// `suite` defaults to "rfc6962-sha256"). Reopening checks `origin` and
+    /// `suite` when given.
+    /// With a `signer` the log opens for writing, holding the writer lock;
+    /// without one it opens read-only. Every `extend` is durable when it
+    /// returns and publishes a checkpoint signed by `signer`.
+    #[staticmethod]
+    #[pyo3(signature = (path, origin = None, signer = None, create = false, suite = None))]
+    fn open(
+        py: Python<'_>,
+        path: PathBuf,
+        origin: Option<&str>,
+        signer: Option<&str>,
+        create: bool,
+        suite: Option<&str>,
+    ) -> PyResult<Self> {
+        let suite = suite.map(convert::suite).transpose()?;
+        let sign: Option<SignFn> = signer.map(crate::notes::checkpoint_signer).transpose()?;
+        let log = if create {
+            let origin = origin.ok_or_else(|| PyValueError::new_err("creating a log needs an origin"))?;
+            let sign = sign.ok_or_else(|| PyValueError::new_err("creating a log needs a signer key"))?;
+            let suite = suite.unwrap_or(veritree_core::Suite::Rfc6962Sha256);
+            py.detach(|| TileLog::create(&path, suite, origin, sign)).py()?
+        } else {
+            let log = py.detach(|| TileLog::open(&path, sign)).py()?;
+            if origin.is_some_and(|o| o != log.origin()) {
+                return Err(PyValueError::new_err(format!(
+                    "the log at {} has origin {:?}, not {:?}",
+                    path.display(),
+                    log.origin(),
+                    origin.unwrap_or_default()
+                )));
+            }
+            if let Some(want) = suite.filter(|&s| s != NodeSource::suite(&log)) {
+                return Err(PyValueError::new_err(format!(
+                    "the log at {} uses suite {:?}, not {:?}",
+                    path.display(),
+                    NodeSource::suite(&log).name(),
+                    want.name()
+                )));
+            }
+            log
+        };
+        let store: Store = Box::new(log);
+        Ok(PyLog { inner: RwLock::new(Some(store)), path: Some(path) })
+    }
+
+    /// The directory of a log opened with `Log.open`, else None.
+    #[getter]
+    fn path(&self) -> Option<PathBuf> {
+        self.path.clone()
     }
 
     /// The hash suite's name.
     #[getter]
-    fn suite(&self) -> &'static str {
-        tree::NodeSource::suite(&*self.read()).name()
+    fn suite(&self) -> PyResult<&'static str> {
+        Ok(store(&self.read()?).suite().name())
     }
 
     /// Number of leaves.
     #[getter]
-    fn size(&self) -> u64 {
-        self.read().len()
+    fn size(&self) -> PyResult<u64> {
+        Ok(store(&self.read()?).size())
     }
 
-    fn __len__(&self) -> usize {
-        self.read().len() as usize
+    fn __len__(&self) -> PyResult<usize> {
+        Ok(store(&self.read()?).size() as usize)
     }
 
     fn __repr__(&self) -> String {
-        let log = self.read();
-        format!("veritree.Log(suite={:?}, size={})", tree::NodeSource::suite(&*log).name(), log.len())
+        let g = self.inner.read().unwrap_or_else(PoisonError::into_inner);
+        match (g.as_deref(), &self.path) {
+            (None, _) => "veritree.Log(closed)".to_string(),
+            (Some(s), None) => format!("veritree.Log(suite={:?}, size={})", s.suite().name(), s.size()),
+            (Some(s), Some(p)) => {
+                format!("veritree.Log.open({:?}, suite={:?}, size={})", p.display().to_string(), s.suite().name(), s.size())
+            }
+        }
     }
 
     /// Appends one entry; returns its index.
-    fn append(&self, entry: &Bound<'_, PyAny>) -> PyResult<u64> {
+    fn append(&self, py: Python<'_>, entry: &Bound<'_, PyAny>) -> PyResult<u64> {
         let data = convert::bytes_of(entry, "entry")?;
-        Ok(self.write().append(&data))
+        self.mutate(py, 1, |s| s.extend_entries(&[&data]))
     }
 
-    /// Appends one precomputed 32-byte leaf hash; returns its index.
-    fn append_hash(&self, leaf_hash: &Bound<'_, PyAny>) -> PyResult<u64> {
+    /// Appends one precomputed 32-byte leaf hash (in-memory logs); returns its index.
+    fn append_hash(&self, py: Python<'_>, leaf_hash: &Bound<'_, PyAny>) -> PyResult<u64> {
         let h = convert::hash(leaf_hash, "leaf_hash")?;
-        Ok(self.write().append_leaf_hash(h))
+        self.mutate(py, 1, |s| s.extend_leaf_hashes(&[h]))
     }
 
     /// Appends a sequence of entries; returns the index of the first.
     fn extend(&self, py: Python<'_>, entries: &Bound<'_, PyAny>) -> PyResult<u64> {
         let items = convert::entry_items(entries)?;
         let data = convert::entry_bytes(&items)?;
-        let suite = tree::NodeSource::suite(&*self.read());
-        if data.len() < DETACH_MIN_ITEMS {
-            return Ok(self.write().extend_leaf_hashes(&suite.leaf_hashes(&data)));
-        }
-        Ok(py.detach(|| self.write().extend_leaf_hashes(&suite.leaf_hashes(&data))))
+        let slices: Vec<&[u8]> = data.iter().map(|d| d.as_ref()).collect();
+        self.mutate(py, slices.len(), |s| s.extend_entries(&slices))
     }
 
     /// Appends entries held back to back in one buffer: entry `i` is
@@ -101,41 +198,68 @@ impl PyLog {
     fn extend_flat(&self, py: Python<'_>, data: &Bound<'_, PyAny>, offsets: &Bound<'_, PyAny>) -> PyResult<u64> {
         let data = convert::bytes_of(data, "data")?;
         let offsets = convert::indices(offsets, "offsets")?;
-        self.extend_packed(py, &data, &offsets)
+        let slices = suite::split_entries(&data, &offsets).py()?;
+        self.mutate(py, slices.len(), |s| s.extend_entries(&slices))
     }
 
-    /// Appends precomputed leaf hashes (numpy uint8 array of shape (N, 32));
-    /// returns the index of the first.
+    /// Appends precomputed leaf hashes (numpy uint8 array of shape (N, 32)) to
+    /// an in-memory log; returns the index of the first.
     fn extend_hashes(&self, py: Python<'_>, hashes: &Bound<'_, PyAny>) -> PyResult<u64> {
-        convert::with_hashes(hashes, "hashes", |h| Ok(self.extend_leaves(py, h)))
+        convert::with_hashes(hashes, "hashes", |h| self.mutate(py, h.len(), |s| s.extend_leaf_hashes(h)))
     }
 
     /// The root at `size` (default: the current size).
     #[pyo3(signature = (size = None))]
     fn root<'py>(&self, py: Python<'py>, size: Option<u64>) -> PyResult<Bound<'py, PyBytes>> {
-        let log = self.read();
-        let r = log.root(size.unwrap_or(log.len())).py()?;
+        let g = self.read()?;
+        let s = store(&g);
+        let r = tree::root_at(s, size.unwrap_or(s.size())).py()?;
         Ok(convert::hash_bytes(py, &r))
     }
 
     /// The leaf hash at `index`.
     fn leaf_hash<'py>(&self, py: Python<'py>, index: u64) -> PyResult<Bound<'py, PyBytes>> {
-        Ok(convert::hash_bytes(py, &self.read().leaf_hash(index).py()?))
+        Ok(convert::hash_bytes(py, &store(&self.read()?).leaf_hash(index).py()?))
     }
 
     /// Leaf hashes `[start, end)` as a numpy (N, 32) uint8 array.
     #[pyo3(signature = (start = 0, end = None))]
     fn leaf_hashes<'py>(&self, py: Python<'py>, start: u64, end: Option<u64>) -> PyResult<Bound<'py, PyArray2<u8>>> {
-        let log = self.read();
-        let hs = log.leaf_hashes(start, end.unwrap_or(log.len())).py()?.to_vec();
+        let hs = {
+            let g = self.read()?;
+            let s = store(&g);
+            let end = end.unwrap_or(s.size());
+            if start > end || end > s.size() {
+                return Err(pyo3::exceptions::PyIndexError::new_err(format!(
+                    "range [{start}, {end}) is not within the log size {}",
+                    s.size()
+                )));
+            }
+            (start..end).map(|i| s.node(0, i)).collect::<veritree_core::Result<Vec<Hash>>>().py()?
+        };
         convert::hash_array(py, hs)
+    }
+
+    /// The entry at `index` (durable logs keep entries; in-memory logs do not).
+    fn entry<'py>(&self, py: Python<'py>, index: u64) -> PyResult<Bound<'py, PyBytes>> {
+        let e = store(&self.read()?).entry(index).py()?;
+        Ok(PyBytes::new(py, &e))
+    }
+
+    /// The signed checkpoint note of the current size (durable logs).
+    fn checkpoint(&self) -> PyResult<String> {
+        store(&self.read()?)
+            .checkpoint()
+            .map(str::to_string)
+            .ok_or_else(|| PyValueError::new_err("an in-memory log publishes no checkpoint; use Log.open"))
     }
 
     /// RFC 9162 inclusion proof for leaf `index` in the tree of `size` leaves.
     #[pyo3(signature = (index, size = None))]
     fn inclusion_proof<'py>(&self, py: Python<'py>, index: u64, size: Option<u64>) -> PyResult<Vec<Bound<'py, PyBytes>>> {
-        let log = self.read();
-        let p = tree::inclusion_proof(&*log, index, size.unwrap_or(log.len())).py()?;
+        let g = self.read()?;
+        let s = store(&g);
+        let p = tree::inclusion_proof(s, index, size.unwrap_or(s.size())).py()?;
         Ok(convert::hash_list(py, &p))
     }
 
@@ -149,8 +273,11 @@ impl PyLog {
         size: Option<u64>,
     ) -> PyResult<(Bound<'py, PyArray2<u8>>, Bound<'py, PyArray1<u64>>)> {
         let idx = convert::indices(indices, "indices")?;
-        let size = self.size_or_len(size);
-        let (nodes, offsets) = py.detach(|| tree::inclusion_proofs(&*self.read(), &idx, size)).py()?;
+        let size = self.size_or_len(size)?;
+        let (nodes, offsets) = py.detach(|| -> PyResult<_> {
+            let g = self.read()?;
+            tree::inclusion_proofs(store(&g), &idx, size).py()
+        })?;
         Ok((convert::hash_array(py, nodes)?, PyArray1::from_vec(py, offsets)))
     }
 
@@ -162,8 +289,9 @@ impl PyLog {
         old_size: u64,
         new_size: Option<u64>,
     ) -> PyResult<Vec<Bound<'py, PyBytes>>> {
-        let log = self.read();
-        let p = tree::consistency_proof(&*log, old_size, new_size.unwrap_or(log.len())).py()?;
+        let g = self.read()?;
+        let s = store(&g);
+        let p = tree::consistency_proof(s, old_size, new_size.unwrap_or(s.size())).py()?;
         Ok(convert::hash_list(py, &p))
     }
 
@@ -177,30 +305,33 @@ impl PyLog {
         size: Option<u64>,
     ) -> PyResult<Bound<'py, PyBytes>> {
         let idx = convert::indices(indices, "indices")?;
-        let size = self.size_or_len(size);
-        let p = py.detach(|| tree::batch_inclusion_proof(&*self.read(), &idx, size)).py()?;
+        let size = self.size_or_len(size)?;
+        let p = py.detach(|| -> PyResult<_> {
+            let g = self.read()?;
+            tree::batch_inclusion_proof(store(&g), &idx, size).py()
+        })?;
         Ok(PyBytes::new(py, p.as_flattened()))
     }
 
     /// The compact range of the first `size` leaves (default: all).
     #[pyo3(signature = (size = None))]
     fn compact_range(&self, size: Option<u64>) -> PyResult<PyCompactRange> {
-        let log = self.read();
-        Ok(PyCompactRange::from(log.compact_range(size.unwrap_or(log.len())).py()?))
+        let g = self.read()?;
+        let s = store(&g);
+        Ok(PyCompactRange::from(s.compact_range(size.unwrap_or(s.size())).py()?))
     }
-}
 
-impl PyLog {
-    fn extend_packed(&self, py: Python<'_>, data: &[u8], offsets: &[u64]) -> PyResult<u64> {
-        let suite = tree::NodeSource::suite(&*self.read());
-        if offsets.len() <= DETACH_MIN_ITEMS {
-            let leaves = suite.leaf_hashes_flat(data, offsets).py()?;
-            return Ok(self.write().extend_leaf_hashes(&leaves));
-        }
-        py.detach(|| {
-            let leaves = suite.leaf_hashes_flat(data, offsets)?;
-            Ok(self.write().extend_leaf_hashes(&leaves))
-        })
-        .py()
+    /// Releases the log (and a durable log's writer lock). Further use raises.
+    fn close(&self) {
+        self.inner.write().unwrap_or_else(PoisonError::into_inner).take();
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __exit__(&self, _exc_type: &Bound<'_, PyAny>, _exc: &Bound<'_, PyAny>, _tb: &Bound<'_, PyAny>) -> bool {
+        self.close();
+        false
     }
 }

@@ -14,17 +14,17 @@ use std::collections::VecDeque;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
-use base64::Engine;
-
 use super::fsio::{self, Batch};
 use super::path::{bundle_path, tile_path, tile_width, TILE_HEIGHT, TILE_WIDTH};
 use super::reader::{storage, DirSource, TileReader, MAX_ENTRY};
+use crate::checkpoint::Checkpoint;
 use crate::compact::CompactRange;
+use crate::note::Note;
 use crate::error::{invalid, Result};
 use crate::suite::{Hash, Suite};
 use crate::tree::{self, NodeSource};
 
-/// Turns a checkpoint body (`origin\nsize\nroot\n`) into a signed note.
+/// Turns a checkpoint's note text into a signed note (see [`crate::note::sign`]).
 pub type SignFn = Box<dyn Fn(&str) -> Result<String> + Send + Sync>;
 
 /// Largest checkpoint or config file we read.
@@ -84,7 +84,7 @@ impl TileLog {
         let (suite, origin) = parse_config(&fsio::read_bounded(&config_path, MAX_SMALL_FILE)?)?;
         let note = fsio::read_bounded(&dir.join("checkpoint"), MAX_SMALL_FILE)?;
         let checkpoint = String::from_utf8(note).map_err(|_| storage("checkpoint is not UTF-8"))?;
-        let (cp_origin, size, root) = parse_checkpoint_body(&checkpoint)?;
+        let (cp_origin, size, root) = parse_checkpoint(&checkpoint)?;
         if cp_origin != origin {
             return Err(storage(format!("checkpoint origin {cp_origin:?} is not the log's origin {origin:?}")));
         }
@@ -222,13 +222,7 @@ impl TileLog {
     /// Writes the staged files, then the checkpoint for `self.size`.
     fn publish(&mut self, batch: Batch, partial_files: Vec<String>) -> Result<()> {
         let sign = self.sign.as_ref().ok_or_else(|| invalid("the log is open read-only"))?;
-        let root = self.reader.compact_range().root();
-        let body = format!(
-            "{}\n{}\n{}\n",
-            self.origin,
-            self.len(),
-            base64::engine::general_purpose::STANDARD.encode(root)
-        );
+        let body = Checkpoint::new(self.origin.clone(), self.len(), self.reader.compact_range().root()).to_text()?;
         let note = sign(&body)?;
         if !note.starts_with(&body) {
             return Err(invalid("the signer must return the checkpoint body followed by its signatures"));
@@ -304,23 +298,12 @@ fn parse_config(data: &[u8]) -> Result<(Suite, String)> {
     Ok((Suite::from_name(suite)?, origin.to_string()))
 }
 
-/// The origin, size and root of a checkpoint note (signatures are the
-/// verifier's business; the writer trusts its own file but checks its form).
-fn parse_checkpoint_body(note: &str) -> Result<(String, u64, Hash)> {
-    let mut lines = note.split('\n');
-    let bad = |what: &str| storage(format!("damaged checkpoint: {what}"));
-    let origin = lines.next().filter(|l| !l.is_empty()).ok_or_else(|| bad("no origin"))?;
-    let size_line = lines.next().ok_or_else(|| bad("no size"))?;
-    if size_line.is_empty() || (size_line.len() > 1 && size_line.starts_with('0')) {
-        return Err(bad("malformed size"));
-    }
-    let size: u64 = size_line.parse().map_err(|_| bad("malformed size"))?;
-    let root = lines
-        .next()
-        .and_then(|l| base64::engine::general_purpose::STANDARD.decode(l).ok())
-        .and_then(|b| Hash::try_from(b).ok())
-        .ok_or_else(|| bad("malformed root"))?;
-    Ok((origin.to_string(), size, root))
+/// The origin, size and root of the log's own checkpoint note. Its signature
+/// is the verifier's business; the writer trusts its file but checks its form.
+fn parse_checkpoint(note: &str) -> Result<(String, u64, Hash)> {
+    let parsed = Note::parse(note.as_bytes()).map_err(|e| storage(format!("damaged checkpoint: {e}")))?;
+    let cp = Checkpoint::parse(&parsed.text).map_err(|e| storage(format!("damaged checkpoint: {e}")))?;
+    Ok((cp.origin, cp.size, cp.root))
 }
 
 fn clear_tmp(tmp: &Path) -> Result<()> {
