@@ -18,12 +18,16 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 import veritree
 
-SUITES = ("rfc6962-sha256", "blake3")
+if TYPE_CHECKING:
+    from veritree._native import Suite
+
+SUITES: tuple[Suite, ...] = ("rfc6962-sha256", "blake3")
 PER_CALL = 16_384  # proofs per call in the many-proof benchmarks
 
 
@@ -120,7 +124,7 @@ def python_appends(n: int, entry_size: int, repeat: int) -> list[Row]:
         "pure-Python hashlib reference": best_time(lambda: rfc6962_reference_root(entries), 1),
     }
     try:
-        import pymerkle
+        import pymerkle  # type: ignore[import-untyped]
     except ImportError:
         pymerkle = None
     if pymerkle is not None:
@@ -247,7 +251,7 @@ def durable_appends(total: int, repeat: int) -> list[Row]:
     return rows
 
 
-def billion(suite: str, exponent: int, chunk_exponent: int = 20) -> list[Row]:
+def billion(suite: Suite, exponent: int, chunk_exponent: int = 20) -> list[Row]:
     """Streams the root of 2^exponent leaf hashes through a CompactRange, in a
     child process so that its peak RSS is its own."""
     out = subprocess.run([sys.executable, "-m", "veritree.bench", suite, str(exponent), str(chunk_exponent)],
@@ -259,7 +263,7 @@ def billion(suite: str, exponent: int, chunk_exponent: int = 20) -> list[Row]:
                 (n - 1) / r["seconds"], "node hashes/s", (n - 1) / r["seconds"] / limit, "hashing limit", r)]
 
 
-def _stream_root(suite: str, exponent: int, chunk_exponent: int) -> dict[str, float | str]:
+def _stream_root(suite: Suite, exponent: int, chunk_exponent: int) -> dict[str, float | str]:
     chunk = random_hashes(1 << chunk_exponent, 5)
     cr = veritree.CompactRange(suite)
     start = time.perf_counter()
@@ -329,4 +333,5 @@ def run(quick: bool = False, json_path: str | None = None, billion_run: bool = F
 
 
 if __name__ == "__main__":  # the child process of `billion`
-    print(json.dumps(_stream_root(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]))))
+    suite = next(s for s in SUITES if s == sys.argv[1])
+    print(json.dumps(_stream_root(suite, int(sys.argv[2]), int(sys.argv[3]))))

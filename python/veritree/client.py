@@ -10,6 +10,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from veritree._native import TileReader, VerificationError, leaf_hash, verify_checkpoint, verify_consistency, verify_inclusion
 
@@ -21,6 +22,9 @@ _RESOURCE = re.compile(
 )
 #: Largest checkpoint the client reads.
 MAX_CHECKPOINT = 1 << 20
+
+if TYPE_CHECKING:
+    from veritree._native import Suite
 
 Fetch = Callable[[str, int], bytes]
 
@@ -49,7 +53,7 @@ def http_fetch(base_url: str, timeout: float = 10.0) -> Fetch:
     def fetch(path: str, max_len: int) -> bytes:
         _check(path)
         with urllib.request.urlopen(prefix + path, timeout=timeout) as resp:
-            data = resp.read(max_len + 1)
+            data: bytes = resp.read(max_len + 1)
         if len(data) > max_len:
             raise OSError(f"{path} is larger than {max_len} bytes")
         return data
@@ -71,12 +75,12 @@ class TileClient:
     """
 
     def __init__(self, location: str | Path, verifier_keys: Sequence[str], *, origin: str | None = None,
-                 suite: str = "rfc6962-sha256", timeout: float = 10.0) -> None:
+                 suite: Suite = "rfc6962-sha256", timeout: float = 10.0) -> None:
         text = str(location)
         self._fetch = http_fetch(text, timeout) if "://" in text else directory_fetch(location)
         self._keys = list(verifier_keys)
         self._origin = origin
-        self._suite = suite
+        self._suite: Suite = suite
         self._reader: TileReader | None = None
         self._root = b""
 

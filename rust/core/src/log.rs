@@ -47,7 +47,7 @@ impl MemoryLog {
         self.levels[0].push(leaf);
         // Carry up while the new node completes a pair.
         let mut h = 0;
-        while self.levels[h].len() % 2 == 0 {
+        while self.levels[h].len().is_multiple_of(2) {
             let n = self.levels[h].len();
             let parent = self.suite.node_hash(&self.levels[h][n - 2], &self.levels[h][n - 1]);
             if h + 1 == self.levels.len() {

@@ -19,6 +19,8 @@ use crate::convert::{self, CoreResult};
 pub const DETACH_MIN_ITEMS: usize = 512;
 
 type Store = Box<dyn LogStore>;
+/// Many proofs: all nodes as an (M, 32) array and the offsets of each proof.
+type ProofArrays<'py> = (Bound<'py, PyArray2<u8>>, Bound<'py, PyArray1<u64>>);
 
 /// An append-only Merkle log (RFC 9162 tree shape): in memory by default, or
 /// durable on disk as C2SP tlog-tiles with `Log.open`.
@@ -271,7 +273,7 @@ impl PyLog {
         py: Python<'py>,
         indices: &Bound<'py, PyAny>,
         size: Option<u64>,
-    ) -> PyResult<(Bound<'py, PyArray2<u8>>, Bound<'py, PyArray1<u64>>)> {
+    ) -> PyResult<ProofArrays<'py>> {
         let idx = convert::indices(indices, "indices")?;
         let size = self.size_or_len(size)?;
         let (nodes, offsets) = py.detach(|| -> PyResult<_> {
