@@ -111,3 +111,19 @@ def test_bad_arguments_and_missing_or_damaged_logs(tmp_path: Path, keys) -> None
     edge.write_bytes(edge.read_bytes()[:-1])
     with pytest.raises(veritree.StorageError, match="truncated"):
         veritree.Log.open(tmp_path)
+
+
+def test_dedup_index(tmp_path: Path, keys) -> None:
+    sk, _ = keys
+    with pytest.raises(ValueError, match="writer"):
+        veritree.Log.open(tmp_path, dedup=True)
+    with veritree.Log.open(tmp_path, origin=ORIGIN, signer=sk, create=True, dedup=True) as log:
+        log.extend(entries(0, 1000) + entries(5, 6))
+        assert log.index_of(veritree.leaf_hash(b"entry-5")) == 5
+        assert log.index_of(veritree.leaf_hash(b"absent")) is None
+        with pytest.raises(ValueError, match="32 bytes"):
+            log.index_of(b"short")
+    with veritree.Log.open(tmp_path) as reader, pytest.raises(ValueError, match="dedup"):
+        reader.index_of(veritree.leaf_hash(b"entry-5"))
+    with pytest.raises(ValueError, match="dedup"):
+        veritree.Log().index_of(bytes(32))

@@ -25,6 +25,9 @@ pub trait LogStore: NodeSource + Send + Sync {
     /// The signed checkpoint of the current size, where the store publishes one.
     fn checkpoint(&self) -> Option<&str>;
 
+    /// The first index holding leaf hash `leaf`, where the store keeps a dedup index.
+    fn index_of(&self, leaf: &Hash) -> Result<Option<u64>>;
+
     /// The leaf hash at `index`.
     fn leaf_hash(&self, index: u64) -> Result<Hash> {
         if index >= self.size() {
@@ -55,6 +58,10 @@ impl LogStore for MemoryLog {
     fn checkpoint(&self) -> Option<&str> {
         None
     }
+
+    fn index_of(&self, _: &Hash) -> Result<Option<u64>> {
+        Err(invalid("an in-memory log keeps no dedup index; open a durable log with dedup=True"))
+    }
 }
 
 impl LogStore for TileLog {
@@ -82,5 +89,9 @@ impl LogStore for TileLog {
 
     fn checkpoint(&self) -> Option<&str> {
         Some(TileLog::checkpoint(self))
+    }
+
+    fn index_of(&self, leaf: &Hash) -> Result<Option<u64>> {
+        TileLog::index_of(self, leaf)
     }
 }

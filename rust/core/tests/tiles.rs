@@ -165,3 +165,23 @@ fn tiles_past_the_checkpoint_are_ignored() {
     assert_eq!(tl.entry(700).unwrap(), entry(700));
     assert_eq!(tl.size(), 900);
 }
+
+#[test]
+fn dedup_finds_first_indices_and_catches_up_after_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let suite = Suite::Rfc6962Sha256;
+    let (mut tl, _) = build(dir.path(), suite, &[300]);
+    assert!(tl.index_of(&suite.leaf_hash(&entry(5))).is_err(), "not enabled yet");
+    tl.enable_dedup().unwrap(); // indexes the 300 entries already logged
+    assert_eq!(tl.index_of(&suite.leaf_hash(&entry(5))).unwrap(), Some(5));
+    tl.extend(&[entry(5), b"new".to_vec()]).unwrap();
+    assert_eq!(tl.index_of(&suite.leaf_hash(&entry(5))).unwrap(), Some(5), "the first index wins");
+    assert_eq!(tl.index_of(&suite.leaf_hash(b"new")).unwrap(), Some(301));
+    assert_eq!(tl.index_of(&suite.leaf_hash(b"never logged")).unwrap(), None);
+    drop(tl);
+    // Entries logged while the index was not kept are indexed on the next enable.
+    let mut tl = TileLog::open(dir.path(), Some(signer())).unwrap();
+    tl.extend(&[b"while off".to_vec()]).unwrap();
+    tl.enable_dedup().unwrap();
+    assert_eq!(tl.index_of(&suite.leaf_hash(b"while off")).unwrap(), Some(302));
+}

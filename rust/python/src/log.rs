@@ -97,12 +97,13 @@ impl PyLog {
     ///
     /// With `create=True` a new log is made (`origin` and `signer` required;
     /// `suite` defaults to "rfc6962-sha256"). Reopening checks `origin` and
-    /// `suite` when given.
+    /// `suite` when given. `dedup=True` (writers only) keeps an on-disk index
+    /// from leaf hash to index for `index_of`.
     /// With a `signer` the log opens for writing, holding the writer lock;
     /// without one it opens read-only. Every `extend` is durable when it
     /// returns and publishes a checkpoint signed by `signer`.
     #[staticmethod]
-    #[pyo3(signature = (path, origin = None, signer = None, create = false, suite = None))]
+    #[pyo3(signature = (path, origin = None, signer = None, create = false, suite = None, dedup = false))]
     fn open(
         py: Python<'_>,
         path: PathBuf,
@@ -110,7 +111,11 @@ impl PyLog {
         signer: Option<&str>,
         create: bool,
         suite: Option<&str>,
+        dedup: bool,
     ) -> PyResult<Self> {
+        if dedup && signer.is_none() {
+            return Err(PyValueError::new_err("dedup=True needs a writer: pass the signer key"));
+        }
         let suite = suite.map(convert::suite).transpose()?;
         let sign: Option<SignFn> = signer.map(crate::notes::checkpoint_signer).transpose()?;
         let log = if create {
@@ -138,6 +143,10 @@ impl PyLog {
             }
             log
         };
+        let mut log = log;
+        if dedup {
+            py.detach(|| log.enable_dedup()).py()?;
+        }
         let store: Store = Box::new(log);
         Ok(PyLog { inner: RwLock::new(Some(store)), path: Some(path) })
     }
@@ -246,6 +255,13 @@ impl PyLog {
     fn entry<'py>(&self, py: Python<'py>, index: u64) -> PyResult<Bound<'py, PyBytes>> {
         let e = store(&self.read()?).entry(index).py()?;
         Ok(PyBytes::new(py, &e))
+    }
+
+    /// The first index whose leaf hash is `leaf_hash`, or None (durable logs
+    /// opened with `dedup=True`).
+    fn index_of(&self, leaf_hash: &Bound<'_, PyAny>) -> PyResult<Option<u64>> {
+        let h = convert::hash(leaf_hash, "leaf_hash")?;
+        store(&self.read()?).index_of(&h).py()
     }
 
     /// The signed checkpoint note of the current size (durable logs).

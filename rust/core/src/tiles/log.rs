@@ -14,6 +14,7 @@ use std::collections::VecDeque;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
+use super::dedup::DedupIndex;
 use super::fsio::{self, Batch};
 use super::path::{bundle_path, tile_path, tile_width, TILE_HEIGHT, TILE_WIDTH};
 use super::reader::{storage, DirSource, TileReader, MAX_ENTRY};
@@ -39,6 +40,7 @@ pub struct TileLog {
     checkpoint: String,
     reader: TileReader<DirSource>,
     sign: Option<SignFn>,
+    dedup: Option<DedupIndex>,
     /// Partial files written per checkpoint, oldest first (pruned as the log grows).
     partials: VecDeque<Vec<String>>,
     _lock: Option<File>,
@@ -63,6 +65,7 @@ impl TileLog {
             checkpoint: String::new(),
             reader: TileReader::from_edge(source, suite, 0, Vec::new(), Vec::new()),
             sign: Some(sign),
+            dedup: None,
             partials: VecDeque::new(),
             _lock: Some(lock),
         };
@@ -95,6 +98,7 @@ impl TileLog {
             checkpoint,
             reader,
             sign,
+            dedup: None,
             partials: VecDeque::new(),
             _lock: lock,
         };
@@ -145,7 +149,7 @@ impl TileLog {
         let mut partial_files = Vec::new();
         let bundle = self.stage_bundles(entries, &mut batch, &mut partial_files);
         let new_size = first + entries.len() as u64;
-        let edge = self.stage_tiles(leaves, new_size, &mut batch, &mut partial_files);
+        let edge = self.stage_tiles(&leaves, new_size, &mut batch, &mut partial_files);
         let old = (self.reader.edge().to_vec(), self.reader.bundle().to_vec());
         self.reader.advance(new_size, edge, bundle);
         if let Err(e) = self.publish(batch, partial_files) {
@@ -153,7 +157,38 @@ impl TileLog {
             self.reader.advance(first, old.0, old.1);
             return Err(e);
         }
+        if let Some(d) = &self.dedup {
+            d.add(first, &leaves).map_err(|e| {
+                storage(format!("the entries were logged, but updating the dedup index failed: {e}"))
+            })?;
+        }
         Ok(first)
+    }
+
+    /// Keeps an on-disk index from leaf hash to index (`.veritree/dedup.redb`),
+    /// bringing it up to date with the log first.
+    pub fn enable_dedup(&mut self) -> Result<()> {
+        let index = DedupIndex::open(&self.dir.join(".veritree/dedup.redb"))?;
+        const CHUNK: u64 = 1 << 16;
+        let mut done = index.indexed_size()?;
+        if done > self.len() {
+            return Err(storage("the dedup index covers more entries than the log holds"));
+        }
+        while done < self.len() {
+            let end = (done + CHUNK).min(self.len());
+            let leaves = (done..end).map(|i| self.node(0, i)).collect::<Result<Vec<_>>>()?;
+            index.add(done, &leaves)?;
+            done = end;
+        }
+        self.dedup = Some(index);
+        Ok(())
+    }
+
+    /// The first index holding an entry with leaf hash `leaf`, if any
+    /// (needs [`TileLog::enable_dedup`]).
+    pub fn index_of(&self, leaf: &Hash) -> Result<Option<u64>> {
+        let d = self.dedup.as_ref().ok_or_else(|| invalid("deduplication is not enabled for this log"))?;
+        Ok(d.get(leaf)?.filter(|&i| i < self.len()))
     }
 
     /// The partial bundle with `entries` appended; stages every bundle they
@@ -182,9 +217,9 @@ impl TileLog {
     }
 
     /// Adds `leaves` to the tiles of every level; returns the new right edge.
-    fn stage_tiles(&self, leaves: Vec<Hash>, new_size: u64, batch: &mut Batch, partials: &mut Vec<String>) -> Vec<Vec<Hash>> {
+    fn stage_tiles(&self, leaves: &[Hash], new_size: u64, batch: &mut Batch, partials: &mut Vec<String>) -> Vec<Vec<Hash>> {
         let mut edge = Vec::new();
-        let mut incoming = leaves;
+        let mut incoming = leaves.to_vec();
         let mut level = 0u32;
         while new_size.checked_shr(TILE_HEIGHT * level).unwrap_or(0) > 0 {
             // Hashes this tile level held before: full tiles, then the edge.
