@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from functools import cache
 
+import pytest
 import veritree
 
 
@@ -219,3 +221,12 @@ def flip(data: bytes, bit: int) -> bytes:
     out = bytearray(data)
     out[bit // 8] ^= 1 << (bit % 8)
     return bytes(out)
+
+
+@contextmanager
+def raises(exc: type[BaseException], *words: str) -> Iterator[pytest.ExceptionInfo]:
+    """pytest.raises that also wants every word in the message."""
+    with pytest.raises(exc) as info:
+        yield info
+    for w in words:
+        assert w in str(info.value), f"{w!r} not in {str(info.value)!r}"

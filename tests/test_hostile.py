@@ -3,13 +3,11 @@
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import numpy as np
 import pytest
 import veritree
-from reference import entries
+from reference import entries, raises
 
 H = bytes(range(32))  # a well-formed 32-byte hash
 
@@ -24,15 +22,6 @@ def log() -> veritree.Log:
 @pytest.fixture
 def hashes(log: veritree.Log) -> np.ndarray:
     return log.leaf_hashes()
-
-
-@contextmanager
-def raises(exc: type[BaseException], *words: str) -> Iterator[pytest.ExceptionInfo]:
-    """pytest.raises that also wants every word in the message."""
-    with pytest.raises(exc) as info:
-        yield info
-    for w in words:
-        assert w in str(info.value), f"{w!r} not in {str(info.value)!r}"
 
 
 @pytest.mark.parametrize("n", [0, 31, 33, 64])

@@ -7,29 +7,19 @@ import os
 import stat
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import veritree
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from reference import raises
 from veritree import cli
 
 VECTOR = json.loads((Path(__file__).parent / "vectors" / "note" / "signed_note_ed25519.json").read_text())
 ORIGIN = "example.com/log"
 ROOT = bytes(range(32))
 EM = "\u2014"
-
-
-@contextmanager
-def raises(exc: type[BaseException], *words: str) -> Iterator[pytest.ExceptionInfo]:
-    """pytest.raises that also wants every word in the message."""
-    with pytest.raises(exc) as info:
-        yield info
-    for w in words:
-        assert w in str(info.value), f"{w!r} not in {str(info.value)!r}"
 
 
 def b64(b: bytes) -> str:

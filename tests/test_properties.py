@@ -3,11 +3,10 @@
 import random
 
 import pytest
+import reference
 import veritree
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-import reference
 from reference import REJECTED, Hasher, RefTree, entries, flip
 
 suites = pytest.mark.parametrize("suite", veritree.SUITES)

@@ -5,8 +5,8 @@ import json
 from pathlib import Path
 
 import pytest
-import veritree
 import reference
+import veritree
 from reference import REJECTED
 
 VECTORS = Path(__file__).parent / "vectors" / "rfc6962"

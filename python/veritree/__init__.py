@@ -12,7 +12,7 @@ needs no log: only sizes, roots and proofs.
 >>> veritree.verify_inclusion(1, len(log), veritree.leaf_hash(b"bob"), proof, log.root())
 """
 
-from veritree._native import (
+from veritree._native import (  # C2SP signed notes, checkpoints, cosignatures, tlog-proofs
     SUITES,
     CompactRange,
     Log,
@@ -20,28 +20,26 @@ from veritree._native import (
     TileReader,
     VerificationError,
     VeritreeError,
+    cosign_checkpoint,
+    format_checkpoint,
+    format_tlog_proof,
+    generate_cosigner_key,
+    generate_note_key,
     hash_children,
     hash_limit,
     leaf_hash,
     leaf_hashes,
     merkle_root,
     node_hash,
-    verify_batch_inclusion,
-    verify_consistency,
-    verify_inclusion,
-    verify_inclusions,
-)
-from veritree._native import (  # C2SP signed notes, checkpoints, cosignatures, tlog-proofs
-    cosign_checkpoint,
-    format_checkpoint,
-    format_tlog_proof,
-    generate_cosigner_key,
-    generate_note_key,
     open_note,
     sign_checkpoint,
     sign_note,
+    verify_batch_inclusion,
     verify_checkpoint,
     verify_checkpoint_policy,
+    verify_consistency,
+    verify_inclusion,
+    verify_inclusions,
     verify_tlog_proof,
 )
 

@@ -78,7 +78,6 @@ def tree_builds(exponents: list[int], repeat: int) -> list[Row]:
                     Row("root over N leaf hashes", f"{suite} N=2^{e} {case}", rate, "node hashes/s",
                         rate / limits[suite], "hashing limit", {"seconds": t})
                 )
-        del hashes
     return rows
 
 
@@ -124,7 +123,7 @@ def python_appends(n: int, entry_size: int, repeat: int) -> list[Row]:
         "pure-Python hashlib reference": best_time(lambda: rfc6962_reference_root(entries), 1),
     }
     try:
-        import pymerkle  # type: ignore[import-untyped]
+        import pymerkle
     except ImportError:
         pymerkle = None
     if pymerkle is not None:
@@ -214,7 +213,6 @@ def proofs(exponent: int, count: int, single: int, repeat: int) -> list[Row]:
             size_rows.append(Row("batch proof size", f"{suite} 2^{exponent} log, k={len(bidx)} random leaves",
                             len(proof) / 32, "nodes", len(proof) / 32 / singles, "k single proofs",
                             {"bytes": len(proof), "single_proof_nodes": singles}))
-        del log
     return rows + size_rows
 
 

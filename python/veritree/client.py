@@ -12,7 +12,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from veritree._native import TileReader, VerificationError, leaf_hash, verify_checkpoint, verify_consistency, verify_inclusion
+from veritree._native import (
+    TileReader,
+    VerificationError,
+    leaf_hash,
+    verify_checkpoint,
+    verify_consistency,
+    verify_inclusion,
+)
 
 #: Every resource a tlog-tiles client may ask for; nothing else is fetched, so
 #: no name can lead outside the log.
