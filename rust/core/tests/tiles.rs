@@ -3,12 +3,16 @@
 use std::fs;
 use std::path::Path;
 
-use veritree_core::tiles::{path, SignFn, TileLog};
+use veritree_core::checkpoint::NoteCheckpoints;
+use veritree_core::tiles::{path, CheckpointFormat, TileLog};
 use veritree_core::{note, tree, verify, Error, MemoryLog, NodeSource, Suite};
 
-fn signer() -> SignFn {
-    let key = note::Signer::generate("example.com/log", note::ALG_ED25519).unwrap();
-    Box::new(move |text: &str| note::sign(text, &[&key]))
+fn signer() -> Box<dyn CheckpointFormat> {
+    Box::new(NoteCheckpoints::signed_by(note::Signer::generate("example.com/log", note::ALG_ED25519).unwrap()))
+}
+
+fn read_only() -> Box<dyn CheckpointFormat> {
+    Box::new(NoteCheckpoints::read_only())
 }
 
 fn entry(i: u64) -> Vec<u8> {
@@ -47,7 +51,7 @@ fn tiles_serve_the_same_tree_as_memory() {
         assert_eq!(tree::consistency_proof(&tl, 300, n).unwrap(), tree::consistency_proof(&ml, 300, n).unwrap());
         // Reopening rebuilds the same edge and keeps extending where it stopped.
         drop(tl);
-        let mut tl = TileLog::open(dir.path(), Some(signer())).unwrap();
+        let mut tl = TileLog::open(dir.path(), signer(), true).unwrap();
         assert_eq!(tl.root(n).unwrap(), ml.root(n).unwrap());
         tl.extend(&[entry(n)]).unwrap();
         let mut ml = ml;
@@ -83,7 +87,7 @@ fn damage_is_detected_not_served() {
     let mut b = fs::read(&t).unwrap();
     b[77] ^= 1;
     fs::write(&t, &b).unwrap();
-    let tl = TileLog::open(dir.path(), None).unwrap();
+    let tl = TileLog::open(dir.path(), read_only(), false).unwrap();
     assert!(matches!(tree::inclusion_proof(&tl, 100 * 256 + 3, 70_000), Err(Error::Storage(_))));
     assert!(matches!(tl.entry(100 * 256), Err(Error::Storage(_))));
     assert!(tree::inclusion_proof(&tl, 5, 70_000).is_ok(), "undamaged tiles still serve");
@@ -96,7 +100,7 @@ fn damage_is_detected_not_served() {
     let mut b = fs::read(&t).unwrap();
     b[0] ^= 1;
     fs::write(&t, &b).unwrap();
-    assert!(matches!(TileLog::open(dir.path(), None), Err(Error::Storage(_))));
+    assert!(matches!(TileLog::open(dir.path(), read_only(), false), Err(Error::Storage(_))));
     // A damaged entry in a full bundle.
     let dir2 = tempfile::tempdir().unwrap();
     drop(build(dir2.path(), Suite::Blake3, &[600]));
@@ -104,7 +108,7 @@ fn damage_is_detected_not_served() {
     let mut b = fs::read(&bpath).unwrap();
     b[5] ^= 1;
     fs::write(&bpath, &b).unwrap();
-    let tl = TileLog::open(dir2.path(), None).unwrap();
+    let tl = TileLog::open(dir2.path(), read_only(), false).unwrap();
     assert!(matches!(tl.entry(256), Err(Error::Storage(_))));
     assert_eq!(tl.entry(0).unwrap(), entry(0));
 }
@@ -113,30 +117,43 @@ fn damage_is_detected_not_served() {
 fn one_writer_at_a_time_and_readers_alongside() {
     let dir = tempfile::tempdir().unwrap();
     let (mut tl, _) = build(dir.path(), Suite::Blake3, &[10]);
-    assert!(matches!(TileLog::open(dir.path(), Some(signer())), Err(Error::Storage(m)) if m.contains("another process")));
-    let mut reader = TileLog::open(dir.path(), None).unwrap();
+    assert!(matches!(TileLog::open(dir.path(), signer(), true), Err(Error::Storage(m)) if m.contains("another process")));
+    let mut reader = TileLog::open(dir.path(), read_only(), false).unwrap();
     assert_eq!(reader.len(), 10);
     assert!(reader.extend(&[b"x"]).is_err());
     tl.extend(&[b"more"]).unwrap();
-    assert_eq!(TileLog::open(dir.path(), None).unwrap().len(), 11);
+    assert_eq!(TileLog::open(dir.path(), read_only(), false).unwrap().len(), 11);
     drop(tl);
-    assert!(TileLog::open(dir.path(), Some(signer())).is_ok());
+    assert!(TileLog::open(dir.path(), signer(), true).is_ok());
 }
 
 #[test]
 fn bad_input_and_missing_logs() {
     let dir = tempfile::tempdir().unwrap();
-    assert!(matches!(TileLog::open(dir.path(), None), Err(Error::Storage(m)) if m.contains("no log")));
+    assert!(matches!(TileLog::open(dir.path(), read_only(), false), Err(Error::Storage(m)) if m.contains("no log")));
     assert!(TileLog::create(dir.path(), Suite::Blake3, "has space", signer()).is_err());
-    let mut tl = TileLog::create(dir.path(), Suite::Blake3, "o", signer()).unwrap();
+    // The checkpoint key must be named after the origin.
+    assert!(TileLog::create(dir.path(), Suite::Blake3, "other.example/log", signer()).is_err());
+    let mut tl = TileLog::create(dir.path(), Suite::Blake3, "example.com/log", signer()).unwrap();
     assert!(tl.extend(&[vec![0u8; 70_000]]).is_err());
     assert_eq!(tl.len(), 0);
-    assert!(TileLog::create(dir.path(), Suite::Blake3, "o", signer()).is_err());
+    assert!(TileLog::create(dir.path(), Suite::Blake3, "example.com/log", signer()).is_err());
+    let good = tl.checkpoint().to_string();
     drop(tl);
-    fs::write(dir.path().join("checkpoint"), "o\n01\nAAAA\n").unwrap();
-    assert!(TileLog::open(dir.path(), None).is_err());
-    fs::write(dir.path().join("checkpoint"), "other\n0\nAAAA\n").unwrap();
-    assert!(TileLog::open(dir.path(), None).is_err());
+    let damaged = |text: &str| {
+        fs::write(dir.path().join("checkpoint"), text).unwrap();
+        matches!(TileLog::open(dir.path(), read_only(), false), Err(Error::Storage(m)) if m.contains("checkpoint"))
+    };
+    assert!(damaged(&good.replacen("\n0\n", "\n00\n", 1)), "leading zero in the size");
+    assert!(damaged(&good[..good.len() - 5]), "truncated signature");
+    assert!(damaged("example.com/log\n0\nAAAA\n"), "no signature, short root");
+    assert!(TileLog::open(dir.path(), read_only(), false).is_err());
+    // Another origin's checkpoint (even well formed) is not this log's.
+    let other = tempfile::tempdir().unwrap();
+    let key = note::Signer::generate("other.example/log", note::ALG_ED25519).unwrap();
+    let tl = TileLog::create(other.path(), Suite::Blake3, "other.example/log", Box::new(NoteCheckpoints::signed_by(key))).unwrap();
+    fs::write(dir.path().join("checkpoint"), tl.checkpoint()).unwrap();
+    assert!(matches!(TileLog::open(dir.path(), read_only(), false), Err(Error::Storage(m)) if m.contains("origin")));
 }
 
 #[test]
@@ -147,12 +164,12 @@ fn tiles_past_the_checkpoint_are_ignored() {
     let (tl, _) = build(dir.path(), Suite::Rfc6962Sha256, &[300]);
     let old_cp = tl.checkpoint().to_string();
     drop(tl);
-    let mut tl = TileLog::open(dir.path(), Some(signer())).unwrap();
+    let mut tl = TileLog::open(dir.path(), signer(), true).unwrap();
     tl.extend(&(0..600).map(|i| vec![i as u8; 3]).collect::<Vec<_>>()).unwrap();
     drop(tl);
     fs::write(dir.path().join("checkpoint"), &old_cp).unwrap();
     fs::write(dir.path().join(".veritree/tmp/0"), b"half-written").unwrap();
-    let mut tl = TileLog::open(dir.path(), Some(signer())).unwrap();
+    let mut tl = TileLog::open(dir.path(), signer(), true).unwrap();
     assert_eq!(tl.len(), 300);
     assert!(fs::read_dir(dir.path().join(".veritree/tmp")).unwrap().next().is_none());
     let es: Vec<Vec<u8>> = (300..900).map(entry).collect();
@@ -180,7 +197,7 @@ fn dedup_finds_first_indices_and_catches_up_after_reopen() {
     assert_eq!(tl.index_of(&suite.leaf_hash(b"never logged")).unwrap(), None);
     drop(tl);
     // Entries logged while the index was not kept are indexed on the next enable.
-    let mut tl = TileLog::open(dir.path(), Some(signer())).unwrap();
+    let mut tl = TileLog::open(dir.path(), signer(), true).unwrap();
     tl.extend(&[b"while off".to_vec()]).unwrap();
     tl.enable_dedup().unwrap();
     assert_eq!(tl.index_of(&suite.leaf_hash(b"while off")).unwrap(), Some(302));

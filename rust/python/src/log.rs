@@ -8,7 +8,7 @@ use numpy::{PyArray1, PyArray2};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
-use veritree_core::tiles::{SignFn, TileLog};
+use veritree_core::tiles::TileLog;
 use veritree_core::{suite, tree, Hash, LogStore, MemoryLog, NodeSource};
 
 use crate::compact::PyCompactRange;
@@ -117,14 +117,16 @@ impl PyLog {
             return Err(PyValueError::new_err("dedup=True needs a writer: pass the signer key"));
         }
         let suite = suite.map(convert::suite).transpose()?;
-        let sign: Option<SignFn> = signer.map(crate::notes::checkpoint_signer).transpose()?;
+        let format = crate::notes::checkpoint_format(signer)?;
         let log = if create {
             let origin = origin.ok_or_else(|| PyValueError::new_err("creating a log needs an origin"))?;
-            let sign = sign.ok_or_else(|| PyValueError::new_err("creating a log needs a signer key"))?;
+            if signer.is_none() {
+                return Err(PyValueError::new_err("creating a log needs a signer key"));
+            }
             let suite = suite.unwrap_or(veritree_core::Suite::Rfc6962Sha256);
-            py.detach(|| TileLog::create(&path, suite, origin, sign)).py()?
+            py.detach(|| TileLog::create(&path, suite, origin, format)).py()?
         } else {
-            let log = py.detach(|| TileLog::open(&path, sign)).py()?;
+            let log = py.detach(|| TileLog::open(&path, format, signer.is_some())).py()?;
             if origin.is_some_and(|o| o != log.origin()) {
                 return Err(PyValueError::new_err(format!(
                     "the log at {} has origin {:?}, not {:?}",

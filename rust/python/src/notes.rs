@@ -8,10 +8,10 @@ use std::borrow::Cow;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString};
-use veritree_core::checkpoint::{verify_checkpoint as core_verify_checkpoint, Checkpoint};
+use veritree_core::checkpoint::{verify_checkpoint as core_verify_checkpoint, Checkpoint, NoteCheckpoints};
 use veritree_core::cosignature::{self, VerifiedCheckpoint};
 use veritree_core::note::{self, Signer, Verifier, ALG_COSIGNATURE_V1, ALG_ED25519};
-use veritree_core::tiles::SignFn;
+use veritree_core::tiles::CheckpointFormat;
 use veritree_core::tlog_proof::{self, TlogProof};
 use veritree_core::{Error, Hash};
 
@@ -89,17 +89,19 @@ fn new_checkpoint(origin: String, size: u64, root: &Bound<'_, PyAny>, extensions
     Ok(Checkpoint { origin, size, root, extensions })
 }
 
-/// A signer for `Log.open(..., signer=KEY)`: signs each checkpoint body the
-/// tile log publishes with the log's type-0x01 key, whose name must be the origin.
-pub fn checkpoint_signer(key: &str) -> PyResult<SignFn> {
+/// The checkpoint format for `Log.open(..., signer=KEY)`: checkpoints signed
+/// with the log's type-0x01 key (whose name must be the origin), or read-only.
+pub fn checkpoint_format(key: Option<&str>) -> PyResult<Box<dyn CheckpointFormat>> {
+    let Some(key) = key else {
+        return Ok(Box::new(NoteCheckpoints::read_only()));
+    };
     let s = signer(key, "signer")?;
     if s.alg() != ALG_ED25519 {
         return Err(PyValueError::new_err(
             "signer: a log signs checkpoints with a note key (type 0x01), not a cosigner key",
         ));
     }
-    // The parse is strict, so the checkpoint re-formats to exactly `body`.
-    Ok(Box::new(move |body: &str| Checkpoint::parse(body)?.sign(&s)))
+    Ok(Box::new(NoteCheckpoints::signed_by(s)))
 }
 
 fn key_pair(name: &str, alg: u8) -> PyResult<(String, String)> {

@@ -18,15 +18,21 @@ use super::dedup::DedupIndex;
 use super::fsio::{self, Batch};
 use super::path::{bundle_path, tile_path, tile_width, TILE_HEIGHT, TILE_WIDTH};
 use super::reader::{storage, DirSource, TileReader, MAX_ENTRY};
-use crate::checkpoint::Checkpoint;
 use crate::compact::CompactRange;
-use crate::note::Note;
 use crate::error::{invalid, Result};
 use crate::suite::{Hash, Suite};
 use crate::tree::{self, NodeSource};
 
-/// Turns a checkpoint's note text into a signed note (see [`crate::note::sign`]).
-pub type SignFn = Box<dyn Fn(&str) -> Result<String> + Send + Sync>;
+/// How a log's checkpoints are written and read back. The notes layer
+/// supplies it (`checkpoint::NoteCheckpoints`): storage knows nothing of
+/// signed notes, so layers depend in one direction only.
+pub trait CheckpointFormat: Send + Sync {
+    /// The signed checkpoint note for a tree head.
+    fn sign(&self, origin: &str, size: u64, root: &Hash) -> Result<String>;
+    /// The origin, size and root of a checkpoint note, its form checked (its
+    /// signatures are a verifier's business: the writer trusts its own file).
+    fn read(&self, note: &str) -> Result<(String, u64, Hash)>;
+}
 
 /// Largest checkpoint or config file we read.
 const MAX_SMALL_FILE: u64 = 1 << 20;
@@ -39,7 +45,8 @@ pub struct TileLog {
     origin: String,
     checkpoint: String,
     reader: TileReader<DirSource>,
-    sign: Option<SignFn>,
+    format: Box<dyn CheckpointFormat>,
+    writable: bool,
     dedup: Option<DedupIndex>,
     /// Partial files written per checkpoint, oldest first (pruned as the log grows).
     partials: VecDeque<Vec<String>>,
@@ -49,8 +56,11 @@ pub struct TileLog {
 impl TileLog {
     /// Creates an empty log in `dir` (which must not hold one) and publishes
     /// its size-0 checkpoint.
-    pub fn create(dir: &Path, suite: Suite, origin: &str, sign: SignFn) -> Result<TileLog> {
+    pub fn create(dir: &Path, suite: Suite, origin: &str, format: Box<dyn CheckpointFormat>) -> Result<TileLog> {
         check_origin(origin)?;
+        // Sign the empty tree first: a key that cannot sign for this origin
+        // fails before anything is written.
+        format.sign(origin, 0, &suite.empty_root())?;
         if dir.join("checkpoint").exists() || dir.join(".veritree/config").exists() {
             return Err(invalid(format!("{} already holds a log", dir.display())));
         }
@@ -64,7 +74,8 @@ impl TileLog {
             origin: origin.to_string(),
             checkpoint: String::new(),
             reader: TileReader::from_edge(source, suite, 0, Vec::new(), Vec::new()),
-            sign: Some(sign),
+            format,
+            writable: true,
             dedup: None,
             partials: VecDeque::new(),
             _lock: Some(lock),
@@ -73,21 +84,19 @@ impl TileLog {
         Ok(log)
     }
 
-    /// Opens an existing log: for writing when `sign` is given (taking the
-    /// writer lock), else read-only. Checks the right edge against the checkpoint.
-    pub fn open(dir: &Path, sign: Option<SignFn>) -> Result<TileLog> {
+    /// Opens an existing log, for writing (taking the writer lock) or
+    /// read-only. Checks the right edge against the checkpoint.
+    pub fn open(dir: &Path, format: Box<dyn CheckpointFormat>, writable: bool) -> Result<TileLog> {
         let config_path = dir.join(".veritree/config");
         if !config_path.exists() {
             return Err(storage(format!("no log at {}", dir.display())));
         }
-        let lock = match sign {
-            Some(_) => Some(fsio::lock_exclusive(&dir.join(".veritree/lock"))?),
-            None => None,
-        };
+        let lock = if writable { Some(fsio::lock_exclusive(&dir.join(".veritree/lock"))?) } else { None };
         let (suite, origin) = parse_config(&fsio::read_bounded(&config_path, MAX_SMALL_FILE)?)?;
         let note = fsio::read_bounded(&dir.join("checkpoint"), MAX_SMALL_FILE)?;
         let checkpoint = String::from_utf8(note).map_err(|_| storage("checkpoint is not UTF-8"))?;
-        let (cp_origin, size, root) = parse_checkpoint(&checkpoint)?;
+        let (cp_origin, size, root) =
+            format.read(&checkpoint).map_err(|e| storage(format!("damaged checkpoint: {e}")))?;
         if cp_origin != origin {
             return Err(storage(format!("checkpoint origin {cp_origin:?} is not the log's origin {origin:?}")));
         }
@@ -97,12 +106,13 @@ impl TileLog {
             origin,
             checkpoint,
             reader,
-            sign,
+            format,
+            writable,
             dedup: None,
             partials: VecDeque::new(),
             _lock: lock,
         };
-        if log.sign.is_some() {
+        if log.writable {
             clear_tmp(&dir.join(".veritree/tmp"))?;
         }
         Ok(log)
@@ -133,7 +143,7 @@ impl TileLog {
     /// Appends entries; returns the index of the first. When this returns, the
     /// entries, their tiles and a checkpoint covering them are on disk.
     pub fn extend<T: AsRef<[u8]> + Sync>(&mut self, entries: &[T]) -> Result<u64> {
-        if self.sign.is_none() {
+        if !self.writable {
             return Err(invalid("the log is open read-only"));
         }
         if let Some((i, e)) = entries.iter().enumerate().find(|(_, e)| e.as_ref().len() > MAX_ENTRY) {
@@ -256,11 +266,10 @@ impl TileLog {
 
     /// Writes the staged files, then the checkpoint for `self.size`.
     fn publish(&mut self, batch: Batch, partial_files: Vec<String>) -> Result<()> {
-        let sign = self.sign.as_ref().ok_or_else(|| invalid("the log is open read-only"))?;
-        let body = Checkpoint::new(self.origin.clone(), self.len(), self.reader.compact_range().root()).to_text()?;
-        let note = sign(&body)?;
-        if !note.starts_with(&body) {
-            return Err(invalid("the signer must return the checkpoint body followed by its signatures"));
+        let root = self.reader.compact_range().root();
+        let note = self.format.sign(&self.origin, self.len(), &root)?;
+        if self.format.read(&note)? != (self.origin.clone(), self.len(), root) {
+            return Err(invalid("the checkpoint format signed a different tree head"));
         }
         batch.commit(&self.dir)?;
         fsio::write_atomic(&self.dir, "checkpoint", note.as_bytes())?;
@@ -331,14 +340,6 @@ fn parse_config(data: &[u8]) -> Result<(Suite, String)> {
     let suite = lines.next().and_then(|l| l.strip_prefix("suite ")).ok_or_else(bad)?;
     let origin = lines.next().and_then(|l| l.strip_prefix("origin ")).ok_or_else(bad)?;
     Ok((Suite::from_name(suite)?, origin.to_string()))
-}
-
-/// The origin, size and root of the log's own checkpoint note. Its signature
-/// is the verifier's business; the writer trusts its file but checks its form.
-fn parse_checkpoint(note: &str) -> Result<(String, u64, Hash)> {
-    let parsed = Note::parse(note.as_bytes()).map_err(|e| storage(format!("damaged checkpoint: {e}")))?;
-    let cp = Checkpoint::parse(&parsed.text).map_err(|e| storage(format!("damaged checkpoint: {e}")))?;
-    Ok((cp.origin, cp.size, cp.root))
 }
 
 fn clear_tmp(tmp: &Path) -> Result<()> {

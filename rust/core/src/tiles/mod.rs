@@ -6,5 +6,5 @@ mod log;
 pub mod path;
 mod reader;
 
-pub use log::{SignFn, TileLog};
+pub use log::{CheckpointFormat, TileLog};
 pub use reader::{parse_bundle, DirSource, TileReader, TileSource, MAX_ENTRY};
