@@ -18,6 +18,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -249,6 +250,59 @@ def durable_appends(total: int, repeat: int) -> list[Row]:
     return rows
 
 
+def disk_log(exponent: int, directory: str, proofs: int = 2000) -> list[Row]:
+    """Builds a 2^exponent-entry tlog-tiles log on disk (in a child process, for
+    its own peak RSS), compares the time with the in-memory streamed root of as
+    many leaf hashes, then serves inclusion proofs from disk, cold and warm."""
+    out = subprocess.run([sys.executable, "-m", "veritree.bench", "disk", directory, str(exponent)],
+                         check=True, capture_output=True, text=True).stdout
+    built = json.loads(out)
+    streamed = json.loads(subprocess.run(
+        [sys.executable, "-m", "veritree.bench", "rfc6962-sha256", str(exponent), str(min(exponent, 20))],
+        check=True, capture_output=True, text=True).stdout)
+    n = 1 << exponent
+    rows = [Row("durable log on disk", f"build 2^{exponent} 8-byte entries (SHA-256), batches of 2^20",
+                n / built["seconds"], "entries/s", streamed["seconds"] / built["seconds"],
+                "in-memory streamed root, same size", {**built, "streamed_seconds": streamed["seconds"]})]
+    idx = np.random.default_rng(9).integers(0, n, size=proofs)
+    _drop_page_cache()
+    with veritree.Log.open(directory) as log:
+        # The same random leaves twice: first from a fresh reader (and a dropped
+        # page cache where allowed), then with tiles cached.
+        for label in ("cold", "warm"):
+            t = time.perf_counter()
+            for i in idx:
+                log.inclusion_proof(int(i))
+            rows.append(Row("durable log on disk", f"{proofs} inclusion proofs from disk, {label}",
+                            proofs / (time.perf_counter() - t), "proofs/s"))
+    return rows
+
+
+def _drop_page_cache() -> None:
+    try:
+        with open("/proc/sys/vm/drop_caches", "w") as f:
+            f.write("3\n")
+    except OSError:
+        pass  # not allowed here: "cold" then means a fresh reader with empty tile cache
+
+
+def _build_disk_log(directory: str, exponent: int) -> dict[str, float]:
+    import shutil
+
+    shutil.rmtree(directory, ignore_errors=True)
+    sk, _ = veritree.generate_note_key("bench.example/disk")
+    chunk = 1 << min(exponent, 20)
+    offsets = np.arange(0, 8 * chunk + 1, 8, dtype=np.uint64)
+    start = time.perf_counter()
+    with veritree.Log.open(directory, origin="bench.example/disk", signer=sk, create=True) as log:
+        for i in range(0, 1 << exponent, chunk):
+            data = np.arange(i, i + chunk, dtype=np.uint64).tobytes()  # entry i is i as 8 bytes
+            log.extend_flat(data, offsets)
+    t = time.perf_counter() - start
+    size = sum(f.stat().st_size for f in Path(directory).rglob("*") if f.is_file())
+    return {"seconds": t, "bytes_on_disk": size, "peak_rss_mib": peak_rss_mib()}
+
+
 def billion(suite: Suite, exponent: int, chunk_exponent: int = 20) -> list[Row]:
     """Streams the root of 2^exponent leaf hashes through a CompactRange, in a
     child process so that its peak RSS is its own."""
@@ -330,6 +384,9 @@ def run(quick: bool = False, json_path: str | None = None, billion_run: bool = F
     return 0
 
 
-if __name__ == "__main__":  # the child process of `billion`
-    suite = next(s for s in SUITES if s == sys.argv[1])
-    print(json.dumps(_stream_root(suite, int(sys.argv[2]), int(sys.argv[3]))))
+if __name__ == "__main__":  # the child processes of `billion` and `disk_log`
+    if sys.argv[1] == "disk":
+        print(json.dumps(_build_disk_log(sys.argv[2], int(sys.argv[3]))))
+    else:
+        suite = next(s for s in SUITES if s == sys.argv[1])
+        print(json.dumps(_stream_root(suite, int(sys.argv[2]), int(sys.argv[3]))))

@@ -160,7 +160,7 @@ impl TileLog {
         let bundle = self.stage_bundles(entries, &mut batch, &mut partial_files);
         let new_size = first + entries.len() as u64;
         let edge = self.stage_tiles(&leaves, new_size, &mut batch, &mut partial_files);
-        let old = (self.reader.edge().to_vec(), self.reader.bundle().to_vec());
+        let old = (self.reader.edge(), self.reader.bundle().to_vec());
         self.reader.advance(new_size, edge, bundle);
         if let Err(e) = self.publish(batch, partial_files) {
             // Nothing was published: the on-disk checkpoint still says `first`.
@@ -229,12 +229,13 @@ impl TileLog {
     /// Adds `leaves` to the tiles of every level; returns the new right edge.
     fn stage_tiles(&self, leaves: &[Hash], new_size: u64, batch: &mut Batch, partials: &mut Vec<String>) -> Vec<Vec<Hash>> {
         let mut edge = Vec::new();
+        let old_edge = self.reader.edge();
         let mut incoming = leaves.to_vec();
         let mut level = 0u32;
         while new_size.checked_shr(TILE_HEIGHT * level).unwrap_or(0) > 0 {
             // Hashes this tile level held before: full tiles, then the edge.
             let before = self.len().checked_shr(TILE_HEIGHT * level).unwrap_or(0);
-            let mut row = self.reader.edge().get(level as usize).cloned().unwrap_or_default();
+            let mut row = old_edge.get(level as usize).cloned().unwrap_or_default();
             row.extend_from_slice(&incoming);
             let mut tile = before / TILE_WIDTH;
             let mut next = Vec::new();

@@ -21,7 +21,7 @@ use crate::tree::NodeSource;
 pub const MAX_ENTRY: usize = u16::MAX as usize;
 /// Largest encoded entry bundle.
 pub const MAX_BUNDLE: usize = TILE_WIDTH as usize * (2 + MAX_ENTRY);
-/// Verified full tiles kept in memory (8 KiB each).
+/// Verified full tiles kept in memory (16 KiB each with their inner levels).
 const CACHE_TILES: usize = 4096;
 
 pub(crate) fn storage(msg: impl Into<String>) -> Error {
@@ -51,8 +51,8 @@ pub struct TileReader<S: TileSource> {
     source: S,
     suite: Suite,
     size: u64,
-    /// `edge[L]`: the hashes of the partial tile at tile level `L`.
-    edge: Vec<Vec<Hash>>,
+    /// `edge[L]`: the partial tile at tile level `L` (possibly empty).
+    edge: Vec<Arc<Tile>>,
     /// The encoded partial entry bundle (empty when `size % 256 == 0`).
     bundle: Vec<u8>,
     cache: Mutex<TileCache>,
@@ -79,7 +79,7 @@ impl<S: TileSource> TileReader<S> {
                 data
             }
         };
-        let reader = TileReader { source, suite, size, edge, bundle, cache: Mutex::new(TileCache::default()) };
+        let reader = TileReader::from_edge(source, suite, size, edge, bundle);
         if reader.compact_range().root() != *root {
             return Err(storage("damaged log: the right-edge tiles do not hash to the checkpoint root"));
         }
@@ -88,11 +88,13 @@ impl<S: TileSource> TileReader<S> {
 
     /// A reader over an edge the caller built itself (the writer, after an extend).
     pub(crate) fn from_edge(source: S, suite: Suite, size: u64, edge: Vec<Vec<Hash>>, bundle: Vec<u8>) -> Self {
+        let edge = edge.into_iter().map(|row| Arc::new(Tile::new(suite, row))).collect();
         TileReader { source, suite, size, edge, bundle, cache: Mutex::new(TileCache::default()) }
     }
 
-    pub(crate) fn edge(&self) -> &[Vec<Hash>] {
-        &self.edge
+    /// The hashes of each partial tile of the right edge.
+    pub(crate) fn edge(&self) -> Vec<Vec<Hash>> {
+        self.edge.iter().map(|t| t.levels[0].clone()).collect()
     }
 
     pub(crate) fn bundle(&self) -> &[u8] {
@@ -101,18 +103,20 @@ impl<S: TileSource> TileReader<S> {
 
     /// Moves the view to a larger size whose edge the writer has just built.
     pub(crate) fn advance(&mut self, size: u64, edge: Vec<Vec<Hash>>, bundle: Vec<u8>) {
-        (self.size, self.edge, self.bundle) = (size, edge, bundle);
+        self.edge = edge.into_iter().map(|row| Arc::new(Tile::new(self.suite, row))).collect();
+        (self.size, self.bundle) = (size, bundle);
     }
 
     /// The compact range of the size, from the right edge alone.
     pub fn compact_range(&self) -> CompactRange {
         let mut hashes = Vec::new();
-        for level in (0..self.edge.len()).rev() {
-            let row = &self.edge[level];
+        for tile in self.edge.iter().rev() {
+            // The partial tile's complete subtrees, largest first.
+            let width = tile.levels[0].len();
             let mut off = 0;
-            for b in (0..TILE_HEIGHT).rev() {
-                if row.len() >> b & 1 == 1 {
-                    hashes.push(self.suite.perfect_root(&row[off..off + (1 << b)]));
+            for b in (0..TILE_HEIGHT as usize).rev() {
+                if width >> b & 1 == 1 {
+                    hashes.push(tile.levels[b][off >> b]);
                     off += 1 << b;
                 }
             }
@@ -120,24 +124,24 @@ impl<S: TileSource> TileReader<S> {
         CompactRange::from_parts(self.suite, self.size, hashes).expect("one subtree per set bit of size")
     }
 
-    /// The authenticated hashes of tile `(level, n)`.
-    fn tile(&self, level: u32, n: u64) -> Result<Arc<Vec<Hash>>> {
+    /// The authenticated tile `(level, n)`.
+    fn tile(&self, level: u32, n: u64) -> Result<Arc<Tile>> {
         let width = tile_width(level, n, self.size);
         if width == 0 {
             return Err(out_of_range(format!("no tile {level}/{n} at size {}", self.size)));
         }
         if width < TILE_WIDTH {
-            return Ok(Arc::new(self.edge[level as usize].clone()));
+            return Ok(self.edge[level as usize].clone());
         }
         if let Some(t) = self.cache.lock().unwrap_or_else(PoisonError::into_inner).get(level, n) {
             return Ok(t);
         }
-        let hashes = read_tile(&self.source, level, n, TILE_WIDTH)?;
+        let tile = Tile::new(self.suite, read_tile(&self.source, level, n, TILE_WIDTH)?);
         let parent = self.tile(level + 1, n / TILE_WIDTH)?;
-        if self.suite.perfect_root(&hashes) != parent[(n % TILE_WIDTH) as usize] {
+        if tile.levels[TILE_HEIGHT as usize][0] != parent.levels[0][(n % TILE_WIDTH) as usize] {
             return Err(storage(format!("damaged tile {}: it does not hash to its parent", tile_path(level, n, TILE_WIDTH))));
         }
-        let t = Arc::new(hashes);
+        let t = Arc::new(tile);
         self.cache.lock().unwrap_or_else(PoisonError::into_inner).put(level, n, t.clone());
         Ok(t)
     }
@@ -175,17 +179,36 @@ impl<S: TileSource> NodeSource for TileReader<S> {
         self.size
     }
 
-    /// Tree level `level` lies in tile level `level / 8`; a node `r = level % 8`
-    /// levels above a tile's hashes is the root of `2^r` of them.
+    /// Tree level `level` lies in tile level `level / 8`, `r = level % 8`
+    /// levels above that tile's hashes.
     fn node(&self, level: u32, index: u64) -> Result<Hash> {
         let (tl, r) = (level / TILE_HEIGHT, level % TILE_HEIGHT);
         let first = index.checked_shl(r).ok_or_else(|| out_of_range("node index overflows"))?;
         let tile = self.tile(tl, first / TILE_WIDTH)?;
-        let off = (first % TILE_WIDTH) as usize;
-        let part = tile
-            .get(off..off + (1 << r))
-            .ok_or_else(|| out_of_range(format!("no complete subtree at level {level}, index {index}")))?;
-        Ok(self.suite.perfect_root(part))
+        tile.levels[r as usize]
+            .get(((first % TILE_WIDTH) >> r) as usize)
+            .copied()
+            .ok_or_else(|| out_of_range(format!("no complete subtree at level {level}, index {index}")))
+    }
+}
+
+/// A tile's hashes and every complete subtree above them within the tile:
+/// `levels[r][i]` is the root of hashes `[i << r, (i + 1) << r)`. Hashed once
+/// when the tile is loaded, so a proof node is a lookup, not up to 127 hashes.
+struct Tile {
+    levels: Vec<Vec<Hash>>,
+}
+
+impl Tile {
+    fn new(suite: Suite, hashes: Vec<Hash>) -> Tile {
+        let mut levels = vec![hashes];
+        while levels.len() <= TILE_HEIGHT as usize {
+            let below = &levels[levels.len() - 1];
+            let mut up = vec![[0u8; 32]; below.len() / 2];
+            suite.hash_nodes(&below[..2 * up.len()], &mut up);
+            levels.push(up);
+        }
+        Tile { levels }
     }
 }
 
@@ -228,16 +251,16 @@ pub fn parse_bundle(data: &[u8], count: usize) -> Result<Vec<&[u8]>> {
 /// A bounded map of verified full tiles, evicting the oldest insert.
 #[derive(Default)]
 struct TileCache {
-    map: HashMap<(u32, u64), Arc<Vec<Hash>>>,
+    map: HashMap<(u32, u64), Arc<Tile>>,
     order: VecDeque<(u32, u64)>,
 }
 
 impl TileCache {
-    fn get(&self, level: u32, n: u64) -> Option<Arc<Vec<Hash>>> {
+    fn get(&self, level: u32, n: u64) -> Option<Arc<Tile>> {
         self.map.get(&(level, n)).cloned()
     }
 
-    fn put(&mut self, level: u32, n: u64, t: Arc<Vec<Hash>>) {
+    fn put(&mut self, level: u32, n: u64, t: Arc<Tile>) {
         if self.map.insert((level, n), t).is_none() {
             self.order.push_back((level, n));
         }
