@@ -124,6 +124,14 @@ fn parse_key_id(hex: &str, what: &str) -> Result<u32> {
     u32::from_str_radix(hex, 16).map_err(|_| invalid(format!("{what}: key ID must be 8 lowercase hex digits")))
 }
 
+/// `<name>+<hex id>+base64(type ‖ key)`: the shared text form of both key kinds.
+fn key_text(name: &str, id: u32, alg: u8, key: &[u8; 32]) -> String {
+    let mut raw = Vec::with_capacity(33);
+    raw.push(alg);
+    raw.extend_from_slice(key);
+    format!("{name}+{id:08x}+{}", B64.encode(raw))
+}
+
 /// A key that signs notes (type 0x01) or cosigns checkpoints (type 0x04).
 ///
 /// Its text form (from [`Signer::to_key_string`]) holds the private seed.
@@ -189,10 +197,7 @@ impl Signer {
 
     /// The secret text form `PRIVATE+KEY+<name>+<hex id>+base64(type ‖ seed)`.
     pub fn to_key_string(&self) -> String {
-        let mut raw = Vec::with_capacity(33);
-        raw.push(self.alg);
-        raw.extend_from_slice(self.key.as_bytes());
-        format!("{PRIVATE_PREFIX}{}+{:08x}+{}", self.name, self.id, B64.encode(raw))
+        format!("{PRIVATE_PREFIX}{}", key_text(&self.name, self.id, self.alg, self.key.as_bytes()))
     }
 
     pub fn name(&self) -> &str {
@@ -275,10 +280,7 @@ impl Verifier {
 
     /// The text form `<name>+<hex id>+base64(type ‖ public key)`.
     pub fn to_vkey(&self) -> String {
-        let mut raw = Vec::with_capacity(33);
-        raw.push(self.alg);
-        raw.extend_from_slice(self.key.as_bytes());
-        format!("{}+{:08x}+{}", self.name, self.id, B64.encode(raw))
+        key_text(&self.name, self.id, self.alg, self.key.as_bytes())
     }
 
     pub fn name(&self) -> &str {
