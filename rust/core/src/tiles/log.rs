@@ -14,6 +14,8 @@ use std::collections::VecDeque;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
+use rayon::prelude::*;
+
 use super::dedup::DedupIndex;
 use super::fsio::{self, Batch};
 use super::path::{bundle_path, tile_path, tile_width, TILE_HEIGHT, TILE_WIDTH};
@@ -238,14 +240,14 @@ impl TileLog {
             let mut row = old_edge.get(level as usize).cloned().unwrap_or_default();
             row.extend_from_slice(&incoming);
             let mut tile = before / TILE_WIDTH;
-            let mut next = Vec::new();
-            let mut chunks = row.chunks_exact(TILE_WIDTH as usize);
-            for full in &mut chunks {
+            let chunks = row.chunks_exact(TILE_WIDTH as usize);
+            let rest = chunks.remainder().to_vec();
+            let suite = self.reader.suite();
+            let next: Vec<Hash> = row.par_chunks_exact(TILE_WIDTH as usize).map(|t| suite.perfect_root(t)).collect();
+            for full in chunks {
                 batch.add(tile_path(level, tile, TILE_WIDTH), full.as_flattened().to_vec());
-                next.push(self.reader.suite().perfect_root(full));
                 tile += 1;
             }
-            let rest = chunks.remainder().to_vec();
             if !rest.is_empty() {
                 // The new checkpoint refers to this partial tile, changed or not.
                 let p = tile_path(level, tile, rest.len() as u64);
