@@ -1,8 +1,9 @@
 """veritree: key transparency at internet scale.
 
 Append-only Merkle logs (RFC 9162 shape) with inclusion, consistency and batch
-proofs, built in a Rust core close to the speed of the hash function. Verifying
-needs no log: only sizes, roots and proofs.
+proofs, and versioned sparse Merkle prefix trees (the IETF KEYTRANS prefix
+tree) with multi-key proofs, built in a Rust core close to the speed of the
+hash function. Verifying needs no log or map: only roots and proofs.
 
 >>> import veritree
 >>> log = veritree.Log(suite="rfc6962-sha256")
@@ -16,6 +17,7 @@ from veritree._native import (  # C2SP signed notes, checkpoints, cosignatures, 
     SUITES,
     CompactRange,
     Log,
+    Map,
     StorageError,
     TileReader,
     VerificationError,
@@ -40,6 +42,7 @@ from veritree._native import (  # C2SP signed notes, checkpoints, cosignatures, 
     verify_consistency,
     verify_inclusion,
     verify_inclusions,
+    verify_prefix_proof,
     verify_tlog_proof,
 )
 
@@ -47,6 +50,7 @@ __all__ = [
     "SUITES",
     "CompactRange",
     "Log",
+    "Map",
     "StorageError",
     "TileReader",
     "VerificationError",
@@ -61,6 +65,7 @@ __all__ = [
     "verify_consistency",
     "verify_inclusion",
     "verify_inclusions",
+    "verify_prefix_proof",
     "cosign_checkpoint",
     "format_checkpoint",
     "format_tlog_proof",

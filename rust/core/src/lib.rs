@@ -9,6 +9,7 @@ pub mod compact;
 pub mod cosignature;
 pub mod error;
 pub mod log;
+pub mod map;
 pub mod note;
 pub mod store;
 pub mod suite;

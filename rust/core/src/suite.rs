@@ -169,13 +169,19 @@ pub fn split_entries<'a>(data: &'a [u8], offsets: &[u64]) -> Result<Vec<&'a [u8]
 }
 
 fn sha256_node(left: &Hash, right: &Hash) -> Hash {
-    // 0x01 ‖ l ‖ r is 65 bytes: block one holds 0x01, l and r[..31]; block two
-    // holds r[31], the 0x80 pad byte, zeros and the bit length 520.
+    sha256_prefixed(1, left, right)
+}
+
+/// SHA-256 of `prefix ‖ a ‖ b`, the shape of every tree node in RFC 9162 and
+/// KEYTRANS. The input is 65 bytes: block one holds the prefix, `a` and
+/// `b[..31]`; block two holds `b[31]`, the 0x80 pad byte, zeros and the bit
+/// length 520.
+pub(crate) fn sha256_prefixed(prefix: u8, a: &Hash, b: &Hash) -> Hash {
     let mut blocks = [GenericArray::<u8, _>::default(); 2];
-    blocks[0][0] = 1;
-    blocks[0][1..33].copy_from_slice(left);
-    blocks[0][33..].copy_from_slice(&right[..31]);
-    blocks[1][0] = right[31];
+    blocks[0][0] = prefix;
+    blocks[0][1..33].copy_from_slice(a);
+    blocks[0][33..].copy_from_slice(&b[..31]);
+    blocks[1][0] = b[31];
     blocks[1][1] = 0x80;
     blocks[1][56..].copy_from_slice(&(65u64 * 8).to_be_bytes());
     let mut state = SHA256_IV;
@@ -219,15 +225,25 @@ const B3_CHUNK_END: u8 = 1 << 1;
 const B3_ROOT: u8 = 1 << 3;
 const B3_KEYED_HASH: u8 = 1 << 4;
 
-/// Keyed BLAKE3 of one 64-byte `l ‖ r`: a single compression (`hash_many`
-/// falls back to the portable code for a lone input, measured 3x slower).
+/// Keyed BLAKE3 of one 64-byte `l ‖ r`.
 fn blake3_node(left: &Hash, right: &Hash) -> Hash {
-    let keys = blake3_keys();
+    blake3_pair(&blake3_keys().node_words, left, right)
+}
+
+/// Keyed BLAKE3 of each 64-byte `children` pair.
+fn blake3_nodes(children: &[Hash], out: &mut [Hash]) {
+    blake3_pairs(&blake3_keys().node_words, children, out)
+}
+
+/// BLAKE3 keyed by `key` (as little-endian words) of the 64 bytes `a ‖ b`:
+/// a single compression (`hash_many` falls back to the portable code for a
+/// lone input, measured 3x slower).
+pub(crate) fn blake3_pair(key: &[u32; 8], a: &Hash, b: &Hash) -> Hash {
     let mut block = [0u8; 64];
-    block[..32].copy_from_slice(left);
-    block[32..].copy_from_slice(right);
-    let mut cv = keys.node_words;
-    keys.platform.compress_in_place(&mut cv, &block, 64, 0, B3_KEYED_HASH | B3_CHUNK_START | B3_CHUNK_END | B3_ROOT);
+    block[..32].copy_from_slice(a);
+    block[32..].copy_from_slice(b);
+    let mut cv = *key;
+    blake3_keys().platform.compress_in_place(&mut cv, &block, 64, 0, B3_KEYED_HASH | B3_CHUNK_START | B3_CHUNK_END | B3_ROOT);
     let mut out = [0u8; 32];
     for (o, w) in out.chunks_exact_mut(4).zip(cv) {
         o.copy_from_slice(&w.to_le_bytes());
@@ -235,19 +251,19 @@ fn blake3_node(left: &Hash, right: &Hash) -> Hash {
     out
 }
 
-/// Keyed BLAKE3 of each 64-byte `children` pair, many inputs per SIMD pass.
-/// Equal to `blake3::keyed_hash(node_key, l ‖ r)` (checked by a unit test).
-fn blake3_nodes(children: &[Hash], out: &mut [Hash]) {
-    let keys = blake3_keys();
-    let flat = children.as_flattened();
+/// [`blake3_pair`] of each consecutive pair in `pairs`, many inputs per SIMD
+/// pass. Equal to `blake3::keyed_hash(key, a ‖ b)` (checked by a unit test).
+pub(crate) fn blake3_pairs(key: &[u32; 8], pairs: &[Hash], out: &mut [Hash]) {
+    let platform = blake3_keys().platform;
+    let flat = pairs.as_flattened();
     for (cin, cout) in flat.chunks(64 * BLAKE3_BATCH).zip(out.chunks_mut(BLAKE3_BATCH)) {
         let mut inputs: [&[u8; 64]; BLAKE3_BATCH] = [&[0u8; 64]; BLAKE3_BATCH];
         for (slot, block) in inputs.iter_mut().zip(cin.chunks_exact(64)) {
             *slot = block.try_into().expect("chunks_exact(64) yields 64 bytes");
         }
-        keys.platform.hash_many(
+        platform.hash_many(
             &inputs[..cout.len()],
-            &keys.node_words,
+            key,
             0,
             blake3::IncrementCounter::No,
             B3_KEYED_HASH,
@@ -256,6 +272,11 @@ fn blake3_nodes(children: &[Hash], out: &mut [Hash]) {
             cout.as_flattened_mut(),
         );
     }
+}
+
+/// A BLAKE3 key as the little-endian words the compression function takes.
+pub(crate) fn blake3_key_words(key: &[u8; 32]) -> [u32; 8] {
+    blake3::platform::words_from_le_bytes_32(key)
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ mod compact;
 mod convert;
 mod errors;
 mod log;
+mod map;
 mod notes;
 mod tiles;
 
@@ -186,6 +187,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<log::PyLog>()?;
     m.add_class::<compact::PyCompactRange>()?;
     m.add_class::<tiles::PyTileReader>()?;
+    m.add_class::<map::PyMap>()?;
+    m.add_function(wrap_pyfunction!(map::verify_prefix_proof, m)?)?;
     m.add_function(wrap_pyfunction!(leaf_hash, m)?)?;
     m.add_function(wrap_pyfunction!(leaf_hashes, m)?)?;
     m.add_function(wrap_pyfunction!(node_hash, m)?)?;

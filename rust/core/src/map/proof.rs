@@ -1,0 +1,252 @@
+//! Multi-key proofs in the KEYTRANS `PrefixProof` encoding:
+//!
+//! ```text
+//! struct { uint8 result_type; [PrefixLeaf leaf if nonInclusionLeaf]; uint8 depth; } PrefixSearchResult
+//! struct { PrefixSearchResult results<0..2^8-1>; HashValue elements<0..2^16-1>; } PrefixProof
+//! ```
+//!
+//! (vector bounds count elements, as the draft defines). `results` follow the
+//! order the keys were asked in; `elements` are the fewest node values that
+//! rebuild the root from the terminal nodes: the siblings of the search paths
+//! that lie on no search path, left to right, a missing node as all zeros.
+
+use super::hash::{MapSuite, ZERO};
+use super::node::{bit, common_prefix, Arena, Key, Node, NodeRef, Value};
+use crate::error::{failed, invalid, Result};
+use crate::suite::Hash;
+
+/// Most keys one `PrefixProof` can answer (its results vector has a one-byte length).
+pub const MAX_PROOF_KEYS: usize = 255;
+const MAX_ELEMENTS: usize = u16::MAX as usize;
+
+const INCLUSION: u8 = 1;
+const NON_INCLUSION_LEAF: u8 = 2;
+const NON_INCLUSION_PARENT: u8 = 3;
+
+/// Where one search ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Terminal {
+    Inclusion,
+    /// A leaf for another key.
+    OtherLeaf(Key, Value),
+    /// The all-zero stand-in for a parent's missing child.
+    StandIn,
+}
+
+struct Prover<'a> {
+    suite: MapSuite,
+    arena: &'a Arena,
+    results: Vec<Option<(Terminal, usize)>>,
+    elements: Vec<Hash>,
+}
+
+/// Checks a batch of keys for a proof: 1 to 255 keys, no duplicates. Returns
+/// them sorted, each with its position in the request.
+fn sorted_request(keys: &[Key]) -> Result<Vec<(Key, usize)>> {
+    if keys.is_empty() || keys.len() > MAX_PROOF_KEYS {
+        return Err(invalid(format!("a prefix proof covers 1 to {MAX_PROOF_KEYS} keys, not {}", keys.len())));
+    }
+    let mut sorted: Vec<(Key, usize)> = keys.iter().copied().zip(0..).collect();
+    sorted.sort_unstable();
+    if let Some(w) = sorted.windows(2).find(|w| w[0].0 == w[1].0) {
+        return Err(invalid(format!("duplicate key {} in one request", hex(&w[0].0))));
+    }
+    Ok(sorted)
+}
+
+/// The `PrefixProof` for `keys` in the tree rooted at `root`.
+pub(crate) fn prove(suite: MapSuite, arena: &Arena, root: NodeRef, keys: &[Key]) -> Result<Vec<u8>> {
+    let sorted = sorted_request(keys)?;
+    let mut p = Prover { suite, arena, results: vec![None; keys.len()], elements: Vec::new() };
+    p.walk(root, 0, &sorted);
+    if p.elements.len() > MAX_ELEMENTS {
+        return Err(invalid(format!("the proof needs {} elements; PrefixProof holds at most {MAX_ELEMENTS}", p.elements.len())));
+    }
+    let mut out = Vec::with_capacity(1 + keys.len() * 2 + 2 + 32 * p.elements.len());
+    out.push(keys.len() as u8);
+    for (r, key) in p.results.iter().zip(keys) {
+        let (terminal, depth) = r.expect("every key reaches a terminal");
+        let depth = u8::try_from(depth).map_err(|_| {
+            invalid(format!("key {} ends at depth 256, which PrefixProof cannot encode", hex(key)))
+        })?;
+        match terminal {
+            Terminal::Inclusion => out.push(INCLUSION),
+            Terminal::OtherLeaf(k, v) => {
+                out.push(NON_INCLUSION_LEAF);
+                out.extend_from_slice(&k);
+                out.extend_from_slice(&v);
+            }
+            Terminal::StandIn => out.push(NON_INCLUSION_PARENT),
+        }
+        out.push(depth);
+    }
+    out.extend_from_slice(&(p.elements.len() as u16).to_be_bytes());
+    for e in &p.elements {
+        out.extend_from_slice(e);
+    }
+    Ok(out)
+}
+
+impl Prover<'_> {
+    fn end(&mut self, items: &[(Key, usize)], terminal: impl Fn(&Key) -> Terminal, depth: usize) {
+        for (k, i) in items {
+            self.results[*i] = Some((terminal(k), depth));
+        }
+    }
+
+    /// Records the terminals of `items` (sorted, non-empty) under `node`,
+    /// which hangs at depth `pos`, and the elements beside their paths.
+    fn walk(&mut self, node: NodeRef, pos: usize, items: &[(Key, usize)]) {
+        match node.node() {
+            Node::Empty => self.end(items, |_| Terminal::StandIn, pos),
+            Node::Leaf(l) => {
+                let leaf = *self.arena.leaf(l);
+                let t = |k: &Key| if *k == leaf.key { Terminal::Inclusion } else { Terminal::OtherLeaf(leaf.key, leaf.value) };
+                self.end(items, t, pos);
+            }
+            Node::Branch(b) => {
+                let br = *self.arena.branch(b);
+                let split = items.partition_point(|(k, _)| !bit(k, pos));
+                let sides = [&items[..split], &items[split..]];
+                if pos < br.depth as usize {
+                    // A single-child parent: the branch's side continues, the
+                    // other side is a stand-in.
+                    let on = bit(&self.arena.leaf(br.rep).key, pos) as usize;
+                    for (side, its) in sides.into_iter().enumerate() {
+                        match (side == on, its.is_empty()) {
+                            (true, false) => self.walk(node, pos + 1, its),
+                            (true, true) => self.elements.push(self.arena.lifted(self.suite, node, pos + 1)),
+                            (false, false) => self.end(its, |_| Terminal::StandIn, pos + 1),
+                            (false, true) => self.elements.push(ZERO),
+                        }
+                    }
+                } else {
+                    for (child, its) in [br.left, br.right].into_iter().zip(sides) {
+                        if its.is_empty() {
+                            self.elements.push(self.arena.lifted(self.suite, child, pos + 1));
+                        } else {
+                            self.walk(child, pos + 1, its);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A decoded search result.
+struct Found {
+    terminal: Terminal,
+    depth: usize,
+}
+
+/// Reads a `PrefixProof`, strictly: no short reads, no trailing bytes.
+fn decode(proof: &[u8]) -> Result<(Vec<Found>, Vec<Hash>)> {
+    let mut r = Reader(proof);
+    let n = r.u8()? as usize;
+    let mut results = Vec::with_capacity(n);
+    for i in 0..n {
+        let terminal = match r.u8()? {
+            INCLUSION => Terminal::Inclusion,
+            NON_INCLUSION_LEAF => Terminal::OtherLeaf(r.hash()?, r.hash()?),
+            NON_INCLUSION_PARENT => Terminal::StandIn,
+            t => return Err(failed(format!("result {i} has unknown type {t}"))),
+        };
+        results.push(Found { terminal, depth: r.u8()? as usize });
+    }
+    let count = u16::from_be_bytes([r.u8()?, r.u8()?]) as usize;
+    if r.0.len() != 32 * count {
+        return Err(failed(format!("the proof declares {count} elements but holds {} bytes after the count", r.0.len())));
+    }
+    let elements = r.0.chunks_exact(32).map(|c| c.try_into().expect("32-byte chunks")).collect();
+    Ok((results, elements))
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl Reader<'_> {
+    fn take(&mut self, n: usize) -> Result<&[u8]> {
+        if self.0.len() < n {
+            return Err(failed("the proof is truncated"));
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Ok(head)
+    }
+
+    fn u8(&mut self) -> Result<u8> {
+        Ok(self.take(1)?[0])
+    }
+
+    fn hash(&mut self) -> Result<Hash> {
+        Ok(self.take(32)?.try_into().expect("took 32 bytes"))
+    }
+}
+
+/// Checks that `proof` shows, against `root`, each `keys[i]` holding
+/// `values[i]` (or, for `None`, holding nothing).
+pub fn verify_prefix_proof(suite: MapSuite, root: &Hash, keys: &[Key], values: &[Option<Value>], proof: &[u8]) -> Result<()> {
+    if keys.len() != values.len() {
+        return Err(invalid(format!("{} keys but {} values", keys.len(), values.len())));
+    }
+    let sorted = sorted_request(keys)?;
+    let (results, elements) = decode(proof)?;
+    if results.len() != keys.len() {
+        return Err(failed(format!("the proof answers {} searches, not {}", results.len(), keys.len())));
+    }
+    // Each key's terminal node value, checked against what the caller expects.
+    let mut items: Vec<(Key, usize, Hash)> = Vec::with_capacity(keys.len());
+    for (key, i) in sorted {
+        let Found { terminal, depth } = &results[i];
+        let value = match (terminal, &values[i]) {
+            (Terminal::Inclusion, Some(v)) => suite.leaf_hash(&key, v),
+            (Terminal::OtherLeaf(k, v), None) => {
+                if *k == key || common_prefix(k, &key) < *depth {
+                    return Err(failed(format!("result {i}: the leaf shown is not beside key {}", hex(&key))));
+                }
+                suite.leaf_hash(k, v)
+            }
+            (Terminal::StandIn, None) => ZERO,
+            (Terminal::Inclusion, None) => return Err(failed(format!("result {i} shows key {} present", hex(&key)))),
+            (_, Some(_)) => return Err(failed(format!("result {i} shows key {} absent", hex(&key)))),
+        };
+        items.push((key, *depth, value));
+    }
+    let mut elements = elements.into_iter();
+    let got = rebuild(suite, 0, &items, &mut elements)?;
+    if elements.next().is_some() {
+        return Err(failed("the proof has unused elements"));
+    }
+    if got != *root {
+        return Err(failed("the proof does not lead to the root"));
+    }
+    Ok(())
+}
+
+/// The value of the node at depth `pos` above `items` (sorted, non-empty,
+/// all under that node), taking sibling values from `elements` left to right.
+fn rebuild(suite: MapSuite, pos: usize, items: &[(Key, usize, Hash)], elements: &mut impl Iterator<Item = Hash>) -> Result<Hash> {
+    if items.iter().any(|it| it.1 == pos) {
+        // This node is a terminal: every search under it must end here, alike.
+        let value = items[0].2;
+        if items.iter().any(|it| it.1 != pos || it.2 != value) {
+            return Err(failed(format!("searches disagree about the node at depth {pos}")));
+        }
+        return Ok(value);
+    }
+    let split = items.partition_point(|it| !bit(&it.0, pos));
+    let mut side = |its: &[(Key, usize, Hash)]| {
+        if its.is_empty() {
+            elements.next().ok_or_else(|| failed("the proof has too few elements"))
+        } else {
+            rebuild(suite, pos + 1, its, elements)
+        }
+    };
+    let left = side(&items[..split])?;
+    let right = side(&items[split..])?;
+    Ok(suite.parent_hash(&left, &right))
+}
+
+pub(crate) fn hex(key: &Key) -> String {
+    key.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,170 @@
+//! The map against a recursive definition of the KEYTRANS prefix tree.
+
+use std::collections::BTreeMap;
+
+use super::*;
+
+/// The root straight from the definition: a node with one key is its leaf,
+/// with none a zero stand-in, otherwise a parent of its two halves.
+fn reference_root(suite: MapSuite, entries: &BTreeMap<Key, Value>) -> Hash {
+    fn node(suite: MapSuite, items: &[(&Key, &Value)], depth: usize) -> Hash {
+        match items {
+            [] => ZERO,
+            [(k, v)] => suite.leaf_hash(k, v),
+            _ => {
+                let split = items.partition_point(|(k, _)| !bit(k, depth));
+                suite.parent_hash(&node(suite, &items[..split], depth + 1), &node(suite, &items[split..], depth + 1))
+            }
+        }
+    }
+    let items: Vec<_> = entries.iter().collect();
+    node(suite, &items, 0)
+}
+
+/// A small deterministic generator (xorshift), so failures replay.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// A key from a small space when `narrow`, so prefixes collide a lot.
+    fn key(&mut self, narrow: bool) -> Key {
+        let mut k = [0u8; 32];
+        if narrow {
+            let x = self.next() % 64;
+            k[0] = (x as u8) << 2;
+            k[31] = (x >> 3) as u8;
+        } else {
+            for c in k.chunks_mut(8) {
+                c.copy_from_slice(&self.next().to_le_bytes());
+            }
+        }
+        k
+    }
+}
+
+#[test]
+fn random_batches_match_the_definition_at_every_version() {
+    for suite in MapSuite::ALL {
+        for narrow in [true, false] {
+            let mut rng = Rng(0x9e3779b97f4a7c15 ^ narrow as u64);
+            let mut map = Map::new(suite);
+            let mut history = vec![BTreeMap::new()];
+            for round in 0..60 {
+                let mut model: BTreeMap<Key, Value> = history.last().unwrap().clone();
+                if round % 3 == 2 && !model.is_empty() {
+                    let keys: Vec<Key> = model.keys().copied().filter(|_| rng.next() % 3 == 0).collect();
+                    for k in &keys {
+                        model.remove(k);
+                    }
+                    map.remove(&keys).unwrap();
+                } else {
+                    let n = 1 + (rng.next() % if round == 7 { 20_000 } else { 40 }) as usize;
+                    let mut batch = BTreeMap::new();
+                    for _ in 0..n {
+                        let k = rng.key(narrow && round != 7);
+                        batch.insert(k, rng.key(false));
+                    }
+                    let entries: Vec<(Key, Value)> = batch.into_iter().collect();
+                    model.extend(entries.iter().copied());
+                    map.update(&entries).unwrap();
+                }
+                history.push(model);
+            }
+            for (v, model) in history.iter().enumerate() {
+                assert_eq!(map.root(Some(v as u64)).unwrap(), reference_root(suite, model), "{suite:?} v{v}");
+                assert_eq!(map.len(Some(v as u64)).unwrap(), model.len() as u64);
+            }
+            // Proofs for present and absent keys verify at every version.
+            for (v, model) in history.iter().enumerate().step_by(7) {
+                let present: Vec<Key> = model.keys().copied().take(5).collect();
+                let mut keys = present.clone();
+                keys.extend((0..5).map(|_| rng.key(narrow)).filter(|k| !model.contains_key(k)));
+                keys.sort();
+                keys.dedup();
+                let values: Vec<Option<Value>> = keys.iter().map(|k| model.get(k).copied()).collect();
+                let proof = map.prove(&keys, Some(v as u64)).unwrap();
+                let root = map.root(Some(v as u64)).unwrap();
+                verify_prefix_proof(suite, &root, &keys, &values, &proof).unwrap();
+                for i in 0..proof.len() {
+                    let mut bad = proof.clone();
+                    bad[i] ^= 1;
+                    assert!(verify_prefix_proof(suite, &root, &keys, &values, &bad).is_err(), "byte {i}");
+                }
+                assert!(verify_prefix_proof(suite, &root, &keys, &values, &proof[..proof.len() - 1]).is_err());
+                let mut padded = proof.clone();
+                padded.push(0);
+                assert!(verify_prefix_proof(suite, &root, &keys, &values, &padded).is_err());
+            }
+            // Pruning keeps later versions intact and frees the rest.
+            let latest = map.version();
+            map.prune(latest - 5).unwrap();
+            assert!(map.root(Some(latest - 6)).is_err());
+            for v in latest - 5..=latest {
+                assert_eq!(map.root(Some(v)).unwrap(), reference_root(suite, &history[v as usize]));
+            }
+            let entries: Vec<(Key, Value)> = (0..300).map(|_| (rng.key(narrow), rng.key(false))).collect::<BTreeMap<_, _>>().into_iter().collect();
+            let mut model = history.last().unwrap().clone();
+            model.extend(entries.iter().copied());
+            map.update(&entries).unwrap();
+            assert_eq!(map.root(None).unwrap(), reference_root(suite, &model));
+            for v in latest - 5..=latest {
+                assert_eq!(map.root(Some(v)).unwrap(), reference_root(suite, &history[v as usize]), "after reuse");
+            }
+        }
+    }
+}
+
+#[test]
+fn large_batches_build_in_parallel_and_agree() {
+    let suite = MapSuite::KeytransSha256;
+    let mut rng = Rng(7);
+    let entries: Vec<(Key, Value)> = (0..50_000).map(|_| (rng.key(false), rng.key(false))).collect();
+    let mut parallel = Map::new(suite);
+    parallel.update(&entries).unwrap();
+    let model: BTreeMap<Key, Value> = entries.iter().copied().collect();
+    assert_eq!(parallel.root(None).unwrap(), reference_root(suite, &model));
+    let more: Vec<(Key, Value)> = (0..20_000).map(|i| if i % 2 == 0 { (entries[i].0, rng.key(false)) } else { (rng.key(false), rng.key(false)) }).collect();
+    parallel.update(&more).unwrap();
+    let mut model2 = model.clone();
+    model2.extend(more.iter().copied());
+    assert_eq!(parallel.root(None).unwrap(), reference_root(suite, &model2));
+    assert_eq!(parallel.root(Some(1)).unwrap(), reference_root(suite, &model));
+    assert_eq!(parallel.len(None).unwrap(), model2.len() as u64);
+}
+
+#[test]
+fn edge_shapes() {
+    let suite = MapSuite::KeytransSha256;
+    let mut map = Map::new(suite);
+    assert_eq!(map.root(None).unwrap(), ZERO);
+    let a = [0u8; 32];
+    let mut b = [0u8; 32];
+    b[31] = 1;
+    map.update(&[(a, [1; 32])]).unwrap();
+    assert_eq!(map.root(None).unwrap(), suite.leaf_hash(&a, &[1; 32]));
+    // An empty map answers with a depth-0 stand-in; one key with a depth-0 leaf.
+    let proof = map.prove(&[b], Some(0)).unwrap();
+    assert_eq!(proof, [1, 3, 0, 0, 0]);
+    verify_prefix_proof(suite, &ZERO, &[b], &[None], &proof).unwrap();
+    let proof = map.prove(&[a, b], None).unwrap();
+    verify_prefix_proof(suite, &map.root(None).unwrap(), &[a, b], &[Some([1; 32]), None], &proof).unwrap();
+    // Keys differing in the last bit put leaves at depth 256: not encodable.
+    map.update(&[(b, [2; 32])]).unwrap();
+    assert!(map.prove(&[a], None).is_err());
+    let mut model = BTreeMap::from([(a, [1; 32]), (b, [2; 32])]);
+    assert_eq!(map.root(None).unwrap(), reference_root(suite, &model));
+    map.remove(&[a]).unwrap();
+    model.remove(&a);
+    assert_eq!(map.root(None).unwrap(), reference_root(suite, &model));
+    assert!(map.remove(&[a]).is_err(), "absent key");
+    assert!(map.update(&[(a, [1; 32]), (a, [2; 32])]).is_err(), "duplicate");
+    assert_eq!(map.version(), 3, "failed calls make no version");
+    assert!(map.prove(&[], None).is_err());
+    assert!(map.prune(4).is_err());
+}

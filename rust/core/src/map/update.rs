@@ -1,0 +1,453 @@
+//! Applying a sorted batch of changes to a prefix tree: the new version's
+//! nodes are built beside the old ones (path copying), hashed, then stored.
+//!
+//! A large batch is split along the existing tree into units that share no
+//! node, each built and hashed on its own core into its own [`Chunk`]; the
+//! few branches above the units ("frames") are made last. Within a unit,
+//! hashing is deferred until the unit's shape is known, so branches of equal
+//! height are hashed together (one SIMD batch for BLAKE3).
+
+use rayon::prelude::*;
+
+use super::hash::{Kind, MapSuite, ZERO};
+use super::node::{bit, common_prefix, lift, Arena, Branch, Key, Leaf, Node, NodeRef, Value, MAX_SLOT};
+use crate::error::{invalid, Result};
+use crate::suite::Hash;
+
+/// One change: an upsert (`key → value`) or a removal (no value).
+pub(crate) trait Op: Sync {
+    fn key(&self) -> &Key;
+    fn value(&self) -> Option<&Value>;
+}
+
+impl Op for Leaf {
+    fn key(&self) -> &Key {
+        &self.key
+    }
+    fn value(&self) -> Option<&Value> {
+        Some(&self.value)
+    }
+}
+
+/// A removal.
+impl Op for Key {
+    fn key(&self) -> &Key {
+        self
+    }
+    fn value(&self) -> Option<&Value> {
+        None
+    }
+}
+
+/// Batches at least this large are split into units built in parallel.
+const PAR_MIN_OPS: usize = 1 << 13;
+
+/// A node of the version being built: an existing one, or a new one in a chunk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum BRef {
+    Old(NodeRef),
+    NewLeaf(u32, u32),
+    NewBranch(u32, u32),
+}
+
+const EMPTY: BRef = BRef::Old(NodeRef::EMPTY);
+
+/// A branch of the version being built.
+struct NewBranch {
+    hash: Hash,
+    left: BRef,
+    right: BRef,
+    /// A leaf below (always a leaf reference).
+    rep: BRef,
+    depth: u8,
+}
+
+/// The new nodes made by one unit (or by the frames above the units).
+#[derive(Default)]
+struct Chunk {
+    leaves: Vec<Leaf>,
+    branches: Vec<NewBranch>,
+    /// Old nodes this version no longer reaches.
+    stale: Vec<NodeRef>,
+    /// Old leaves whose values this chunk replaced.
+    replaced: u64,
+}
+
+/// What a version change produced, ready to be stored.
+pub(crate) struct Applied {
+    pub root: NodeRef,
+    pub hash: Hash,
+    pub stale: Vec<NodeRef>,
+    /// Upserts that replaced an existing key's value (the rest were inserts).
+    pub replaced: u64,
+}
+
+/// Applies `ops` (sorted by key, unique, validated against the tree) to the
+/// tree rooted at `root`, and stores the new nodes in `arena`.
+pub(crate) fn apply<O: Op>(suite: MapSuite, arena: &mut Arena, root: NodeRef, ops: &[O]) -> Result<Applied> {
+    let plan = plan(arena, root, 0, ops);
+    let mut units = Vec::new();
+    plan.units(&mut units);
+    let shared: &Arena = arena;
+    let (mut chunks, roots): (Vec<Chunk>, Vec<BRef>) = units
+        .into_par_iter()
+        .enumerate()
+        .map(|(i, (node, pos, ops))| {
+            let mut b = Builder { suite, arena: shared, id: i as u32, chunk: Chunk::default() };
+            let top = b.update(node, pos, ops);
+            b.hash_all();
+            (b.chunk, top)
+        })
+        .unzip();
+    let mut frames = Frames { suite, arena: shared, chunks: &chunks, top: Chunk::default(), next_unit: 0 };
+    let id = chunks.len() as u32;
+    let top = frames.make(&plan, &roots, id);
+    let hash = value_at(suite, shared, &|c| if c == id { &frames.top } else { &frames.chunks[c as usize] }, top, 0);
+    let top_chunk = frames.top;
+    chunks.push(top_chunk);
+    let stale = chunks.iter().flat_map(|c| c.stale.iter().copied()).collect();
+    let replaced = chunks.iter().map(|c| c.replaced).sum();
+    let root = store(arena, &chunks, top)?;
+    Ok(Applied { root, hash, stale, replaced })
+}
+
+/// How a batch is split: units built independently, joined by frame branches.
+enum Plan<'o, O> {
+    Unit(NodeRef, usize, &'o [O]),
+    /// A branch at `depth` over two planned sides; `old` is the branch it replaces.
+    Split { old: NodeRef, depth: usize, left: Box<Plan<'o, O>>, right: Box<Plan<'o, O>> },
+}
+
+impl<'o, O> Plan<'o, O> {
+    fn units(&self, out: &mut Vec<(NodeRef, usize, &'o [O])>) {
+        match self {
+            Plan::Unit(n, pos, ops) => out.push((*n, *pos, ops)),
+            Plan::Split { left, right, .. } => {
+                left.units(out);
+                right.units(out);
+            }
+        }
+    }
+}
+
+/// Splits where the outcome's shape is certain: at an existing branch every
+/// op falls under (so it stays a branch, both sides keeping keys), or, in an
+/// empty subtree, at the first bit where the batch's keys differ. Removals
+/// could empty a side, so batches of removals are never split.
+fn plan<'o, O: Op>(arena: &Arena, node: NodeRef, pos: usize, ops: &'o [O]) -> Plan<'o, O> {
+    let unit = Plan::Unit(node, pos, ops);
+    if ops.len() < PAR_MIN_OPS || ops[0].value().is_none() {
+        return unit;
+    }
+    let (first, last) = (ops[0].key(), ops[ops.len() - 1].key());
+    let (depth, left, right) = match node.node() {
+        Node::Leaf(_) => return unit,
+        Node::Empty => (common_prefix(first, last), NodeRef::EMPTY, NodeRef::EMPTY),
+        Node::Branch(b) => {
+            let br = arena.branch(b);
+            let rep = &arena.leaf(br.rep).key;
+            let depth = br.depth as usize;
+            if common_prefix(first, rep).min(common_prefix(last, rep)) < depth {
+                return unit;
+            }
+            (depth, br.left, br.right)
+        }
+    };
+    let split = ops.partition_point(|o| !bit(o.key(), depth));
+    Plan::Split {
+        old: node,
+        depth,
+        left: Box::new(plan(arena, left, depth + 1, &ops[..split])),
+        right: Box::new(plan(arena, right, depth + 1, &ops[split..])),
+    }
+}
+
+/// Builds one unit into its own chunk.
+struct Builder<'a> {
+    suite: MapSuite,
+    arena: &'a Arena,
+    id: u32,
+    chunk: Chunk,
+}
+
+impl Builder<'_> {
+    /// The subtree at depth `pos` that `node` becomes once `ops` (all under
+    /// the prefix of `pos` bits) are applied.
+    fn update<O: Op>(&mut self, node: NodeRef, pos: usize, ops: &[O]) -> BRef {
+        if ops.is_empty() {
+            return BRef::Old(node);
+        }
+        match node.node() {
+            Node::Empty => self.build(pos, ops, None),
+            Node::Leaf(l) => {
+                let key = self.arena.leaf(l).key;
+                match ops.binary_search_by(|o| o.key().cmp(&key)) {
+                    Ok(i) => {
+                        self.chunk.stale.push(node);
+                        if ops[i].value().is_none() {
+                            // Validated: the only key under a leaf is its own.
+                            debug_assert_eq!(ops.len(), 1);
+                            return EMPTY;
+                        }
+                        self.chunk.replaced += 1;
+                        self.build(pos, ops, None)
+                    }
+                    Err(_) => self.build(pos, ops, Some((node, key))),
+                }
+            }
+            Node::Branch(b) => {
+                let br = *self.arena.branch(b);
+                let rep = self.arena.leaf(br.rep).key;
+                let (first, last) = (ops[0].key(), ops[ops.len() - 1].key());
+                let diverge = common_prefix(first, &rep).min(common_prefix(last, &rep));
+                let depth = br.depth as usize;
+                if diverge < depth {
+                    // Some keys leave the branch's prefix at bit `diverge`:
+                    // a new branch there, the old one below it on one side.
+                    let split = ops.partition_point(|o| !bit(o.key(), diverge));
+                    let (l, r) = (&ops[..split], &ops[split..]);
+                    let (own, other) = if bit(&rep, diverge) { (r, l) } else { (l, r) };
+                    let kept = self.update(node, diverge + 1, own);
+                    let fresh = self.build(diverge + 1, other, None);
+                    let (l, r) = if bit(&rep, diverge) { (fresh, kept) } else { (kept, fresh) };
+                    return self.make_branch(diverge, l, r);
+                }
+                self.chunk.stale.push(node);
+                let split = ops.partition_point(|o| !bit(o.key(), depth));
+                let l = self.update(br.left, depth + 1, &ops[..split]);
+                let r = self.update(br.right, depth + 1, &ops[split..]);
+                self.make_branch(depth, l, r)
+            }
+        }
+    }
+
+    /// A new subtree at depth `pos` holding the upserts `ops` and, if given,
+    /// an existing leaf (whose key is not among them).
+    fn build<O: Op>(&mut self, pos: usize, ops: &[O], extra: Option<(NodeRef, Key)>) -> BRef {
+        match (ops.len(), extra) {
+            (0, None) => return EMPTY,
+            (0, Some((leaf, _))) => return BRef::Old(leaf),
+            (1, None) => return self.new_leaf(&ops[0]),
+            _ => {}
+        }
+        let mut first = ops.first().map(|o| o.key());
+        let mut last = ops.last().map(|o| o.key());
+        if let Some((_, k)) = &extra {
+            first = first.filter(|f| *f < k).or(Some(k));
+            last = last.filter(|l| *l > k).or(Some(k));
+        }
+        let depth = common_prefix(first.expect("two keys"), last.expect("two keys"));
+        debug_assert!(depth >= pos && depth < 256);
+        let split = ops.partition_point(|o| !bit(o.key(), depth));
+        let (le, re) = match extra {
+            Some((_, k)) if bit(&k, depth) => (None, extra),
+            _ => (extra, None),
+        };
+        let l = self.build(depth + 1, &ops[..split], le);
+        let r = self.build(depth + 1, &ops[split..], re);
+        self.make_branch(depth, l, r)
+    }
+
+    fn new_leaf<O: Op>(&mut self, op: &O) -> BRef {
+        let value = op.value().expect("validated: removals only meet existing leaves");
+        self.chunk.leaves.push(Leaf { key: *op.key(), value: *value });
+        BRef::NewLeaf(self.id, self.chunk.leaves.len() as u32 - 1)
+    }
+
+    /// A branch splitting on bit `depth`; an empty side makes it collapse
+    /// into the other side.
+    fn make_branch(&mut self, depth: usize, l: BRef, r: BRef) -> BRef {
+        if l == EMPTY {
+            return r;
+        }
+        if r == EMPTY {
+            return l;
+        }
+        let rep = rep_leaf(self.arena, &|_| &self.chunk, l);
+        self.chunk.branches.push(NewBranch { hash: ZERO, left: l, right: r, rep, depth: depth as u8 });
+        BRef::NewBranch(self.id, self.chunk.branches.len() as u32 - 1)
+    }
+
+    /// Hashes every new branch of the chunk, children before parents; all
+    /// branches of one height go through the suite's batch hashing together.
+    fn hash_all(&mut self) {
+        let (suite, arena) = (self.suite, self.arena);
+        let pairs: Vec<Hash> = self.chunk.leaves.iter().flat_map(|l| [l.key, l.value]).collect();
+        let mut leaf_hashes = vec![ZERO; self.chunk.leaves.len()];
+        suite.hash_many(Kind::Leaf, &pairs, &mut leaf_hashes);
+        // Creation order puts children first, so heights come out in one pass.
+        let mut height = vec![0u16; self.chunk.branches.len()];
+        let mut levels: Vec<Vec<u32>> = Vec::new();
+        for (i, b) in self.chunk.branches.iter().enumerate() {
+            let h = |c: BRef| match c {
+                BRef::NewBranch(_, j) => height[j as usize],
+                _ => 0,
+            };
+            let hi = 1 + h(b.left).max(h(b.right));
+            height[i] = hi;
+            if levels.len() < hi as usize {
+                levels.resize_with(hi as usize, Vec::new);
+            }
+            levels[hi as usize - 1].push(i as u32);
+        }
+        let mut inputs = Vec::new();
+        let mut out = Vec::new();
+        for level in levels {
+            inputs.clear();
+            for &i in &level {
+                let b = &self.chunk.branches[i as usize];
+                let at = b.depth as usize + 1;
+                for c in [b.left, b.right] {
+                    inputs.push(match c {
+                        BRef::NewLeaf(_, j) => leaf_hashes[j as usize],
+                        _ => value_at(suite, arena, &|_| &self.chunk, c, at),
+                    });
+                }
+            }
+            out.clear();
+            out.resize(level.len(), ZERO);
+            suite.hash_many(Kind::Parent, &inputs, &mut out);
+            for (&i, h) in level.iter().zip(&out) {
+                self.chunk.branches[i as usize].hash = *h;
+            }
+        }
+    }
+}
+
+/// Builds the frame branches above the units, hashing each as it is made.
+struct Frames<'a> {
+    suite: MapSuite,
+    arena: &'a Arena,
+    chunks: &'a [Chunk],
+    top: Chunk,
+    next_unit: usize,
+}
+
+impl Frames<'_> {
+    fn make<O>(&mut self, plan: &Plan<'_, O>, roots: &[BRef], id: u32) -> BRef {
+        match plan {
+            Plan::Unit(..) => {
+                self.next_unit += 1;
+                roots[self.next_unit - 1]
+            }
+            Plan::Split { old, depth, left, right } => {
+                let l = self.make(left, roots, id);
+                let r = self.make(right, roots, id);
+                if *old != NodeRef::EMPTY {
+                    self.top.stale.push(*old);
+                }
+                let chunks = self.chunks;
+                let top = &self.top;
+                let get = |c: u32| if c == id { top } else { &chunks[c as usize] };
+                let at = depth + 1;
+                let hash = self.suite.parent_hash(
+                    &value_at(self.suite, self.arena, &get, l, at),
+                    &value_at(self.suite, self.arena, &get, r, at),
+                );
+                let rep = rep_leaf(self.arena, &get, l);
+                self.top.branches.push(NewBranch { hash, left: l, right: r, rep, depth: *depth as u8 });
+                BRef::NewBranch(id, self.top.branches.len() as u32 - 1)
+            }
+        }
+    }
+}
+
+/// The leaf reference standing for `r`'s prefix.
+fn rep_leaf<'c>(arena: &Arena, chunk: &dyn Fn(u32) -> &'c Chunk, r: BRef) -> BRef {
+    match r {
+        BRef::Old(n) => match n.node() {
+            Node::Branch(b) => BRef::Old(NodeRef::leaf(arena.branch(b).rep)),
+            _ => r,
+        },
+        BRef::NewLeaf(..) => r,
+        BRef::NewBranch(c, i) => chunk(c).branches[i as usize].rep,
+    }
+}
+
+fn leaf_of<'c>(arena: &'c Arena, chunk: &dyn Fn(u32) -> &'c Chunk, r: BRef) -> &'c Leaf {
+    match r {
+        BRef::Old(n) => match n.node() {
+            Node::Leaf(l) => arena.leaf(l),
+            _ => unreachable!("rep references are leaves"),
+        },
+        BRef::NewLeaf(c, i) => &chunk(c).leaves[i as usize],
+        BRef::NewBranch(..) => unreachable!("rep references are leaves"),
+    }
+}
+
+/// The value of `r` hanging at depth `at`.
+fn value_at<'c>(suite: MapSuite, arena: &'c Arena, chunk: &dyn Fn(u32) -> &'c Chunk, r: BRef, at: usize) -> Hash {
+    match r {
+        BRef::Old(n) => arena.lifted(suite, n, at),
+        BRef::NewLeaf(..) => {
+            let l = leaf_of(arena, chunk, r);
+            suite.leaf_hash(&l.key, &l.value)
+        }
+        BRef::NewBranch(c, i) => {
+            let b = &chunk(c).branches[i as usize];
+            let key = &leaf_of(arena, chunk, b.rep).key;
+            lift(suite, b.hash, key, b.depth as usize, at)
+        }
+    }
+}
+
+/// Moves every chunk's nodes into the arena (reusing freed slots first) and
+/// returns the stored reference of `top`.
+fn store(arena: &mut Arena, chunks: &[Chunk], top: BRef) -> Result<NodeRef> {
+    let leaves: usize = chunks.iter().map(|c| c.leaves.len()).sum();
+    let branches: usize = chunks.iter().map(|c| c.branches.len()).sum();
+    let room = |live: usize, free: usize, new: usize| live - free.min(new) + new <= MAX_SLOT as usize + 1;
+    if !room(arena.leaves.len(), arena.free_leaves.len(), leaves)
+        || !room(arena.branches.len(), arena.free_branches.len(), branches)
+    {
+        return Err(invalid("the map would exceed 2^31 nodes of one kind"));
+    }
+    // Freed slots first, then fresh ones past the end, in increasing order.
+    let take = |free: &mut Vec<u32>, end: &mut usize, n: usize| -> Vec<u32> {
+        let reused = free.len().min(n);
+        let mut out: Vec<u32> = free.drain(free.len() - reused..).collect();
+        out.extend((*end..*end + n - reused).map(|s| s as u32));
+        *end += n - reused;
+        out
+    };
+    let (mut nl, mut nb) = (arena.leaves.len(), arena.branches.len());
+    let mut leaf_slots = Vec::with_capacity(chunks.len());
+    let mut branch_slots = Vec::with_capacity(chunks.len());
+    for c in chunks {
+        leaf_slots.push(take(&mut arena.free_leaves, &mut nl, c.leaves.len()));
+        branch_slots.push(take(&mut arena.free_branches, &mut nb, c.branches.len()));
+    }
+    let resolve = |r: BRef| match r {
+        BRef::Old(n) => n,
+        BRef::NewLeaf(c, i) => NodeRef::leaf(leaf_slots[c as usize][i as usize]),
+        BRef::NewBranch(c, i) => NodeRef::branch(branch_slots[c as usize][i as usize]),
+    };
+    arena.leaves.reserve(nl - arena.leaves.len());
+    arena.branches.reserve(nb - arena.branches.len());
+    for (ci, c) in chunks.iter().enumerate() {
+        for (leaf, &slot) in c.leaves.iter().zip(&leaf_slots[ci]) {
+            put(&mut arena.leaves, slot, *leaf);
+        }
+        for (b, &slot) in c.branches.iter().zip(&branch_slots[ci]) {
+            let rep = match resolve(b.rep).node() {
+                Node::Leaf(l) => l,
+                _ => unreachable!("rep references are leaves"),
+            };
+            let stored = Branch { hash: b.hash, left: resolve(b.left), right: resolve(b.right), rep, depth: b.depth };
+            put(&mut arena.branches, slot, stored);
+        }
+    }
+    Ok(resolve(top))
+}
+
+/// Writes `item` at `slot`: a freed slot, or the next one at the end.
+/// Fresh slots are handed out in increasing order, so pushing keeps them aligned.
+fn put<T>(v: &mut Vec<T>, slot: u32, item: T) {
+    let slot = slot as usize;
+    if slot < v.len() {
+        v[slot] = item;
+    } else {
+        debug_assert_eq!(slot, v.len());
+        v.push(item);
+    }
+}

@@ -1,0 +1,170 @@
+//! `veritree.Map`: a versioned sparse Merkle prefix tree (the KEYTRANS prefix
+//! tree) with multi-key proofs, and the proof verifier.
+
+use std::sync::{PoisonError, RwLock};
+
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+use veritree_core::map::{self, Key, Map, MapSuite, Value};
+
+use crate::convert::{self, CoreResult};
+use crate::log::DETACH_MIN_ITEMS;
+
+fn map_suite(name: &str) -> PyResult<MapSuite> {
+    MapSuite::from_name(name).py()
+}
+
+/// A versioned prefix tree over 32-byte keys and values. Version 0 is the
+/// empty map; every `update` or `remove` makes the next version.
+///
+/// Thread-safe: lookups and proofs may run on several threads while one
+/// thread updates; batch work runs with the GIL released.
+#[pyclass(name = "Map", module = "veritree", frozen)]
+pub struct PyMap {
+    inner: RwLock<Map>,
+}
+
+impl PyMap {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Map> {
+        self.inner.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Map> {
+        self.inner.write().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[pymethods]
+impl PyMap {
+    #[new]
+    #[pyo3(signature = (suite = "keytrans-sha256"))]
+    fn new(suite: &str) -> PyResult<Self> {
+        Ok(PyMap { inner: RwLock::new(Map::new(map_suite(suite)?)) })
+    }
+
+    /// The hash suite's name.
+    #[getter]
+    fn suite(&self) -> &'static str {
+        self.read().suite().name()
+    }
+
+    /// The latest version.
+    #[getter]
+    fn version(&self) -> u64 {
+        self.read().version()
+    }
+
+    /// The oldest version still retained.
+    #[getter]
+    fn oldest_version(&self) -> u64 {
+        self.read().oldest_version()
+    }
+
+    /// Number of keys at the latest version.
+    fn __len__(&self) -> PyResult<usize> {
+        Ok(self.read().len(None).py()? as usize)
+    }
+
+    /// Number of keys at `version` (default: the latest).
+    #[pyo3(signature = (version = None))]
+    fn count(&self, version: Option<u64>) -> PyResult<u64> {
+        self.read().len(version).py()
+    }
+
+    /// Sets `keys[i] → values[i]` (numpy (N, 32) uint8 arrays or sequences of
+    /// 32-byte bytes) as one new version: new keys are inserted, existing
+    /// ones get the new value. Returns the new version.
+    fn update(&self, py: Python<'_>, keys: &Bound<'_, PyAny>, values: &Bound<'_, PyAny>) -> PyResult<u64> {
+        let keys: Vec<Key> = convert::with_hashes(keys, "keys", |k| Ok(k.to_vec()))?;
+        let entries = convert::with_hashes(values, "values", |v| {
+            if v.len() != keys.len() {
+                return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                    "{} keys but {} values",
+                    keys.len(),
+                    v.len()
+                )));
+            }
+            Ok(keys.iter().copied().zip(v.iter().copied()).collect::<Vec<(Key, Value)>>())
+        })?;
+        if entries.len() < DETACH_MIN_ITEMS {
+            return self.write().update(&entries).py();
+        }
+        // The lock is taken with the GIL released: a reader holding it never
+        // waits for the GIL this thread would otherwise keep.
+        py.detach(|| self.write().update(&entries)).py()
+    }
+
+    /// Removes `keys` (each must be present) as one new version; returns it.
+    fn remove(&self, py: Python<'_>, keys: &Bound<'_, PyAny>) -> PyResult<u64> {
+        let keys: Vec<Key> = convert::with_hashes(keys, "keys", |k| Ok(k.to_vec()))?;
+        py.detach(|| self.write().remove(&keys)).py()
+    }
+
+    /// The root value at `version` (default: the latest).
+    #[pyo3(signature = (version = None))]
+    fn root<'py>(&self, py: Python<'py>, version: Option<u64>) -> PyResult<Bound<'py, PyBytes>> {
+        Ok(convert::hash_bytes(py, &self.read().root(version).py()?))
+    }
+
+    /// The value of `key` at `version`, or None.
+    #[pyo3(signature = (key, version = None))]
+    fn get<'py>(&self, py: Python<'py>, key: &Bound<'py, PyAny>, version: Option<u64>) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        let key = convert::hash(key, "key")?;
+        Ok(self.read().get(&key, version).py()?.map(|v| convert::hash_bytes(py, &v)))
+    }
+
+    /// A `PrefixProof` (KEYTRANS encoding) for 1 to 255 keys, present or
+    /// absent, at `version`.
+    #[pyo3(signature = (keys, version = None))]
+    fn prove<'py>(&self, py: Python<'py>, keys: &Bound<'py, PyAny>, version: Option<u64>) -> PyResult<Bound<'py, PyBytes>> {
+        let keys: Vec<Key> = convert::with_hashes(keys, "keys", |k| Ok(k.to_vec()))?;
+        let proof = self.read().prove(&keys, version).py()?;
+        Ok(PyBytes::new(py, &proof))
+    }
+
+    /// Forgets the versions before `before_version` and frees what only they used.
+    fn prune(&self, before_version: u64) -> PyResult<()> {
+        self.write().prune(before_version).py()
+    }
+
+    /// Bytes of node storage this map holds.
+    fn memory_bytes(&self) -> usize {
+        self.read().memory_bytes()
+    }
+
+    fn __repr__(&self) -> String {
+        let m = self.read();
+        format!("<veritree.Map suite={} version={} keys={}>", m.suite().name(), m.version(), m.len(None).unwrap_or(0))
+    }
+}
+
+/// Checks a `PrefixProof` against `root`: `values[i]` is the 32-byte value
+/// `keys[i]` must hold, or None if it must be absent. Raises
+/// `VerificationError` unless the proof shows exactly that.
+#[pyfunction]
+#[pyo3(signature = (root, keys, values, proof, suite = "keytrans-sha256"))]
+pub fn verify_prefix_proof(
+    root: &Bound<'_, PyAny>,
+    keys: &Bound<'_, PyAny>,
+    values: &Bound<'_, PyAny>,
+    proof: &Bound<'_, PyAny>,
+    suite: &str,
+) -> PyResult<()> {
+    let suite = map_suite(suite)?;
+    let root = convert::hash(root, "root")?;
+    let keys: Vec<Key> = convert::with_hashes(keys, "keys", |k| Ok(k.to_vec()))?;
+    let values: Vec<Option<Value>> = values
+        .try_iter()?
+        .enumerate()
+        .map(|(i, v)| {
+            let v = v?;
+            if v.is_none() {
+                Ok(None)
+            } else {
+                convert::hash(&v, &format!("values[{i}]")).map(Some)
+            }
+        })
+        .collect::<PyResult<_>>()?;
+    let proof = convert::bytes_of(proof, "proof")?;
+    map::verify_prefix_proof(suite, &root, &keys, &values, &proof).py()
+}
