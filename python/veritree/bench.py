@@ -390,6 +390,8 @@ def print_table(limits: dict[str, float], rows: list[Row]) -> None:
 
 
 def run(quick: bool = False, json_path: str | None = None, billion_run: bool = False) -> int:
+    from veritree import bench_map  # imports this module: load it once this one is complete
+
     limits = hashing_limits(0.3 if quick else 1.0)
     rows: list[Row] = []
     if quick:
@@ -397,12 +399,18 @@ def run(quick: bool = False, json_path: str | None = None, billion_run: bool = F
         rows += python_appends(20_000, 100, repeat=2)
         rows += proofs(20, 20_000, 2_000, repeat=3)
         rows += durable_appends(1 << 14, repeat=1)
+        rows += bench_map.map_builds([1 << 16])
+        rows += bench_map.map_updates(1 << 16, [1000], repeat=2)
+        rows += bench_map.map_proofs(1 << 16, 1000, repeat=2)
     else:
         rows += tree_builds([20, 22, 24, 26], repeat=3)
         rows += python_appends(200_000, 100, repeat=3)
         rows += python_appends(50_000, 1024, repeat=3)
         rows += proofs(24, 1 << 20, 20_000, repeat=3)
         rows += durable_appends(1 << 16, repeat=3)
+        rows += bench_map.map_builds([10**6, 10**7])
+        rows += bench_map.map_updates(10**6, [1000, 10_000, 100_000], repeat=3)
+        rows += bench_map.map_proofs(10**6, 20_000, repeat=3)
     if billion_run:
         for suite in SUITES:
             rows += billion(suite, 30)

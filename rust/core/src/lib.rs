@@ -10,6 +10,7 @@ pub mod cosignature;
 pub mod error;
 pub mod log;
 pub mod map;
+mod mem;
 pub mod note;
 pub mod store;
 pub mod suite;

@@ -2,6 +2,7 @@
 
 use rayon::prelude::*;
 
+use crate::mem::advise_huge_pages;
 use crate::error::{out_of_range, Result};
 use crate::suite::{Hash, Suite};
 use crate::tree::{self, NodeSource};
@@ -143,26 +144,6 @@ impl MemoryLog {
         crate::compact::CompactRange::from_parts(self.suite, size, hashes)
     }
 }
-
-/// Asks Linux to back a large level with transparent huge pages: first touch
-/// of fresh memory (page faults) otherwise dominates building a big log.
-#[cfg(target_os = "linux")]
-fn advise_huge_pages(v: &mut Vec<Hash>) {
-    const HUGE: usize = 2 << 20;
-    let spare = v.spare_capacity_mut();
-    let (ptr, len) = (spare.as_mut_ptr() as usize, std::mem::size_of_val(spare));
-    let start = (ptr + HUGE - 1) & !(HUGE - 1);
-    let end = (ptr + len) & !(HUGE - 1);
-    if end > start {
-        // SAFETY: [start, end) lies inside this Vec's own allocation (its spare
-        // capacity, rounded inwards to huge-page bounds). MADV_HUGEPAGE is
-        // advice only: it never changes the contents or validity of memory.
-        unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE) };
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn advise_huge_pages(_: &mut Vec<Hash>) {}
 
 impl NodeSource for MemoryLog {
     fn suite(&self) -> Suite {

@@ -75,23 +75,16 @@ impl PyMap {
     /// 32-byte bytes) as one new version: new keys are inserted, existing
     /// ones get the new value. Returns the new version.
     fn update(&self, py: Python<'_>, keys: &Bound<'_, PyAny>, values: &Bound<'_, PyAny>) -> PyResult<u64> {
-        let keys: Vec<Key> = convert::with_hashes(keys, "keys", |k| Ok(k.to_vec()))?;
-        let entries = convert::with_hashes(values, "values", |v| {
-            if v.len() != keys.len() {
-                return Err(pyo3::exceptions::PyValueError::new_err(format!(
-                    "{} keys but {} values",
-                    keys.len(),
-                    v.len()
-                )));
-            }
-            Ok(keys.iter().copied().zip(v.iter().copied()).collect::<Vec<(Key, Value)>>())
-        })?;
-        if entries.len() < DETACH_MIN_ITEMS {
-            return self.write().update(&entries).py();
-        }
-        // The lock is taken with the GIL released: a reader holding it never
-        // waits for the GIL this thread would otherwise keep.
-        py.detach(|| self.write().update(&entries)).py()
+        convert::with_hashes(keys, "keys", |keys| {
+            convert::with_hashes(values, "values", |values| {
+                if keys.len() < DETACH_MIN_ITEMS {
+                    return self.write().update(keys, values).py();
+                }
+                // The lock is taken with the GIL released: a reader holding it
+                // never waits for the GIL this thread would otherwise keep.
+                py.detach(|| self.write().update(keys, values)).py()
+            })
+        })
     }
 
     /// Removes `keys` (each must be present) as one new version; returns it.

@@ -20,6 +20,7 @@ use proof::hex;
 use update::{apply, Op};
 
 use crate::error::{invalid, Result};
+use crate::mem::reserve_huge;
 use crate::suite::Hash;
 
 /// One published state of the map.
@@ -102,10 +103,15 @@ impl Map {
         }
     }
 
-    /// Sets `entries` (key, value) — inserting new keys, replacing the
-    /// values of existing ones — as one new version, which it returns.
-    pub fn update(&mut self, entries: &[(Key, Value)]) -> Result<u64> {
-        let mut ops: Vec<Leaf> = entries.iter().map(|(key, value)| Leaf { key: *key, value: *value }).collect();
+    /// Sets `keys[i] → values[i]` — inserting new keys, replacing the values
+    /// of existing ones — as one new version, which it returns.
+    pub fn update(&mut self, keys: &[Key], values: &[Value]) -> Result<u64> {
+        if keys.len() != values.len() {
+            return Err(invalid(format!("{} keys but {} values", keys.len(), values.len())));
+        }
+        let mut ops = Vec::new();
+        reserve_huge(&mut ops, keys.len());
+        ops.par_extend(keys.par_iter().zip(values).map(|(key, value)| Leaf { key: *key, value: *value }));
         ops.par_sort_unstable_by(|a, b| a.key.cmp(&b.key));
         check_unique(&ops)?;
         self.publish(&ops, ops.len() as u64, 0)

@@ -21,6 +21,11 @@ fn reference_root(suite: MapSuite, entries: &BTreeMap<Key, Value>) -> Hash {
     node(suite, &items, 0)
 }
 
+fn update(map: &mut Map, entries: &[(Key, Value)]) {
+    let (keys, values): (Vec<Key>, Vec<Value>) = entries.iter().copied().unzip();
+    map.update(&keys, &values).unwrap();
+}
+
 /// A small deterministic generator (xorshift), so failures replay.
 struct Rng(u64);
 
@@ -72,7 +77,7 @@ fn random_batches_match_the_definition_at_every_version() {
                     }
                     let entries: Vec<(Key, Value)> = batch.into_iter().collect();
                     model.extend(entries.iter().copied());
-                    map.update(&entries).unwrap();
+                    update(&mut map, &entries);
                 }
                 history.push(model);
             }
@@ -111,7 +116,7 @@ fn random_batches_match_the_definition_at_every_version() {
             let entries: Vec<(Key, Value)> = (0..300).map(|_| (rng.key(narrow), rng.key(false))).collect::<BTreeMap<_, _>>().into_iter().collect();
             let mut model = history.last().unwrap().clone();
             model.extend(entries.iter().copied());
-            map.update(&entries).unwrap();
+            update(&mut map, &entries);
             assert_eq!(map.root(None).unwrap(), reference_root(suite, &model));
             for v in latest - 5..=latest {
                 assert_eq!(map.root(Some(v)).unwrap(), reference_root(suite, &history[v as usize]), "after reuse");
@@ -126,11 +131,11 @@ fn large_batches_build_in_parallel_and_agree() {
     let mut rng = Rng(7);
     let entries: Vec<(Key, Value)> = (0..50_000).map(|_| (rng.key(false), rng.key(false))).collect();
     let mut parallel = Map::new(suite);
-    parallel.update(&entries).unwrap();
+    update(&mut parallel, &entries);
     let model: BTreeMap<Key, Value> = entries.iter().copied().collect();
     assert_eq!(parallel.root(None).unwrap(), reference_root(suite, &model));
     let more: Vec<(Key, Value)> = (0..20_000).map(|i| if i % 2 == 0 { (entries[i].0, rng.key(false)) } else { (rng.key(false), rng.key(false)) }).collect();
-    parallel.update(&more).unwrap();
+    update(&mut parallel, &more);
     let mut model2 = model.clone();
     model2.extend(more.iter().copied());
     assert_eq!(parallel.root(None).unwrap(), reference_root(suite, &model2));
@@ -146,7 +151,7 @@ fn edge_shapes() {
     let a = [0u8; 32];
     let mut b = [0u8; 32];
     b[31] = 1;
-    map.update(&[(a, [1; 32])]).unwrap();
+    map.update(&[a], &[[1; 32]]).unwrap();
     assert_eq!(map.root(None).unwrap(), suite.leaf_hash(&a, &[1; 32]));
     // An empty map answers with a depth-0 stand-in; one key with a depth-0 leaf.
     let proof = map.prove(&[b], Some(0)).unwrap();
@@ -155,7 +160,7 @@ fn edge_shapes() {
     let proof = map.prove(&[a, b], None).unwrap();
     verify_prefix_proof(suite, &map.root(None).unwrap(), &[a, b], &[Some([1; 32]), None], &proof).unwrap();
     // Keys differing in the last bit put leaves at depth 256: not encodable.
-    map.update(&[(b, [2; 32])]).unwrap();
+    map.update(&[b], &[[2; 32]]).unwrap();
     assert!(map.prove(&[a], None).is_err());
     let mut model = BTreeMap::from([(a, [1; 32]), (b, [2; 32])]);
     assert_eq!(map.root(None).unwrap(), reference_root(suite, &model));
@@ -163,7 +168,8 @@ fn edge_shapes() {
     model.remove(&a);
     assert_eq!(map.root(None).unwrap(), reference_root(suite, &model));
     assert!(map.remove(&[a]).is_err(), "absent key");
-    assert!(map.update(&[(a, [1; 32]), (a, [2; 32])]).is_err(), "duplicate");
+    assert!(map.update(&[a, a], &[[1; 32], [2; 32]]).is_err(), "duplicate");
+    assert!(map.update(&[a], &[]).is_err(), "lengths");
     assert_eq!(map.version(), 3, "failed calls make no version");
     assert!(map.prove(&[], None).is_err());
     assert!(map.prune(4).is_err());

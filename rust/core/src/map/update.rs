@@ -12,6 +12,7 @@ use rayon::prelude::*;
 use super::hash::{Kind, MapSuite, ZERO};
 use super::node::{bit, common_prefix, lift, Arena, Branch, Key, Leaf, Node, NodeRef, Value, MAX_SLOT};
 use crate::error::{invalid, Result};
+use crate::mem::reserve_huge;
 use crate::suite::Hash;
 
 /// One change: an upsert (`key → value`) or a removal (no value).
@@ -94,6 +95,9 @@ pub(crate) fn apply<O: Op>(suite: MapSuite, arena: &mut Arena, root: NodeRef, op
         .enumerate()
         .map(|(i, (node, pos, ops))| {
             let mut b = Builder { suite, arena: shared, id: i as u32, chunk: Chunk::default() };
+            // A unit makes about one leaf and one branch per op: no regrowing.
+            reserve_huge(&mut b.chunk.leaves, ops.len());
+            reserve_huge(&mut b.chunk.branches, ops.len());
             let top = b.update(node, pos, ops);
             b.hash_all();
             (b.chunk, top)
@@ -422,8 +426,9 @@ fn store(arena: &mut Arena, chunks: &[Chunk], top: BRef) -> Result<NodeRef> {
         BRef::NewLeaf(c, i) => NodeRef::leaf(leaf_slots[c as usize][i as usize]),
         BRef::NewBranch(c, i) => NodeRef::branch(branch_slots[c as usize][i as usize]),
     };
-    arena.leaves.reserve(nl - arena.leaves.len());
-    arena.branches.reserve(nb - arena.branches.len());
+    let (grow_leaves, grow_branches) = (nl - arena.leaves.len(), nb - arena.branches.len());
+    reserve_huge(&mut arena.leaves, grow_leaves);
+    reserve_huge(&mut arena.branches, grow_branches);
     for (ci, c) in chunks.iter().enumerate() {
         for (leaf, &slot) in c.leaves.iter().zip(&leaf_slots[ci]) {
             put(&mut arena.leaves, slot, *leaf);

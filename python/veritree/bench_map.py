@@ -1,0 +1,123 @@
+"""The prefix-tree (`veritree.Map`) section of `veritree bench`.
+
+Node hashes are counted exactly from the keys (leaves plus every parent of
+the KEYTRANS tree, single-child parents included), so the build rate can be
+set against the hashing limit measured in the same run.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+import veritree
+from veritree.bench import Row, best_time, hashing_limits
+
+if TYPE_CHECKING:
+    from veritree._native import MapSuite
+
+MAP_SUITES: tuple[MapSuite, ...] = ("keytrans-sha256", "blake3")
+#: The hashing limit that bounds each map suite (same primitive, 64-byte inputs).
+LIMIT_OF = {"keytrans-sha256": "rfc6962-sha256", "blake3": "blake3"}
+
+
+def random_keys(n: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, size=(n, 32), dtype=np.uint8)
+
+
+def node_hashes(keys: np.ndarray) -> int:
+    """Leaves plus parents of the prefix tree over `keys` (distinct, random).
+
+    For sorted keys with adjacent common-prefix lengths l_0, l_1, ..., the
+    parents are the distinct prefixes shared by two or more keys: pair i
+    opens max(0, l_i - l_{i-1}) of them (l_{-1} = -1, so the root counts).
+    Prefixes are read from the first 64 bits, enough for random keys below
+    about 2^28 of them.
+    """
+    if len(keys) < 2:
+        return len(keys)
+    words = np.sort(keys[:, :8].copy().view(">u8").ravel().astype(np.uint64))
+    x = words[1:] ^ words[:-1]
+    hi, lo = (x >> np.uint64(32)).astype(np.float64), (x & np.uint64(0xFFFFFFFF)).astype(np.float64)
+    with np.errstate(divide="ignore"):
+        bits = np.where(hi > 0, 33 + np.floor(np.log2(np.maximum(hi, 1))), 1 + np.floor(np.log2(np.maximum(lo, 1))))
+    lcp = (64 - bits).astype(np.int64)
+    prev = np.concatenate(([-1], lcp[:-1]))
+    return len(keys) + int(np.maximum(0, lcp - prev).sum())
+
+
+def map_builds(sizes: list[int]) -> list[Row]:
+    """Maps built from scratch in one batch: keys/s, and node hashes/s against the limit."""
+    limits = hashing_limits(0.6)
+    rows = []
+    for n in sizes:
+        keys, values = random_keys(n, 11), random_keys(n, 12)
+        hashes = node_hashes(keys)
+        for suite in MAP_SUITES:
+            m = veritree.Map(suite)
+            t = time.perf_counter()
+            m.update(keys, values)
+            dt = time.perf_counter() - t
+            rate = hashes / dt
+            rows.append(Row(f"prefix tree build, {suite}", f"{n:,} random keys in one batch", n / dt, "keys/s",
+                            rate / limits[LIMIT_OF[suite]], "hashing limit (node hashes)",
+                            {"node_hashes": hashes, "seconds": dt, "memory_bytes_per_key": m.memory_bytes() / n}))
+            del m
+    return rows
+
+
+def map_updates(size: int, batches: list[int], repeat: int) -> list[Row]:
+    """Batches of updates (half new keys, half new values for old keys) into a `size`-key map."""
+    rows = []
+    keys, values = random_keys(size, 21), random_keys(size, 22)
+    for suite in MAP_SUITES:
+        m = veritree.Map(suite)
+        m.update(keys, values)
+        rng = np.random.default_rng(23)
+        for b in batches:
+            # Prepared beforehand: half new keys, half new values for old keys.
+            prepared = []
+            for _ in range(repeat):
+                batch = np.unique(np.concatenate([keys[rng.integers(0, size, size=b // 2)],
+                                                  random_keys(b - b // 2, int(rng.integers(1 << 30)))]), axis=0)
+                prepared.append((batch, random_keys(len(batch), int(rng.integers(1 << 30)))))
+            best = float("inf")
+            for k, v in prepared:
+                t = time.perf_counter()
+                m.update(k, v)
+                best = min(best, time.perf_counter() - t)
+            rows.append(Row(f"prefix tree updates, {suite}", f"batch of {b:,} into {size:,} keys", b / best,
+                            "updates/s", None, "", {"seconds_per_batch": best}))
+            m.prune(m.version)
+    return rows
+
+
+def map_proofs(size: int, count: int, repeat: int) -> list[Row]:
+    """Proof generation and verification, single-key and 16-key, and multi-key proof size."""
+    rows = []
+    keys, values = random_keys(size, 31), random_keys(size, 32)
+    for suite in MAP_SUITES:
+        m = veritree.Map(suite)
+        m.update(keys, values)
+        root = m.root()
+        idx = np.random.default_rng(33).integers(0, size, size=count)
+        single = [(bytes(keys[i]), bytes(values[i])) for i in idx]
+        proofs = [m.prove([k]) for k, _ in single]
+        section = f"prefix tree proofs, {suite}, {size:,} keys"
+        rows.append(Row(section, "single-key proof, one call each",
+                        count / best_time(lambda: [m.prove([k]) for k, _ in single], repeat), "proofs/s"))
+        def verify_all() -> None:
+            for (k, v), p in zip(single, proofs):
+                veritree.verify_prefix_proof(root, [k], [v], p, suite)
+
+        rows.append(Row(section, "single-key verification, one call each", count / best_time(verify_all, repeat),
+                        "proofs/s"))
+        for k in (16, 255):
+            group = idx[:k]
+            multi = m.prove(keys[group])
+            separate = sum(len(m.prove([keys[i]])) for i in group)
+            rows.append(Row(section, f"{k}-key proof size", len(multi), "bytes", len(multi) / separate,
+                            f"{k} single-key proofs", {"separate_bytes": separate}))
+    return rows
