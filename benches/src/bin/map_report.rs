@@ -30,7 +30,7 @@ use std::time::Instant;
 use rayon::ThreadPool;
 use serde_json::{json, Value};
 use veritree_benches::SplitMix64;
-use veritree_core::map::{verify_prefix_proof, Key, Map, MapSuite, Value};
+use veritree_core::map::{verify_prefix_proof, Key, Map, MapSuite};
 use veritree_core::throughput::node_hash_limit;
 use veritree_core::Suite;
 
@@ -124,7 +124,7 @@ impl Tree for Ours {
     fn insert(&mut self, entries: &[Entry]) {
         let map = &mut self.map;
         // Our API takes keys and values apart; the split is timed with us.
-        let (keys, values): (Vec<Key>, Vec<Value>) = entries.iter().copied().unzip();
+        let (keys, values): (Vec<Key>, Vec<Key>) = entries.iter().copied().unzip();
         match self.pool {
             Some(p) => p.install(|| map.update(&keys, &values)),
             None => map.update(&keys, &values),
