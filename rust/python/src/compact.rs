@@ -30,7 +30,7 @@ impl PyCompactRange {
     fn new(suite: &str, size: u64, hashes: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
         let suite = convert::suite(suite)?;
         let hs = match hashes {
-            Some(h) => convert::with_hashes(h, "hashes", |h| Ok(h.to_vec()))?,
+            Some(h) => convert::hash_vec(h, "hashes")?,
             None => Vec::new(),
         };
         Ok(CompactRange::from_parts(suite, size, hs).py()?.into())

@@ -130,6 +130,11 @@ pub fn with_hashes<R>(obj: &Bound<'_, PyAny>, what: &str, f: impl FnOnce(&[Hash]
     f(&v)
 }
 
+/// The hashes in `obj` (see [`with_hashes`]), copied out.
+pub fn hash_vec(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<Hash>> {
+    with_hashes(obj, what, |h| Ok(h.to_vec()))
+}
+
 /// Indices as u64: a numpy integer array or a sequence of non-negative ints.
 pub fn indices(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<u64>> {
     // Read through ndarray views so that any stride works.

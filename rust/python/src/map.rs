@@ -89,7 +89,7 @@ impl PyMap {
 
     /// Removes `keys` (each must be present) as one new version; returns it.
     fn remove(&self, py: Python<'_>, keys: &Bound<'_, PyAny>) -> PyResult<u64> {
-        let keys: Vec<Key> = convert::with_hashes(keys, "keys", |k| Ok(k.to_vec()))?;
+        let keys: Vec<Key> = convert::hash_vec(keys, "keys")?;
         py.detach(|| self.write().remove(&keys)).py()
     }
 
@@ -110,7 +110,7 @@ impl PyMap {
     /// absent, at `version`.
     #[pyo3(signature = (keys, version = None))]
     fn prove<'py>(&self, py: Python<'py>, keys: &Bound<'py, PyAny>, version: Option<u64>) -> PyResult<Bound<'py, PyBytes>> {
-        let keys: Vec<Key> = convert::with_hashes(keys, "keys", |k| Ok(k.to_vec()))?;
+        let keys: Vec<Key> = convert::hash_vec(keys, "keys")?;
         let proof = self.read().prove(&keys, version).py()?;
         Ok(PyBytes::new(py, &proof))
     }
@@ -145,7 +145,7 @@ pub fn verify_prefix_proof(
 ) -> PyResult<()> {
     let suite = map_suite(suite)?;
     let root = convert::hash(root, "root")?;
-    let keys: Vec<Key> = convert::with_hashes(keys, "keys", |k| Ok(k.to_vec()))?;
+    let keys: Vec<Key> = convert::hash_vec(keys, "keys")?;
     let values: Vec<Option<Value>> = values
         .try_iter()?
         .enumerate()

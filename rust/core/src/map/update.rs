@@ -95,9 +95,12 @@ pub(crate) fn apply<O: Op>(suite: MapSuite, arena: &mut Arena, root: NodeRef, op
         .enumerate()
         .map(|(i, (node, pos, ops))| {
             let mut b = Builder { suite, arena: shared, id: i as u32, chunk: Chunk::default() };
-            // A unit makes about one leaf and one branch per op: no regrowing.
-            reserve_huge(&mut b.chunk.leaves, ops.len());
-            reserve_huge(&mut b.chunk.branches, ops.len());
+            // An upsert makes one leaf and about one branch: no regrowing.
+            // Removals make no leaves and few branches.
+            if ops.first().is_some_and(|o| o.value().is_some()) {
+                reserve_huge(&mut b.chunk.leaves, ops.len());
+                reserve_huge(&mut b.chunk.branches, ops.len());
+            }
             let top = b.update(node, pos, ops);
             b.hash_all();
             (b.chunk, top)
