@@ -8,6 +8,7 @@ pub mod checkpoint;
 pub mod compact;
 pub mod cosignature;
 pub mod error;
+mod fsio;
 pub mod log;
 pub mod map;
 mod mem;

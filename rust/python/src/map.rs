@@ -42,6 +42,39 @@ impl PyMap {
         Ok(PyMap { inner: RwLock::new(Map::new(map_suite(suite)?)) })
     }
 
+    /// Opens the on-disk map in directory `path` — created if `create` is
+    /// set and none is there (with `suite`, default "keytrans-sha256").
+    /// Every update that returned survives a crash; one cut short leaves no
+    /// trace. One process at a time may open a map; `suite`, if given, must
+    /// match the stored one. Use as a context manager, or call `close()`.
+    #[staticmethod]
+    #[pyo3(signature = (path, suite = None, create = false))]
+    fn open(py: Python<'_>, path: std::path::PathBuf, suite: Option<&str>, create: bool) -> PyResult<Self> {
+        let suite = suite.map(map_suite).transpose()?;
+        let map = py.detach(|| Map::open(&path, suite, create)).py()?;
+        Ok(PyMap { inner: RwLock::new(map) })
+    }
+
+    /// Releases the map's files and lock; later calls raise StorageError.
+    fn close(&self) {
+        self.write().close();
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __exit__(&self, _ty: &Bound<'_, PyAny>, _value: &Bound<'_, PyAny>, _tb: &Bound<'_, PyAny>) -> bool {
+        self.close();
+        false
+    }
+
+    /// Whether the map lives on disk (opened with `Map.open`).
+    #[getter]
+    fn on_disk(&self) -> bool {
+        self.read().is_on_disk()
+    }
+
     /// The hash suite's name.
     #[getter]
     fn suite(&self) -> &'static str {
@@ -115,19 +148,22 @@ impl PyMap {
         Ok(PyBytes::new(py, &proof))
     }
 
-    /// Forgets the versions before `before_version` and frees what only they used.
+    /// Forgets the versions before `before_version` and frees what only they
+    /// used (durably, for an on-disk map).
     fn prune(&self, before_version: u64) -> PyResult<()> {
         self.write().prune(before_version).py()
     }
 
-    /// Bytes of node storage this map holds.
+    /// Bytes of node storage mapped (for an on-disk map, file pages the
+    /// kernel caches and evicts as it needs).
     fn memory_bytes(&self) -> usize {
         self.read().memory_bytes()
     }
 
     fn __repr__(&self) -> String {
         let m = self.read();
-        format!("<veritree.Map suite={} version={} keys={}>", m.suite().name(), m.version(), m.len(None).unwrap_or(0))
+        let place = if m.is_on_disk() { " on disk" } else { "" };
+        format!("<veritree.Map{place} suite={} version={} keys={}>", m.suite().name(), m.version(), m.len(None).unwrap_or(0))
     }
 }
 

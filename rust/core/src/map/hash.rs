@@ -43,6 +43,18 @@ impl MapSuite {
         }
     }
 
+    /// The suite's byte in an on-disk map's journal header.
+    pub(crate) fn id(self) -> u8 {
+        match self {
+            MapSuite::KeytransSha256 => 1,
+            MapSuite::Blake3 => 2,
+        }
+    }
+
+    pub(crate) fn from_id(id: u8) -> Option<MapSuite> {
+        MapSuite::ALL.into_iter().find(|s| s.id() == id)
+    }
+
     pub fn from_name(name: &str) -> Result<MapSuite> {
         MapSuite::ALL.into_iter().find(|s| s.name() == name).ok_or_else(|| {
             let known: Vec<_> = MapSuite::ALL.iter().map(|s| s.name()).collect();

@@ -1,13 +1,16 @@
 //! A versioned sparse Merkle prefix tree over 256-bit keys: the KEYTRANS
 //! prefix tree, with batch updates, lookups and multi-key proofs at any
-//! retained version.
+//! retained version, in memory or on disk.
 
+mod disk;
 mod hash;
 mod node;
 mod proof;
+mod slab;
 mod update;
 
 use std::collections::{BTreeMap, VecDeque};
+use std::path::Path;
 
 use rayon::prelude::*;
 
@@ -15,11 +18,13 @@ pub use hash::{MapSuite, ZERO};
 pub use node::{Key, Value};
 pub use proof::{verify_prefix_proof, MAX_PROOF_KEYS};
 
+use disk::{Disk, Record};
 use node::{bit, Arena, Leaf, Node, NodeRef};
 use proof::hex;
+use slab::Slab;
 use update::{apply, Op};
 
-use crate::error::{invalid, Result};
+use crate::error::{invalid, Error, Result};
 use crate::mem::reserve_huge;
 use crate::suite::Hash;
 
@@ -31,8 +36,8 @@ struct Version {
     keys: u64,
 }
 
-/// An in-memory versioned prefix tree. Version 0 is the empty map; each
-/// update or removal makes the next version.
+/// A versioned prefix tree, in memory or on disk. Version 0 is the empty
+/// map; each update or removal makes the next version.
 pub struct Map {
     suite: MapSuite,
     arena: Arena,
@@ -41,12 +46,100 @@ pub struct Map {
     oldest: u64,
     /// Nodes that version `v` stopped using (still used by `v - 1`).
     stale: BTreeMap<u64, Vec<NodeRef>>,
+    /// The directory of an on-disk map.
+    disk: Option<Disk>,
+    /// Why the map refuses writes: it was closed, or a failed write left
+    /// memory ahead of the disk.
+    broken: Option<String>,
+    closed: bool,
 }
 
 impl Map {
+    /// An empty map in memory.
     pub fn new(suite: MapSuite) -> Map {
+        Map::with_arena(suite, Arena::new(Slab::memory(), Slab::memory()))
+    }
+
+    fn with_arena(suite: MapSuite, arena: Arena) -> Map {
         let empty = Version { root: NodeRef::EMPTY, hash: ZERO, keys: 0 };
-        Map { suite, arena: Arena::default(), versions: VecDeque::from([empty]), oldest: 0, stale: BTreeMap::new() }
+        Map {
+            suite,
+            arena,
+            versions: VecDeque::from([empty]),
+            oldest: 0,
+            stale: BTreeMap::new(),
+            disk: None,
+            broken: None,
+            closed: false,
+        }
+    }
+
+    /// Opens the on-disk map at `dir` (created, with `suite` or the KEYTRANS
+    /// default, if `create` is set and there is none). Every version whose
+    /// update returned is there; one cut short by a crash is not. `suite`,
+    /// if given, must match the stored one.
+    pub fn open(dir: &Path, suite: Option<MapSuite>, create: bool) -> Result<Map> {
+        let opened = Disk::open(dir, suite, create)?;
+        let (leaves, branches) = Disk::slabs(opened.leaves, opened.branches, &opened.records)?;
+        let mut map = Map::with_arena(opened.suite, Arena::new(leaves, branches));
+        for record in opened.records {
+            map.replay(record).map_err(|e| Error::Storage(format!("the journal in {} is damaged: {e}", dir.display())))?;
+        }
+        map.disk = Some(opened.disk);
+        Ok(map)
+    }
+
+    /// Redoes what a journal record says, without writing anything.
+    fn replay(&mut self, record: Record) -> Result<()> {
+        match record {
+            Record::Update { version, root, hash, keys, reused_leaves, reused_branches, stale, .. } => {
+                let (fl, fb) = (self.arena.free_leaves.len(), self.arena.free_branches.len());
+                let in_range = match root.node() {
+                    Node::Empty => true,
+                    Node::Leaf(l) => (l as usize) < self.arena.leaves.len(),
+                    Node::Branch(b) => (b as usize) < self.arena.branches.len(),
+                };
+                if version != self.version() + 1 || reused_leaves as usize > fl || reused_branches as usize > fb || !in_range
+                {
+                    return Err(invalid(format!("version {version} does not follow the versions before it")));
+                }
+                self.arena.free_leaves.truncate(fl - reused_leaves as usize);
+                self.arena.free_branches.truncate(fb - reused_branches as usize);
+                self.versions.push_back(Version { root, hash, keys });
+                if !stale.is_empty() {
+                    self.stale.insert(version, stale);
+                }
+                Ok(())
+            }
+            Record::Prune { before } => {
+                if before > self.version() {
+                    return Err(invalid(format!("a prune up to {before}, past the latest version")));
+                }
+                self.forget(before);
+                Ok(())
+            }
+        }
+    }
+
+    /// Whether the map lives on disk.
+    pub fn is_on_disk(&self) -> bool {
+        self.disk.is_some()
+    }
+
+    /// Releases the map (and an on-disk map's files and lock); every later
+    /// call fails.
+    pub fn close(&mut self) {
+        self.disk = None;
+        self.arena = Arena::new(Slab::memory(), Slab::memory());
+        self.closed = true;
+        self.broken = Some("the map is closed".into());
+    }
+
+    fn writable(&self) -> Result<()> {
+        match &self.broken {
+            Some(why) => Err(Error::Storage(why.clone())),
+            None => Ok(()),
+        }
     }
 
     pub fn suite(&self) -> MapSuite {
@@ -64,6 +157,9 @@ impl Map {
     }
 
     fn at(&self, version: Option<u64>) -> Result<&Version> {
+        if self.closed {
+            return Err(Error::Storage("the map is closed".into()));
+        }
         let v = version.unwrap_or(self.version());
         if v < self.oldest || v > self.version() {
             return Err(invalid(format!(
@@ -130,13 +226,38 @@ impl Map {
     }
 
     fn publish<O: Op>(&mut self, ops: &[O], added: u64, removed: u64) -> Result<u64> {
+        self.writable()?;
         let latest = *self.at(None)?;
+        let free = (self.arena.free_leaves.len(), self.arena.free_branches.len());
+        // A failed `apply` leaves the arena as it was.
         let applied = apply(self.suite, &mut self.arena, latest.root, ops)?;
         let version = self.version() + 1;
         let keys = latest.keys + added - applied.replaced - removed;
+        let mut stale = applied.stale;
+        if let Some(disk) = &mut self.disk {
+            let record = Record::Update {
+                version,
+                root: applied.root,
+                hash: applied.hash,
+                keys,
+                leaves: self.arena.leaves.len() as u64,
+                branches: self.arena.branches.len() as u64,
+                reused_leaves: (free.0 - self.arena.free_leaves.len()) as u64,
+                reused_branches: (free.1 - self.arena.free_branches.len()) as u64,
+                stale,
+            };
+            // Nodes durable first, then the record that makes them a version.
+            let durable = self.arena.leaves.sync().and_then(|()| self.arena.branches.sync()).and_then(|()| disk.append(&record));
+            if let Err(e) = durable {
+                self.broken = Some(format!("a write failed ({e}); reopen the map"));
+                return Err(e);
+            }
+            let Record::Update { stale: s, .. } = record else { unreachable!("built as an update") };
+            stale = s;
+        }
         self.versions.push_back(Version { root: applied.root, hash: applied.hash, keys });
-        if !applied.stale.is_empty() {
-            self.stale.insert(version, applied.stale);
+        if !stale.is_empty() {
+            self.stale.insert(version, stale);
         }
         Ok(version)
     }
@@ -146,11 +267,27 @@ impl Map {
         proof::prove(self.suite, &self.arena, self.at(version)?.root, keys)
     }
 
-    /// Forgets every version before `before`, freeing the nodes only they used.
+    /// Forgets every version before `before`, freeing the nodes only they
+    /// used. On disk the prune is durable before those slots are reused.
     pub fn prune(&mut self, before: u64) -> Result<()> {
+        self.writable()?;
         if before > self.version() {
             return Err(invalid(format!("cannot prune up to version {before}: the latest is {}", self.version())));
         }
+        if before <= self.oldest {
+            return Ok(());
+        }
+        if let Some(disk) = &mut self.disk {
+            if let Err(e) = disk.append(&Record::Prune { before }) {
+                self.broken = Some(format!("a write failed ({e}); reopen the map"));
+                return Err(e);
+            }
+        }
+        self.forget(before);
+        Ok(())
+    }
+
+    fn forget(&mut self, before: u64) {
         while self.oldest < before {
             self.versions.pop_front();
             self.oldest += 1;
@@ -166,10 +303,10 @@ impl Map {
                 }
             }
         }
-        Ok(())
     }
 
-    /// Bytes of node storage held (arena capacity).
+    /// Bytes of node storage mapped (arena capacity; for an on-disk map,
+    /// file pages the kernel caches and evicts as it needs).
     pub fn memory_bytes(&self) -> usize {
         self.arena.bytes()
     }

@@ -11,7 +11,10 @@
 //! Nodes are immutable once written: a new version copies the paths it
 //! changes and shares everything else with older versions.
 
+use bytemuck::{Pod, Zeroable};
+
 use super::hash::{MapSuite, ZERO};
+use super::slab::Slab;
 use crate::suite::Hash;
 
 /// A 32-byte search key.
@@ -20,7 +23,8 @@ pub type Key = [u8; 32];
 pub type Value = [u8; 32];
 
 /// A reference to a stored node: empty, a leaf slot or a branch slot.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
+#[repr(transparent)]
 pub(crate) struct NodeRef(u32);
 
 const LEAF_BIT: u32 = 1 << 31;
@@ -60,16 +64,17 @@ impl NodeRef {
 }
 
 /// A stored key-value pair.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
 #[repr(C)]
 pub(crate) struct Leaf {
     pub key: Key,
     pub value: Value,
 }
 
-/// A prefix shared by keys on both sides.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(C)]
+/// A prefix shared by keys on both sides. Packed (45 bytes, not 48): it is
+/// the record format of the on-disk node file, and bytes per key count there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
+#[repr(C, packed)]
 pub(crate) struct Branch {
     /// The node's value at its own depth (before lifting through a chain).
     pub hash: Hash,
@@ -110,21 +115,26 @@ pub(crate) fn lift(suite: MapSuite, mut hash: Hash, key: &Key, from: usize, to: 
 }
 
 /// Every node of every retained version, with slots freed by pruning reused.
-#[derive(Default)]
 pub(crate) struct Arena {
-    pub leaves: Vec<Leaf>,
-    pub branches: Vec<Branch>,
+    pub leaves: Slab<Leaf>,
+    pub branches: Slab<Branch>,
     pub free_leaves: Vec<u32>,
     pub free_branches: Vec<u32>,
 }
 
 impl Arena {
-    pub fn leaf(&self, slot: u32) -> &Leaf {
-        &self.leaves[slot as usize]
+    pub fn new(leaves: Slab<Leaf>, branches: Slab<Branch>) -> Arena {
+        Arena { leaves, branches, free_leaves: Vec::new(), free_branches: Vec::new() }
     }
 
+    #[inline]
+    pub fn leaf(&self, slot: u32) -> &Leaf {
+        self.leaves.get(slot)
+    }
+
+    #[inline]
     pub fn branch(&self, slot: u32) -> &Branch {
-        &self.branches[slot as usize]
+        self.branches.get(slot)
     }
 
     /// The value of `node` when it hangs at depth `at` (its parent is at `at - 1`).
@@ -142,11 +152,9 @@ impl Arena {
         }
     }
 
-    /// Bytes held by the arenas (capacity, not just live nodes).
+    /// Bytes held by the arenas (mapped capacity, not just live nodes).
     pub fn bytes(&self) -> usize {
-        self.leaves.capacity() * size_of::<Leaf>()
-            + self.branches.capacity() * size_of::<Branch>()
-            + (self.free_leaves.capacity() + self.free_branches.capacity()) * 4
+        self.leaves.bytes() + self.branches.bytes() + (self.free_leaves.capacity() + self.free_branches.capacity()) * 4
     }
 }
 

@@ -174,3 +174,114 @@ fn edge_shapes() {
     assert!(map.prove(&[], None).is_err());
     assert!(map.prune(4).is_err());
 }
+
+/// Random upserts, removals and prunes on a map in memory and one on disk,
+/// reopened after every step: they agree on every retained version.
+#[test]
+fn on_disk_map_replays_to_the_in_memory_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m");
+    for suite in MapSuite::ALL {
+        let _ = std::fs::remove_dir_all(&path);
+        let mut rng = Rng(0x5eed ^ suite.id() as u64);
+        let mut mem = Map::new(suite);
+        let mut disk = Map::open(&path, Some(suite), true).unwrap();
+        let mut present: Vec<Key> = Vec::new();
+        for round in 0..40 {
+            match round % 5 {
+                3 if present.len() > 4 => {
+                    let gone: Vec<Key> = present.drain(..3).collect();
+                    assert_eq!(mem.remove(&gone).unwrap(), disk.remove(&gone).unwrap());
+                }
+                4 => {
+                    let before = mem.version() - rng.next() % 3;
+                    mem.prune(before).unwrap();
+                    disk.prune(before).unwrap();
+                }
+                _ => {
+                    let n = 1 + (rng.next() % if round == 6 { 10_000 } else { 30 }) as usize;
+                    let mut batch = BTreeMap::new();
+                    for _ in 0..n {
+                        // Replace old keys too, so leaves go stale.
+                        let k = if !present.is_empty() && rng.next() % 4 == 0 {
+                            present[(rng.next() % present.len() as u64) as usize]
+                        } else {
+                            rng.key(round % 2 == 0)
+                        };
+                        batch.insert(k, rng.key(false));
+                    }
+                    let entries: Vec<(Key, Value)> = batch.into_iter().collect();
+                    present.extend(entries.iter().map(|e| e.0).filter(|k| mem.get(k, None).unwrap().is_none()));
+                    update(&mut mem, &entries);
+                    update(&mut disk, &entries);
+                }
+            }
+            drop(disk);
+            disk = Map::open(&path, None, false).unwrap();
+            assert_eq!((disk.oldest_version(), disk.version()), (mem.oldest_version(), mem.version()));
+            assert_eq!(disk.arena.free_leaves, mem.arena.free_leaves);
+            assert_eq!(disk.arena.free_branches, mem.arena.free_branches);
+            for v in mem.oldest_version()..=mem.version() {
+                assert_eq!(disk.root(Some(v)).unwrap(), mem.root(Some(v)).unwrap());
+                assert_eq!(disk.len(Some(v)).unwrap(), mem.len(Some(v)).unwrap());
+                let probe: Vec<Key> = present.iter().take(20).copied().chain([rng.key(false)]).collect();
+                assert_eq!(disk.prove(&probe, Some(v)).unwrap(), mem.prove(&probe, Some(v)).unwrap());
+            }
+        }
+    }
+}
+
+#[test]
+fn on_disk_map_cuts_a_torn_record_and_refuses_damage() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m");
+    let keys = [[1u8; 32], [2u8; 32]];
+    let mut map = Map::open(&path, None, true).unwrap();
+    map.update(&keys[..1], &[[7; 32]]).unwrap();
+    let root = map.root(None).unwrap();
+    map.update(&keys[1..], &[[8; 32]]).unwrap();
+    drop(map);
+    let journal = path.join("journal");
+    let whole = std::fs::read(&journal).unwrap();
+    let first_end = {
+        let len = u32::from_le_bytes(whole[32..36].try_into().unwrap()) as usize;
+        32 + 4 + len + 16
+    };
+    // A crash mid-append: the last record is cut at every possible byte.
+    for cut in first_end..whole.len() {
+        std::fs::write(&journal, &whole[..cut]).unwrap();
+        let map = Map::open(&path, None, false).unwrap();
+        assert_eq!((map.version(), map.root(None).unwrap()), (1, root), "cut at {cut}");
+        drop(map);
+        assert_eq!(std::fs::metadata(&journal).unwrap().len(), first_end as u64, "the torn tail is cut off");
+    }
+    // The file grew but its data never landed: zeros.
+    let mut zeros = whole[..first_end].to_vec();
+    zeros.resize(whole.len(), 0);
+    std::fs::write(&journal, &zeros).unwrap();
+    assert_eq!(Map::open(&path, None, false).unwrap().version(), 1);
+    // A flipped byte in a record that others follow is damage.
+    let mut bad = whole.clone();
+    bad[40] ^= 1;
+    bad.extend_from_slice(&whole[first_end..]);
+    std::fs::write(&journal, &bad).unwrap();
+    assert!(matches!(Map::open(&path, None, false), Err(Error::Storage(m)) if m.contains("damaged")));
+    std::fs::write(&journal, b"not a map").unwrap();
+    assert!(matches!(Map::open(&path, None, false), Err(Error::Storage(_))));
+}
+
+#[test]
+fn on_disk_map_locks_checks_its_suite_and_closes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m");
+    assert!(matches!(Map::open(&path, None, false), Err(Error::Storage(_))));
+    let mut map = Map::open(&path, Some(MapSuite::Blake3), true).unwrap();
+    assert!(matches!(Map::open(&path, None, false), Err(Error::Storage(m)) if m.contains("another process")));
+    map.update(&[[3; 32]], &[[4; 32]]).unwrap();
+    map.close();
+    assert!(matches!(map.root(None), Err(Error::Storage(_))));
+    assert!(matches!(map.update(&[[5; 32]], &[[6; 32]]), Err(Error::Storage(_))));
+    assert!(matches!(Map::open(&path, Some(MapSuite::KeytransSha256), false), Err(Error::InvalidArgument(_))));
+    let map = Map::open(&path, None, false).unwrap();
+    assert_eq!((map.suite(), map.get(&[3; 32], None).unwrap()), (MapSuite::Blake3, Some([4; 32])));
+}

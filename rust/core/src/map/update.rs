@@ -409,6 +409,9 @@ fn store(arena: &mut Arena, chunks: &[Chunk], top: BRef) -> Result<NodeRef> {
     {
         return Err(invalid("the map would exceed 2^31 nodes of one kind"));
     }
+    // Room first: a failed reserve leaves the arena as it was.
+    arena.leaves.reserve(leaves - arena.free_leaves.len().min(leaves))?;
+    arena.branches.reserve(branches - arena.free_branches.len().min(branches))?;
     // Freed slots first, then fresh ones past the end, in increasing order.
     let take = |free: &mut Vec<u32>, end: &mut usize, n: usize| -> Vec<u32> {
         let reused = free.len().min(n);
@@ -429,12 +432,9 @@ fn store(arena: &mut Arena, chunks: &[Chunk], top: BRef) -> Result<NodeRef> {
         BRef::NewLeaf(c, i) => NodeRef::leaf(leaf_slots[c as usize][i as usize]),
         BRef::NewBranch(c, i) => NodeRef::branch(branch_slots[c as usize][i as usize]),
     };
-    let (grow_leaves, grow_branches) = (nl - arena.leaves.len(), nb - arena.branches.len());
-    reserve_huge(&mut arena.leaves, grow_leaves);
-    reserve_huge(&mut arena.branches, grow_branches);
     for (ci, c) in chunks.iter().enumerate() {
         for (leaf, &slot) in c.leaves.iter().zip(&leaf_slots[ci]) {
-            put(&mut arena.leaves, slot, *leaf);
+            arena.leaves.put(slot, *leaf);
         }
         for (b, &slot) in c.branches.iter().zip(&branch_slots[ci]) {
             let rep = match resolve(b.rep).node() {
@@ -442,20 +442,8 @@ fn store(arena: &mut Arena, chunks: &[Chunk], top: BRef) -> Result<NodeRef> {
                 _ => unreachable!("rep references are leaves"),
             };
             let stored = Branch { hash: b.hash, left: resolve(b.left), right: resolve(b.right), rep, depth: b.depth };
-            put(&mut arena.branches, slot, stored);
+            arena.branches.put(slot, stored);
         }
     }
     Ok(resolve(top))
-}
-
-/// Writes `item` at `slot`: a freed slot, or the next one at the end.
-/// Fresh slots are handed out in increasing order, so pushing keeps them aligned.
-fn put<T>(v: &mut Vec<T>, slot: u32, item: T) {
-    let slot = slot as usize;
-    if slot < v.len() {
-        v[slot] = item;
-    } else {
-        debug_assert_eq!(slot, v.len());
-        v.push(item);
-    }
 }

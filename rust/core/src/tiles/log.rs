@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use super::dedup::DedupIndex;
-use super::fsio::{self, Batch};
+use crate::fsio::{self, Batch};
 use super::path::{bundle_path, tile_path, tile_width, TILE_HEIGHT, TILE_WIDTH};
 use super::reader::{storage, DirSource, TileReader, MAX_ENTRY};
 use crate::compact::CompactRange;
@@ -67,7 +67,7 @@ impl TileLog {
             return Err(invalid(format!("{} already holds a log", dir.display())));
         }
         fs::create_dir_all(dir.join(".veritree/tmp")).map_err(|e| fsio::io_error("create", dir, e))?;
-        let lock = fsio::lock_exclusive(&dir.join(".veritree/lock"))?;
+        let lock = fsio::lock_exclusive(&dir.join(".veritree/lock"), dir)?;
         let config = format!("veritree tlog-tiles v1\nsuite {}\norigin {origin}\n", suite.name());
         fsio::write_atomic(dir, ".veritree/config", config.as_bytes())?;
         let source = DirSource { root: dir.to_path_buf() };
@@ -93,7 +93,7 @@ impl TileLog {
         if !config_path.exists() {
             return Err(storage(format!("no log at {}", dir.display())));
         }
-        let lock = if writable { Some(fsio::lock_exclusive(&dir.join(".veritree/lock"))?) } else { None };
+        let lock = if writable { Some(fsio::lock_exclusive(&dir.join(".veritree/lock"), dir)?) } else { None };
         let (suite, origin) = parse_config(&fsio::read_bounded(&config_path, MAX_SMALL_FILE)?)?;
         let note = fsio::read_bounded(&dir.join("checkpoint"), MAX_SMALL_FILE)?;
         let checkpoint = String::from_utf8(note).map_err(|_| storage("checkpoint is not UTF-8"))?;

@@ -1,7 +1,6 @@
 //! Durable storage for logs in the C2SP tlog-tiles format.
 
 mod dedup;
-mod fsio;
 mod log;
 pub mod path;
 mod reader;

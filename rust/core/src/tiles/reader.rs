@@ -10,7 +10,7 @@ use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use super::fsio;
+use crate::fsio;
 use super::path::{bundle_path, tile_path, tile_width, TILE_HEIGHT, TILE_WIDTH};
 use crate::compact::CompactRange;
 use crate::error::{invalid, out_of_range, Error, Result};

@@ -149,8 +149,9 @@ pub(crate) fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>> {
     Ok(buf)
 }
 
-/// An exclusive advisory lock on `path`, held until the file is dropped.
-pub(crate) fn lock_exclusive(path: &Path) -> Result<File> {
+/// An exclusive advisory lock on `path`, held until the file is dropped;
+/// `owner` (the log or map directory) names what is locked in errors.
+pub(crate) fn lock_exclusive(path: &Path, owner: &Path) -> Result<File> {
     let f = OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -159,10 +160,9 @@ pub(crate) fn lock_exclusive(path: &Path) -> Result<File> {
         .map_err(|e| io_error("open lock", path, e))?;
     match f.try_lock() {
         Ok(()) => Ok(f),
-        Err(fs::TryLockError::WouldBlock) => Err(Error::Storage(format!(
-            "the log at {} is open for writing by another process",
-            path.parent().and_then(Path::parent).unwrap_or(path).display()
-        ))),
+        Err(fs::TryLockError::WouldBlock) => {
+            Err(Error::Storage(format!("{} is open for writing by another process", owner.display())))
+        }
         Err(fs::TryLockError::Error(e)) => Err(io_error("lock", path, e)),
     }
 }

@@ -1,0 +1,121 @@
+//! Growable arrays of fixed-size node records, held in a memory mapping:
+//! anonymous memory for an in-memory map, a file for an on-disk one.
+//!
+//! A mapping grows with `mremap`, which moves page tables instead of copying
+//! (a `Vec` copies every record each time it doubles). For a file, the
+//! kernel's page cache is the node cache: the process holds no copy of the
+//! tree, so the memory an update needs does not grow with the tree.
+
+use std::fs::File;
+use std::marker::PhantomData;
+
+use bytemuck::Pod;
+use memmap2::{Advice, MmapMut, MmapOptions, RemapOptions};
+
+use crate::error::{Error, Result};
+
+/// Smallest mapping made, in bytes.
+const MIN_BYTES: usize = 1 << 16;
+
+pub(crate) struct Slab<T> {
+    map: MmapMut,
+    /// Records in use; everything past them is spare capacity.
+    len: usize,
+    /// The file behind the mapping, kept as long as its size is the capacity.
+    file: Option<File>,
+    _records: PhantomData<T>,
+}
+
+fn storage(what: &str, e: std::io::Error) -> Error {
+    Error::Storage(format!("node storage: {what}: {e}"))
+}
+
+impl<T: Pod> Slab<T> {
+    /// An empty slab in anonymous memory.
+    pub fn memory() -> Slab<T> {
+        let map = MmapOptions::new().len(MIN_BYTES).map_anon().expect("a 64 KiB anonymous mapping");
+        Slab { map, len: 0, file: None, _records: PhantomData }
+    }
+
+    /// The first `len` records of `file` (an on-disk map's node file); the
+    /// file is grown first if it is shorter than [`MIN_BYTES`].
+    pub fn file(file: File, len: usize) -> Result<Slab<T>> {
+        let size = file.metadata().map_err(|e| storage("stat", e))?.len() as usize;
+        if size < len * size_of::<T>() {
+            return Err(Error::Storage(format!(
+                "node file holds {size} bytes, fewer than its {len} committed records need"
+            )));
+        }
+        if size < MIN_BYTES {
+            file.set_len(MIN_BYTES as u64).map_err(|e| storage("grow", e))?;
+        }
+        // SAFETY: the file is this map's own node file, opened by the one
+        // writer (the directory's lock is held), so no other process changes
+        // it while it is mapped; the mapping never outlives `file`, which the
+        // slab keeps.
+        let map = unsafe { MmapOptions::new().map_mut(&file) }.map_err(|e| storage("map", e))?;
+        Ok(Slab { map, len, file: Some(file), _records: PhantomData })
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn as_slice(&self) -> &[T] {
+        bytemuck::cast_slice(&self.map[..self.len * size_of::<T>()])
+    }
+
+    #[inline]
+    pub fn get(&self, slot: u32) -> &T {
+        &self.as_slice()[slot as usize]
+    }
+
+    /// Makes room for `extra` more records past the end.
+    pub fn reserve(&mut self, extra: usize) -> Result<()> {
+        let need = (self.len + extra) * size_of::<T>();
+        if need <= self.map.len() {
+            return Ok(());
+        }
+        // Grow by half at least: appends stay amortized O(1).
+        let bytes = need.max(self.map.len() + self.map.len() / 2).next_multiple_of(MIN_BYTES);
+        if let Some(file) = &self.file {
+            file.set_len(bytes as u64).map_err(|e| storage("grow", e))?;
+        }
+        // SAFETY: the mapping is only ever reached through `self.map`, whose
+        // borrows end before this `&mut self` call; for a file, it was just
+        // grown to `bytes`, so the remapped range lies within it.
+        unsafe { self.map.remap(bytes, RemapOptions::new().may_move(true)) }.map_err(|e| storage("remap", e))?;
+        if self.file.is_none() {
+            // Advice only: first touch of fresh memory dominates big builds,
+            // and huge pages cut its page faults 512-fold.
+            let _ = self.map.advise(Advice::HugePage);
+        }
+        Ok(())
+    }
+
+    /// Writes `item` at `slot`: an existing record, or the next one past the
+    /// end (room for it was reserved).
+    #[inline]
+    pub fn put(&mut self, slot: u32, item: T) {
+        let slot = slot as usize;
+        debug_assert!(slot <= self.len);
+        if slot == self.len {
+            self.len += 1;
+        }
+        let records: &mut [T] = bytemuck::cast_slice_mut(&mut self.map[..self.len * size_of::<T>()]);
+        records[slot] = item;
+    }
+
+    /// Bytes mapped (capacity, not just records in use).
+    pub fn bytes(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Makes every record written so far durable (a no-op in memory).
+    pub fn sync(&self) -> Result<()> {
+        match &self.file {
+            Some(_) => self.map.flush().map_err(|e| storage("msync", e)),
+            None => Ok(()),
+        }
+    }
+}
