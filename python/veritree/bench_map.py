@@ -7,13 +7,18 @@ set against the hashing limit measured in the same run.
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import subprocess
+import sys
 import time
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 import veritree
-from veritree.bench import Row, best_time, hashing_limits
+from veritree.bench import Row, best_time, hashing_limits, peak_rss_mib
 
 if TYPE_CHECKING:
     from veritree._native import MapSuite
@@ -121,3 +126,84 @@ def map_proofs(size: int, count: int, repeat: int) -> list[Row]:
             rows.append(Row(section, f"{k}-key proof size", len(multi), "bytes", len(multi) / separate,
                             f"{k} single-key proofs", {"separate_bytes": separate}))
     return rows
+
+
+#: Keys per batch when building a big on-disk map: each slice of sorted keys
+#: is its own subtree, so a batch copies almost no old path.
+BUILD_SLICE = 10**7
+
+
+def map_on_disk(size: int, batches: list[int], directory: str, repeat: int = 3) -> list[Row]:
+    """Builds a `size`-key on-disk map (KEYTRANS suite) in a child process (for
+    its own memory figures), then times durable update batches into it."""
+    limits = hashing_limits(0.6)
+    out = subprocess.run([sys.executable, "-m", "veritree.bench_map", "disk", directory, str(size),
+                          ",".join(map(str, batches)), str(repeat)], check=True, capture_output=True, text=True)
+    r = json.loads(out.stdout)
+    section = f"prefix tree on disk, keytrans-sha256, {size:,} keys"
+    build = r["build_seconds"]
+    extra = {k: v for k, v in r.items() if k != "updates"}
+    rows = [Row(section, f"build {size:,} random keys (sorted slices of {min(size, BUILD_SLICE):,})", size / build,
+                "keys/s", r["node_hashes"] / build / limits["rfc6962-sha256"], "hashing limit (node hashes)", extra)]
+    for b, seconds in r["updates"]:
+        rows.append(Row(section, f"durable batch of {b:,} updates (half new keys)", b / seconds, "updates/s",
+                        None, "", {"seconds_per_batch": seconds}))
+    return rows
+
+
+def _rss_mib() -> dict[str, float]:
+    """Anonymous (private) and file-backed resident memory of this process."""
+    out = {}
+    with open("/proc/self/status") as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            if k in ("RssAnon", "RssFile"):
+                out[k] = int(v.split()[0]) / 1024
+    return out
+
+
+def _disk_bytes(directory: str) -> int:
+    """Bytes the map's files occupy (allocated blocks: node files are sparse past their end)."""
+    return sum(os.stat(os.path.join(directory, f)).st_blocks * 512 for f in os.listdir(directory))
+
+
+def _build_on_disk(directory: str, size: int, batches: list[int], repeat: int) -> dict[str, object]:
+    shutil.rmtree(directory, ignore_errors=True)
+    keys = random_keys(size, 41)
+    keys = keys[np.argsort(keys[:, :8].copy().view(">u8").ravel(), kind="stable")]
+    values = random_keys(size, 42)
+    hashes = node_hashes(keys)
+    t = time.perf_counter()
+    with veritree.Map.open(directory, create=True) as m:
+        for lo in range(0, size, BUILD_SLICE):
+            m.update(keys[lo:lo + BUILD_SLICE], values[lo:lo + BUILD_SLICE])
+            m.prune(m.version)
+        build = time.perf_counter() - t
+        result: dict[str, object] = {"build_seconds": build, "node_hashes": hashes, "peak_rss_mib": peak_rss_mib(),
+                                     "disk_bytes_per_key": _disk_bytes(directory) / size,
+                                     **{f"{k}_mib_after_build": v for k, v in _rss_mib().items()}}
+        del values
+        rng = np.random.default_rng(43)
+        updates = []
+        for b in batches:
+            times = []
+            for _ in range(repeat):
+                old = keys[rng.integers(0, size, size=b // 2)]
+                batch = np.unique(np.concatenate([old, random_keys(b - b // 2, int(rng.integers(1 << 30)))]), axis=0)
+                new_values = random_keys(len(batch), int(rng.integers(1 << 30)))
+                t = time.perf_counter()
+                m.update(batch, new_values)
+                times.append(time.perf_counter() - t)
+                m.prune(m.version)
+            updates.append((b, sorted(times)[len(times) // 2]))
+        result["updates"] = updates
+        result["disk_bytes_per_key_after_updates"] = _disk_bytes(directory) / len(m)
+    t = time.perf_counter()
+    with veritree.Map.open(directory) as m:
+        result["reopen_seconds"] = time.perf_counter() - t
+    return result
+
+
+if __name__ == "__main__":  # the child process of `map_on_disk`
+    _, _, directory, size, batches, repeat = sys.argv
+    print(json.dumps(_build_on_disk(directory, int(size), [int(b) for b in batches.split(",")], int(repeat))))

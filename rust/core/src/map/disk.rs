@@ -21,9 +21,10 @@
 //! Why our own files rather than an embedded store: nodes are fixed-size
 //! and immutable once written, addressed by slot, so a B-tree's keys, pages
 //! and copy-on-write add bytes and hashing-free work for nothing; the
-//! in-memory engine runs unchanged over the mapping. Measured by
-//! `map_report --store` (README): inserting the same node records into redb
-//! costs several times the time and bytes per key.
+//! in-memory engine runs unchanged over the mapping. Measured with
+//! `map_store_report` (benches), 10^6 keys: merely storing the tree's node
+//! records in redb took 5x the time of our whole durable build (sorting and
+//! hashing included) and 2.5x the bytes (270 against 109 per key).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
