@@ -57,7 +57,7 @@ pub struct Map {
 impl Map {
     /// An empty map in memory.
     pub fn new(suite: MapSuite) -> Map {
-        Map::with_arena(suite, Arena::new(Slab::memory(), Slab::memory()))
+        Map::with_arena(suite, Arena::new(Slab::memory(), Slab::memory(), false))
     }
 
     fn with_arena(suite: MapSuite, arena: Arena) -> Map {
@@ -81,7 +81,7 @@ impl Map {
     pub fn open(dir: &Path, suite: Option<MapSuite>, create: bool) -> Result<Map> {
         let opened = Disk::open(dir, suite, create)?;
         let (leaves, branches) = Disk::slabs(opened.leaves, opened.branches, &opened.records)?;
-        let mut map = Map::with_arena(opened.suite, Arena::new(leaves, branches));
+        let mut map = Map::with_arena(opened.suite, Arena::new(leaves, branches, true));
         for record in opened.records {
             map.replay(record).map_err(|e| Error::Storage(format!("the journal in {} is damaged: {e}", dir.display())))?;
         }
@@ -130,7 +130,7 @@ impl Map {
     /// call fails.
     pub fn close(&mut self) {
         self.disk = None;
-        self.arena = Arena::new(Slab::memory(), Slab::memory());
+        self.arena = Arena::new(Slab::memory(), Slab::memory(), false);
         self.closed = true;
         self.broken = Some("the map is closed".into());
     }
@@ -303,6 +303,9 @@ impl Map {
                 }
             }
         }
+        // Highest first, so updates take the lowest slots, densely.
+        self.arena.free_leaves.par_sort_unstable_by(|a, b| b.cmp(a));
+        self.arena.free_branches.par_sort_unstable_by(|a, b| b.cmp(a));
     }
 
     /// Bytes of node storage mapped (arena capacity; for an on-disk map,

@@ -403,29 +403,32 @@ fn value_at<'c>(suite: MapSuite, arena: &'c Arena, chunk: &dyn Fn(u32) -> &'c Ch
 fn store(arena: &mut Arena, chunks: &[Chunk], top: BRef) -> Result<NodeRef> {
     let leaves: usize = chunks.iter().map(|c| c.leaves.len()).sum();
     let branches: usize = chunks.iter().map(|c| c.branches.len()).sum();
-    let room = |live: usize, free: usize, new: usize| live - free.min(new) + new <= MAX_SLOT as usize + 1;
-    if !room(arena.leaves.len(), arena.free_leaves.len(), leaves)
-        || !room(arena.branches.len(), arena.free_branches.len(), branches)
-    {
+    let free_l = arena.reusable(arena.free_leaves.len(), arena.leaves.len()).min(leaves);
+    let free_b = arena.reusable(arena.free_branches.len(), arena.branches.len()).min(branches);
+    let limit = MAX_SLOT as usize + 1;
+    if arena.leaves.len() + leaves - free_l > limit || arena.branches.len() + branches - free_b > limit {
         return Err(invalid("the map would exceed 2^31 nodes of one kind"));
     }
     // Room first: a failed reserve leaves the arena as it was.
-    arena.leaves.reserve(leaves - arena.free_leaves.len().min(leaves))?;
-    arena.branches.reserve(branches - arena.free_branches.len().min(branches))?;
-    // Freed slots first, then fresh ones past the end, in increasing order.
-    let take = |free: &mut Vec<u32>, end: &mut usize, n: usize| -> Vec<u32> {
-        let reused = free.len().min(n);
+    arena.leaves.reserve(leaves - free_l)?;
+    arena.branches.reserve(branches - free_b)?;
+    // Freed slots first (from the end of the free list), then fresh ones
+    // past the end, in increasing order.
+    let take = |free: &mut Vec<u32>, reusable: &mut usize, end: &mut usize, n: usize| -> Vec<u32> {
+        let reused = (*reusable).min(n);
+        *reusable -= reused;
         let mut out: Vec<u32> = free.drain(free.len() - reused..).collect();
         out.extend((*end..*end + n - reused).map(|s| s as u32));
         *end += n - reused;
         out
     };
     let (mut nl, mut nb) = (arena.leaves.len(), arena.branches.len());
+    let (mut rl, mut rb) = (free_l, free_b);
     let mut leaf_slots = Vec::with_capacity(chunks.len());
     let mut branch_slots = Vec::with_capacity(chunks.len());
     for c in chunks {
-        leaf_slots.push(take(&mut arena.free_leaves, &mut nl, c.leaves.len()));
-        branch_slots.push(take(&mut arena.free_branches, &mut nb, c.branches.len()));
+        leaf_slots.push(take(&mut arena.free_leaves, &mut rl, &mut nl, c.leaves.len()));
+        branch_slots.push(take(&mut arena.free_branches, &mut rb, &mut nb, c.branches.len()));
     }
     let resolve = |r: BRef| match r {
         BRef::Old(n) => n,
