@@ -35,7 +35,8 @@ def rust_peers() -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--billion", action="store_true", help="also stream the root of 2^30 leaf hashes")
+    parser.add_argument("--billion", action="store_true",
+                        help="also stream the root of 2^30 leaf hashes and build a 10^8-key map on disk")
     parser.add_argument("--json", metavar="PATH", default="bench-results.json")
     args = parser.parse_args()
     print("# Rust peers (SHA-256, same leaves)\n")

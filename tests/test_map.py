@@ -687,12 +687,9 @@ def test_verify_refuses_malformed_arguments(map_suite: str) -> None:
 
 
 # --- on disk --------------------------------------------------------------------------
-# Map.open (the embedded on-disk store) is not built yet: issue 4 stays open
-# until it is. These tests state its contract and run once it lands.
-on_disk = pytest.mark.skipif(not hasattr(veritree.Map, "open"), reason="Map.open (on-disk store) is not built yet")
+# Crash safety (SIGKILL at random moments) is in test_map_crash.py.
 
 
-@on_disk
 @suites
 def test_on_disk_map_survives_reopening(map_suite: str, tmp_path: Path) -> None:
     path = tmp_path / "m"
@@ -727,7 +724,6 @@ def test_on_disk_map_survives_reopening(map_suite: str, tmp_path: Path) -> None:
         m.close()
 
 
-@on_disk
 def test_on_disk_missing_path_and_second_writer(tmp_path: Path) -> None:
     with pytest.raises((veritree.StorageError, ValueError)):
         veritree.Map.open(tmp_path / "missing")
@@ -740,3 +736,39 @@ def test_on_disk_missing_path_and_second_writer(tmp_path: Path) -> None:
     with veritree.Map.open(path) as m:
         assert (m.version, m.get(A), m.get(B)) == (2, val("a"), val("b"))
         assert m.root() == Tree({A: val("a"), B: val("b")}, "keytrans-sha256").root()
+
+
+def test_on_disk_refuses_a_wrong_suite_a_closed_map_and_a_damaged_journal(tmp_path: Path) -> None:
+    path = tmp_path / "m"
+    with veritree.Map.open(path, suite="blake3", create=True) as m:
+        assert m.on_disk and not veritree.Map().on_disk
+        assert "on disk" in repr(m)
+        m.update([A, B], [val("a"), val("b")])
+        m.update([A], [val("c")])
+    with pytest.raises(ValueError, match="blake3"):
+        veritree.Map.open(path, suite="keytrans-sha256")
+    with pytest.raises(ValueError, match="unknown map suite"):
+        veritree.Map.open(path, suite="md5")
+    m = veritree.Map.open(path)
+    assert (m.suite, m.version, m.get(A)) == ("blake3", 2, val("c"))
+    m.close()
+    for call in (m.root, lambda: m.get(A), lambda: m.update([A], [val("d")]), lambda: m.prune(1), lambda: m.prove([A])):
+        with pytest.raises(veritree.StorageError, match="closed"):
+            call()
+    journal = (path / "journal").read_bytes()
+    # A torn last record (a crash mid-append) is cut off: version 1 remains.
+    (path / "journal").write_bytes(journal[:-7])
+    with veritree.Map.open(path) as m:
+        assert (m.version, m.get(A)) == (1, val("a"))
+        m.update([A], [val("c")])  # the journal continues after the cut
+    assert (path / "journal").read_bytes() == journal
+    # A flipped byte inside an earlier record is damage, reported as such.
+    (path / "journal").write_bytes(journal[:40] + bytes([journal[40] ^ 1]) + journal[41:])
+    with pytest.raises(veritree.StorageError, match="damaged"):
+        veritree.Map.open(path)
+    (path / "journal").write_bytes(b"garbage" * 10)
+    with pytest.raises(veritree.StorageError, match="damaged"):
+        veritree.Map.open(path)
+    (path / "journal").unlink()
+    with pytest.raises(veritree.StorageError, match="no map"):
+        veritree.Map.open(path)

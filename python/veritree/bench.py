@@ -15,6 +15,7 @@ import platform
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -402,6 +403,8 @@ def run(quick: bool = False, json_path: str | None = None, billion_run: bool = F
         rows += bench_map.map_builds([1 << 16])
         rows += bench_map.map_updates(1 << 16, [1000], repeat=2)
         rows += bench_map.map_proofs(1 << 16, 1000, repeat=2)
+        with tempfile.TemporaryDirectory(prefix="veritree-bench-") as tmp:
+            rows += bench_map.map_on_disk(10**5, [1000], os.path.join(tmp, "map"), repeat=2)
     else:
         rows += tree_builds([20, 22, 24, 26], repeat=3)
         rows += python_appends(200_000, 100, repeat=3)
@@ -411,9 +414,13 @@ def run(quick: bool = False, json_path: str | None = None, billion_run: bool = F
         rows += bench_map.map_builds([10**6, 10**7])
         rows += bench_map.map_updates(10**6, [1000, 10_000, 100_000], repeat=3)
         rows += bench_map.map_proofs(10**6, 20_000, repeat=3)
+        with tempfile.TemporaryDirectory(prefix="veritree-bench-") as tmp:
+            rows += bench_map.map_on_disk(10**7, [1000, 10_000, 100_000], os.path.join(tmp, "map"))
     if billion_run:
         for suite in SUITES:
             rows += billion(suite, 30)
+        with tempfile.TemporaryDirectory(prefix="veritree-bench-") as tmp:
+            rows += bench_map.map_on_disk(10**8, [1000, 10_000, 100_000], os.path.join(tmp, "map"))
     print_table(limits, rows)
     if json_path:
         with open(json_path, "w") as f:
