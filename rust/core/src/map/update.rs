@@ -16,9 +16,12 @@ use crate::mem::reserve_huge;
 use crate::suite::Hash;
 
 /// One change: an upsert (`key → value`) or a removal (no value).
-pub(crate) trait Op: Sync {
+pub(crate) trait Op: Sync + Sized {
     fn key(&self) -> &Key;
     fn value(&self) -> Option<&Value>;
+    /// The new leaves `ops` make: every upsert makes exactly one, in key
+    /// order, so a unit's upserts are its new leaves, uncopied.
+    fn leaves(ops: &[Self]) -> &[Leaf];
 }
 
 impl Op for Leaf {
@@ -27,6 +30,9 @@ impl Op for Leaf {
     }
     fn value(&self) -> Option<&Value> {
         Some(&self.value)
+    }
+    fn leaves(ops: &[Leaf]) -> &[Leaf] {
+        ops
     }
 }
 
@@ -37,6 +43,9 @@ impl Op for Key {
     }
     fn value(&self) -> Option<&Value> {
         None
+    }
+    fn leaves(_: &[Key]) -> &[Leaf] {
+        &[]
     }
 }
 
@@ -65,8 +74,9 @@ struct NewBranch {
 
 /// The new nodes made by one unit (or by the frames above the units).
 #[derive(Default)]
-struct Chunk {
-    leaves: Vec<Leaf>,
+struct Chunk<'o> {
+    /// The unit's upserts, which are its new leaves.
+    leaves: &'o [Leaf],
     branches: Vec<NewBranch>,
     /// Old nodes this version no longer reaches.
     stale: Vec<NodeRef>,
@@ -94,14 +104,14 @@ pub(crate) fn apply<O: Op>(suite: MapSuite, arena: &mut Arena, root: NodeRef, op
         .into_par_iter()
         .enumerate()
         .map(|(i, (node, pos, ops))| {
-            let mut b = Builder { suite, arena: shared, id: i as u32, chunk: Chunk::default() };
-            // An upsert makes one leaf and about one branch: no regrowing.
-            // Removals make no leaves and few branches.
-            if ops.first().is_some_and(|o| o.value().is_some()) {
-                reserve_huge(&mut b.chunk.leaves, ops.len());
+            let chunk = Chunk { leaves: O::leaves(ops), ..Chunk::default() };
+            let mut b = Builder { suite, arena: shared, id: i as u32, chunk, made_leaves: 0 };
+            // An upsert makes about one branch: no regrowing. Removals make few.
+            if !b.chunk.leaves.is_empty() {
                 reserve_huge(&mut b.chunk.branches, ops.len());
             }
             let top = b.update(node, pos, ops);
+            debug_assert_eq!(b.made_leaves, b.chunk.leaves.len());
             b.hash_all();
             (b.chunk, top)
         })
@@ -170,14 +180,15 @@ fn plan<'o, O: Op>(arena: &Arena, node: NodeRef, pos: usize, ops: &'o [O]) -> Pl
 }
 
 /// Builds one unit into its own chunk.
-struct Builder<'a> {
+struct Builder<'a, 'o> {
     suite: MapSuite,
     arena: &'a Arena,
     id: u32,
-    chunk: Chunk,
+    chunk: Chunk<'o>,
+    made_leaves: usize,
 }
 
-impl Builder<'_> {
+impl Builder<'_, '_> {
     /// The subtree at depth `pos` that `node` becomes once `ops` (all under
     /// the prefix of `pos` bits) are applied.
     fn update<O: Op>(&mut self, node: NodeRef, pos: usize, ops: &[O]) -> BRef {
@@ -211,12 +222,16 @@ impl Builder<'_> {
                 if diverge < depth {
                     // Some keys leave the branch's prefix at bit `diverge`:
                     // a new branch there, the old one below it on one side.
+                    // Left side first: new leaves are made in key order.
                     let split = ops.partition_point(|o| !bit(o.key(), diverge));
                     let (l, r) = (&ops[..split], &ops[split..]);
-                    let (own, other) = if bit(&rep, diverge) { (r, l) } else { (l, r) };
-                    let kept = self.update(node, diverge + 1, own);
-                    let fresh = self.build(diverge + 1, other, None);
-                    let (l, r) = if bit(&rep, diverge) { (fresh, kept) } else { (kept, fresh) };
+                    let (l, r) = if bit(&rep, diverge) {
+                        let fresh = self.build(diverge + 1, l, None);
+                        (fresh, self.update(node, diverge + 1, r))
+                    } else {
+                        let kept = self.update(node, diverge + 1, l);
+                        (kept, self.build(diverge + 1, r, None))
+                    };
                     return self.make_branch(diverge, l, r);
                 }
                 self.chunk.stale.push(node);
@@ -256,9 +271,10 @@ impl Builder<'_> {
     }
 
     fn new_leaf<O: Op>(&mut self, op: &O) -> BRef {
-        let value = op.value().expect("validated: removals only meet existing leaves");
-        self.chunk.leaves.push(Leaf { key: *op.key(), value: *value });
-        BRef::NewLeaf(self.id, self.chunk.leaves.len() as u32 - 1)
+        debug_assert!(op.value().is_some(), "validated: removals only meet existing leaves");
+        debug_assert_eq!(&self.chunk.leaves[self.made_leaves].key, op.key());
+        self.made_leaves += 1;
+        BRef::NewLeaf(self.id, self.made_leaves as u32 - 1)
     }
 
     /// A branch splitting on bit `depth`; an empty side makes it collapse
@@ -279,9 +295,10 @@ impl Builder<'_> {
     /// branches of one height go through the suite's batch hashing together.
     fn hash_all(&mut self) {
         let (suite, arena) = (self.suite, self.arena);
-        let pairs: Vec<Hash> = self.chunk.leaves.iter().flat_map(|l| [l.key, l.value]).collect();
+        // A leaf is laid out as its hash input: key, then value.
+        let pairs: &[Hash] = bytemuck::cast_slice(self.chunk.leaves);
         let mut leaf_hashes = vec![ZERO; self.chunk.leaves.len()];
-        suite.hash_many(Kind::Leaf, &pairs, &mut leaf_hashes);
+        suite.hash_many(Kind::Leaf, pairs, &mut leaf_hashes);
         // Creation order puts children first, so heights come out in one pass.
         let mut height = vec![0u16; self.chunk.branches.len()];
         let mut levels: Vec<Vec<u32>> = Vec::new();
@@ -322,15 +339,15 @@ impl Builder<'_> {
 }
 
 /// Builds the frame branches above the units, hashing each as it is made.
-struct Frames<'a> {
+struct Frames<'a, 'o> {
     suite: MapSuite,
     arena: &'a Arena,
-    chunks: &'a [Chunk],
-    top: Chunk,
+    chunks: &'a [Chunk<'o>],
+    top: Chunk<'o>,
     next_unit: usize,
 }
 
-impl Frames<'_> {
+impl Frames<'_, '_> {
     fn make<O>(&mut self, plan: &Plan<'_, O>, roots: &[BRef], id: u32) -> BRef {
         match plan {
             Plan::Unit(..) => {
@@ -360,7 +377,7 @@ impl Frames<'_> {
 }
 
 /// The leaf reference standing for `r`'s prefix.
-fn rep_leaf<'c>(arena: &Arena, chunk: &dyn Fn(u32) -> &'c Chunk, r: BRef) -> BRef {
+fn rep_leaf<'c>(arena: &Arena, chunk: &dyn Fn(u32) -> &'c Chunk<'c>, r: BRef) -> BRef {
     match r {
         BRef::Old(n) => match n.node() {
             Node::Branch(b) => BRef::Old(NodeRef::leaf(arena.branch(b).rep)),
@@ -371,7 +388,7 @@ fn rep_leaf<'c>(arena: &Arena, chunk: &dyn Fn(u32) -> &'c Chunk, r: BRef) -> BRe
     }
 }
 
-fn leaf_of<'c>(arena: &'c Arena, chunk: &dyn Fn(u32) -> &'c Chunk, r: BRef) -> &'c Leaf {
+fn leaf_of<'c>(arena: &'c Arena, chunk: &dyn Fn(u32) -> &'c Chunk<'c>, r: BRef) -> &'c Leaf {
     match r {
         BRef::Old(n) => match n.node() {
             Node::Leaf(l) => arena.leaf(l),
@@ -383,7 +400,7 @@ fn leaf_of<'c>(arena: &'c Arena, chunk: &dyn Fn(u32) -> &'c Chunk, r: BRef) -> &
 }
 
 /// The value of `r` hanging at depth `at`.
-fn value_at<'c>(suite: MapSuite, arena: &'c Arena, chunk: &dyn Fn(u32) -> &'c Chunk, r: BRef, at: usize) -> Hash {
+fn value_at<'c>(suite: MapSuite, arena: &'c Arena, chunk: &dyn Fn(u32) -> &'c Chunk<'c>, r: BRef, at: usize) -> Hash {
     match r {
         BRef::Old(n) => arena.lifted(suite, n, at),
         BRef::NewLeaf(..) => {
@@ -400,7 +417,7 @@ fn value_at<'c>(suite: MapSuite, arena: &'c Arena, chunk: &dyn Fn(u32) -> &'c Ch
 
 /// Moves every chunk's nodes into the arena (reusing freed slots first) and
 /// returns the stored reference of `top`.
-fn store(arena: &mut Arena, chunks: &[Chunk], top: BRef) -> Result<NodeRef> {
+fn store(arena: &mut Arena, chunks: &[Chunk<'_>], top: BRef) -> Result<NodeRef> {
     let leaves: usize = chunks.iter().map(|c| c.leaves.len()).sum();
     let branches: usize = chunks.iter().map(|c| c.branches.len()).sum();
     let free_l = arena.reusable(arena.free_leaves.len(), arena.leaves.len()).min(leaves);
