@@ -99,6 +99,14 @@ def verify_prefix_proof(
 ) -> None:
     """Raises VerificationError unless `proof` shows each key holding its value (None: absent)."""
 
+def ecvrf_prove(secret_key: BytesLike, alpha: BytesLike) -> bytes:
+    """The 80-byte ECVRF-EDWARDS25519-SHA512-TAI proof (RFC 9381) of `alpha` under a 32-byte secret key seed."""
+def ecvrf_verify(public_key: BytesLike, alpha: BytesLike, proof: BytesLike) -> bytes:
+    """The 64-byte VRF output, or VerificationError unless `proof` is valid for `alpha` under `public_key`."""
+def ecvrf_public_key(secret_key: BytesLike) -> bytes: ...
+def ecvrf_proof_to_hash(proof: BytesLike) -> bytes:
+    """The 64-byte VRF output of a proof, unverified."""
+
 class TileReader:
     """Proofs and entries of a tlog-tiles log at one verified size; every tile is authenticated before use."""
 

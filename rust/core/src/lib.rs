@@ -20,6 +20,7 @@ pub mod tiles;
 pub mod tlog_proof;
 pub mod tree;
 pub mod verify;
+pub mod vrf;
 
 pub use checkpoint::Checkpoint;
 pub use compact::CompactRange;

@@ -55,7 +55,10 @@ impl Suite {
             .find(|s| s.name() == name)
             .ok_or_else(|| {
                 let known: Vec<_> = Suite::ALL.iter().map(|s| s.name()).collect();
-                invalid(format!("unknown suite {name:?}; known suites: {}", known.join(", ")))
+                invalid(format!(
+                    "unknown suite {name:?}; known suites: {}",
+                    known.join(", ")
+                ))
             })
     }
 
@@ -94,7 +97,11 @@ impl Suite {
     ///
     /// Panics if `children.len() != 2 * out.len()` (a caller bug, never input-driven).
     pub fn hash_nodes(self, children: &[Hash], out: &mut [Hash]) {
-        assert_eq!(children.len(), 2 * out.len(), "hash_nodes: children must be twice the outputs");
+        assert_eq!(
+            children.len(),
+            2 * out.len(),
+            "hash_nodes: children must be twice the outputs"
+        );
         match self {
             Suite::Rfc6962Sha256 => {
                 for (pair, o) in children.chunks_exact(2).zip(out.iter_mut()) {
@@ -110,7 +117,11 @@ impl Suite {
         if out.len() < PAR_MIN_NODES {
             return self.hash_nodes(children, out);
         }
-        assert_eq!(children.len(), 2 * out.len(), "hash_nodes: children must be twice the outputs");
+        assert_eq!(
+            children.len(),
+            2 * out.len(),
+            "hash_nodes: children must be twice the outputs"
+        );
         out.par_chunks_mut(PAR_CHUNK_NODES)
             .zip(children.par_chunks(2 * PAR_CHUNK_NODES))
             .for_each(|(o, c)| self.hash_nodes(c, o));
@@ -118,7 +129,11 @@ impl Suite {
 
     /// Leaf hashes of many entries, on every core when there are many.
     pub fn leaf_hashes<T: AsRef<[u8]> + Sync>(self, entries: &[T]) -> Vec<Hash> {
-        entries.par_iter().with_min_len(256).map(|e| self.leaf_hash(e.as_ref())).collect()
+        entries
+            .par_iter()
+            .with_min_len(256)
+            .map(|e| self.leaf_hash(e.as_ref()))
+            .collect()
     }
 
     /// Leaf hashes of entries held back to back in `data` (see [`split_entries`]).
@@ -165,7 +180,10 @@ pub fn split_entries<'a>(data: &'a [u8], offsets: &[u64]) -> Result<Vec<&'a [u8]
             data.len()
         )));
     }
-    Ok(offsets.windows(2).map(|w| &data[w[0] as usize..w[1] as usize]).collect())
+    Ok(offsets
+        .windows(2)
+        .map(|w| &data[w[0] as usize..w[1] as usize])
+        .collect())
 }
 
 fn sha256_node(left: &Hash, right: &Hash) -> Hash {
@@ -243,7 +261,13 @@ pub(crate) fn blake3_pair(key: &[u32; 8], a: &Hash, b: &Hash) -> Hash {
     block[..32].copy_from_slice(a);
     block[32..].copy_from_slice(b);
     let mut cv = *key;
-    blake3_keys().platform.compress_in_place(&mut cv, &block, 64, 0, B3_KEYED_HASH | B3_CHUNK_START | B3_CHUNK_END | B3_ROOT);
+    blake3_keys().platform.compress_in_place(
+        &mut cv,
+        &block,
+        64,
+        0,
+        B3_KEYED_HASH | B3_CHUNK_START | B3_CHUNK_END | B3_ROOT,
+    );
     let mut out = [0u8; 32];
     for (o, w) in out.chunks_exact_mut(4).zip(cv) {
         o.copy_from_slice(&w.to_le_bytes());
@@ -256,7 +280,10 @@ pub(crate) fn blake3_pair(key: &[u32; 8], a: &Hash, b: &Hash) -> Hash {
 pub(crate) fn blake3_pairs(key: &[u32; 8], pairs: &[Hash], out: &mut [Hash]) {
     let platform = blake3_keys().platform;
     let flat = pairs.as_flattened();
-    for (cin, cout) in flat.chunks(64 * BLAKE3_BATCH).zip(out.chunks_mut(BLAKE3_BATCH)) {
+    for (cin, cout) in flat
+        .chunks(64 * BLAKE3_BATCH)
+        .zip(out.chunks_mut(BLAKE3_BATCH))
+    {
         let mut inputs: [&[u8; 64]; BLAKE3_BATCH] = [&[0u8; 64]; BLAKE3_BATCH];
         for (slot, block) in inputs.iter_mut().zip(cin.chunks_exact(64)) {
             *slot = block.try_into().expect("chunks_exact(64) yields 64 bytes");
@@ -284,7 +311,9 @@ mod tests {
     use super::*;
 
     fn pairs(n: usize) -> Vec<Hash> {
-        (0..2 * n).map(|i| Suite::Rfc6962Sha256.leaf_hash(&(i as u64).to_le_bytes())).collect()
+        (0..2 * n)
+            .map(|i| Suite::Rfc6962Sha256.leaf_hash(&(i as u64).to_le_bytes()))
+            .collect()
     }
 
     #[test]

@@ -66,14 +66,18 @@ pub fn hash(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Hash> {
 /// a proof that cannot check out, hence a verification failure.
 pub fn proof_nodes(obj: &Bound<'_, PyAny>) -> PyResult<Vec<Hash>> {
     if obj.is_instance_of::<PyBytes>() || obj.is_instance_of::<pyo3::types::PyString>() {
-        return Err(PyTypeError::new_err("proof must be a sequence of 32-byte hashes, not a single bytes or str"));
+        return Err(PyTypeError::new_err(
+            "proof must be a sequence of 32-byte hashes, not a single bytes or str",
+        ));
     }
     let mut out = Vec::new();
     for (i, item) in obj.try_iter()?.enumerate() {
         let b = bytes_of(&item?, "proof node")?.into_owned();
         let len = b.len();
         out.push(<Hash>::try_from(b).map_err(|_| {
-            VerificationError::new_err(format!("verification failed: proof node {i} is {len} bytes, not 32"))
+            VerificationError::new_err(format!(
+                "verification failed: proof node {i} is {len} bytes, not 32"
+            ))
         })?);
     }
     Ok(out)
@@ -94,7 +98,11 @@ pub fn packed_nodes(obj: &Bound<'_, PyAny>) -> PyResult<Vec<Hash>> {
 
 /// Runs `f` on the hashes in `obj`: a C-contiguous numpy uint8 array of shape
 /// (N, 32), borrowed without a copy, or a sequence of 32-byte bytes-likes.
-pub fn with_hashes<R>(obj: &Bound<'_, PyAny>, what: &str, f: impl FnOnce(&[Hash]) -> PyResult<R>) -> PyResult<R> {
+pub fn with_hashes<R>(
+    obj: &Bound<'_, PyAny>,
+    what: &str,
+    f: impl FnOnce(&[Hash]) -> PyResult<R>,
+) -> PyResult<R> {
     if let Ok(arr) = obj.cast::<PyArray2<u8>>() {
         let ro = arr.readonly();
         if ro.shape()[1] != 32 {
@@ -146,11 +154,17 @@ pub fn indices(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<u64>> {
             .readonly()
             .as_array()
             .iter()
-            .map(|&i| u64::try_from(i).map_err(|_| PyValueError::new_err(format!("{what} must be non-negative, got {i}"))))
+            .map(|&i| {
+                u64::try_from(i).map_err(|_| {
+                    PyValueError::new_err(format!("{what} must be non-negative, got {i}"))
+                })
+            })
             .collect();
     }
     if obj.is_instance_of::<PyBytes>() || obj.is_instance_of::<pyo3::types::PyString>() {
-        return Err(PyTypeError::new_err(format!("{what} must be a sequence of integers")));
+        return Err(PyTypeError::new_err(format!(
+            "{what} must be a sequence of integers"
+        )));
     }
     obj.try_iter()?
         .map(|item| {

@@ -3,7 +3,12 @@
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 
-create_exception!(veritree, VeritreeError, PyException, "Base class of veritree's own errors.");
+create_exception!(
+    veritree,
+    VeritreeError,
+    PyException,
+    "Base class of veritree's own errors."
+);
 create_exception!(
     veritree,
     VerificationError,

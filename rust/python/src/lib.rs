@@ -14,21 +14,33 @@ mod log;
 mod map;
 mod notes;
 mod tiles;
+mod vrf;
 
 use convert::CoreResult;
 
 /// The leaf hash of one entry.
 #[pyfunction]
 #[pyo3(signature = (data, suite = "rfc6962-sha256"))]
-fn leaf_hash<'py>(py: Python<'py>, data: &Bound<'py, PyAny>, suite: &str) -> PyResult<Bound<'py, PyBytes>> {
+fn leaf_hash<'py>(
+    py: Python<'py>,
+    data: &Bound<'py, PyAny>,
+    suite: &str,
+) -> PyResult<Bound<'py, PyBytes>> {
     let s = convert::suite(suite)?;
-    Ok(convert::hash_bytes(py, &s.leaf_hash(&convert::bytes_of(data, "data")?)))
+    Ok(convert::hash_bytes(
+        py,
+        &s.leaf_hash(&convert::bytes_of(data, "data")?),
+    ))
 }
 
 /// Leaf hashes of a sequence of entries, as a numpy (N, 32) uint8 array.
 #[pyfunction]
 #[pyo3(signature = (entries, suite = "rfc6962-sha256"))]
-fn leaf_hashes<'py>(py: Python<'py>, entries: &Bound<'py, PyAny>, suite: &str) -> PyResult<Bound<'py, PyArray2<u8>>> {
+fn leaf_hashes<'py>(
+    py: Python<'py>,
+    entries: &Bound<'py, PyAny>,
+    suite: &str,
+) -> PyResult<Bound<'py, PyArray2<u8>>> {
     let s = convert::suite(suite)?;
     let items = convert::entry_items(entries)?;
     let data = convert::entry_bytes(&items)?;
@@ -46,7 +58,10 @@ fn node_hash<'py>(
     suite: &str,
 ) -> PyResult<Bound<'py, PyBytes>> {
     let s = convert::suite(suite)?;
-    let h = s.node_hash(&convert::hash(left, "left")?, &convert::hash(right, "right")?);
+    let h = s.node_hash(
+        &convert::hash(left, "left")?,
+        &convert::hash(right, "right")?,
+    );
     Ok(convert::hash_bytes(py, &h))
 }
 
@@ -54,7 +69,11 @@ fn node_hash<'py>(
 /// `children` ((2N, 32) uint8 in, (N, 32) out).
 #[pyfunction]
 #[pyo3(signature = (children, suite = "rfc6962-sha256"))]
-fn hash_children<'py>(py: Python<'py>, children: &Bound<'py, PyAny>, suite: &str) -> PyResult<Bound<'py, PyArray2<u8>>> {
+fn hash_children<'py>(
+    py: Python<'py>,
+    children: &Bound<'py, PyAny>,
+    suite: &str,
+) -> PyResult<Bound<'py, PyArray2<u8>>> {
     let s = convert::suite(suite)?;
     let out = convert::with_hashes(children, "children", |c| {
         if c.len() % 2 != 0 {
@@ -73,7 +92,11 @@ fn hash_children<'py>(py: Python<'py>, children: &Bound<'py, PyAny>, suite: &str
 /// The root of a tree over the given leaf hashes, without keeping the tree.
 #[pyfunction]
 #[pyo3(signature = (hashes, suite = "rfc6962-sha256"))]
-fn merkle_root<'py>(py: Python<'py>, hashes: &Bound<'py, PyAny>, suite: &str) -> PyResult<Bound<'py, PyBytes>> {
+fn merkle_root<'py>(
+    py: Python<'py>,
+    hashes: &Bound<'py, PyAny>,
+    suite: &str,
+) -> PyResult<Bound<'py, PyBytes>> {
     let s = convert::suite(suite)?;
     let root = convert::with_hashes(hashes, "hashes", |h| {
         py.detach(|| {
@@ -98,7 +121,10 @@ fn verify_inclusion(
     suite: &str,
 ) -> PyResult<()> {
     let s = convert::suite(suite)?;
-    let (leaf, root) = (convert::hash(leaf_hash, "leaf_hash")?, convert::hash(root, "root")?);
+    let (leaf, root) = (
+        convert::hash(leaf_hash, "leaf_hash")?,
+        convert::hash(root, "root")?,
+    );
     verify::verify_inclusion(s, index, size, &leaf, &convert::proof_nodes(proof)?, &root).py()
 }
 
@@ -124,7 +150,8 @@ fn verify_inclusions<'py>(
     let root = convert::hash(root, "root")?;
     let verdicts = convert::with_hashes(leaf_hashes, "leaf_hashes", |leaves| {
         convert::with_hashes(nodes, "nodes", |nodes| {
-            py.detach(|| verify::verify_inclusions(s, &idx, size, leaves, nodes, &offs, &root)).py()
+            py.detach(|| verify::verify_inclusions(s, &idx, size, leaves, nodes, &offs, &root))
+                .py()
         })
     })?;
     Ok(PyArray1::from_vec(py, verdicts))
@@ -142,7 +169,10 @@ fn verify_consistency(
     suite: &str,
 ) -> PyResult<()> {
     let s = convert::suite(suite)?;
-    let (a, b) = (convert::hash(old_root, "old_root")?, convert::hash(new_root, "new_root")?);
+    let (a, b) = (
+        convert::hash(old_root, "old_root")?,
+        convert::hash(new_root, "new_root")?,
+    );
     verify::verify_consistency(s, old_size, new_size, &a, &b, &convert::proof_nodes(proof)?).py()
 }
 
@@ -164,7 +194,8 @@ fn verify_batch_inclusion(
     let root = convert::hash(root, "root")?;
     let proof = convert::packed_nodes(proof)?;
     convert::with_hashes(leaf_hashes, "leaf_hashes", |leaves| {
-        py.detach(|| verify::verify_batch_inclusion(s, &idx, size, leaves, &proof, &root)).py()
+        py.detach(|| verify::verify_batch_inclusion(s, &idx, size, leaves, &proof, &root))
+            .py()
     })
 }
 
@@ -181,14 +212,24 @@ fn hash_limit(py: Python<'_>, suite: &str, seconds: f64) -> PyResult<f64> {
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add("VeritreeError", py.get_type::<errors::VeritreeError>())?;
-    m.add("VerificationError", py.get_type::<errors::VerificationError>())?;
+    m.add(
+        "VerificationError",
+        py.get_type::<errors::VerificationError>(),
+    )?;
     m.add("StorageError", py.get_type::<errors::StorageError>())?;
-    m.add("SUITES", pyo3::types::PyTuple::new(py, veritree_core::Suite::ALL.map(|s| s.name()))?)?;
+    m.add(
+        "SUITES",
+        pyo3::types::PyTuple::new(py, veritree_core::Suite::ALL.map(|s| s.name()))?,
+    )?;
     m.add_class::<log::PyLog>()?;
     m.add_class::<compact::PyCompactRange>()?;
     m.add_class::<tiles::PyTileReader>()?;
     m.add_class::<map::PyMap>()?;
     m.add_function(wrap_pyfunction!(map::verify_prefix_proof, m)?)?;
+    m.add_function(wrap_pyfunction!(vrf::ecvrf_prove, m)?)?;
+    m.add_function(wrap_pyfunction!(vrf::ecvrf_verify, m)?)?;
+    m.add_function(wrap_pyfunction!(vrf::ecvrf_public_key, m)?)?;
+    m.add_function(wrap_pyfunction!(vrf::ecvrf_proof_to_hash, m)?)?;
     m.add_function(wrap_pyfunction!(leaf_hash, m)?)?;
     m.add_function(wrap_pyfunction!(leaf_hashes, m)?)?;
     m.add_function(wrap_pyfunction!(node_hash, m)?)?;

@@ -39,7 +39,9 @@ impl PyMap {
     #[new]
     #[pyo3(signature = (suite = "keytrans-sha256"))]
     fn new(suite: &str) -> PyResult<Self> {
-        Ok(PyMap { inner: RwLock::new(Map::new(map_suite(suite)?)) })
+        Ok(PyMap {
+            inner: RwLock::new(Map::new(map_suite(suite)?)),
+        })
     }
 
     /// Opens the on-disk map in directory `path` — created if `create` is
@@ -49,10 +51,17 @@ impl PyMap {
     /// match the stored one. Use as a context manager, or call `close()`.
     #[staticmethod]
     #[pyo3(signature = (path, suite = None, create = false))]
-    fn open(py: Python<'_>, path: std::path::PathBuf, suite: Option<&str>, create: bool) -> PyResult<Self> {
+    fn open(
+        py: Python<'_>,
+        path: std::path::PathBuf,
+        suite: Option<&str>,
+        create: bool,
+    ) -> PyResult<Self> {
         let suite = suite.map(map_suite).transpose()?;
         let map = py.detach(|| Map::open(&path, suite, create)).py()?;
-        Ok(PyMap { inner: RwLock::new(map) })
+        Ok(PyMap {
+            inner: RwLock::new(map),
+        })
     }
 
     /// Releases the map's files and lock; later calls raise StorageError.
@@ -64,7 +73,12 @@ impl PyMap {
         slf
     }
 
-    fn __exit__(&self, _ty: &Bound<'_, PyAny>, _value: &Bound<'_, PyAny>, _tb: &Bound<'_, PyAny>) -> bool {
+    fn __exit__(
+        &self,
+        _ty: &Bound<'_, PyAny>,
+        _value: &Bound<'_, PyAny>,
+        _tb: &Bound<'_, PyAny>,
+    ) -> bool {
         self.close();
         false
     }
@@ -107,7 +121,12 @@ impl PyMap {
     /// Sets `keys[i] → values[i]` (numpy (N, 32) uint8 arrays or sequences of
     /// 32-byte bytes) as one new version: new keys are inserted, existing
     /// ones get the new value. Returns the new version.
-    fn update(&self, py: Python<'_>, keys: &Bound<'_, PyAny>, values: &Bound<'_, PyAny>) -> PyResult<u64> {
+    fn update(
+        &self,
+        py: Python<'_>,
+        keys: &Bound<'_, PyAny>,
+        values: &Bound<'_, PyAny>,
+    ) -> PyResult<u64> {
         convert::with_hashes(keys, "keys", |keys| {
             convert::with_hashes(values, "values", |values| {
                 if keys.len() < DETACH_MIN_ITEMS {
@@ -134,15 +153,29 @@ impl PyMap {
 
     /// The value of `key` at `version`, or None.
     #[pyo3(signature = (key, version = None))]
-    fn get<'py>(&self, py: Python<'py>, key: &Bound<'py, PyAny>, version: Option<u64>) -> PyResult<Option<Bound<'py, PyBytes>>> {
+    fn get<'py>(
+        &self,
+        py: Python<'py>,
+        key: &Bound<'py, PyAny>,
+        version: Option<u64>,
+    ) -> PyResult<Option<Bound<'py, PyBytes>>> {
         let key = convert::hash(key, "key")?;
-        Ok(self.read().get(&key, version).py()?.map(|v| convert::hash_bytes(py, &v)))
+        Ok(self
+            .read()
+            .get(&key, version)
+            .py()?
+            .map(|v| convert::hash_bytes(py, &v)))
     }
 
     /// A `PrefixProof` (KEYTRANS encoding) for 1 to 255 keys, present or
     /// absent, at `version`.
     #[pyo3(signature = (keys, version = None))]
-    fn prove<'py>(&self, py: Python<'py>, keys: &Bound<'py, PyAny>, version: Option<u64>) -> PyResult<Bound<'py, PyBytes>> {
+    fn prove<'py>(
+        &self,
+        py: Python<'py>,
+        keys: &Bound<'py, PyAny>,
+        version: Option<u64>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
         let keys: Vec<Key> = convert::hash_vec(keys, "keys")?;
         let proof = self.read().prove(&keys, version).py()?;
         Ok(PyBytes::new(py, &proof))
@@ -163,7 +196,12 @@ impl PyMap {
     fn __repr__(&self) -> String {
         let m = self.read();
         let place = if m.is_on_disk() { " on disk" } else { "" };
-        format!("<veritree.Map{place} suite={} version={} keys={}>", m.suite().name(), m.version(), m.len(None).unwrap_or(0))
+        format!(
+            "<veritree.Map{place} suite={} version={} keys={}>",
+            m.suite().name(),
+            m.version(),
+            m.len(None).unwrap_or(0)
+        )
     }
 }
 

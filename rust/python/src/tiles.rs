@@ -27,7 +27,9 @@ impl TileSource for PyFetch {
                 .map_err(|_| Error::Storage(format!("fetching {path}: fetch must return bytes")))?
                 .as_bytes();
             if bytes.len() > max_len {
-                return Err(Error::Storage(format!("{path} is larger than {max_len} bytes")));
+                return Err(Error::Storage(format!(
+                    "{path} is larger than {max_len} bytes"
+                )));
             }
             Ok(bytes.to_vec())
         })
@@ -49,7 +51,8 @@ impl PyTileReader {
     #[pyo3(signature = (fetch, size, root, suite = "rfc6962-sha256"))]
     fn new(fetch: Py<PyAny>, size: u64, root: &Bound<'_, PyAny>, suite: &str) -> PyResult<Self> {
         let root = convert::hash(root, "root")?;
-        let inner = TileReader::open(PyFetch { fetch }, convert::suite(suite)?, size, &root).py()?;
+        let inner =
+            TileReader::open(PyFetch { fetch }, convert::suite(suite)?, size, &root).py()?;
         Ok(PyTileReader { inner })
     }
 
@@ -88,8 +91,14 @@ impl PyTileReader {
 
     /// RFC 9162 inclusion proof for leaf `index` in the tree of `size` leaves.
     #[pyo3(signature = (index, size = None))]
-    fn inclusion_proof<'py>(&self, py: Python<'py>, index: u64, size: Option<u64>) -> PyResult<Vec<Bound<'py, PyBytes>>> {
-        let p = tree::inclusion_proof(&self.inner, index, size.unwrap_or(self.inner.size())).py()?;
+    fn inclusion_proof<'py>(
+        &self,
+        py: Python<'py>,
+        index: u64,
+        size: Option<u64>,
+    ) -> PyResult<Vec<Bound<'py, PyBytes>>> {
+        let p =
+            tree::inclusion_proof(&self.inner, index, size.unwrap_or(self.inner.size())).py()?;
         Ok(convert::hash_list(py, &p))
     }
 
@@ -101,11 +110,17 @@ impl PyTileReader {
         old_size: u64,
         new_size: Option<u64>,
     ) -> PyResult<Vec<Bound<'py, PyBytes>>> {
-        let p = tree::consistency_proof(&self.inner, old_size, new_size.unwrap_or(self.inner.size())).py()?;
+        let p =
+            tree::consistency_proof(&self.inner, old_size, new_size.unwrap_or(self.inner.size()))
+                .py()?;
         Ok(convert::hash_list(py, &p))
     }
 
     fn __repr__(&self) -> String {
-        format!("veritree.TileReader(suite={:?}, size={})", self.inner.suite().name(), self.inner.size())
+        format!(
+            "veritree.TileReader(suite={:?}, size={})",
+            self.inner.suite().name(),
+            self.inner.size()
+        )
     }
 }

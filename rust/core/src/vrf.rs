@@ -1,0 +1,281 @@
+//! ECVRF-EDWARDS25519-SHA512-TAI (RFC 9381, suite 0x03): the verifiable
+//! random function KEYTRANS uses to turn a label and version into a search
+//! key nobody but the server can predict, and anybody can check.
+//!
+//! Group arithmetic comes from curve25519-dalek; this module holds only the
+//! RFC's encodings and transcripts: try-and-increment hashing to the curve,
+//! the RFC 8032-style nonce, the 16-byte challenge and the proof layout
+//! `Gamma (32) ‖ c (16) ‖ s (32)`.
+
+use curve25519_dalek::constants::ED25519_BASEPOINT_TABLE;
+use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
+use curve25519_dalek::scalar::{clamp_integer, Scalar};
+use curve25519_dalek::traits::{IsIdentity, VartimeMultiscalarMul};
+use sha2::{Digest, Sha512};
+use zeroize::Zeroizing;
+
+use crate::error::{failed, invalid, Result};
+
+/// Bytes of a proof: Gamma, the challenge and the response.
+pub const PROOF_LEN: usize = 80;
+/// Bytes of the VRF output (beta), before any truncation.
+pub const OUTPUT_LEN: usize = 64;
+const SUITE: u8 = 0x03;
+const C_LEN: usize = 16;
+
+/// A VRF secret key: the RFC 8032 secret scalar and nonce prefix, derived
+/// once from the 32-byte seed and wiped when dropped. Never printed.
+pub struct VrfSecretKey {
+    x: Zeroizing<Scalar>,
+    nonce_prefix: Zeroizing<[u8; 32]>,
+    public: [u8; 32],
+}
+
+impl std::fmt::Debug for VrfSecretKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "VrfSecretKey(public {})", hex32(&self.public))
+    }
+}
+
+fn hex32(b: &[u8; 32]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+impl VrfSecretKey {
+    /// The key whose seed is `seed` (the RFC's SK, as for Ed25519).
+    pub fn from_seed(seed: &[u8]) -> Result<VrfSecretKey> {
+        let seed: &[u8; 32] = seed
+            .try_into()
+            .map_err(|_| invalid(format!("a VRF secret key is 32 bytes, not {}", seed.len())))?;
+        let h = Zeroizing::new(<[u8; 64]>::from(Sha512::digest(seed)));
+        let x = Zeroizing::new(Scalar::from_bytes_mod_order(clamp_integer(
+            h[..32].try_into().expect("32 bytes"),
+        )));
+        let public = (ED25519_BASEPOINT_TABLE * &*x).compress().to_bytes();
+        Ok(VrfSecretKey {
+            x,
+            nonce_prefix: Zeroizing::new(h[32..].try_into().expect("32 bytes")),
+            public,
+        })
+    }
+
+    /// The public key Y = x·B, compressed.
+    pub fn public_key(&self) -> [u8; 32] {
+        self.public
+    }
+
+    /// The 80-byte proof for `alpha`.
+    pub fn prove(&self, alpha: &[u8]) -> [u8; PROOF_LEN] {
+        let h = hash_to_curve(&self.public, alpha);
+        let h_bytes = h.compress();
+        let gamma = h * *self.x;
+        let k = Zeroizing::new(Scalar::from_hash(
+            Sha512::new()
+                .chain_update(*self.nonce_prefix)
+                .chain_update(h_bytes.as_bytes()),
+        ));
+        let c = challenge(
+            &self.public,
+            &h_bytes,
+            &gamma.compress(),
+            &(ED25519_BASEPOINT_TABLE * &*k),
+            &(h * *k),
+        );
+        let s = *k + scalar_of(&c) * *self.x;
+        let mut pi = [0u8; PROOF_LEN];
+        pi[..32].copy_from_slice(gamma.compress().as_bytes());
+        pi[32..48].copy_from_slice(&c);
+        pi[48..].copy_from_slice(s.as_bytes());
+        pi
+    }
+}
+
+/// Decodes a point as RFC 8032 does: the canonical encoding only.
+fn decode_point(bytes: &[u8; 32]) -> Option<EdwardsPoint> {
+    let compressed = CompressedEdwardsY(*bytes);
+    compressed
+        .decompress()
+        .filter(|p| p.compress() == compressed)
+}
+
+/// ECVRF_encode_to_curve_try_and_increment, cofactor cleared.
+fn hash_to_curve(public: &[u8; 32], alpha: &[u8]) -> EdwardsPoint {
+    // Each try succeeds with probability about 1/2: 256 failures in a row
+    // would take a SHA-512 preimage-like accident.
+    (0..=255u8)
+        .find_map(|ctr| {
+            let digest = Sha512::new()
+                .chain_update([SUITE, 0x01])
+                .chain_update(public)
+                .chain_update(alpha)
+                .chain_update([ctr, 0x00])
+                .finalize();
+            decode_point(digest[..32].try_into().expect("32 bytes"))
+        })
+        .expect("try-and-increment finds a point")
+        .mul_by_cofactor()
+}
+
+/// ECVRF_challenge_generation: the first 16 bytes of the transcript hash.
+fn challenge(
+    y: &[u8; 32],
+    h: &CompressedEdwardsY,
+    gamma: &CompressedEdwardsY,
+    u: &EdwardsPoint,
+    v: &EdwardsPoint,
+) -> [u8; C_LEN] {
+    let digest = Sha512::new()
+        .chain_update([SUITE, 0x02])
+        .chain_update(y)
+        .chain_update(h.as_bytes())
+        .chain_update(gamma.as_bytes())
+        .chain_update(u.compress().as_bytes())
+        .chain_update(v.compress().as_bytes())
+        .chain_update([0x00])
+        .finalize();
+    digest[..C_LEN].try_into().expect("16 bytes")
+}
+
+/// The challenge as a scalar (little-endian, as edwards25519's string_to_int).
+fn scalar_of(c: &[u8; C_LEN]) -> Scalar {
+    let mut b = [0u8; 32];
+    b[..C_LEN].copy_from_slice(c);
+    Scalar::from_bytes_mod_order(b)
+}
+
+/// ECVRF_proof_to_hash from Gamma: SHA-512(suite ‖ 0x03 ‖ 8·Gamma ‖ 0x00).
+fn output_of(gamma: &EdwardsPoint) -> [u8; OUTPUT_LEN] {
+    Sha512::new()
+        .chain_update([SUITE, 0x03])
+        .chain_update(gamma.mul_by_cofactor().compress().as_bytes())
+        .chain_update([0x00])
+        .finalize()
+        .into()
+}
+
+struct Proof {
+    gamma: EdwardsPoint,
+    gamma_bytes: CompressedEdwardsY,
+    c: [u8; C_LEN],
+    s: Scalar,
+}
+
+fn decode_proof(pi: &[u8]) -> Result<Proof> {
+    let pi: &[u8; PROOF_LEN] = pi.try_into().map_err(|_| {
+        invalid(format!(
+            "a VRF proof is {PROOF_LEN} bytes, not {}",
+            pi.len()
+        ))
+    })?;
+    let gamma_bytes: [u8; 32] = pi[..32].try_into().expect("32 bytes");
+    let gamma = decode_point(&gamma_bytes)
+        .ok_or_else(|| failed("the VRF proof's Gamma is not a curve point"))?;
+    let s = Option::from(Scalar::from_canonical_bytes(
+        pi[48..].try_into().expect("32 bytes"),
+    ))
+    .ok_or_else(|| failed("the VRF proof's s is not below the group order"))?;
+    Ok(Proof {
+        gamma,
+        gamma_bytes: CompressedEdwardsY(gamma_bytes),
+        c: pi[32..48].try_into().expect("16 bytes"),
+        s,
+    })
+}
+
+/// The VRF output of a proof, without checking it (ECVRF_proof_to_hash).
+pub fn proof_to_hash(pi: &[u8]) -> Result<[u8; OUTPUT_LEN]> {
+    Ok(output_of(&decode_proof(pi)?.gamma))
+}
+
+/// Checks `pi` for `alpha` under `public` and returns the VRF output;
+/// `Verification` error unless the proof is valid (RFC 9381 5.3, with the
+/// public key validated: small-order keys are refused).
+pub fn verify(public: &[u8], alpha: &[u8], pi: &[u8]) -> Result<[u8; OUTPUT_LEN]> {
+    let public: &[u8; 32] = public.try_into().map_err(|_| {
+        invalid(format!(
+            "a VRF public key is 32 bytes, not {}",
+            public.len()
+        ))
+    })?;
+    let proof = decode_proof(pi)?;
+    let y =
+        decode_point(public).ok_or_else(|| failed("the VRF public key is not a curve point"))?;
+    if y.mul_by_cofactor().is_identity() {
+        return Err(failed("the VRF public key has small order"));
+    }
+    let h = hash_to_curve(public, alpha);
+    let c = scalar_of(&proof.c);
+    let u = EdwardsPoint::vartime_double_scalar_mul_basepoint(&-c, &y, &proof.s);
+    let v = EdwardsPoint::vartime_multiscalar_mul([proof.s, -c], [h, proof.gamma]);
+    if challenge(public, &h.compress(), &proof.gamma_bytes, &u, &v) != proof.c {
+        return Err(failed("the VRF proof does not match the key and input"));
+    }
+    Ok(output_of(&proof.gamma))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// RFC 9381 Appendix B.3, example 16 (empty alpha); the rest run from
+    /// tests/vectors through the Python API and the crate's vector test.
+    #[test]
+    fn rfc9381_example_16() {
+        let sk = hex::decode("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")
+            .unwrap();
+        let key = VrfSecretKey::from_seed(&sk).unwrap();
+        assert_eq!(
+            hex32(&key.public_key()),
+            "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
+        );
+        assert_eq!(
+            hex32(&hash_to_curve(&key.public_key(), b"").compress().to_bytes()),
+            "91bbed02a99461df1ad4c6564a5f5d829d0b90cfc7903e7a5797bd658abf3318"
+        );
+        let pi = key.prove(b"");
+        assert_eq!(
+            hex::encode(pi),
+            "8657106690b5526245a92b003bb079ccd1a92130477671f6fc01ad16f26f723f26f8a57ccaed74ee1b190bed1f479d9727d2d0f9b005a6e456a35d4fb0daab1268a1b0db10836d9826a528ca76567805"
+        );
+        let beta = verify(&key.public_key(), b"", &pi).unwrap();
+        assert_eq!(hex::encode(beta), "90cf1df3b703cce59e2a35b925d411164068269d7b2d29f3301c03dd757876ff66b71dda49d2de59d03450451af026798e8f81cd2e333de5cdf4f3e140fdd8ae");
+        assert_eq!(proof_to_hash(&pi).unwrap(), beta);
+    }
+
+    #[test]
+    fn tampering_is_refused() {
+        let key = VrfSecretKey::from_seed(&[7; 32]).unwrap();
+        let pi = key.prove(b"alice");
+        assert!(verify(&key.public_key(), b"alice", &pi).is_ok());
+        assert!(matches!(
+            verify(&key.public_key(), b"alicf", &pi),
+            Err(crate::error::Error::Verification(_))
+        ));
+        for i in 0..PROOF_LEN {
+            let mut bad = pi;
+            bad[i] ^= 0x10;
+            assert!(
+                verify(&key.public_key(), b"alice", &bad).is_err(),
+                "byte {i}"
+            );
+        }
+        let other = VrfSecretKey::from_seed(&[8; 32]).unwrap();
+        assert!(verify(&other.public_key(), b"alice", &pi).is_err());
+        assert!(matches!(
+            verify(&key.public_key(), b"alice", &pi[..79]),
+            Err(crate::error::Error::InvalidArgument(_))
+        ));
+        // The identity (a small-order point) as public key.
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        assert!(verify(&identity, b"alice", &pi).is_err());
+        // s = the group order: not canonical.
+        let mut big_s = pi;
+        big_s[48..].copy_from_slice(
+            &hex::decode("edd3f55c1a631258d69cf7a2def9de1400000000000000000000000000000010")
+                .unwrap(),
+        );
+        assert!(verify(&key.public_key(), b"alice", &big_s).is_err());
+        assert!(format!("{key:?}").contains("public") && !format!("{key:?}").contains("x:"));
+    }
+}
