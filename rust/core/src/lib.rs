@@ -9,6 +9,7 @@ pub mod compact;
 pub mod cosignature;
 pub mod error;
 mod fsio;
+pub mod kt;
 pub mod log;
 pub mod map;
 mod mem;

@@ -205,8 +205,11 @@ pub fn verify(public: &[u8], alpha: &[u8], pi: &[u8]) -> Result<[u8; OUTPUT_LEN]
     }
     let h = hash_to_curve(public, alpha);
     let c = scalar_of(&proof.c);
-    let u = EdwardsPoint::vartime_double_scalar_mul_basepoint(&-c, &y, &proof.s);
-    let v = EdwardsPoint::vartime_multiscalar_mul([proof.s, -c], [h, proof.gamma]);
+    // U = s·B - c·Y and V = s·H - c·Gamma with c as an integer: negate the
+    // points, not c (mod q), or a key or Gamma with a small-order part
+    // would verify differently from RFC 9381.
+    let u = EdwardsPoint::vartime_double_scalar_mul_basepoint(&c, &-y, &proof.s);
+    let v = EdwardsPoint::vartime_multiscalar_mul([proof.s, c], [h, -proof.gamma]);
     if challenge(public, &h.compress(), &proof.gamma_bytes, &u, &v) != proof.c {
         return Err(failed("the VRF proof does not match the key and input"));
     }

@@ -1,0 +1,9 @@
+//! IETF KEYTRANS (draft-ietf-keytrans-protocol), cipher suite
+//! `KT_128_SHA256_Ed25519`: the building blocks of the combined tree. The
+//! prefix tree is [`crate::map`] with suite `keytrans-sha256`; the VRF is
+//! [`crate::vrf`].
+
+pub mod commitment;
+pub mod ladder;
+pub mod search_tree;
+pub mod wire;
