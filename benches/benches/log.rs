@@ -39,12 +39,8 @@ struct Fixture {
 }
 
 fn fixture(suite: Suite) -> &'static Fixture {
-    static FIXTURES: [OnceLock<Fixture>; Suite::ALL.len()] =
-        [const { OnceLock::new() }; Suite::ALL.len()];
-    let slot = Suite::ALL
-        .iter()
-        .position(|&s| s == suite)
-        .expect("every suite is in ALL");
+    static FIXTURES: [OnceLock<Fixture>; Suite::ALL.len()] = [const { OnceLock::new() }; Suite::ALL.len()];
+    let slot = Suite::ALL.iter().position(|&s| s == suite).expect("every suite is in ALL");
     FIXTURES[slot].get_or_init(|| {
         let leaves = Entries::new(LOG_SIZE as usize).leaf_hashes(suite);
         let mut log = MemoryLog::new(suite);
@@ -81,13 +77,7 @@ mod peers {
             let rs = RsTree::from_leaves(&rs_leaves);
             let rs_root = rs.root().expect("the tree is not empty");
             let ct = ct_build(&entries.items);
-            Peers {
-                entries,
-                rs_leaves,
-                rs,
-                rs_root,
-                ct,
-            }
+            Peers { entries, rs_leaves, rs, rs_root, ct }
         })
     }
 }
@@ -192,9 +182,7 @@ fn inclusion(c: &mut Criterion) {
         g.bench_function(BenchmarkId::new(name(suite), LOG_SIZE), |b| {
             b.iter(|| {
                 for &i in &indices {
-                    black_box(
-                        tree::inclusion_proof(&f.log, i, LOG_SIZE).expect("index below the size"),
-                    );
+                    black_box(tree::inclusion_proof(&f.log, i, LOG_SIZE).expect("index below the size"));
                 }
             })
         });
@@ -229,8 +217,7 @@ fn inclusion(c: &mut Criterion) {
             .collect();
         let run = || {
             indices.iter().zip(&proofs).all(|(&i, proof)| {
-                verify::verify_inclusion(suite, i, LOG_SIZE, &f.leaves[i as usize], proof, &f.root)
-                    .is_ok()
+                verify::verify_inclusion(suite, i, LOG_SIZE, &f.leaves[i as usize], proof, &f.root).is_ok()
             })
         };
         assert!(run(), "a veritree inclusion proof failed to verify");
@@ -247,26 +234,17 @@ fn inclusion(c: &mut Criterion) {
             })
         };
         assert!(run(), "an rs_merkle inclusion proof failed to verify");
-        g.bench_function(BenchmarkId::new("rs_merkle-sha256", LOG_SIZE), |b| {
-            b.iter(run)
-        });
+        g.bench_function(BenchmarkId::new("rs_merkle-sha256", LOG_SIZE), |b| b.iter(run));
         let ct_root = p.ct.root();
-        let ct_proofs: Vec<_> = indices
-            .iter()
-            .map(|&i| p.ct.prove_inclusion(i as usize))
-            .collect();
+        let ct_proofs: Vec<_> = indices.iter().map(|&i| p.ct.prove_inclusion(i as usize)).collect();
         let run = || {
             indices.iter().zip(&ct_proofs).all(|(&i, proof)| {
                 let i = i as usize;
-                ct_root
-                    .verify_inclusion(&p.entries.items[i], i, proof)
-                    .is_ok()
+                ct_root.verify_inclusion(&p.entries.items[i], i, proof).is_ok()
             })
         };
         assert!(run(), "a ct-merkle inclusion proof failed to verify");
-        g.bench_function(BenchmarkId::new("ct_merkle-sha256", LOG_SIZE), |b| {
-            b.iter(run)
-        });
+        g.bench_function(BenchmarkId::new("ct_merkle-sha256", LOG_SIZE), |b| b.iter(run));
     }
     g.finish();
 }
@@ -288,9 +266,7 @@ fn consistency(c: &mut Criterion) {
         g.bench_function(BenchmarkId::new(name(suite), LOG_SIZE), |b| {
             b.iter(|| {
                 for &(old, new) in &pairs {
-                    black_box(
-                        tree::consistency_proof(log, old, new).expect("sizes within the log"),
-                    );
+                    black_box(tree::consistency_proof(log, old, new).expect("sizes within the log"));
                 }
             })
         });
@@ -306,20 +282,13 @@ fn consistency(c: &mut Criterion) {
             .iter()
             .map(|&(old, new)| {
                 let proof = tree::consistency_proof(log, old, new).expect("sizes within the log");
-                (
-                    log.root(old).expect("old size"),
-                    log.root(new).expect("new size"),
-                    proof,
-                )
+                (log.root(old).expect("old size"), log.root(new).expect("new size"), proof)
             })
             .collect();
         let run = || {
-            pairs
-                .iter()
-                .zip(&cases)
-                .all(|(&(old, new), (old_root, new_root, proof))| {
-                    verify::verify_consistency(suite, old, new, old_root, new_root, proof).is_ok()
-                })
+            pairs.iter().zip(&cases).all(|(&(old, new), (old_root, new_root, proof))| {
+                verify::verify_consistency(suite, old, new, old_root, new_root, proof).is_ok()
+            })
         };
         assert!(run(), "a consistency proof failed to verify");
         g.bench_function(BenchmarkId::new(name(suite), LOG_SIZE), |b| b.iter(run));
@@ -330,10 +299,7 @@ fn consistency(c: &mut Criterion) {
 /// One proof for a batch of random leaves of the 2^20 log; throughput counts
 /// leaves proven. rs_merkle's multiproofs are the peer equivalent.
 fn batch(c: &mut Criterion) {
-    let batches: Vec<Vec<u64>> = BATCHES
-        .iter()
-        .map(|&k| random_batch(LOG_SIZE, k, 3))
-        .collect();
+    let batches: Vec<Vec<u64>> = BATCHES.iter().map(|&k| random_batch(LOG_SIZE, k, 3)).collect();
 
     let mut g = c.benchmark_group("batch_inclusion_proof");
     for indices in &batches {
@@ -341,10 +307,7 @@ fn batch(c: &mut Criterion) {
         for suite in Suite::ALL {
             let log = &fixture(suite).log;
             g.bench_function(BenchmarkId::new(name(suite), indices.len()), |b| {
-                b.iter(|| {
-                    tree::batch_inclusion_proof(log, indices, LOG_SIZE)
-                        .expect("sorted indices below the size")
-                })
+                b.iter(|| tree::batch_inclusion_proof(log, indices, LOG_SIZE).expect("sorted indices below the size"))
             });
         }
         #[cfg(feature = "peers")]
@@ -363,17 +326,11 @@ fn batch(c: &mut Criterion) {
         g.throughput(Throughput::Elements(indices.len() as u64));
         for suite in Suite::ALL {
             let f = fixture(suite);
-            let proof = tree::batch_inclusion_proof(&f.log, indices, LOG_SIZE)
-                .expect("sorted indices below the size");
+            let proof = tree::batch_inclusion_proof(&f.log, indices, LOG_SIZE).expect("sorted indices below the size");
             let leaves: Vec<Hash> = indices.iter().map(|&i| f.leaves[i as usize]).collect();
-            let run = || {
-                verify::verify_batch_inclusion(suite, indices, LOG_SIZE, &leaves, &proof, &f.root)
-                    .is_ok()
-            };
+            let run = || verify::verify_batch_inclusion(suite, indices, LOG_SIZE, &leaves, &proof, &f.root).is_ok();
             assert!(run(), "a veritree batch proof failed to verify");
-            g.bench_function(BenchmarkId::new(name(suite), indices.len()), |b| {
-                b.iter(run)
-            });
+            g.bench_function(BenchmarkId::new(name(suite), indices.len()), |b| b.iter(run));
         }
         #[cfg(feature = "peers")]
         {
@@ -383,9 +340,7 @@ fn batch(c: &mut Criterion) {
             let leaves: Vec<Hash> = usize_indices.iter().map(|&i| p.rs_leaves[i]).collect();
             let run = || proof.verify(p.rs_root, &usize_indices, &leaves, LOG_SIZE as usize);
             assert!(run(), "an rs_merkle multiproof failed to verify");
-            g.bench_function(BenchmarkId::new("rs_merkle-sha256", indices.len()), |b| {
-                b.iter(run)
-            });
+            g.bench_function(BenchmarkId::new("rs_merkle-sha256", indices.len()), |b| b.iter(run));
         }
     }
     g.finish();

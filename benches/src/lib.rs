@@ -63,10 +63,7 @@ pub fn random_indices(size: u64, count: usize, seed: u64) -> Vec<u64> {
 
 /// `count` distinct indices from `[0, size)`, increasing, as batch proofs take them.
 pub fn random_batch(size: u64, count: usize, seed: u64) -> Vec<u64> {
-    assert!(
-        count as u64 <= size,
-        "cannot draw {count} distinct indices below {size}"
-    );
+    assert!(count as u64 <= size, "cannot draw {count} distinct indices below {size}");
     let mut rng = SplitMix64::new(seed);
     let mut set = BTreeSet::new();
     while set.len() < count {
@@ -93,10 +90,7 @@ pub mod peers {
     /// rs_merkle's leaf hash of an entry, as its documentation computes leaves.
     pub fn rs_leaf_hashes(entries: &[[u8; 32]]) -> Vec<Hash> {
         use rs_merkle::Hasher;
-        entries
-            .iter()
-            .map(|e| rs_merkle::algorithms::Sha256::hash(e))
-            .collect()
+        entries.iter().map(|e| rs_merkle::algorithms::Sha256::hash(e)).collect()
     }
 
     /// ct-merkle has no bulk constructor: entries are pushed one by one, and
@@ -126,10 +120,7 @@ mod tests {
     #[test]
     fn entry_leaf_hashes_are_per_entry() {
         let e = Entries::new(5);
-        assert_eq!(
-            e.leaf_hashes(Suite::Blake3)[3],
-            Suite::Blake3.leaf_hash(&e.items[3])
-        );
+        assert_eq!(e.leaf_hashes(Suite::Blake3)[3], Suite::Blake3.leaf_hash(&e.items[3]));
     }
 
     /// The peers compute what the benches say they compute: ct-merkle's roots
@@ -151,9 +142,7 @@ mod tests {
             let rs_root = rs.root().unwrap();
             for i in random_indices(n as u64, 10, 1) {
                 let i = i as usize;
-                ct_root
-                    .verify_inclusion(&entries.items[i], i, &ct.prove_inclusion(i))
-                    .unwrap();
+                ct_root.verify_inclusion(&entries.items[i], i, &ct.prove_inclusion(i)).unwrap();
                 assert!(rs.proof(&[i]).verify(rs_root, &[i], &rs_leaves[i..=i], n));
             }
         }

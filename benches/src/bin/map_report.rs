@@ -138,14 +138,12 @@ impl Tree for Ours {
             let keys: Vec<Key> = chunk.iter().map(|e| e.0).collect();
             let values: Vec<_> = chunk.iter().map(|e| Some(e.1)).collect();
             let proof = self.map.prove(&keys, None).expect("1..=255 keys");
-            verify_prefix_proof(self.map.suite(), &root, &keys, &values, &proof)
-                .expect("a proof of our own keys");
+            verify_prefix_proof(self.map.suite(), &root, &keys, &values, &proof).expect("a proof of our own keys");
         }
         // And one absent key, proved absent.
         let absent = random_entries(1, 0xab5e47)[0].0;
         let proof = self.map.prove(&[absent], None).expect("one key");
-        verify_prefix_proof(self.map.suite(), &root, &[absent], &[None], &proof)
-            .expect("a non-inclusion proof");
+        verify_prefix_proof(self.map.suite(), &root, &[absent], &[None], &proof).expect("a non-inclusion proof");
     }
 }
 
@@ -160,24 +158,16 @@ struct Jmt {
 impl Tree for Jmt {
     fn insert(&mut self, entries: &[Entry]) {
         let tree = jmt::Sha256Jmt::new(&self.store);
-        let values = entries
-            .iter()
-            .map(|(k, v)| (jmt::KeyHash(*k), Some(v.to_vec())));
-        let (_root, batch) = tree
-            .put_value_set(values, self.next_version)
-            .expect("jmt put_value_set");
-        self.store
-            .write_tree_update_batch(batch)
-            .expect("jmt write batch");
+        let values = entries.iter().map(|(k, v)| (jmt::KeyHash(*k), Some(v.to_vec())));
+        let (_root, batch) = tree.put_value_set(values, self.next_version).expect("jmt put_value_set");
+        self.store.write_tree_update_batch(batch).expect("jmt write batch");
         self.next_version += 1;
     }
 
     fn check(&mut self, entries: &[Entry]) {
         let tree = jmt::Sha256Jmt::new(&self.store);
         for (k, v) in entries {
-            let got = tree
-                .get(jmt::KeyHash(*k), self.next_version - 1)
-                .expect("jmt get");
+            let got = tree.get(jmt::KeyHash(*k), self.next_version - 1).expect("jmt get");
             assert_eq!(got.as_deref(), Some(&v[..]), "jmt lost a key");
         }
     }
@@ -195,10 +185,7 @@ struct Smt(SmtTree);
 
 impl Tree for Smt {
     fn insert(&mut self, entries: &[Entry]) {
-        let leaves = entries
-            .iter()
-            .map(|(k, v)| ((*k).into(), (*v).into()))
-            .collect();
+        let leaves = entries.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
         self.0.update_all(leaves).expect("smt update_all");
     }
 
@@ -219,10 +206,7 @@ struct Mono {
 impl Tree for Mono {
     fn insert(&mut self, entries: &[Entry]) {
         let (keys, leaves): (Vec<_>, Vec<_>) = entries.iter().copied().unzip();
-        self.root = self
-            .tree
-            .inserts(self.root.as_ref(), &keys, &leaves)
-            .expect("monotree inserts");
+        self.root = self.tree.inserts(self.root.as_ref(), &keys, &leaves).expect("monotree inserts");
     }
 
     fn check(&mut self, entries: &[Entry]) {
@@ -287,44 +271,28 @@ fn main() {
         match a.as_str() {
             "--json" => json_path = Some(args.next().expect("--json takes a path")),
             "--peer-budget" => {
-                budget = args
-                    .next()
-                    .and_then(|s| s.parse().ok())
-                    .expect("--peer-budget takes seconds");
+                budget = args.next().and_then(|s| s.parse().ok()).expect("--peer-budget takes seconds");
             }
             other => panic!("unknown argument {other:?} (use --json PATH, --peer-budget SECONDS)"),
         }
     }
 
     let threads = rayon::current_num_threads();
-    let one: &'static ThreadPool = Box::leak(Box::new(
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(1)
-            .build()
-            .expect("a one-thread pool"),
-    ));
+    let one: &'static ThreadPool =
+        Box::leak(Box::new(rayon::ThreadPoolBuilder::new().num_threads(1).build().expect("a one-thread pool")));
 
     // The hashing limits: SHA-256 of 65-byte inputs (RFC 6962's node hash has
     // KEYTRANS's shape: a prefix byte and two hashes) and keyed BLAKE3 of
     // 64-byte inputs, as the map's two suites hash. Best of three.
-    let best_limit = |s: Suite| {
-        (0..REPS)
-            .map(|_| node_hash_limit(s, LIMIT_SECONDS).expect("valid"))
-            .fold(0.0, f64::max)
-    };
+    let best_limit =
+        |s: Suite| (0..REPS).map(|_| node_hash_limit(s, LIMIT_SECONDS).expect("valid")).fold(0.0, f64::max);
     let limit_sha = best_limit(Suite::Rfc6962Sha256);
     let limit_b3 = best_limit(Suite::Blake3);
     let limit_sha_1t = one.install(|| best_limit(Suite::Rfc6962Sha256));
 
-    let ours =
-        |suite: MapSuite, pool: Option<&'static ThreadPool>| -> Box<dyn Fn() -> Box<dyn Tree>> {
-            Box::new(move || {
-                Box::new(Ours {
-                    map: Map::new(suite),
-                    pool,
-                }) as Box<dyn Tree>
-            })
-        };
+    let ours = |suite: MapSuite, pool: Option<&'static ThreadPool>| -> Box<dyn Fn() -> Box<dyn Tree>> {
+        Box::new(move || Box::new(Ours { map: Map::new(suite), pool }) as Box<dyn Tree>)
+    };
     let imps = [
         Imp {
             name: "veritree",
@@ -333,13 +301,7 @@ fn main() {
             limit: Some(limit_sha),
             new: ours(MapSuite::KeytransSha256, None),
         },
-        Imp {
-            name: "veritree",
-            hash: "blake3",
-            peer: false,
-            limit: Some(limit_b3),
-            new: ours(MapSuite::Blake3, None),
-        },
+        Imp { name: "veritree", hash: "blake3", peer: false, limit: Some(limit_b3), new: ours(MapSuite::Blake3, None) },
         Imp {
             name: "veritree 1t",
             hash: "keytrans-sha256",
@@ -352,12 +314,7 @@ fn main() {
             hash: "sha256",
             peer: true,
             limit: None,
-            new: Box::new(|| {
-                Box::new(Jmt {
-                    store: jmt::mock::MockTreeStore::default(),
-                    next_version: 0,
-                })
-            }),
+            new: Box::new(|| Box::new(Jmt { store: jmt::mock::MockTreeStore::default(), next_version: 0 })),
         },
         Imp {
             name: "sparse-merkle-tree",
@@ -372,10 +329,7 @@ fn main() {
             peer: true,
             limit: None,
             new: Box::new(|| {
-                Box::new(Mono {
-                    tree: monotree::Monotree::new("unused: in memory"),
-                    root: None,
-                }) as Box<dyn Tree>
+                Box::new(Mono { tree: monotree::Monotree::new("unused: in memory"), root: None }) as Box<dyn Tree>
             }),
         },
     ];
@@ -402,10 +356,7 @@ fn main() {
             if rep == 0 {
                 t.check(&sample);
             }
-            eprintln!(
-                "build {SMALL_BUILD}: {} {} rep {rep}: {s:.3} s",
-                imp.name, imp.hash
-            );
+            eprintln!("build {SMALL_BUILD}: {} {} rep {rep}: {s:.3} s", imp.name, imp.hash);
             small_trees[i] = Some(t);
         }
     }
@@ -459,10 +410,7 @@ fn main() {
 
     // Batches of new keys: into each implementation's 10^6-key tree, or into
     // its 10^5-key tree where it has none (veritree into both then).
-    let need_small_base = imps
-        .iter()
-        .enumerate()
-        .any(|(i, imp)| imp.peer && large_trees[i].is_none());
+    let need_small_base = imps.iter().enumerate().any(|(i, imp)| imp.peer && large_trees[i].is_none());
     for (bi, &batch) in BATCHES.iter().enumerate() {
         let mut bases = vec![LARGE_BUILD];
         if need_small_base {
@@ -519,10 +467,7 @@ fn main() {
             let Some(s) = c.seconds[i] else { continue };
             let r = c.keys as f64 / s;
             let ratio = |o: usize| -> Option<f64> { rate(c.keys, c.seconds[o]).map(|x| x / r) };
-            let fmt = |x: Option<f64>| {
-                x.filter(|_| imp.peer)
-                    .map_or("".into(), |x| format!("{x:.1}x"))
-            };
+            let fmt = |x: Option<f64>| x.filter(|_| imp.peer).map_or("".into(), |x| format!("{x:.1}x"));
             println!(
                 "{:<26} {:<20} {:<16} {:>10.4} {:>13} {:>10} {:>10} {:>10}",
                 c.name,
@@ -599,12 +544,7 @@ fn main() {
     }
     println!("\nmemory, peak RSS growth of a {SMALL_BUILD}-key build (approximate):");
     for (imp, m) in imps.iter().zip(&small_mem) {
-        println!(
-            "  {:<20} {:<16} {:>8.0} bytes/key",
-            imp.name,
-            imp.hash,
-            m / SMALL_BUILD as f64
-        );
+        println!("  {:<20} {:<16} {:>8.0} bytes/key", imp.name, imp.hash, m / SMALL_BUILD as f64);
     }
     for n in &notes {
         println!("note: {n}");
@@ -624,8 +564,7 @@ fn main() {
             "cases": json_cases,
             "notes": notes,
         });
-        let text =
-            serde_json::to_string_pretty(&report).expect("plain numbers and strings serialise");
+        let text = serde_json::to_string_pretty(&report).expect("plain numbers and strings serialise");
         std::fs::write(&path, text + "\n").unwrap_or_else(|e| panic!("cannot write {path}: {e}"));
         println!("wrote {path}");
     }

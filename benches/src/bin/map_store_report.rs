@@ -37,26 +37,19 @@ fn keys(n: usize, seed: u64) -> Vec<Key> {
 /// Bytes allocated to the files under `dir`.
 fn disk_bytes(dir: &Path) -> u64 {
     use std::os::unix::fs::MetadataExt;
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().metadata().unwrap().blocks() * 512)
-        .sum()
+    std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().metadata().unwrap().blocks() * 512).sum()
 }
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let n: usize = args
-        .next()
-        .map_or(1_000_000, |s| s.parse().expect("KEYS is a number"));
+    let n: usize = args.next().map_or(1_000_000, |s| s.parse().expect("KEYS is a number"));
     let root = PathBuf::from(args.next().unwrap_or_else(|| "map-store-report".into()));
     let _ = std::fs::remove_dir_all(&root);
     std::fs::create_dir_all(&root).unwrap();
     let (ks, vs) = (keys(n, 1), keys(n, 2));
     let probes: Vec<usize> = {
         let mut rng = SplitMix64::new(3);
-        (0..LOOKUPS)
-            .map(|_| (rng.next_u64() % n as u64) as usize)
-            .collect()
+        (0..LOOKUPS).map(|_| (rng.next_u64() % n as u64) as usize).collect()
     };
 
     let ours_dir = root.join("veritree");

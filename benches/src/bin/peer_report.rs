@@ -54,22 +54,10 @@ struct Row {
 
 impl Row {
     /// Times veritree's `f` on every core and on one thread.
-    fn veritree<T>(
-        op: &'static str,
-        items: usize,
-        one: &ThreadPool,
-        mut f: impl FnMut() -> T + Send,
-    ) -> Row {
+    fn veritree<T>(op: &'static str, items: usize, one: &ThreadPool, mut f: impl FnMut() -> T + Send) -> Row {
         let veritree = best_of(&mut f);
         let veritree_1t = one.install(|| best_of(&mut f));
-        Row {
-            op,
-            items,
-            veritree,
-            veritree_1t,
-            rs_merkle: None,
-            ct_merkle: None,
-        }
+        Row { op, items, veritree, veritree_1t, rs_merkle: None, ct_merkle: None }
     }
 
     /// How many times faster `base` is than `peer`.
@@ -110,18 +98,12 @@ fn times(x: Option<f64>) -> String {
 fn main() {
     let out_path = std::env::args().nth(1);
     let threads = rayon::current_num_threads();
-    let one = rayon::ThreadPoolBuilder::new()
-        .num_threads(1)
-        .build()
-        .expect("a one-thread pool");
+    let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().expect("a one-thread pool");
 
     let entries = Entries::new(N);
     let leaves = entries.leaf_hashes(SUITE);
     let rs_leaves = rs_leaf_hashes(&entries.items);
-    let indices: Vec<usize> = random_indices(N as u64, PROOFS, 1)
-        .into_iter()
-        .map(|i| i as usize)
-        .collect();
+    let indices: Vec<usize> = random_indices(N as u64, PROOFS, 1).into_iter().map(|i| i as usize).collect();
 
     // The trees the proof rows read, checked against each other first: ct-merkle
     // is RFC 6962, so its root must be veritree's.
@@ -132,11 +114,7 @@ fn main() {
     let rs_root = rs.root().expect("the tree is not empty");
     let ct = ct_build(&entries.items);
     let ct_root = ct.root();
-    assert_eq!(
-        ct_root.as_bytes().as_slice(),
-        root,
-        "ct-merkle and veritree disagree on the RFC 6962 root"
-    );
+    assert_eq!(ct_root.as_bytes().as_slice(), root, "ct-merkle and veritree disagree on the RFC 6962 root");
 
     let mut rows = Vec::new();
 
@@ -177,21 +155,11 @@ fn main() {
     // Inclusion proofs for the same random indices. veritree has no bulk proof
     // call, so both of its columns are the same single-threaded loop.
     let prove = || -> Vec<Vec<Hash>> {
-        indices
-            .iter()
-            .map(|&i| tree::inclusion_proof(&log, i as u64, N as u64).expect("index below N"))
-            .collect()
+        indices.iter().map(|&i| tree::inclusion_proof(&log, i as u64, N as u64).expect("index below N")).collect()
     };
     let mut proofs_row = Row::veritree("inclusion proofs", PROOFS, &one, prove);
-    proofs_row.rs_merkle = Some(best_of(|| {
-        indices.iter().map(|&i| rs.proof(&[i])).collect::<Vec<_>>()
-    }));
-    proofs_row.ct_merkle = Some(best_of(|| {
-        indices
-            .iter()
-            .map(|&i| ct.prove_inclusion(i))
-            .collect::<Vec<_>>()
-    }));
+    proofs_row.rs_merkle = Some(best_of(|| indices.iter().map(|&i| rs.proof(&[i])).collect::<Vec<_>>()));
+    proofs_row.ct_merkle = Some(best_of(|| indices.iter().map(|&i| ct.prove_inclusion(i)).collect::<Vec<_>>()));
     rows.push(proofs_row);
 
     // Verification: veritree's bulk call (on every core unless in the one-thread
@@ -204,49 +172,20 @@ fn main() {
             Some(*end)
         }))
         .collect();
-    let (u64_indices, proof_leaves): (Vec<u64>, Vec<Hash>) =
-        indices.iter().map(|&i| (i as u64, leaves[i])).unzip();
-    let verdicts = verify::verify_inclusions(
-        SUITE,
-        &u64_indices,
-        N as u64,
-        &proof_leaves,
-        &flat,
-        &offsets,
-        &root,
-    )
-    .expect("well-formed inputs");
-    assert!(
-        verdicts.iter().all(|&ok| ok),
-        "a veritree proof failed to verify"
-    );
+    let (u64_indices, proof_leaves): (Vec<u64>, Vec<Hash>) = indices.iter().map(|&i| (i as u64, leaves[i])).unzip();
+    let verdicts = verify::verify_inclusions(SUITE, &u64_indices, N as u64, &proof_leaves, &flat, &offsets, &root)
+        .expect("well-formed inputs");
+    assert!(verdicts.iter().all(|&ok| ok), "a veritree proof failed to verify");
     let mut verify_row = Row::veritree("verify inclusion proofs", PROOFS, &one, || {
-        verify::verify_inclusions(
-            SUITE,
-            &u64_indices,
-            N as u64,
-            &proof_leaves,
-            &flat,
-            &offsets,
-            &root,
-        )
+        verify::verify_inclusions(SUITE, &u64_indices, N as u64, &proof_leaves, &flat, &offsets, &root)
     });
     let rs_proofs: Vec<_> = indices.iter().map(|&i| rs.proof(&[i])).collect();
-    let rs_verify = || {
-        indices
-            .iter()
-            .zip(&rs_proofs)
-            .all(|(&i, p)| p.verify(rs_root, &[i], &rs_leaves[i..=i], N))
-    };
+    let rs_verify = || indices.iter().zip(&rs_proofs).all(|(&i, p)| p.verify(rs_root, &[i], &rs_leaves[i..=i], N));
     assert!(rs_verify(), "an rs_merkle proof failed to verify");
     verify_row.rs_merkle = Some(best_of(rs_verify));
     let ct_proofs: Vec<_> = indices.iter().map(|&i| ct.prove_inclusion(i)).collect();
-    let ct_verify = || {
-        indices
-            .iter()
-            .zip(&ct_proofs)
-            .all(|(&i, p)| ct_root.verify_inclusion(&entries.items[i], i, p).is_ok())
-    };
+    let ct_verify =
+        || indices.iter().zip(&ct_proofs).all(|(&i, p)| ct_root.verify_inclusion(&entries.items[i], i, p).is_ok());
     assert!(ct_verify(), "a ct-merkle proof failed to verify");
     verify_row.ct_merkle = Some(best_of(ct_verify));
     rows.push(verify_row);
@@ -254,19 +193,14 @@ fn main() {
     // How close the build from leaf hashes comes to the machine's hashing limit:
     // a build of N leaves hashes N - 1 nodes.
     // The limit is a rate: best of three is the highest.
-    let best_limit = || {
-        (0..REPS)
-            .map(|_| node_hash_limit(SUITE, LIMIT_SECONDS).expect("a valid duration"))
-            .fold(0.0, f64::max)
-    };
+    let best_limit =
+        || (0..REPS).map(|_| node_hash_limit(SUITE, LIMIT_SECONDS).expect("a valid duration")).fold(0.0, f64::max);
     let limit = best_limit();
     let limit_1t = one.install(best_limit);
     let build_rate = (N - 1) as f64 / rows[0].veritree;
     let build_rate_1t = (N - 1) as f64 / rows[0].veritree_1t;
 
-    println!(
-        "veritree vs peers: SHA-256, N = 2^{LOG2_N} leaves, {PROOFS} random proofs, best of {REPS}"
-    );
+    println!("veritree vs peers: SHA-256, N = 2^{LOG2_N} leaves, {PROOFS} random proofs, best of {REPS}");
     println!("veritree on {threads} threads and on 1 (1t); peers are single-threaded\n");
     println!(
         "{:<24} {:>8} {:>11} {:>11} {:>11} {:>11} {:>8} {:>8} {:>8} {:>8}",
@@ -296,11 +230,7 @@ fn main() {
             times(Row::speedup(r.veritree_1t, r.ct_merkle)),
         );
     }
-    println!(
-        "\nSHA-256 node-hash limit: {:.2} M/s on {threads} threads, {:.2} M/s on 1",
-        limit / 1e6,
-        limit_1t / 1e6
-    );
+    println!("\nSHA-256 node-hash limit: {:.2} M/s on {threads} threads, {:.2} M/s on 1", limit / 1e6, limit_1t / 1e6);
     println!(
         "veritree build from leaf hashes: {:.2} M nodes/s = {:.0}% of the limit on {threads} threads, \
          {:.2} M nodes/s = {:.0}% on 1",
@@ -322,8 +252,7 @@ fn main() {
             "build_nodes_per_s": { "all_threads": build_rate, "one_thread": build_rate_1t },
             "build_fraction_of_limit": { "all_threads": build_rate / limit, "one_thread": build_rate_1t / limit_1t },
         });
-        let text =
-            serde_json::to_string_pretty(&report).expect("plain numbers and strings serialise");
+        let text = serde_json::to_string_pretty(&report).expect("plain numbers and strings serialise");
         std::fs::write(&path, text + "\n").unwrap_or_else(|e| panic!("cannot write {path}: {e}"));
         println!("wrote {path}");
     }

@@ -26,42 +26,24 @@ pub struct Checkpoint {
 /// Parses an ASCII decimal without sign or leading zeros (`0` itself is fine).
 pub(crate) fn parse_decimal(s: &str, what: &str) -> Result<u64> {
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(invalid(format!(
-            "{what} must be a decimal number, got {}",
-            shown(s)
-        )));
+        return Err(invalid(format!("{what} must be a decimal number, got {}", shown(s))));
     }
     if s.len() > 1 && s.starts_with('0') {
-        return Err(invalid(format!(
-            "{what} must not have leading zeros, got {}",
-            shown(s)
-        )));
+        return Err(invalid(format!("{what} must not have leading zeros, got {}", shown(s))));
     }
-    s.parse::<u64>()
-        .map_err(|_| invalid(format!("{what} {} does not fit in 64 bits", shown(s))))
+    s.parse::<u64>().map_err(|_| invalid(format!("{what} {} does not fit in 64 bits", shown(s))))
 }
 
 /// Decodes one base64 32-byte hash.
 pub(crate) fn parse_hash(s: &str, what: &str) -> Result<Hash> {
-    let raw = B64
-        .decode(s)
-        .map_err(|_| invalid(format!("{what} is not valid base64")))?;
-    <Hash>::try_from(raw.as_slice()).map_err(|_| {
-        invalid(format!(
-            "{what} must be a 32-byte hash, got {} bytes",
-            raw.len()
-        ))
-    })
+    let raw = B64.decode(s).map_err(|_| invalid(format!("{what} is not valid base64")))?;
+    <Hash>::try_from(raw.as_slice())
+        .map_err(|_| invalid(format!("{what} must be a 32-byte hash, got {} bytes", raw.len())))
 }
 
 impl Checkpoint {
     pub fn new(origin: impl Into<String>, size: u64, root: Hash) -> Checkpoint {
-        Checkpoint {
-            origin: origin.into(),
-            size,
-            root,
-            extensions: Vec::new(),
-        }
+        Checkpoint { origin: origin.into(), size, root, extensions: Vec::new() }
     }
 
     /// The unsigned note text. The origin and every extension line must be
@@ -71,12 +53,7 @@ impl Checkpoint {
         for (i, e) in self.extensions.iter().enumerate() {
             check_line(e, &format!("checkpoint extension line {}", i + 1))?;
         }
-        let mut out = format!(
-            "{}\n{}\n{}\n",
-            self.origin,
-            self.size,
-            B64.encode(self.root)
-        );
+        let mut out = format!("{}\n{}\n{}\n", self.origin, self.size, B64.encode(self.root));
         for e in &self.extensions {
             out.push_str(e);
             out.push('\n');
@@ -94,11 +71,7 @@ impl Checkpoint {
         let mut lines = body.split('\n');
         let (origin, size, root) = match (lines.next(), lines.next(), lines.next()) {
             (Some(o), Some(s), Some(r)) => (o, s, r),
-            _ => {
-                return Err(invalid(
-                    "checkpoint must have at least three lines: origin, size and root hash",
-                ))
-            }
+            _ => return Err(invalid("checkpoint must have at least three lines: origin, size and root hash")),
         };
         if origin.is_empty() {
             return Err(invalid("checkpoint origin (line 1) is empty"));
@@ -108,19 +81,11 @@ impl Checkpoint {
         let mut extensions = Vec::new();
         for (i, e) in lines.enumerate() {
             if e.is_empty() {
-                return Err(invalid(format!(
-                    "checkpoint extension line {} is empty",
-                    i + 4
-                )));
+                return Err(invalid(format!("checkpoint extension line {} is empty", i + 4)));
             }
             extensions.push(e.to_owned());
         }
-        Ok(Checkpoint {
-            origin: origin.to_owned(),
-            size,
-            root,
-            extensions,
-        })
+        Ok(Checkpoint { origin: origin.to_owned(), size, root, extensions })
     }
 
     /// Signs the checkpoint with the log's type-0x01 key, whose name must be the origin.
@@ -144,9 +109,7 @@ pub struct NoteCheckpoints {
 
 impl NoteCheckpoints {
     pub fn signed_by(signer: Signer) -> NoteCheckpoints {
-        NoteCheckpoints {
-            signer: Some(signer),
-        }
+        NoteCheckpoints { signer: Some(signer) }
     }
 
     pub fn read_only() -> NoteCheckpoints {
@@ -156,10 +119,7 @@ impl NoteCheckpoints {
 
 impl CheckpointFormat for NoteCheckpoints {
     fn sign(&self, origin: &str, size: u64, root: &Hash) -> Result<String> {
-        let signer = self
-            .signer
-            .as_ref()
-            .ok_or_else(|| invalid("the log is open read-only"))?;
+        let signer = self.signer.as_ref().ok_or_else(|| invalid("the log is open read-only"))?;
         Checkpoint::new(origin, size, *root).sign(signer)
     }
 
@@ -209,10 +169,7 @@ pub(crate) fn open_checkpoint(
         .find(|v| v.key_index < log_keys.len() && v.name == cp.origin)
         .map(|v| v.key_index)
         .ok_or_else(|| {
-            failed(format!(
-                "checkpoint for origin {} carries no valid signature by that log's key",
-                shown(&cp.origin)
-            ))
+            failed(format!("checkpoint for origin {} carries no valid signature by that log's key", shown(&cp.origin)))
         })?;
     Ok((cp, log_index, verified))
 }
@@ -245,10 +202,7 @@ mod tests {
     fn round_trip_and_spec_shape() {
         let mut cp = Checkpoint::new("example.com/log", 20852163, ROOT);
         let text = cp.to_text().unwrap();
-        assert_eq!(
-            text,
-            format!("example.com/log\n20852163\n{}\n", B64.encode(ROOT))
-        );
+        assert_eq!(text, format!("example.com/log\n20852163\n{}\n", B64.encode(ROOT)));
         assert_eq!(Checkpoint::parse(&text).unwrap(), cp);
         cp.extensions = vec!["ext one".into(), "— two".into()];
         assert_eq!(Checkpoint::parse(&cp.to_text().unwrap()).unwrap(), cp);
@@ -264,36 +218,21 @@ mod tests {
         let other = Signer::generate("example.com/other", ALG_ED25519).unwrap();
         let cp = Checkpoint::new("example.com/log", 5, ROOT);
         let signed = cp.sign(&log).unwrap();
-        assert_eq!(
-            verify_checkpoint(signed.as_bytes(), &[&log.verifier()]).unwrap(),
-            cp
-        );
-        assert_eq!(
-            verify_checkpoint(signed.as_bytes(), &[&other.verifier(), &log.verifier()]).unwrap(),
-            cp
-        );
+        assert_eq!(verify_checkpoint(signed.as_bytes(), &[&log.verifier()]).unwrap(), cp);
+        assert_eq!(verify_checkpoint(signed.as_bytes(), &[&other.verifier(), &log.verifier()]).unwrap(), cp);
         msg(cp.sign(&other), "must be the same");
         // A note over the same text signed by a key with another name is refused.
         let wrong = note::sign(&cp.to_text().unwrap(), &[&other]).unwrap();
         assert!(matches!(
-            msg(
-                verify_checkpoint(wrong.as_bytes(), &[&other.verifier()]),
-                "no log key has that name"
-            ),
+            msg(verify_checkpoint(wrong.as_bytes(), &[&other.verifier()]), "no log key has that name"),
             Error::Verification(_)
         ));
         let both = note::sign(&cp.to_text().unwrap(), &[&other, &log]).unwrap();
-        assert_eq!(
-            verify_checkpoint(both.as_bytes(), &[&other.verifier(), &log.verifier()]).unwrap(),
-            cp
-        );
+        assert_eq!(verify_checkpoint(both.as_bytes(), &[&other.verifier(), &log.verifier()]).unwrap(), cp);
         // A second key named like the origin that did not sign: the log key verifies anyway.
         let rotated = Signer::generate("example.com/log", ALG_ED25519).unwrap();
         assert!(matches!(
-            msg(
-                verify_checkpoint(signed.as_bytes(), &[&rotated.verifier()]),
-                "no signature by any"
-            ),
+            msg(verify_checkpoint(signed.as_bytes(), &[&rotated.verifier()]), "no signature by any"),
             Error::Verification(_)
         ));
         msg(verify_checkpoint(signed.as_bytes(), &[]), "no log keys");
@@ -321,24 +260,12 @@ mod tests {
             (format!("o\n1\n{}\n", B64.encode([0u8; 31])), "31 bytes"),
             (format!("o\n1\n{}\n", B64.encode([0u8; 33])), "33 bytes"),
             (format!("o\n1\n{r}\n\n"), "extension line 4 is empty"),
-            (
-                format!("o\n1\n{r}\next\n\nmore\n"),
-                "extension line 5 is empty",
-            ),
+            (format!("o\n1\n{r}\next\n\nmore\n"), "extension line 5 is empty"),
             (format!("o\x01\n1\n{r}\n"), "0x01"),
-            (
-                format!("o\n1\n{r}\n{}\n", "x".repeat(MAX_NOTE_SIZE)),
-                "bytes",
-            ),
+            (format!("o\n1\n{r}\n{}\n", "x".repeat(MAX_NOTE_SIZE)), "bytes"),
         ];
         for (text, word) in cases {
-            assert!(
-                matches!(
-                    msg(Checkpoint::parse(&text), word),
-                    Error::InvalidArgument(_)
-                ),
-                "{text:?}"
-            );
+            assert!(matches!(msg(Checkpoint::parse(&text), word), Error::InvalidArgument(_)), "{text:?}");
         }
         let mut cp = Checkpoint::new("", 1, ROOT);
         msg(cp.to_text(), "origin is empty");
@@ -355,9 +282,6 @@ mod tests {
     fn a_signed_note_that_is_not_a_checkpoint_is_refused() {
         let log = Signer::generate("example.com/log", ALG_ED25519).unwrap();
         let n = note::sign("example.com/log\n1\n", &[&log]).unwrap();
-        msg(
-            verify_checkpoint(n.as_bytes(), &[&log.verifier()]),
-            "three lines",
-        );
+        msg(verify_checkpoint(n.as_bytes(), &[&log.verifier()]), "three lines");
     }
 }

@@ -15,11 +15,7 @@ pub struct CompactRange {
 
 impl CompactRange {
     pub fn new(suite: Suite) -> Self {
-        CompactRange {
-            suite,
-            size: 0,
-            hashes: Vec::new(),
-        }
+        CompactRange { suite, size: 0, hashes: Vec::new() }
     }
 
     /// Rebuilds a range from its size and hashes (as [`CompactRange::hashes`] gave them).
@@ -31,11 +27,7 @@ impl CompactRange {
                 hashes.len()
             )));
         }
-        Ok(CompactRange {
-            suite,
-            size,
-            hashes,
-        })
+        Ok(CompactRange { suite, size, hashes })
     }
 
     pub fn suite(&self) -> Suite {
@@ -58,10 +50,7 @@ impl CompactRange {
     /// Appends many leaf hashes. The new leaves split into aligned complete
     /// subtrees whose roots are computed in cache-sized blocks on every core.
     pub fn extend(&mut self, leaves: &[Hash]) -> Result<()> {
-        let end = self
-            .size
-            .checked_add(leaves.len() as u64)
-            .ok_or_else(|| invalid("compact range size overflows"))?;
+        let end = self.size.checked_add(leaves.len() as u64).ok_or_else(|| invalid("compact range size overflows"))?;
         let mut pos = self.size;
         let mut rest = leaves;
         while pos < end {
@@ -79,14 +68,9 @@ impl CompactRange {
     /// `size` must be a multiple of `2^level`.
     pub fn push_subtree(&mut self, level: u32, hash: Hash) -> Result<()> {
         if level > 63 || self.size & ((1u64 << level) - 1) != 0 {
-            return Err(invalid(format!(
-                "a subtree of level {level} cannot follow {} leaves",
-                self.size
-            )));
+            return Err(invalid(format!("a subtree of level {level} cannot follow {} leaves", self.size)));
         }
-        self.size
-            .checked_add(1 << level)
-            .ok_or_else(|| invalid("compact range size overflows"))?;
+        self.size.checked_add(1 << level).ok_or_else(|| invalid("compact range size overflows"))?;
         // Merge with equal-sized neighbours, like carrying in binary addition.
         let mut hash = hash;
         let mut level = level;
@@ -106,9 +90,7 @@ impl CompactRange {
         let Some((last, rest)) = self.hashes.split_last() else {
             return self.suite.empty_root();
         };
-        rest.iter()
-            .rev()
-            .fold(*last, |acc, h| self.suite.node_hash(h, &acc))
+        rest.iter().rev().fold(*last, |acc, h| self.suite.node_hash(h, &acc))
     }
 }
 
@@ -120,9 +102,7 @@ mod tests {
     #[test]
     fn any_chunking_gives_the_log_root() {
         for suite in Suite::ALL {
-            let leaves: Vec<Hash> = (0..5000u64)
-                .map(|i| suite.leaf_hash(&i.to_be_bytes()))
-                .collect();
+            let leaves: Vec<Hash> = (0..5000u64).map(|i| suite.leaf_hash(&i.to_be_bytes())).collect();
             let mut log = MemoryLog::new(suite);
             log.extend_leaf_hashes(&leaves);
             for chunk in [1, 3, 64, 1000, 4096, 5000] {

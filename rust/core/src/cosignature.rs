@@ -11,10 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::checkpoint::{open_checkpoint, Checkpoint};
 use crate::error::{failed, invalid, Result};
-use crate::note::{
-    check_distinct, shown, Note, NoteSignature, Signer, Verifier, ALG_COSIGNATURE_V1,
-    COSIGNATURE_LEN,
-};
+use crate::note::{check_distinct, shown, Note, NoteSignature, Signer, Verifier, ALG_COSIGNATURE_V1, COSIGNATURE_LEN};
 
 /// The largest timestamp a cosignature may carry: 2^63 - 1.
 pub const MAX_TIMESTAMP: u64 = i64::MAX as u64;
@@ -31,10 +28,7 @@ pub fn generate_cosigner(name: &str) -> Result<Signer> {
 
 /// Seconds since the Unix epoch now.
 pub fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 /// Adds `cosigner`'s cosignature at `timestamp` to a signed checkpoint and
@@ -51,20 +45,14 @@ pub fn cosign(note: &[u8], cosigner: &Signer, timestamp: u64) -> Result<String> 
         )));
     }
     if timestamp > MAX_TIMESTAMP {
-        return Err(invalid(format!(
-            "cosignature timestamp {timestamp} exceeds 2^63 - 1"
-        )));
+        return Err(invalid(format!("cosignature timestamp {timestamp} exceeds 2^63 - 1")));
     }
     let mut n = Note::parse(note)?;
     Checkpoint::parse(&n.text)?;
     let mut sig = Vec::with_capacity(COSIGNATURE_LEN);
     sig.extend_from_slice(&timestamp.to_be_bytes());
     sig.extend_from_slice(&cosigner.ed25519(cosigned_message(&n.text, timestamp).as_bytes()));
-    n.add_signature(NoteSignature {
-        name: cosigner.name().to_owned(),
-        key_id: cosigner.key_id(),
-        signature: sig,
-    })?;
+    n.add_signature(NoteSignature { name: cosigner.name().to_owned(), key_id: cosigner.key_id(), signature: sig })?;
     Ok(n.encode())
 }
 
@@ -116,12 +104,7 @@ pub fn verify_checkpoint_policy(
         .into_iter()
         .filter_map(|v| {
             let key_index = v.key_index.checked_sub(log_keys.len())?;
-            Some(WitnessSignature {
-                name: v.name,
-                key_id: v.key_id,
-                key_index,
-                timestamp: v.timestamp,
-            })
+            Some(WitnessSignature { name: v.name, key_id: v.key_id, key_index, timestamp: v.timestamp })
         })
         .collect();
     if witnesses.len() < k {
@@ -131,11 +114,7 @@ pub fn verify_checkpoint_policy(
             witness_keys.len()
         )));
     }
-    Ok(VerifiedCheckpoint {
-        checkpoint,
-        log_key_index,
-        witnesses,
-    })
+    Ok(VerifiedCheckpoint { checkpoint, log_key_index, witnesses })
 }
 
 #[cfg(test)]
@@ -155,29 +134,16 @@ mod tests {
 
     fn world(n: usize) -> World {
         let log = Signer::generate("example.com/log", ALG_ED25519).unwrap();
-        let witnesses = (0..n)
-            .map(|i| generate_cosigner(&format!("witness{i}.example")).unwrap())
-            .collect();
-        let signed = Checkpoint::new("example.com/log", 42, [9; 32])
-            .sign(&log)
-            .unwrap();
-        World {
-            log,
-            witnesses,
-            signed,
-        }
+        let witnesses = (0..n).map(|i| generate_cosigner(&format!("witness{i}.example")).unwrap()).collect();
+        let signed = Checkpoint::new("example.com/log", 42, [9; 32]).sign(&log).unwrap();
+        World { log, witnesses, signed }
     }
 
     impl World {
         fn cosigned(&self, by: &[usize]) -> String {
             let mut note = self.signed.clone();
             for (t, &i) in by.iter().enumerate() {
-                note = cosign(
-                    note.as_bytes(),
-                    &self.witnesses[i],
-                    1_700_000_000 + t as u64,
-                )
-                .unwrap();
+                note = cosign(note.as_bytes(), &self.witnesses[i], 1_700_000_000 + t as u64).unwrap();
             }
             note
         }
@@ -209,24 +175,11 @@ mod tests {
         let note = w.cosigned(&[2, 0]);
         let v = w.check(&note, 2).unwrap();
         assert_eq!(v.checkpoint.size, 42);
-        let got: Vec<_> = v
-            .witnesses
-            .iter()
-            .map(|s| (s.key_index, s.timestamp))
-            .collect();
-        assert_eq!(
-            got,
-            vec![(2, Some(1_700_000_000)), (0, Some(1_700_000_001))]
-        );
+        let got: Vec<_> = v.witnesses.iter().map(|s| (s.key_index, s.timestamp)).collect();
+        assert_eq!(got, vec![(2, Some(1_700_000_000)), (0, Some(1_700_000_001))]);
         assert!(w.check(&note, 0).is_ok());
-        assert!(matches!(
-            msg(w.check(&note, 3), "needs 3"),
-            Error::Verification(_)
-        ));
-        assert!(matches!(
-            msg(w.check(&note, 4), "only 3 witness keys"),
-            Error::InvalidArgument(_)
-        ));
+        assert!(matches!(msg(w.check(&note, 3), "needs 3"), Error::Verification(_)));
+        assert!(matches!(msg(w.check(&note, 4), "only 3 witness keys"), Error::InvalidArgument(_)));
         // No witness at all, k = 0: the log signature alone.
         assert!(w.check(&w.signed, 0).is_ok());
         msg(w.check(&w.signed, 1), "has 0 valid cosignatures");
@@ -246,19 +199,8 @@ mod tests {
         assert_eq!(w.check(&doubled, 1).unwrap().witnesses.len(), 1);
         // Listing a witness key twice is refused.
         let wv = w.witnesses[0].verifier();
-        msg(
-            verify_checkpoint_policy(once.as_bytes(), &[&w.log.verifier()], &[&wv, &wv], 2),
-            "twice",
-        );
-        msg(
-            verify_checkpoint_policy(
-                once.as_bytes(),
-                &[&w.log.verifier()],
-                &[&w.log.verifier()],
-                1,
-            ),
-            "twice",
-        );
+        msg(verify_checkpoint_policy(once.as_bytes(), &[&w.log.verifier()], &[&wv, &wv], 2), "twice");
+        msg(verify_checkpoint_policy(once.as_bytes(), &[&w.log.verifier()], &[&w.log.verifier()], 1), "twice");
     }
 
     #[test]
@@ -268,10 +210,7 @@ mod tests {
         let mut n = Note::parse(note.as_bytes()).unwrap();
         // Another timestamp under the same signature.
         n.signatures[1].signature[7] ^= 1;
-        assert!(matches!(
-            msg(w.check(&n.encode(), 1), "does not verify"),
-            Error::Verification(_)
-        ));
+        assert!(matches!(msg(w.check(&n.encode(), 1), "does not verify"), Error::Verification(_)));
         // A timestamp of 2^63.
         n.signatures[1].signature[..8].copy_from_slice(&(1u64 << 63).to_be_bytes());
         msg(w.check(&n.encode(), 1), "exceeds 2^63 - 1");
@@ -279,9 +218,7 @@ mod tests {
         n.signatures[1].signature.truncate(71);
         msg(w.check(&n.encode(), 1), "72 bytes");
         // A cosignature over another checkpoint.
-        let other = Checkpoint::new("example.com/log", 43, [9; 32])
-            .sign(&w.log)
-            .unwrap();
+        let other = Checkpoint::new("example.com/log", 43, [9; 32]).sign(&w.log).unwrap();
         let other = cosign(other.as_bytes(), &w.witnesses[0], 1).unwrap();
         let mut n = Note::parse(note.as_bytes()).unwrap();
         n.signatures[1] = Note::parse(other.as_bytes()).unwrap().signatures[1].clone();
@@ -296,10 +233,7 @@ mod tests {
     fn cosign_refuses_bad_input() {
         let w = world(1);
         msg(cosign(w.signed.as_bytes(), &w.log, 1), "type 0x04");
-        msg(
-            cosign(w.signed.as_bytes(), &w.witnesses[0], 1 << 63),
-            "exceeds",
-        );
+        msg(cosign(w.signed.as_bytes(), &w.witnesses[0], 1 << 63), "exceeds");
         assert!(cosign(w.signed.as_bytes(), &w.witnesses[0], MAX_TIMESTAMP).is_ok());
         msg(cosign(b"not a note", &w.witnesses[0], 1), "blank line");
         let not_cp = crate::note::sign("hello\n", &[&w.log]).unwrap();
@@ -307,13 +241,7 @@ mod tests {
         // Cosigner verifier keys carry the type byte 0x04.
         let v = w.witnesses[0].verifier();
         assert_eq!(v.alg(), ALG_COSIGNATURE_V1);
-        assert_eq!(
-            v.to_vkey()
-                .splitn(3, '+')
-                .nth(2)
-                .map(|b| B64.decode(b).unwrap()[0]),
-            Some(4)
-        );
+        assert_eq!(v.to_vkey().splitn(3, '+').nth(2).map(|b| B64.decode(b).unwrap()[0]), Some(4));
     }
 
     #[test]
@@ -323,17 +251,9 @@ mod tests {
         let other_log = Signer::generate("example.com/log", ALG_ED25519).unwrap();
         let wv: Vec<Verifier> = w.witnesses.iter().map(Signer::verifier).collect();
         msg(
-            verify_checkpoint_policy(
-                note.as_bytes(),
-                &[&other_log.verifier()],
-                &[&wv[0], &wv[1]],
-                1,
-            ),
+            verify_checkpoint_policy(note.as_bytes(), &[&other_log.verifier()], &[&wv[0], &wv[1]], 1),
             "no valid signature by that log's key",
         );
-        msg(
-            verify_checkpoint_policy(note.as_bytes(), &[], &[&wv[0]], 1),
-            "no log keys",
-        );
+        msg(verify_checkpoint_policy(note.as_bytes(), &[], &[&wv[0]], 1), "no log keys");
     }
 }

@@ -42,15 +42,9 @@ impl Batch {
         let tmp = root.join(".veritree/tmp");
         let bulk = self.files.len() >= BULK_FILES;
         // Bulk writes are CPU-bound: one thread per core.
-        let threads = if bulk {
-            rayon::current_num_threads()
-        } else {
-            SYNC_THREADS
-        };
-        let staged: Vec<(PathBuf, PathBuf)> = in_parallel(
-            self.files.iter().enumerate().collect(),
-            threads,
-            |(i, (rel, data))| {
+        let threads = if bulk { rayon::current_num_threads() } else { SYNC_THREADS };
+        let staged: Vec<(PathBuf, PathBuf)> =
+            in_parallel(self.files.iter().enumerate().collect(), threads, |(i, (rel, data))| {
                 let t = tmp.join(format!("{i}"));
                 let mut f = File::create(&t).map_err(|e| io_error("create", &t, e))?;
                 f.write_all(data).map_err(|e| io_error("write", &t, e))?;
@@ -58,8 +52,7 @@ impl Batch {
                     f.sync_all().map_err(|e| io_error("fsync", &t, e))?;
                 }
                 Ok((t, root.join(rel)))
-            },
-        )?;
+            })?;
         if bulk {
             syncfs(&tmp)?;
         }
@@ -71,9 +64,7 @@ impl Batch {
                 create_dirs(root, parent, &mut dirs)?;
             }
         }
-        in_parallel(staged, threads, |(t, dest)| {
-            fs::rename(&t, &dest).map_err(|e| io_error("rename into", &dest, e))
-        })?;
+        in_parallel(staged, threads, |(t, dest)| fs::rename(&t, &dest).map_err(|e| io_error("rename into", &dest, e)))?;
         in_parallel(dirs.into_iter().collect(), SYNC_THREADS, |d| sync_dir(&d))?;
         Ok(())
     }
@@ -99,11 +90,7 @@ fn syncfs(path: &Path) -> Result<()> {
 const SYNC_THREADS: usize = 16;
 
 /// Runs `f` on every item from up to `threads` threads, keeping order.
-fn in_parallel<T: Send, R: Send>(
-    items: Vec<T>,
-    threads: usize,
-    f: impl Fn(T) -> Result<R> + Sync,
-) -> Result<Vec<R>> {
+fn in_parallel<T: Send, R: Send>(items: Vec<T>, threads: usize, f: impl Fn(T) -> Result<R> + Sync) -> Result<Vec<R>> {
     if items.len() <= 1 {
         return items.into_iter().map(f).collect();
     }
@@ -114,10 +101,8 @@ fn in_parallel<T: Send, R: Send>(
         groups.push(it.by_ref().take(per).collect());
     }
     std::thread::scope(|s| {
-        let handles: Vec<_> = groups
-            .into_iter()
-            .map(|g| s.spawn(|| g.into_iter().map(&f).collect::<Result<Vec<R>>>()))
-            .collect();
+        let handles: Vec<_> =
+            groups.into_iter().map(|g| s.spawn(|| g.into_iter().map(&f).collect::<Result<Vec<R>>>())).collect();
         let mut out = Vec::new();
         for h in handles {
             out.extend(h.join().expect("fsync threads do not panic")?);
@@ -144,9 +129,7 @@ fn create_dirs(root: &Path, dir: &Path, dirs: &mut BTreeSet<PathBuf>) -> Result<
 }
 
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| io_error("fsync directory", dir, e))
+    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| io_error("fsync directory", dir, e))
 }
 
 /// Writes one file atomically and durably (the checkpoint, the config).
@@ -160,14 +143,9 @@ pub(crate) fn write_atomic(root: &Path, rel: &str, data: &[u8]) -> Result<()> {
 pub(crate) fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>> {
     let f = File::open(path).map_err(|e| io_error("open", path, e))?;
     let mut buf = Vec::new();
-    f.take(max + 1)
-        .read_to_end(&mut buf)
-        .map_err(|e| io_error("read", path, e))?;
+    f.take(max + 1).read_to_end(&mut buf).map_err(|e| io_error("read", path, e))?;
     if buf.len() as u64 > max {
-        return Err(Error::Storage(format!(
-            "{} is larger than {max} bytes",
-            path.display()
-        )));
+        return Err(Error::Storage(format!("{} is larger than {max} bytes", path.display())));
     }
     Ok(buf)
 }
@@ -183,10 +161,9 @@ pub(crate) fn lock_exclusive(path: &Path, owner: &Path) -> Result<File> {
         .map_err(|e| io_error("open lock", path, e))?;
     match f.try_lock() {
         Ok(()) => Ok(f),
-        Err(fs::TryLockError::WouldBlock) => Err(Error::Storage(format!(
-            "{} is open for writing by another process",
-            owner.display()
-        ))),
+        Err(fs::TryLockError::WouldBlock) => {
+            Err(Error::Storage(format!("{} is open for writing by another process", owner.display())))
+        }
         Err(fs::TryLockError::Error(e)) => Err(io_error("lock", path, e)),
     }
 }

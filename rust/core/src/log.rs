@@ -26,10 +26,7 @@ pub struct MemoryLog {
 
 impl MemoryLog {
     pub fn new(suite: Suite) -> Self {
-        MemoryLog {
-            suite,
-            levels: vec![Vec::new()],
-        }
+        MemoryLog { suite, levels: vec![Vec::new()] }
     }
 
     pub fn len(&self) -> u64 {
@@ -53,9 +50,7 @@ impl MemoryLog {
         let mut h = 0;
         while self.levels[h].len().is_multiple_of(2) {
             let n = self.levels[h].len();
-            let parent = self
-                .suite
-                .node_hash(&self.levels[h][n - 2], &self.levels[h][n - 1]);
+            let parent = self.suite.node_hash(&self.levels[h][n - 2], &self.levels[h][n - 1]);
             if h + 1 == self.levels.len() {
                 self.levels.push(Vec::new());
             }
@@ -109,11 +104,8 @@ impl MemoryLog {
             let (lower, upper) = self.levels.split_at_mut(h + 1);
             let parents = &mut upper[0];
             // Fresh memory is expensive to touch here (page faults): do it on every core.
-            parents.par_extend(
-                rayon::iter::repeat_n([0u8; 32], total - done).with_min_len(PAR_COPY_MIN),
-            );
-            self.suite
-                .hash_nodes_par(&lower[h][2 * done..2 * total], &mut parents[done..]);
+            parents.par_extend(rayon::iter::repeat_n([0u8; 32], total - done).with_min_len(PAR_COPY_MIN));
+            self.suite.hash_nodes_par(&lower[h][2 * done..2 * total], &mut parents[done..]);
             h += 1;
         }
     }
@@ -123,21 +115,13 @@ impl MemoryLog {
         self.levels[0]
             .get(usize::try_from(index).unwrap_or(usize::MAX))
             .copied()
-            .ok_or_else(|| {
-                out_of_range(format!(
-                    "index {index} is not below the log size {}",
-                    self.len()
-                ))
-            })
+            .ok_or_else(|| out_of_range(format!("index {index} is not below the log size {}", self.len())))
     }
 
     /// Leaf hashes `[start, end)`.
     pub fn leaf_hashes(&self, start: u64, end: u64) -> Result<&[Hash]> {
         if start > end || end > self.len() {
-            return Err(out_of_range(format!(
-                "range [{start}, {end}) is not within the log size {}",
-                self.len()
-            )));
+            return Err(out_of_range(format!("range [{start}, {end}) is not within the log size {}", self.len())));
         }
         Ok(&self.levels[0][start as usize..end as usize])
     }
@@ -150,10 +134,7 @@ impl MemoryLog {
     /// The compact range `[0, size)`: the complete subtrees along the right edge.
     pub fn compact_range(&self, size: u64) -> Result<crate::compact::CompactRange> {
         if size > self.len() {
-            return Err(out_of_range(format!(
-                "size {size} is beyond the log size {}",
-                self.len()
-            )));
+            return Err(out_of_range(format!("size {size} is beyond the log size {}", self.len())));
         }
         let hashes = (0..64u32)
             .rev()
@@ -178,11 +159,7 @@ impl NodeSource for MemoryLog {
             .get(level as usize)
             .and_then(|l| l.get(index as usize))
             .copied()
-            .ok_or_else(|| {
-                out_of_range(format!(
-                    "no complete subtree at level {level}, index {index}"
-                ))
-            })
+            .ok_or_else(|| out_of_range(format!("no complete subtree at level {level}, index {index}")))
     }
 }
 
@@ -191,9 +168,7 @@ mod tests {
     use super::*;
 
     fn leaves(n: u64) -> Vec<Hash> {
-        (0..n)
-            .map(|i| Suite::Rfc6962Sha256.leaf_hash(&i.to_le_bytes()))
-            .collect()
+        (0..n).map(|i| Suite::Rfc6962Sha256.leaf_hash(&i.to_le_bytes())).collect()
     }
 
     /// RFC 9162's recursive definition, straight from the text.
@@ -203,10 +178,7 @@ mod tests {
             1 => l[0],
             n => {
                 let k = tree::split_point(n as u64) as usize;
-                suite.node_hash(
-                    &reference_root(suite, &l[..k]),
-                    &reference_root(suite, &l[k..]),
-                )
+                suite.node_hash(&reference_root(suite, &l[..k]), &reference_root(suite, &l[k..]))
             }
         }
     }
@@ -249,10 +221,7 @@ mod tests {
         let mut log = MemoryLog::new(Suite::Blake3);
         log.extend_leaf_hashes(&leaves(77));
         for size in 0..=77 {
-            assert_eq!(
-                log.compact_range(size).unwrap().root(),
-                log.root(size).unwrap()
-            );
+            assert_eq!(log.compact_range(size).unwrap().root(), log.root(size).unwrap());
         }
         assert!(log.compact_range(78).is_err());
     }

@@ -83,10 +83,7 @@ pub fn check_name(name: &str) -> Result<()> {
 /// Checks that `s` has no ASCII control character other than newline.
 pub(crate) fn check_no_controls(s: &str, what: &str) -> Result<()> {
     match s.bytes().position(|b| b < 0x20 && b != b'\n') {
-        Some(i) => Err(invalid(format!(
-            "{what} contains control character 0x{:02x} at byte {i}",
-            s.as_bytes()[i]
-        ))),
+        Some(i) => Err(invalid(format!("{what} contains control character 0x{:02x} at byte {i}", s.as_bytes()[i]))),
         None => Ok(()),
     }
 }
@@ -94,10 +91,7 @@ pub(crate) fn check_no_controls(s: &str, what: &str) -> Result<()> {
 /// Checks a note text: at most [`MAX_NOTE_SIZE`] bytes, ends in a newline, no control characters.
 pub fn check_text(text: &str) -> Result<()> {
     if text.len() > MAX_NOTE_SIZE {
-        return Err(invalid(format!(
-            "note text is {} bytes; at most {MAX_NOTE_SIZE} are allowed",
-            text.len()
-        )));
+        return Err(invalid(format!("note text is {} bytes; at most {MAX_NOTE_SIZE} are allowed", text.len())));
     }
     if !text.ends_with('\n') {
         return Err(invalid("note text must end with a newline"));
@@ -124,17 +118,10 @@ fn check_alg(alg: u8, what: &str) -> Result<()> {
 
 /// Parses the 8-digit lowercase hex key ID of a key's text form.
 fn parse_key_id(hex: &str, what: &str) -> Result<u32> {
-    if hex.len() != 8
-        || !hex
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    {
-        return Err(invalid(format!(
-            "{what}: key ID must be 8 lowercase hex digits"
-        )));
+    if hex.len() != 8 || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        return Err(invalid(format!("{what}: key ID must be 8 lowercase hex digits")));
     }
-    u32::from_str_radix(hex, 16)
-        .map_err(|_| invalid(format!("{what}: key ID must be 8 lowercase hex digits")))
+    u32::from_str_radix(hex, 16).map_err(|_| invalid(format!("{what}: key ID must be 8 lowercase hex digits")))
 }
 
 /// `<name>+<hex id>+base64(type ‖ key)`: the shared text form of both key kinds.
@@ -176,45 +163,28 @@ impl Signer {
 
     fn from_parts(name: &str, alg: u8, key: SigningKey) -> Signer {
         let id = key_id(name, alg, key.verifying_key().as_bytes());
-        Signer {
-            name: name.to_owned(),
-            id,
-            alg,
-            key,
-        }
+        Signer { name: name.to_owned(), id, alg, key }
     }
 
     /// Parses a signer key `PRIVATE+KEY+<name>+<hex id>+base64(type ‖ seed)`.
     /// The key ID must be the one the name, type and public key give.
     pub fn parse(skey: &str) -> Result<Signer> {
         const W: &str = "signer key";
-        let rest = skey
-            .strip_prefix(PRIVATE_PREFIX)
-            .ok_or_else(|| invalid("signer key must start with PRIVATE+KEY+"))?;
+        let rest =
+            skey.strip_prefix(PRIVATE_PREFIX).ok_or_else(|| invalid("signer key must start with PRIVATE+KEY+"))?;
         let mut parts = rest.splitn(3, '+');
         let (name, hex, b64) = match (parts.next(), parts.next(), parts.next()) {
             (Some(n), Some(h), Some(b)) => (n, h, b),
-            _ => {
-                return Err(invalid(
-                    "signer key must be PRIVATE+KEY+<name>+<key ID>+<base64 key>",
-                ))
-            }
+            _ => return Err(invalid("signer key must be PRIVATE+KEY+<name>+<key ID>+<base64 key>")),
         };
         check_name(name)?;
         let id = parse_key_id(hex, W)?;
-        let raw = B64
-            .decode(b64)
-            .map_err(|_| invalid("signer key: key material is not valid base64"))?;
-        let (&alg, seed) = raw
-            .split_first()
-            .ok_or_else(|| invalid("signer key: key material is empty"))?;
+        let raw = B64.decode(b64).map_err(|_| invalid("signer key: key material is not valid base64"))?;
+        let (&alg, seed) = raw.split_first().ok_or_else(|| invalid("signer key: key material is empty"))?;
         check_alg(alg, W)?;
-        let seed: [u8; 32] = seed.try_into().map_err(|_| {
-            invalid(format!(
-                "signer key: Ed25519 seed is {} bytes, not 32",
-                seed.len()
-            ))
-        })?;
+        let seed: [u8; 32] = seed
+            .try_into()
+            .map_err(|_| invalid(format!("signer key: Ed25519 seed is {} bytes, not 32", seed.len())))?;
         let signer = Signer::from_parts(name, alg, SigningKey::from_bytes(&seed));
         if signer.id != id {
             return Err(invalid(format!(
@@ -227,10 +197,7 @@ impl Signer {
 
     /// The secret text form `PRIVATE+KEY+<name>+<hex id>+base64(type ‖ seed)`.
     pub fn to_key_string(&self) -> String {
-        format!(
-            "{PRIVATE_PREFIX}{}",
-            key_text(&self.name, self.id, self.alg, self.key.as_bytes())
-        )
+        format!("{PRIVATE_PREFIX}{}", key_text(&self.name, self.id, self.alg, self.key.as_bytes()))
     }
 
     pub fn name(&self) -> &str {
@@ -248,12 +215,7 @@ impl Signer {
 
     /// The matching verifier key.
     pub fn verifier(&self) -> Verifier {
-        Verifier {
-            name: self.name.clone(),
-            id: self.id,
-            alg: self.alg,
-            key: self.key.verifying_key(),
-        }
+        Verifier { name: self.name.clone(), id: self.id, alg: self.alg, key: self.key.verifying_key() }
     }
 
     /// Raw Ed25519 signature of `msg`.
@@ -284,9 +246,7 @@ impl Verifier {
     pub fn parse(vkey: &str) -> Result<Verifier> {
         const W: &str = "verifier key";
         if vkey.starts_with(PRIVATE_PREFIX) {
-            return Err(invalid(
-                "a signer (private) key was given where a verifier key belongs",
-            ));
+            return Err(invalid("a signer (private) key was given where a verifier key belongs"));
         }
         let mut parts = vkey.splitn(3, '+');
         let (name, hex, b64) = match (parts.next(), parts.next(), parts.next()) {
@@ -295,22 +255,13 @@ impl Verifier {
         };
         check_name(name)?;
         let id = parse_key_id(hex, W)?;
-        let raw = B64.decode(b64).map_err(|_| {
-            invalid(format!(
-                "verifier key {}: key material is not valid base64",
-                shown(name)
-            ))
-        })?;
-        let (&alg, public) = raw
-            .split_first()
-            .ok_or_else(|| invalid("verifier key: key material is empty"))?;
+        let raw = B64
+            .decode(b64)
+            .map_err(|_| invalid(format!("verifier key {}: key material is not valid base64", shown(name))))?;
+        let (&alg, public) = raw.split_first().ok_or_else(|| invalid("verifier key: key material is empty"))?;
         check_alg(alg, &format!("verifier key {}", shown(name)))?;
         let public: [u8; 32] = public.try_into().map_err(|_| {
-            invalid(format!(
-                "verifier key {}: Ed25519 public key is {} bytes, not 32",
-                shown(name),
-                public.len()
-            ))
+            invalid(format!("verifier key {}: Ed25519 public key is {} bytes, not 32", shown(name), public.len()))
         })?;
         let want = key_id(name, alg, &public);
         if want != id {
@@ -319,24 +270,12 @@ impl Verifier {
                 shown(name)
             )));
         }
-        let key = VerifyingKey::from_bytes(&public).map_err(|_| {
-            invalid(format!(
-                "verifier key {}: not a valid Ed25519 public key",
-                shown(name)
-            ))
-        })?;
+        let key = VerifyingKey::from_bytes(&public)
+            .map_err(|_| invalid(format!("verifier key {}: not a valid Ed25519 public key", shown(name))))?;
         if key.is_weak() {
-            return Err(invalid(format!(
-                "verifier key {}: Ed25519 public key has small order",
-                shown(name)
-            )));
+            return Err(invalid(format!("verifier key {}: Ed25519 public key has small order", shown(name))));
         }
-        Ok(Verifier {
-            name: name.to_owned(),
-            id,
-            alg,
-            key,
-        })
+        Ok(Verifier { name: name.to_owned(), id, alg, key })
     }
 
     /// The text form `<name>+<hex id>+base64(type ‖ public key)`.
@@ -372,12 +311,7 @@ impl Verifier {
             ALG_COSIGNATURE_V1 => {
                 let (ts, sig) = match (sig.get(..8), sig.get(8..)) {
                     (Some(ts), Some(sig)) if sig.len() == 64 => (ts, sig),
-                    _ => {
-                        return Err(format!(
-                            "a cosignature is {COSIGNATURE_LEN} bytes, this one is {}",
-                            sig.len()
-                        ))
-                    }
+                    _ => return Err(format!("a cosignature is {COSIGNATURE_LEN} bytes, this one is {}", sig.len())),
                 };
                 let mut t = [0u8; 8];
                 t.copy_from_slice(ts);
@@ -397,12 +331,8 @@ impl Verifier {
     }
 
     fn ed25519(&self, msg: &[u8], sig: &[u8]) -> std::result::Result<(), String> {
-        let sig: [u8; 64] = sig.try_into().map_err(|_| {
-            format!(
-                "an Ed25519 signature is 64 bytes, this one is {}",
-                sig.len()
-            )
-        })?;
+        let sig: [u8; 64] =
+            sig.try_into().map_err(|_| format!("an Ed25519 signature is 64 bytes, this one is {}", sig.len()))?;
         self.key
             .verify_strict(msg, &Signature::from_bytes(&sig))
             .map_err(|_| "the Ed25519 signature is wrong".to_owned())
@@ -412,22 +342,11 @@ impl Verifier {
 /// Checks that no two keys share a name and key ID (they could not be told apart).
 pub(crate) fn check_distinct(keys: &[&Verifier]) -> Result<()> {
     for (i, a) in keys.iter().enumerate() {
-        if let Some(b) = keys
-            .get(i + 1..)
-            .and_then(|rest| rest.iter().find(|b| a.same_id(b)))
-        {
+        if let Some(b) = keys.get(i + 1..).and_then(|rest| rest.iter().find(|b| a.same_id(b))) {
             return Err(invalid(if a == b {
-                format!(
-                    "verifier key {} ({:08x}) is given twice",
-                    shown(&a.name),
-                    a.id
-                )
+                format!("verifier key {} ({:08x}) is given twice", shown(&a.name), a.id)
             } else {
-                format!(
-                    "two verifier keys share the name {} and key ID {:08x}",
-                    shown(&a.name),
-                    a.id
-                )
+                format!("two verifier keys share the name {} and key ID {:08x}", shown(&a.name), a.id)
             }));
         }
     }
@@ -478,53 +397,36 @@ impl Note {
     /// well-formed signature lines. Signatures are not checked here.
     pub fn parse(note: &[u8]) -> Result<Note> {
         if note.len() > MAX_NOTE_SIZE {
-            return Err(invalid(format!(
-                "note is {} bytes; at most {MAX_NOTE_SIZE} are allowed",
-                note.len()
-            )));
+            return Err(invalid(format!("note is {} bytes; at most {MAX_NOTE_SIZE} are allowed", note.len())));
         }
-        let s = std::str::from_utf8(note).map_err(|e| {
-            invalid(format!(
-                "note is not valid UTF-8 (bad byte at {})",
-                e.valid_up_to()
-            ))
-        })?;
+        let s = std::str::from_utf8(note)
+            .map_err(|e| invalid(format!("note is not valid UTF-8 (bad byte at {})", e.valid_up_to())))?;
         check_no_controls(s, "note")?;
-        let split = s
-            .rfind("\n\n")
-            .ok_or_else(|| invalid("note has no blank line between its text and its signatures"))?;
+        let split =
+            s.rfind("\n\n").ok_or_else(|| invalid("note has no blank line between its text and its signatures"))?;
         let (text, sigs) = (&s[..split + 1], &s[split + 2..]);
         if sigs.is_empty() {
-            return Err(invalid(
-                "note has no signature lines after its last blank line",
-            ));
+            return Err(invalid("note has no signature lines after its last blank line"));
         }
-        let sigs = sigs.strip_suffix('\n').ok_or_else(|| {
-            invalid("note does not end with a newline after its last signature line")
-        })?;
+        let sigs = sigs
+            .strip_suffix('\n')
+            .ok_or_else(|| invalid("note does not end with a newline after its last signature line"))?;
         let count = sigs.bytes().filter(|&b| b == b'\n').count() + 1;
         if count > MAX_SIGNATURES {
-            return Err(invalid(format!(
-                "note has {count} signature lines; at most {MAX_SIGNATURES} are allowed"
-            )));
+            return Err(invalid(format!("note has {count} signature lines; at most {MAX_SIGNATURES} are allowed")));
         }
         let mut signatures = Vec::with_capacity(count);
         for (i, line) in sigs.split('\n').enumerate() {
             let n = i + 1;
-            let rest = line.strip_prefix(SIG_PREFIX).ok_or_else(|| {
-                invalid(format!(
-                    "signature line {n} does not start with an em dash and a space"
-                ))
-            })?;
-            let (name, b64) = rest.split_once(' ').ok_or_else(|| {
-                invalid(format!(
-                    "signature line {n} has no space between key name and signature"
-                ))
-            })?;
+            let rest = line
+                .strip_prefix(SIG_PREFIX)
+                .ok_or_else(|| invalid(format!("signature line {n} does not start with an em dash and a space")))?;
+            let (name, b64) = rest
+                .split_once(' ')
+                .ok_or_else(|| invalid(format!("signature line {n} has no space between key name and signature")))?;
             check_name(name).map_err(|e| invalid(format!("signature line {n}: {e}")))?;
-            let raw = B64.decode(b64).map_err(|_| {
-                invalid(format!("signature line {n}: signature is not valid base64"))
-            })?;
+            let raw =
+                B64.decode(b64).map_err(|_| invalid(format!("signature line {n}: signature is not valid base64")))?;
             if raw.len() < 5 {
                 return Err(invalid(format!(
                     "signature line {n}: signature is {} bytes; a 4-byte key ID and a signature are needed",
@@ -533,16 +435,9 @@ impl Note {
             }
             let (id, sig) = raw.split_at(4);
             let key_id = u32::from_be_bytes([id[0], id[1], id[2], id[3]]);
-            signatures.push(NoteSignature {
-                name: name.to_owned(),
-                key_id,
-                signature: sig.to_vec(),
-            });
+            signatures.push(NoteSignature { name: name.to_owned(), key_id, signature: sig.to_vec() });
         }
-        Ok(Note {
-            text: text.to_owned(),
-            signatures,
-        })
+        Ok(Note { text: text.to_owned(), signatures })
     }
 
     /// The note's text form: text, blank line, signature lines.
@@ -560,8 +455,7 @@ impl Note {
     /// The result must stay within the limits.
     pub fn add_signature(&mut self, sig: NoteSignature) -> Result<()> {
         check_name(&sig.name)?;
-        self.signatures
-            .retain(|s| !(s.name == sig.name && s.key_id == sig.key_id));
+        self.signatures.retain(|s| !(s.name == sig.name && s.key_id == sig.key_id));
         self.signatures.push(sig);
         self.check_limits()
     }
@@ -575,9 +469,7 @@ impl Note {
         }
         let len = self.encode().len();
         if len > MAX_NOTE_SIZE {
-            return Err(invalid(format!(
-                "the signed note would be {len} bytes; at most {MAX_NOTE_SIZE} are allowed"
-            )));
+            return Err(invalid(format!("the signed note would be {len} bytes; at most {MAX_NOTE_SIZE} are allowed")));
         }
         Ok(())
     }
@@ -593,10 +485,7 @@ impl Note {
         check_distinct(keys)?;
         let mut verified: Vec<Verified> = Vec::new();
         for (line, s) in self.signatures.iter().enumerate() {
-            let Some(key_index) = keys
-                .iter()
-                .position(|k| k.name == s.name && k.id == s.key_id)
-            else {
+            let Some(key_index) = keys.iter().position(|k| k.name == s.name && k.id == s.key_id) else {
                 continue;
             };
             let key = keys[key_index];
@@ -610,21 +499,11 @@ impl Note {
                 ))
             })?;
             if !verified.iter().any(|v| v.key_index == key_index) {
-                verified.push(Verified {
-                    name: key.name.clone(),
-                    key_id: key.id,
-                    key_index,
-                    timestamp,
-                });
+                verified.push(Verified { name: key.name.clone(), key_id: key.id, key_index, timestamp });
             }
         }
         if verified.is_empty() {
-            let mut names: Vec<String> = self
-                .signatures
-                .iter()
-                .take(8)
-                .map(|s| shown(&s.name))
-                .collect();
+            let mut names: Vec<String> = self.signatures.iter().take(8).map(|s| shown(&s.name)).collect();
             if self.signatures.len() > names.len() {
                 names.push("...".into());
             }
@@ -652,10 +531,7 @@ pub fn sign(text: &str, signers: &[&Signer]) -> Result<String> {
     if signers.is_empty() {
         return Err(invalid("no signer keys given"));
     }
-    let mut note = Note {
-        text: text.to_owned(),
-        signatures: Vec::with_capacity(signers.len()),
-    };
+    let mut note = Note { text: text.to_owned(), signatures: Vec::with_capacity(signers.len()) };
     for (i, s) in signers.iter().enumerate() {
         if s.alg != ALG_ED25519 {
             return Err(invalid(format!(
@@ -664,15 +540,8 @@ pub fn sign(text: &str, signers: &[&Signer]) -> Result<String> {
                 alg_name(s.alg)
             )));
         }
-        if signers[..i]
-            .iter()
-            .any(|o| o.name == s.name && o.id == s.id)
-        {
-            return Err(invalid(format!(
-                "signer key {} ({:08x}) is given twice",
-                shown(&s.name),
-                s.id
-            )));
+        if signers[..i].iter().any(|o| o.name == s.name && o.id == s.id) {
+            return Err(invalid(format!("signer key {} ({:08x}) is given twice", shown(&s.name), s.id)));
         }
         note.signatures.push(NoteSignature {
             name: s.name.clone(),
@@ -726,12 +595,7 @@ mod tests {
         assert_eq!(text, s(&v, "text"));
         assert_eq!(
             ok,
-            vec![Verified {
-                name: "PeterNeumann".into(),
-                key_id: 0xc74f20a3,
-                key_index: 0,
-                timestamp: None
-            }]
+            vec![Verified { name: "PeterNeumann".into(), key_id: 0xc74f20a3, key_index: 0, timestamp: None }]
         );
         for bad in v["bad_verifier_keys"].as_array().unwrap() {
             assert!(Verifier::parse(bad.as_str().unwrap()).is_err(), "{bad}");
@@ -740,10 +604,7 @@ mod tests {
 
     #[test]
     fn spec_example_verifies() {
-        let vk = Verifier::parse(
-            "example.com/foo+530d903a+AekyeRrm56hApGFkyQR4ZCbV54Id2LKaANYcrnKv3U2k",
-        )
-        .unwrap();
+        let vk = Verifier::parse("example.com/foo+530d903a+AekyeRrm56hApGFkyQR4ZCbV54Id2LKaANYcrnKv3U2k").unwrap();
         let note = "This is an example message.\n\n\u{2014} example.com/foo Uw2QOkn8srV1yJGh2VYRlL1Tnagv1YEq6TfXppzi2ONncAlTgK7Ztg1ERYNZXsYjOBH3mFXmRKuwHjG1Yu72IneyaQM=\n";
         let (text, _) = open(note.as_bytes(), &[&vk]).unwrap();
         assert_eq!(text, "This is an example message.\n");
@@ -755,14 +616,8 @@ mod tests {
             let k = Signer::generate("example.com/log", alg).unwrap();
             let again = Signer::parse(&k.to_key_string()).unwrap();
             assert_eq!(again.verifier(), k.verifier());
-            assert_eq!(
-                Verifier::parse(&k.verifier().to_vkey()).unwrap(),
-                k.verifier()
-            );
-            assert_eq!(
-                k.key_id(),
-                key_id("example.com/log", alg, &k.verifier().public_key())
-            );
+            assert_eq!(Verifier::parse(&k.verifier().to_vkey()).unwrap(), k.verifier());
+            assert_eq!(k.key_id(), key_id("example.com/log", alg, &k.verifier().public_key()));
             assert!(!format!("{k:?}").contains(&k.to_key_string()[12..]));
         }
         is_invalid(Signer::generate("a b", ALG_ED25519), "U+0020");
@@ -786,33 +641,21 @@ mod tests {
         let a2 = Signer::generate("a", ALG_ED25519).unwrap();
         is_failed(open(note.as_bytes(), &[&a2.verifier()]), "no signature");
         is_invalid(sign("x\n", &[&a, &a]), "twice");
-        is_invalid(
-            open(note.as_bytes(), &[&a.verifier(), &a.verifier()]),
-            "twice",
-        );
+        is_invalid(open(note.as_bytes(), &[&a.verifier(), &a.verifier()]), "twice");
         is_invalid(open(note.as_bytes(), &[]), "no verifier keys");
     }
 
     #[test]
     fn a_failing_known_signature_rejects_the_note() {
-        let (a, b) = (
-            Signer::generate("a", ALG_ED25519).unwrap(),
-            Signer::generate("b", ALG_ED25519).unwrap(),
-        );
+        let (a, b) = (Signer::generate("a", ALG_ED25519).unwrap(), Signer::generate("b", ALG_ED25519).unwrap());
         let good = Note::parse(sign("text\n", &[&a, &b]).unwrap().as_bytes()).unwrap();
         let mut bad = good.clone();
         bad.signatures[1].signature[0] ^= 1;
-        is_failed(
-            open(bad.encode().as_bytes(), &[&a.verifier(), &b.verifier()]),
-            "line 2",
-        );
+        is_failed(open(bad.encode().as_bytes(), &[&a.verifier(), &b.verifier()]), "line 2");
         // Other text, same signatures.
         let mut bad = good.clone();
         bad.text = "texT\n".into();
-        is_failed(
-            open(bad.encode().as_bytes(), &[&a.verifier()]),
-            "does not verify",
-        );
+        is_failed(open(bad.encode().as_bytes(), &[&a.verifier()]), "does not verify");
         // A signature of the wrong length by a known key fails, it is not malformed.
         let mut bad = good;
         bad.signatures[0].signature.pop();
@@ -830,61 +673,31 @@ mod tests {
             (b"text\n\n".to_vec(), "no signature lines"),
             (good.trim_end().as_bytes().to_vec(), "end with a newline"),
             (format!("{good}\n").into_bytes(), "no signature lines"),
-            (
-                format!("text\n\n{}", line.replace('\u{2014}', "-")).into_bytes(),
-                "em dash",
-            ),
-            (
-                format!("text\n\n{}", line.replacen(' ', "", 1)).into_bytes(),
-                "em dash",
-            ),
+            (format!("text\n\n{}", line.replace('\u{2014}', "-")).into_bytes(), "em dash"),
+            (format!("text\n\n{}", line.replacen(' ', "", 1)).into_bytes(), "em dash"),
             (b"text\n\n\xe2\x80\x94 a\n".to_vec(), "no space"),
-            (
-                b"text\n\n\xe2\x80\x94  AAAAAAA=\n".to_vec(),
-                "key name is empty",
-            ),
-            (
-                format!("text\n\n{}", line.replace(" a ", " a+b ")).into_bytes(),
-                "'+'",
-            ),
+            (b"text\n\n\xe2\x80\x94  AAAAAAA=\n".to_vec(), "key name is empty"),
+            (format!("text\n\n{}", line.replace(" a ", " a+b ")).into_bytes(), "'+'"),
             (b"text\n\n\xe2\x80\x94 a AAAA\n".to_vec(), "3 bytes"),
             (b"text\n\n\xe2\x80\x94 a AAAAAA==\n".to_vec(), "4 bytes"),
             (b"text\n\n\xe2\x80\x94 a AAAAAA=\n".to_vec(), "base64"),
             (b"text\n\n\xe2\x80\x94 a !!!!\n".to_vec(), "base64"),
-            (
-                format!("text\n\n{}", line.replace('=', "")).into_bytes(),
-                "base64",
-            ),
+            (format!("text\n\n{}", line.replace('=', "")).into_bytes(), "base64"),
             (format!("te\rxt\n\n{line}").into_bytes(), "0x0d"),
             (format!("te\0xt\n\n{line}").into_bytes(), "0x00"),
-            (
-                format!("text\n\n{}", line.replace('\n', "\r\n")).into_bytes(),
-                "0x0d",
-            ),
-            (
-                format!("text\n\n{}", line.replace(' ', "\t")).into_bytes(),
-                "0x09",
-            ),
+            (format!("text\n\n{}", line.replace('\n', "\r\n")).into_bytes(), "0x0d"),
+            (format!("text\n\n{}", line.replace(' ', "\t")).into_bytes(), "0x09"),
             (b"te\xffxt\n\n".to_vec(), "UTF-8"),
             (b"te\xe2\x80xt\n\n".to_vec(), "UTF-8"),
-            (
-                format!("text\n\n{}", line.repeat(MAX_SIGNATURES + 1)).into_bytes(),
-                "signature lines",
-            ),
-            (
-                format!("{}\n\n{line}", "x".repeat(MAX_NOTE_SIZE)).into_bytes(),
-                "bytes; at most",
-            ),
+            (format!("text\n\n{}", line.repeat(MAX_SIGNATURES + 1)).into_bytes(), "signature lines"),
+            (format!("{}\n\n{line}", "x".repeat(MAX_NOTE_SIZE)).into_bytes(), "bytes; at most"),
         ];
         for (note, word) in cases {
             is_invalid(Note::parse(&note), word);
         }
         // 16 (and up to MAX_SIGNATURES) signatures are accepted.
         let many = format!("text\n\n{}", line.repeat(MAX_SIGNATURES));
-        assert_eq!(
-            Note::parse(many.as_bytes()).unwrap().signatures.len(),
-            MAX_SIGNATURES
-        );
+        assert_eq!(Note::parse(many.as_bytes()).unwrap().signatures.len(), MAX_SIGNATURES);
         assert_eq!(open(many.as_bytes(), &[&a.verifier()]).unwrap().1.len(), 1);
     }
 
@@ -905,23 +718,13 @@ mod tests {
     #[test]
     fn malformed_keys_are_refused() {
         // A fixed key whose ID has hex letters (for the uppercase case).
-        let k = Signer::from_parts(
-            "example.com/k",
-            ALG_ED25519,
-            SigningKey::from_bytes(&[7u8; 32]),
-        );
+        let k = Signer::from_parts("example.com/k", ALG_ED25519, SigningKey::from_bytes(&[7u8; 32]));
         let skey = k.to_key_string();
-        assert!(format!("{:08x}", k.key_id())
-            .bytes()
-            .any(|b| b.is_ascii_alphabetic()));
+        assert!(format!("{:08x}", k.key_id()).bytes().any(|b| b.is_ascii_alphabetic()));
         let vkey = k.verifier().to_vkey();
         let (vname, rest) = vkey.split_once('+').unwrap();
         let (vhex, vb64) = rest.split_once('+').unwrap();
-        let flipped = if vhex.starts_with('0') {
-            vhex.replacen('0', "1", 1)
-        } else {
-            format!("0{}", &vhex[1..])
-        };
+        let flipped = if vhex.starts_with('0') { vhex.replacen('0', "1", 1) } else { format!("0{}", &vhex[1..]) };
         let short = B64.encode(&B64.decode(vb64).unwrap()[..32]);
         let long = B64.encode([B64.decode(vb64).unwrap(), vec![0]].concat());
         let vcases: Vec<(String, &str)> = vec![
@@ -930,10 +733,7 @@ mod tests {
             (format!("{vname}+{vhex}"), "must be <name>"),
             (format!("+{vhex}+{vb64}"), "empty"),
             (format!("a b+{vhex}+{vb64}"), "U+0020"),
-            (
-                format!("{vname}+{}+{vb64}", vhex.to_uppercase()),
-                "lowercase hex",
-            ),
+            (format!("{vname}+{}+{vb64}", vhex.to_uppercase()), "lowercase hex"),
             (format!("{vname}+{}+{vb64}", &vhex[..7]), "8 lowercase"),
             (format!("{vname}+-{}+{vb64}", &vhex[..7]), "8 lowercase"),
             (format!("{vname}+{flipped}+{vb64}"), "does not match"),
@@ -941,13 +741,7 @@ mod tests {
             (format!("{vname}+{vhex}+{}", &vb64[1..]), "base64"),
             (format!("{vname}+{vhex}+{short}"), "31 bytes"),
             (format!("{vname}+{vhex}+{long}"), "33 bytes"),
-            (
-                format!(
-                    "{vname}+{vhex}+{}",
-                    B64.encode([&[2u8][..], &[0; 32]].concat())
-                ),
-                "0x02",
-            ),
+            (format!("{vname}+{vhex}+{}", B64.encode([&[2u8][..], &[0; 32]].concat())), "0x02"),
         ];
         is_invalid(Verifier::parse(&skey), "signer (private) key");
         for (v, word) in vcases {
@@ -956,11 +750,7 @@ mod tests {
         // A small-order point with its right key ID.
         let mut weak = [0u8; 32];
         weak[0] = 1; // the identity
-        let wv = format!(
-            "w+{:08x}+{}",
-            key_id("w", 1, &weak),
-            B64.encode([&[1u8][..], &weak].concat())
-        );
+        let wv = format!("w+{:08x}+{}", key_id("w", 1, &weak), B64.encode([&[1u8][..], &weak].concat()));
         is_invalid(Verifier::parse(&wv), "small order");
 
         let body = skey.strip_prefix(PRIVATE_PREFIX).unwrap();
@@ -972,18 +762,9 @@ mod tests {
             (skey.replacen("PRIVATE", "private", 1), "PRIVATE+KEY+"),
             (format!("PRIVATE+KEY+{vname}"), "must be PRIVATE"),
             (format!("PRIVATE+KEY+x+{shex}+{sb64}"), "does not match"),
-            (
-                format!("PRIVATE+KEY+{vname}+{shex}+{}", &sb64[2..]),
-                "base64",
-            ),
-            (
-                format!("PRIVATE+KEY+{vname}+{shex}+{}", B64.encode([1u8; 20])),
-                "19 bytes",
-            ),
-            (
-                format!("PRIVATE+KEY+{vname}+{shex}+{}", B64.encode([7u8; 33])),
-                "0x07",
-            ),
+            (format!("PRIVATE+KEY+{vname}+{shex}+{}", &sb64[2..]), "base64"),
+            (format!("PRIVATE+KEY+{vname}+{shex}+{}", B64.encode([1u8; 20])), "19 bytes"),
+            (format!("PRIVATE+KEY+{vname}+{shex}+{}", B64.encode([7u8; 33])), "0x07"),
             (format!("PRIVATE+KEY+{vname}+zzzzzzzz+{sb64}"), "hex"),
         ];
         for (sk, word) in scases {

@@ -31,10 +31,7 @@ pub trait LogStore: NodeSource + Send + Sync {
     /// The leaf hash at `index`.
     fn leaf_hash(&self, index: u64) -> Result<Hash> {
         if index >= self.size() {
-            return Err(out_of_range(format!(
-                "index {index} is not below the log size {}",
-                self.size()
-            )));
+            return Err(out_of_range(format!("index {index} is not below the log size {}", self.size())));
         }
         self.node(0, index)
     }
@@ -63,9 +60,7 @@ impl LogStore for MemoryLog {
     }
 
     fn index_of(&self, _: &Hash) -> Result<Option<u64>> {
-        Err(invalid(
-            "an in-memory log keeps no dedup index; open a durable log with dedup=True",
-        ))
+        Err(invalid("an in-memory log keeps no dedup index; open a durable log with dedup=True"))
     }
 }
 
@@ -75,17 +70,12 @@ impl LogStore for TileLog {
     }
 
     fn extend_leaf_hashes(&mut self, _: &[Hash]) -> Result<u64> {
-        Err(invalid(
-            "a tile log stores entries: use extend, not extend_hashes",
-        ))
+        Err(invalid("a tile log stores entries: use extend, not extend_hashes"))
     }
 
     fn compact_range(&self, size: u64) -> Result<CompactRange> {
         if size != self.len() {
-            return Err(invalid(format!(
-                "a tile log gives the compact range of its current size {} only",
-                self.len()
-            )));
+            return Err(invalid(format!("a tile log gives the compact range of its current size {} only", self.len())));
         }
         Ok(TileLog::compact_range(self))
     }

@@ -50,16 +50,10 @@ impl Suite {
     }
 
     pub fn from_name(name: &str) -> Result<Suite> {
-        Suite::ALL
-            .into_iter()
-            .find(|s| s.name() == name)
-            .ok_or_else(|| {
-                let known: Vec<_> = Suite::ALL.iter().map(|s| s.name()).collect();
-                invalid(format!(
-                    "unknown suite {name:?}; known suites: {}",
-                    known.join(", ")
-                ))
-            })
+        Suite::ALL.into_iter().find(|s| s.name() == name).ok_or_else(|| {
+            let known: Vec<_> = Suite::ALL.iter().map(|s| s.name()).collect();
+            invalid(format!("unknown suite {name:?}; known suites: {}", known.join(", ")))
+        })
     }
 
     /// The root of the empty tree.
@@ -97,11 +91,7 @@ impl Suite {
     ///
     /// Panics if `children.len() != 2 * out.len()` (a caller bug, never input-driven).
     pub fn hash_nodes(self, children: &[Hash], out: &mut [Hash]) {
-        assert_eq!(
-            children.len(),
-            2 * out.len(),
-            "hash_nodes: children must be twice the outputs"
-        );
+        assert_eq!(children.len(), 2 * out.len(), "hash_nodes: children must be twice the outputs");
         match self {
             Suite::Rfc6962Sha256 => {
                 for (pair, o) in children.chunks_exact(2).zip(out.iter_mut()) {
@@ -117,11 +107,7 @@ impl Suite {
         if out.len() < PAR_MIN_NODES {
             return self.hash_nodes(children, out);
         }
-        assert_eq!(
-            children.len(),
-            2 * out.len(),
-            "hash_nodes: children must be twice the outputs"
-        );
+        assert_eq!(children.len(), 2 * out.len(), "hash_nodes: children must be twice the outputs");
         out.par_chunks_mut(PAR_CHUNK_NODES)
             .zip(children.par_chunks(2 * PAR_CHUNK_NODES))
             .for_each(|(o, c)| self.hash_nodes(c, o));
@@ -129,11 +115,7 @@ impl Suite {
 
     /// Leaf hashes of many entries, on every core when there are many.
     pub fn leaf_hashes<T: AsRef<[u8]> + Sync>(self, entries: &[T]) -> Vec<Hash> {
-        entries
-            .par_iter()
-            .with_min_len(256)
-            .map(|e| self.leaf_hash(e.as_ref()))
-            .collect()
+        entries.par_iter().with_min_len(256).map(|e| self.leaf_hash(e.as_ref())).collect()
     }
 
     /// Leaf hashes of entries held back to back in `data` (see [`split_entries`]).
@@ -180,10 +162,7 @@ pub fn split_entries<'a>(data: &'a [u8], offsets: &[u64]) -> Result<Vec<&'a [u8]
             data.len()
         )));
     }
-    Ok(offsets
-        .windows(2)
-        .map(|w| &data[w[0] as usize..w[1] as usize])
-        .collect())
+    Ok(offsets.windows(2).map(|w| &data[w[0] as usize..w[1] as usize]).collect())
 }
 
 fn sha256_node(left: &Hash, right: &Hash) -> Hash {
@@ -211,9 +190,8 @@ pub(crate) fn sha256_prefixed(prefix: u8, a: &Hash, b: &Hash) -> Hash {
     out
 }
 
-const SHA256_IV: [u32; 8] = [
-    0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
-];
+const SHA256_IV: [u32; 8] =
+    [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19];
 
 struct Blake3Keys {
     leaf: [u8; 32],
@@ -280,10 +258,7 @@ pub(crate) fn blake3_pair(key: &[u32; 8], a: &Hash, b: &Hash) -> Hash {
 pub(crate) fn blake3_pairs(key: &[u32; 8], pairs: &[Hash], out: &mut [Hash]) {
     let platform = blake3_keys().platform;
     let flat = pairs.as_flattened();
-    for (cin, cout) in flat
-        .chunks(64 * BLAKE3_BATCH)
-        .zip(out.chunks_mut(BLAKE3_BATCH))
-    {
+    for (cin, cout) in flat.chunks(64 * BLAKE3_BATCH).zip(out.chunks_mut(BLAKE3_BATCH)) {
         let mut inputs: [&[u8; 64]; BLAKE3_BATCH] = [&[0u8; 64]; BLAKE3_BATCH];
         for (slot, block) in inputs.iter_mut().zip(cin.chunks_exact(64)) {
             *slot = block.try_into().expect("chunks_exact(64) yields 64 bytes");
@@ -311,9 +286,7 @@ mod tests {
     use super::*;
 
     fn pairs(n: usize) -> Vec<Hash> {
-        (0..2 * n)
-            .map(|i| Suite::Rfc6962Sha256.leaf_hash(&(i as u64).to_le_bytes()))
-            .collect()
+        (0..2 * n).map(|i| Suite::Rfc6962Sha256.leaf_hash(&(i as u64).to_le_bytes())).collect()
     }
 
     #[test]

@@ -12,15 +12,12 @@ use crate::suite::{Hash, Suite};
 /// `min_seconds` must lie in (0, 60].
 pub fn node_hash_limit(suite: Suite, min_seconds: f64) -> Result<f64> {
     if !(min_seconds > 0.0 && min_seconds <= 60.0) {
-        return Err(invalid(format!(
-            "seconds must be in (0, 60], got {min_seconds}"
-        )));
+        return Err(invalid(format!("seconds must be in (0, 60], got {min_seconds}")));
     }
     const NODES: usize = 1 << 11; // 128 KiB of children: stays in L2
     let per_thread = rayon::broadcast(|ctx| {
-        let children: Vec<Hash> = (0..2 * NODES as u64)
-            .map(|i| suite.leaf_hash(&(i ^ ((ctx.index() as u64) << 32)).to_le_bytes()))
-            .collect();
+        let children: Vec<Hash> =
+            (0..2 * NODES as u64).map(|i| suite.leaf_hash(&(i ^ ((ctx.index() as u64) << 32)).to_le_bytes())).collect();
         let mut out = vec![[0u8; 32]; NODES];
         let start = Instant::now();
         let mut passes = 0u64;

@@ -80,43 +80,30 @@ impl TlogProof {
                 text.len()
             )));
         }
-        let s = std::str::from_utf8(text).map_err(|e| {
-            invalid(format!(
-                "tlog-proof is not valid UTF-8 (bad byte at {})",
-                e.valid_up_to()
-            ))
-        })?;
+        let s = std::str::from_utf8(text)
+            .map_err(|e| invalid(format!("tlog-proof is not valid UTF-8 (bad byte at {})", e.valid_up_to())))?;
         let mut rest = s;
         let mut line_no = 0usize;
         let mut next_line = |what: &str| -> Result<(usize, &str)> {
-            let (line, after) = rest.split_once('\n').ok_or_else(|| {
-                invalid(format!(
-                    "tlog-proof ends before {what} (line {})",
-                    line_no + 1
-                ))
-            })?;
+            let (line, after) = rest
+                .split_once('\n')
+                .ok_or_else(|| invalid(format!("tlog-proof ends before {what} (line {})", line_no + 1)))?;
             rest = after;
             line_no += 1;
             Ok((line_no, line))
         };
         let (_, header) = next_line("its header")?;
         if header != HEADER {
-            return Err(invalid(format!(
-                "tlog-proof must start with the line {HEADER}"
-            )));
+            return Err(invalid(format!("tlog-proof must start with the line {HEADER}")));
         }
         let (mut n, mut line) = next_line("the index line")?;
         let mut extra = None;
         if let Some(b64) = line.strip_prefix("extra ") {
-            extra = Some(
-                B64.decode(b64)
-                    .map_err(|_| invalid("tlog-proof extra data (line 2) is not valid base64"))?,
-            );
+            extra = Some(B64.decode(b64).map_err(|_| invalid("tlog-proof extra data (line 2) is not valid base64"))?);
             (n, line) = next_line("the index line")?;
         }
-        let digits = line
-            .strip_prefix("index ")
-            .ok_or_else(|| invalid(format!("tlog-proof line {n} must be \"index <N>\"")))?;
+        let digits =
+            line.strip_prefix("index ").ok_or_else(|| invalid(format!("tlog-proof line {n} must be \"index <N>\"")))?;
         let index = parse_decimal(digits, &format!("tlog-proof index (line {n})"))?;
         let mut proof = Vec::new();
         loop {
@@ -125,29 +112,18 @@ impl TlogProof {
                 break;
             }
             if proof.len() == MAX_PROOF_HASHES {
-                return Err(invalid(format!(
-                    "tlog-proof has more than {MAX_PROOF_HASHES} proof hashes"
-                )));
+                return Err(invalid(format!("tlog-proof has more than {MAX_PROOF_HASHES} proof hashes")));
             }
-            proof.push(parse_hash(
-                line,
-                &format!("tlog-proof proof hash (line {n})"),
-            )?);
+            proof.push(parse_hash(line, &format!("tlog-proof proof hash (line {n})"))?);
         }
         let checkpoint = rest.to_owned();
         check_checkpoint(&checkpoint)?;
-        Ok(TlogProof {
-            extra,
-            index,
-            proof,
-            checkpoint,
-        })
+        Ok(TlogProof { extra, index, proof, checkpoint })
     }
 }
 
 fn check_checkpoint(note: &str) -> Result<()> {
-    let n =
-        Note::parse(note.as_bytes()).map_err(|e| invalid(format!("tlog-proof checkpoint: {e}")))?;
+    let n = Note::parse(note.as_bytes()).map_err(|e| invalid(format!("tlog-proof checkpoint: {e}")))?;
     Checkpoint::parse(&n.text).map_err(|e| invalid(format!("tlog-proof: {e}")))?;
     Ok(())
 }
@@ -173,19 +149,8 @@ pub fn verify_tlog_proof(
     let p = TlogProof::parse(text)?;
     let checkpoint = verify_checkpoint_policy(p.checkpoint.as_bytes(), log_keys, witness_keys, k)?;
     let cp = &checkpoint.checkpoint;
-    verify_inclusion(
-        Suite::Rfc6962Sha256,
-        p.index,
-        cp.size,
-        leaf_hash,
-        &p.proof,
-        &cp.root,
-    )?;
-    Ok(VerifiedProof {
-        checkpoint,
-        index: p.index,
-        extra: p.extra,
-    })
+    verify_inclusion(Suite::Rfc6962Sha256, p.index, cp.size, leaf_hash, &p.proof, &cp.root)?;
+    Ok(VerifiedProof { checkpoint, index: p.index, extra: p.extra })
 }
 
 #[cfg(test)]
@@ -205,16 +170,9 @@ mod tests {
     fn fixture() -> Fixture {
         let log_key = Signer::generate("example.com/log", ALG_ED25519).unwrap();
         let witness = generate_cosigner("witness.example").unwrap();
-        let leaves: Vec<Hash> = (0..11u8)
-            .map(|i| Suite::Rfc6962Sha256.leaf_hash(&[i]))
-            .collect();
+        let leaves: Vec<Hash> = (0..11u8).map(|i| Suite::Rfc6962Sha256.leaf_hash(&[i])).collect();
         let cp = Checkpoint::new("example.com/log", 11, root(&leaves));
-        let signed = cosign(
-            cp.sign(&log_key).unwrap().as_bytes(),
-            &witness,
-            1_700_000_000,
-        )
-        .unwrap();
+        let signed = cosign(cp.sign(&log_key).unwrap().as_bytes(), &witness, 1_700_000_000).unwrap();
         let proofs = (0..11u64)
             .map(|i| TlogProof {
                 extra: (i % 2 == 0).then(|| vec![i as u8; 5]),
@@ -223,12 +181,7 @@ mod tests {
                 checkpoint: signed.clone(),
             })
             .collect();
-        Fixture {
-            log_key,
-            witness,
-            leaves,
-            proofs,
-        }
+        Fixture { log_key, witness, leaves, proofs }
     }
 
     fn msg<T: std::fmt::Debug>(r: Result<T>, word: &str) -> Error {
@@ -259,11 +212,8 @@ mod tests {
             return Vec::new();
         }
         let k = split(l.len());
-        let (mut p, sibling) = if i < k {
-            (path(i, &l[..k]), root(&l[k..]))
-        } else {
-            (path(i - k, &l[k..]), root(&l[..k]))
-        };
+        let (mut p, sibling) =
+            if i < k { (path(i, &l[..k]), root(&l[k..])) } else { (path(i - k, &l[k..]), root(&l[..k])) };
         p.push(sibling);
         p
     }
@@ -281,22 +231,13 @@ mod tests {
             verify_tlog_proof(text.as_bytes(), leaf, &[&lv], &[], 0).unwrap();
             let wrong_leaf = f.leaves[(p.index as usize + 1) % f.leaves.len()];
             assert!(matches!(
-                msg(
-                    verify_tlog_proof(text.as_bytes(), &wrong_leaf, &[&lv], &[&wv], 1),
-                    "root"
-                ),
+                msg(verify_tlog_proof(text.as_bytes(), &wrong_leaf, &[&lv], &[&wv], 1), "root"),
                 Error::Verification(_)
             ));
         }
         let p = &f.proofs[3];
-        assert!(p
-            .format()
-            .unwrap()
-            .starts_with("c2sp.org/tlog-proof@v1\nindex 3\n"));
-        assert!(f.proofs[2]
-            .format()
-            .unwrap()
-            .starts_with("c2sp.org/tlog-proof@v1\nextra AgICAgI=\nindex 2\n"));
+        assert!(p.format().unwrap().starts_with("c2sp.org/tlog-proof@v1\nindex 3\n"));
+        assert!(f.proofs[2].format().unwrap().starts_with("c2sp.org/tlog-proof@v1\nextra AgICAgI=\nindex 2\n"));
     }
 
     #[test]
@@ -304,9 +245,7 @@ mod tests {
         let f = fixture();
         let (lv, wv) = (f.log_key.verifier(), f.witness.verifier());
         let leaf = f.leaves[5];
-        let check = |p: &TlogProof, k| {
-            verify_tlog_proof(p.format().unwrap().as_bytes(), &leaf, &[&lv], &[&wv], k)
-        };
+        let check = |p: &TlogProof, k| verify_tlog_proof(p.format().unwrap().as_bytes(), &leaf, &[&lv], &[&wv], k);
         let mut p = f.proofs[5].clone();
         p.proof[1][0] ^= 1;
         msg(check(&p, 0), "does not lead to the root");
@@ -323,9 +262,7 @@ mod tests {
         msg(check(&p, 0), "longer");
         // A checkpoint for another root, signed by the same log, with the old proof.
         let mut p = f.proofs[5].clone();
-        p.checkpoint = Checkpoint::new("example.com/log", 11, [1; 32])
-            .sign(&f.log_key)
-            .unwrap();
+        p.checkpoint = Checkpoint::new("example.com/log", 11, [1; 32]).sign(&f.log_key).unwrap();
         msg(check(&p, 0), "root");
         // The witness policy is enforced.
         msg(check(&p, 1), "needs 1");
@@ -345,107 +282,32 @@ mod tests {
         let h = hashes.join("\n");
         let cases: Vec<(String, &str)> = vec![
             (String::new(), "ends before its header"),
+            ("c2sp.org/tlog-proof@v2\nindex 0\n\n".into(), "must start with"),
+            (format!("c2sp.org/tlog-proof@v1\n\n{cp}"), "must be \"index <N>\""),
+            (format!("c2sp.org/tlog-proof@v1\nindex 4\n{h}\n"), "ends before the blank line"),
+            (format!("c2sp.org/tlog-proof@v1\nindex 4\n{h}"), "ends before the blank line"),
+            (format!("c2sp.org/tlog-proof@v1\nindex 04\n{h}\n\n{cp}"), "leading zeros"),
+            (format!("c2sp.org/tlog-proof@v1\nindex -4\n{h}\n\n{cp}"), "decimal"),
+            (format!("c2sp.org/tlog-proof@v1\nindex  4\n{h}\n\n{cp}"), "decimal"),
+            (format!("c2sp.org/tlog-proof@v1\nindex 99999999999999999999\n{h}\n\n{cp}"), "64 bits"),
+            (format!("c2sp.org/tlog-proof@v1\nextra !!\nindex 4\n{h}\n\n{cp}"), "extra"),
+            (format!("c2sp.org/tlog-proof@v1\nindex 4\nextra AA==\n{h}\n\n{cp}"), "line 3"),
+            (format!("c2sp.org/tlog-proof@v1\nindex 4\n{}\n\n{cp}", B64.encode([0u8; 31])), "31 bytes"),
+            (format!("c2sp.org/tlog-proof@v1\nindex 4\n{}x\n\n{cp}", hashes[0]), "base64"),
+            (format!("c2sp.org/tlog-proof@v1\nindex 4\n{}\n\n{cp}", h.replace('\n', "\r\n")), "base64"),
+            (format!("c2sp.org/tlog-proof@v1\nindex 4\n{}\n\n{cp}", [hashes[0]; 65].join("\n")), "more than 64"),
+            (format!("c2sp.org/tlog-proof@v1\nindex 4\n{h}\n\n"), "checkpoint"),
+            (format!("c2sp.org/tlog-proof@v1\nindex 4\n{h}\n\nexample.com/log\n"), "blank line"),
             (
-                "c2sp.org/tlog-proof@v2\nindex 0\n\n".into(),
-                "must start with",
-            ),
-            (
-                format!("c2sp.org/tlog-proof@v1\n\n{cp}"),
-                "must be \"index <N>\"",
-            ),
-            (
-                format!("c2sp.org/tlog-proof@v1\nindex 4\n{h}\n"),
-                "ends before the blank line",
-            ),
-            (
-                format!("c2sp.org/tlog-proof@v1\nindex 4\n{h}"),
-                "ends before the blank line",
-            ),
-            (
-                format!("c2sp.org/tlog-proof@v1\nindex 04\n{h}\n\n{cp}"),
-                "leading zeros",
-            ),
-            (
-                format!("c2sp.org/tlog-proof@v1\nindex -4\n{h}\n\n{cp}"),
-                "decimal",
-            ),
-            (
-                format!("c2sp.org/tlog-proof@v1\nindex  4\n{h}\n\n{cp}"),
-                "decimal",
-            ),
-            (
-                format!("c2sp.org/tlog-proof@v1\nindex 99999999999999999999\n{h}\n\n{cp}"),
-                "64 bits",
-            ),
-            (
-                format!("c2sp.org/tlog-proof@v1\nextra !!\nindex 4\n{h}\n\n{cp}"),
-                "extra",
-            ),
-            (
-                format!("c2sp.org/tlog-proof@v1\nindex 4\nextra AA==\n{h}\n\n{cp}"),
-                "line 3",
-            ),
-            (
-                format!(
-                    "c2sp.org/tlog-proof@v1\nindex 4\n{}\n\n{cp}",
-                    B64.encode([0u8; 31])
-                ),
-                "31 bytes",
-            ),
-            (
-                format!("c2sp.org/tlog-proof@v1\nindex 4\n{}x\n\n{cp}", hashes[0]),
-                "base64",
-            ),
-            (
-                format!(
-                    "c2sp.org/tlog-proof@v1\nindex 4\n{}\n\n{cp}",
-                    h.replace('\n', "\r\n")
-                ),
-                "base64",
-            ),
-            (
-                format!(
-                    "c2sp.org/tlog-proof@v1\nindex 4\n{}\n\n{cp}",
-                    [hashes[0]; 65].join("\n")
-                ),
-                "more than 64",
-            ),
-            (
-                format!("c2sp.org/tlog-proof@v1\nindex 4\n{h}\n\n"),
-                "checkpoint",
-            ),
-            (
-                format!("c2sp.org/tlog-proof@v1\nindex 4\n{h}\n\nexample.com/log\n"),
-                "blank line",
-            ),
-            (
-                format!(
-                    "c2sp.org/tlog-proof@v1\nindex 4\n{h}\n\n{}",
-                    cp.replacen("\n11\n", "\n011\n", 1)
-                ),
+                format!("c2sp.org/tlog-proof@v1\nindex 4\n{h}\n\n{}", cp.replacen("\n11\n", "\n011\n", 1)),
                 "leading zeros",
             ),
             (format!("{good}\n"), "checkpoint"),
-            (
-                format!("c2sp.org/tlog-proof@v1\r\nindex 4\n{h}\n\n{cp}"),
-                "must start with",
-            ),
-            (
-                format!(
-                    "c2sp.org/tlog-proof@v1\nindex 4\n{h}\n\n{}",
-                    "x".repeat(MAX_TLOG_PROOF_SIZE)
-                ),
-                "bytes",
-            ),
+            (format!("c2sp.org/tlog-proof@v1\r\nindex 4\n{h}\n\n{cp}"), "must start with"),
+            (format!("c2sp.org/tlog-proof@v1\nindex 4\n{h}\n\n{}", "x".repeat(MAX_TLOG_PROOF_SIZE)), "bytes"),
         ];
         for (text, word) in cases {
-            assert!(
-                matches!(
-                    msg(TlogProof::parse(text.as_bytes()), word),
-                    Error::InvalidArgument(_)
-                ),
-                "{text:?}"
-            );
+            assert!(matches!(msg(TlogProof::parse(text.as_bytes()), word), Error::InvalidArgument(_)), "{text:?}");
         }
         msg(TlogProof::parse(b"c2sp.org/tlog-proof@v1\n\xff"), "UTF-8");
         let mut p = f.proofs[4].clone();

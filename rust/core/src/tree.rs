@@ -93,29 +93,20 @@ fn push_hashes<S: NodeSource + ?Sized>(
 
 fn check_size<S: NodeSource + ?Sized>(src: &S, size: u64) -> Result<()> {
     if size > src.size() {
-        return Err(out_of_range(format!(
-            "size {size} is beyond the log size {}",
-            src.size()
-        )));
+        return Err(out_of_range(format!("size {size} is beyond the log size {}", src.size())));
     }
     Ok(())
 }
 
 fn check_index(index: u64, size: u64) -> Result<()> {
     if index >= size {
-        return Err(out_of_range(format!(
-            "index {index} is not below the tree size {size}"
-        )));
+        return Err(out_of_range(format!("index {index} is not below the tree size {size}")));
     }
     Ok(())
 }
 
 /// RFC 9162 §2.1.3 inclusion proof of leaf `index` in the tree of `size` leaves.
-pub fn inclusion_proof<S: NodeSource + ?Sized>(
-    src: &S,
-    index: u64,
-    size: u64,
-) -> Result<Vec<Hash>> {
+pub fn inclusion_proof<S: NodeSource + ?Sized>(src: &S, index: u64, size: u64) -> Result<Vec<Hash>> {
     check_size(src, size)?;
     check_index(index, size)?;
     let mut out = Vec::with_capacity(64);
@@ -160,9 +151,7 @@ pub fn inclusion_proofs<S: NodeSource + Sync + ?Sized>(
 pub fn consistency_proof<S: NodeSource + ?Sized>(src: &S, old: u64, new: u64) -> Result<Vec<Hash>> {
     check_size(src, new)?;
     if old > new {
-        return Err(out_of_range(format!(
-            "old size {old} is beyond the new size {new}"
-        )));
+        return Err(out_of_range(format!("old size {old} is beyond the new size {new}")));
     }
     if old == 0 || old == new {
         return Ok(Vec::new());
@@ -172,11 +161,7 @@ pub fn consistency_proof<S: NodeSource + ?Sized>(src: &S, old: u64, new: u64) ->
     let index = (old - 1) >> level;
     let own = (index != 0).then_some((index << level, (index + 1) << level));
     let mut out = Vec::with_capacity(65);
-    push_hashes(
-        src,
-        own.into_iter().chain(path_ranges(level, index, new)),
-        &mut out,
-    )?;
+    push_hashes(src, own.into_iter().chain(path_ranges(level, index, new)), &mut out)?;
     Ok(out)
 }
 
@@ -215,11 +200,7 @@ pub(crate) fn batch_ranges(begin: u64, end: u64, indices: &[u64], out: &mut Vec<
 }
 
 /// Batch inclusion proof for strictly increasing `indices` in the tree of `size`.
-pub fn batch_inclusion_proof<S: NodeSource + ?Sized>(
-    src: &S,
-    indices: &[u64],
-    size: u64,
-) -> Result<Vec<Hash>> {
+pub fn batch_inclusion_proof<S: NodeSource + ?Sized>(src: &S, indices: &[u64], size: u64) -> Result<Vec<Hash>> {
     check_size(src, size)?;
     check_batch_indices(indices, size)?;
     let mut ranges = Vec::new();

@@ -8,17 +8,9 @@ use crate::tree::{check_batch_indices, split_point};
 
 /// The root that an RFC 9162 §2.1.3.2 inclusion proof implies for `leaf` at
 /// `index` in a tree of `size` leaves.
-pub fn root_from_inclusion_proof(
-    suite: Suite,
-    index: u64,
-    size: u64,
-    leaf: &Hash,
-    proof: &[Hash],
-) -> Result<Hash> {
+pub fn root_from_inclusion_proof(suite: Suite, index: u64, size: u64, leaf: &Hash, proof: &[Hash]) -> Result<Hash> {
     if index >= size {
-        return Err(failed(format!(
-            "index {index} is not below the tree size {size}"
-        )));
+        return Err(failed(format!("index {index} is not below the tree size {size}")));
     }
     let (mut fnode, mut snode, mut r) = (index, size - 1, *leaf);
     for p in proof {
@@ -38,22 +30,13 @@ pub fn root_from_inclusion_proof(
         snode >>= 1;
     }
     if snode != 0 {
-        return Err(failed(
-            "inclusion proof is shorter than the path to the root",
-        ));
+        return Err(failed("inclusion proof is shorter than the path to the root"));
     }
     Ok(r)
 }
 
 /// Verifies an RFC 9162 inclusion proof.
-pub fn verify_inclusion(
-    suite: Suite,
-    index: u64,
-    size: u64,
-    leaf: &Hash,
-    proof: &[Hash],
-    root: &Hash,
-) -> Result<()> {
+pub fn verify_inclusion(suite: Suite, index: u64, size: u64, leaf: &Hash, proof: &[Hash], root: &Hash) -> Result<()> {
     let got = root_from_inclusion_proof(suite, index, size, leaf, proof)?;
     if &got != root {
         return Err(failed("inclusion proof does not lead to the root"));
@@ -84,26 +67,18 @@ pub fn verify_inclusions(
             offsets.len()
         )));
     }
-    if offsets[0] != 0
-        || offsets[indices.len()] != proofs.len() as u64
-        || offsets.windows(2).any(|w| w[0] > w[1])
-    {
-        return Err(invalid(
-            "offsets must rise from 0 to the number of proof nodes",
-        ));
+    if offsets[0] != 0 || offsets[indices.len()] != proofs.len() as u64 || offsets.windows(2).any(|w| w[0] > w[1]) {
+        return Err(invalid("offsets must rise from 0 to the number of proof nodes"));
     }
     let mut verdicts = vec![false; indices.len()];
-    verdicts
-        .par_chunks_mut(LOCKSTEP)
-        .enumerate()
-        .for_each(|(g, out)| {
-            let start = g * LOCKSTEP;
-            let lanes = (start..start + out.len()).map(|i| {
-                let proof = &proofs[offsets[i] as usize..offsets[i + 1] as usize];
-                Lane::new(indices[i], size, leaves[i], proof)
-            });
-            verify_lockstep(suite, lanes, root, out);
+    verdicts.par_chunks_mut(LOCKSTEP).enumerate().for_each(|(g, out)| {
+        let start = g * LOCKSTEP;
+        let lanes = (start..start + out.len()).map(|i| {
+            let proof = &proofs[offsets[i] as usize..offsets[i + 1] as usize];
+            Lane::new(indices[i], size, leaves[i], proof)
         });
+        verify_lockstep(suite, lanes, root, out);
+    });
     Ok(verdicts)
 }
 
@@ -122,13 +97,7 @@ struct Lane<'a> {
 impl<'a> Lane<'a> {
     fn new(index: u64, size: u64, leaf: Hash, proof: &'a [Hash]) -> Self {
         let failed = index >= size;
-        Lane {
-            fnode: index,
-            snode: size.wrapping_sub(1),
-            r: leaf,
-            proof,
-            failed,
-        }
+        Lane { fnode: index, snode: size.wrapping_sub(1), r: leaf, proof, failed }
     }
 
     /// Writes the next node's children into `pair` and advances the indices,
@@ -161,12 +130,7 @@ impl<'a> Lane<'a> {
     }
 }
 
-fn verify_lockstep<'a>(
-    suite: Suite,
-    lanes: impl Iterator<Item = Lane<'a>>,
-    root: &Hash,
-    out: &mut [bool],
-) {
+fn verify_lockstep<'a>(suite: Suite, lanes: impl Iterator<Item = Lane<'a>>, root: &Hash, out: &mut [bool]) {
     let mut lanes: Vec<Lane<'a>> = lanes.collect();
     let mut active: Vec<usize> = (0..lanes.len()).collect();
     let mut children = vec![[0u8; 32]; 2 * lanes.len()];
@@ -197,9 +161,7 @@ pub fn verify_consistency(
     proof: &[Hash],
 ) -> Result<()> {
     if old_size > new_size {
-        return Err(failed(format!(
-            "old size {old_size} is beyond the new size {new_size}"
-        )));
+        return Err(failed(format!("old size {old_size} is beyond the new size {new_size}")));
     }
     if old_size == new_size {
         if !proof.is_empty() {
@@ -221,11 +183,7 @@ pub fn verify_consistency(
         return Err(failed("consistency proof is empty"));
     }
     // When the old tree is a complete subtree of the new one, its root starts the path.
-    let (seed, rest) = if old_size.is_power_of_two() {
-        (old_root, proof)
-    } else {
-        (&proof[0], &proof[1..])
-    };
+    let (seed, rest) = if old_size.is_power_of_two() { (old_root, proof) } else { (&proof[0], &proof[1..]) };
     let mut fnode = old_size - 1;
     let mut snode = new_size - 1;
     while fnode & 1 == 1 {
@@ -251,9 +209,7 @@ pub fn verify_consistency(
         snode >>= 1;
     }
     if snode != 0 {
-        return Err(failed(
-            "consistency proof is shorter than the path to the root",
-        ));
+        return Err(failed("consistency proof is shorter than the path to the root"));
     }
     if &fr != old_root {
         return Err(failed("consistency proof does not lead to the old root"));
@@ -273,11 +229,7 @@ pub fn root_from_batch_proof(
     proof: &[Hash],
 ) -> Result<Hash> {
     if leaves.len() != indices.len() {
-        return Err(invalid(format!(
-            "{} indices but {} leaf hashes",
-            indices.len(),
-            leaves.len()
-        )));
+        return Err(invalid(format!("{} indices but {} leaf hashes", indices.len(), leaves.len())));
     }
     // Unsorted or duplicate indices are a caller's mistake; an index past the
     // size is a claim the proof cannot back.
@@ -287,10 +239,7 @@ pub fn root_from_batch_proof(
     })?;
     let need = batch_node_count(0, size, indices);
     if proof.len() != need {
-        return Err(failed(format!(
-            "batch proof has {} nodes, needs {need}",
-            proof.len()
-        )));
+        return Err(failed(format!("batch proof has {} nodes, needs {need}", proof.len())));
     }
     Ok(batch_root(suite, 0, size, indices, leaves, proof))
 }
@@ -313,14 +262,7 @@ fn batch_node_count(begin: u64, end: u64, indices: &[u64]) -> usize {
 const BATCH_PAR_MIN: usize = 256;
 
 /// The root of `[begin, end)` from its leaves and exactly its share of the proof.
-fn batch_root(
-    suite: Suite,
-    begin: u64,
-    end: u64,
-    indices: &[u64],
-    leaves: &[Hash],
-    proof: &[Hash],
-) -> Hash {
+fn batch_root(suite: Suite, begin: u64, end: u64, indices: &[u64], leaves: &[Hash], proof: &[Hash]) -> Hash {
     if indices.len() < 2 * BATCH_PAR_MIN || end - begin == 1 {
         return batch_root_seq(suite, begin, end, indices, leaves, &mut proof.iter());
     }
@@ -333,10 +275,8 @@ fn batch_root(
     }
     // Counting the left half's nodes (no hashing) tells where the right half's start.
     let (lp, rp) = proof.split_at(batch_node_count(begin, mid, li));
-    let (left, right) = rayon::join(
-        || batch_root(suite, begin, mid, li, ll, lp),
-        || batch_root(suite, mid, end, ri, rl, rp),
-    );
+    let (left, right) =
+        rayon::join(|| batch_root(suite, begin, mid, li, ll, lp), || batch_root(suite, mid, end, ri, rl, rp));
     suite.node_hash(&left, &right)
 }
 

@@ -44,19 +44,12 @@ fn hex32(b: &[u8; 32]) -> String {
 impl VrfSecretKey {
     /// The key whose seed is `seed` (the RFC's SK, as for Ed25519).
     pub fn from_seed(seed: &[u8]) -> Result<VrfSecretKey> {
-        let seed: &[u8; 32] = seed
-            .try_into()
-            .map_err(|_| invalid(format!("a VRF secret key is 32 bytes, not {}", seed.len())))?;
+        let seed: &[u8; 32] =
+            seed.try_into().map_err(|_| invalid(format!("a VRF secret key is 32 bytes, not {}", seed.len())))?;
         let h = Zeroizing::new(<[u8; 64]>::from(Sha512::digest(seed)));
-        let x = Zeroizing::new(Scalar::from_bytes_mod_order(clamp_integer(
-            h[..32].try_into().expect("32 bytes"),
-        )));
+        let x = Zeroizing::new(Scalar::from_bytes_mod_order(clamp_integer(h[..32].try_into().expect("32 bytes"))));
         let public = (ED25519_BASEPOINT_TABLE * &*x).compress().to_bytes();
-        Ok(VrfSecretKey {
-            x,
-            nonce_prefix: Zeroizing::new(h[32..].try_into().expect("32 bytes")),
-            public,
-        })
+        Ok(VrfSecretKey { x, nonce_prefix: Zeroizing::new(h[32..].try_into().expect("32 bytes")), public })
     }
 
     /// The public key Y = x·B, compressed.
@@ -70,17 +63,9 @@ impl VrfSecretKey {
         let h_bytes = h.compress();
         let gamma = h * *self.x;
         let k = Zeroizing::new(Scalar::from_hash(
-            Sha512::new()
-                .chain_update(*self.nonce_prefix)
-                .chain_update(h_bytes.as_bytes()),
+            Sha512::new().chain_update(*self.nonce_prefix).chain_update(h_bytes.as_bytes()),
         ));
-        let c = challenge(
-            &self.public,
-            &h_bytes,
-            &gamma.compress(),
-            &(ED25519_BASEPOINT_TABLE * &*k),
-            &(h * *k),
-        );
+        let c = challenge(&self.public, &h_bytes, &gamma.compress(), &(ED25519_BASEPOINT_TABLE * &*k), &(h * *k));
         let s = *k + scalar_of(&c) * *self.x;
         let mut pi = [0u8; PROOF_LEN];
         pi[..32].copy_from_slice(gamma.compress().as_bytes());
@@ -93,9 +78,7 @@ impl VrfSecretKey {
 /// Decodes a point as RFC 8032 does: the canonical encoding only.
 fn decode_point(bytes: &[u8; 32]) -> Option<EdwardsPoint> {
     let compressed = CompressedEdwardsY(*bytes);
-    compressed
-        .decompress()
-        .filter(|p| p.compress() == compressed)
+    compressed.decompress().filter(|p| p.compress() == compressed)
 }
 
 /// ECVRF_encode_to_curve_try_and_increment, cofactor cleared.
@@ -161,25 +144,13 @@ struct Proof {
 }
 
 fn decode_proof(pi: &[u8]) -> Result<Proof> {
-    let pi: &[u8; PROOF_LEN] = pi.try_into().map_err(|_| {
-        invalid(format!(
-            "a VRF proof is {PROOF_LEN} bytes, not {}",
-            pi.len()
-        ))
-    })?;
+    let pi: &[u8; PROOF_LEN] =
+        pi.try_into().map_err(|_| invalid(format!("a VRF proof is {PROOF_LEN} bytes, not {}", pi.len())))?;
     let gamma_bytes: [u8; 32] = pi[..32].try_into().expect("32 bytes");
-    let gamma = decode_point(&gamma_bytes)
-        .ok_or_else(|| failed("the VRF proof's Gamma is not a curve point"))?;
-    let s = Option::from(Scalar::from_canonical_bytes(
-        pi[48..].try_into().expect("32 bytes"),
-    ))
-    .ok_or_else(|| failed("the VRF proof's s is not below the group order"))?;
-    Ok(Proof {
-        gamma,
-        gamma_bytes: CompressedEdwardsY(gamma_bytes),
-        c: pi[32..48].try_into().expect("16 bytes"),
-        s,
-    })
+    let gamma = decode_point(&gamma_bytes).ok_or_else(|| failed("the VRF proof's Gamma is not a curve point"))?;
+    let s = Option::from(Scalar::from_canonical_bytes(pi[48..].try_into().expect("32 bytes")))
+        .ok_or_else(|| failed("the VRF proof's s is not below the group order"))?;
+    Ok(Proof { gamma, gamma_bytes: CompressedEdwardsY(gamma_bytes), c: pi[32..48].try_into().expect("16 bytes"), s })
 }
 
 /// The VRF output of a proof, without checking it (ECVRF_proof_to_hash).
@@ -191,15 +162,10 @@ pub fn proof_to_hash(pi: &[u8]) -> Result<[u8; OUTPUT_LEN]> {
 /// `Verification` error unless the proof is valid (RFC 9381 5.3, with the
 /// public key validated: small-order keys are refused).
 pub fn verify(public: &[u8], alpha: &[u8], pi: &[u8]) -> Result<[u8; OUTPUT_LEN]> {
-    let public: &[u8; 32] = public.try_into().map_err(|_| {
-        invalid(format!(
-            "a VRF public key is 32 bytes, not {}",
-            public.len()
-        ))
-    })?;
+    let public: &[u8; 32] =
+        public.try_into().map_err(|_| invalid(format!("a VRF public key is 32 bytes, not {}", public.len())))?;
     let proof = decode_proof(pi)?;
-    let y =
-        decode_point(public).ok_or_else(|| failed("the VRF public key is not a curve point"))?;
+    let y = decode_point(public).ok_or_else(|| failed("the VRF public key is not a curve point"))?;
     if y.mul_by_cofactor().is_identity() {
         return Err(failed("the VRF public key has small order"));
     }
@@ -224,13 +190,9 @@ mod tests {
     /// tests/vectors through the Python API and the crate's vector test.
     #[test]
     fn rfc9381_example_16() {
-        let sk = hex::decode("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")
-            .unwrap();
+        let sk = hex::decode("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60").unwrap();
         let key = VrfSecretKey::from_seed(&sk).unwrap();
-        assert_eq!(
-            hex32(&key.public_key()),
-            "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
-        );
+        assert_eq!(hex32(&key.public_key()), "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a");
         assert_eq!(
             hex32(&hash_to_curve(&key.public_key(), b"").compress().to_bytes()),
             "91bbed02a99461df1ad4c6564a5f5d829d0b90cfc7903e7a5797bd658abf3318"
@@ -250,34 +212,23 @@ mod tests {
         let key = VrfSecretKey::from_seed(&[7; 32]).unwrap();
         let pi = key.prove(b"alice");
         assert!(verify(&key.public_key(), b"alice", &pi).is_ok());
-        assert!(matches!(
-            verify(&key.public_key(), b"alicf", &pi),
-            Err(crate::error::Error::Verification(_))
-        ));
+        assert!(matches!(verify(&key.public_key(), b"alicf", &pi), Err(crate::error::Error::Verification(_))));
         for i in 0..PROOF_LEN {
             let mut bad = pi;
             bad[i] ^= 0x10;
-            assert!(
-                verify(&key.public_key(), b"alice", &bad).is_err(),
-                "byte {i}"
-            );
+            assert!(verify(&key.public_key(), b"alice", &bad).is_err(), "byte {i}");
         }
         let other = VrfSecretKey::from_seed(&[8; 32]).unwrap();
         assert!(verify(&other.public_key(), b"alice", &pi).is_err());
-        assert!(matches!(
-            verify(&key.public_key(), b"alice", &pi[..79]),
-            Err(crate::error::Error::InvalidArgument(_))
-        ));
+        assert!(matches!(verify(&key.public_key(), b"alice", &pi[..79]), Err(crate::error::Error::InvalidArgument(_))));
         // The identity (a small-order point) as public key.
         let mut identity = [0u8; 32];
         identity[0] = 1;
         assert!(verify(&identity, b"alice", &pi).is_err());
         // s = the group order: not canonical.
         let mut big_s = pi;
-        big_s[48..].copy_from_slice(
-            &hex::decode("edd3f55c1a631258d69cf7a2def9de1400000000000000000000000000000010")
-                .unwrap(),
-        );
+        big_s[48..]
+            .copy_from_slice(&hex::decode("edd3f55c1a631258d69cf7a2def9de1400000000000000000000000000000010").unwrap());
         assert!(verify(&key.public_key(), b"alice", &big_s).is_err());
         assert!(format!("{key:?}").contains("public") && !format!("{key:?}").contains("x:"));
     }

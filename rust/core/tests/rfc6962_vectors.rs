@@ -30,9 +30,7 @@ fn cases(kind: &str) -> Vec<(String, Value)> {
 
 /// Decodes a base64 hash; `None` when it is not 32 bytes (a malformed case).
 fn hash(v: &Value) -> Option<Hash> {
-    let b = base64::engine::general_purpose::STANDARD
-        .decode(v.as_str()?)
-        .ok()?;
+    let b = base64::engine::general_purpose::STANDARD.decode(v.as_str()?).ok()?;
     b.try_into().ok()
 }
 
@@ -87,56 +85,31 @@ fn consistency_vectors() {
             // Hashes that are not 32 bytes cannot even be expressed in our typed
             // API. One upstream case accepts such roots when the sizes are equal
             // (any bytes are "consistent" with themselves); we reject it as malformed.
-            None => assert!(
-                want_err || name.ends_with("sizes-are-equal-one-and-proof-is-empty.json"),
-                "{name}"
-            ),
+            None => assert!(want_err || name.ends_with("sizes-are-equal-one-and-proof-is-empty.json"), "{name}"),
         }
     }
 }
 
 #[test]
 fn reference_tree_roots_and_generated_proofs() {
-    let v: Value = serde_json::from_str(
-        &std::fs::read_to_string(vectors().join("reference_tree.json")).unwrap(),
-    )
-    .unwrap();
+    let v: Value =
+        serde_json::from_str(&std::fs::read_to_string(vectors().join("reference_tree.json")).unwrap()).unwrap();
     let suite = Suite::Rfc6962Sha256;
     let mut log = MemoryLog::new(suite);
     for e in v["leaf_inputs_hex"].as_array().unwrap() {
         log.append(&hex::decode(e.as_str().unwrap()).unwrap());
     }
     for (size, want) in v["root_hex_by_size"].as_array().unwrap().iter().enumerate() {
-        assert_eq!(
-            hex::encode(log.root(size as u64).unwrap()),
-            want.as_str().unwrap()
-        );
+        assert_eq!(hex::encode(log.root(size as u64).unwrap()), want.as_str().unwrap());
     }
     // Every happy-path vector's proof is exactly what the log generates.
-    for (name, c) in cases("inclusion")
-        .into_iter()
-        .filter(|(_, c)| !c["wantErr"].as_bool().unwrap())
-    {
-        let (i, n) = (
-            c["leafIdx"].as_u64().unwrap(),
-            c["treeSize"].as_u64().unwrap(),
-        );
-        assert_eq!(
-            tree::inclusion_proof(&log, i, n).unwrap(),
-            proof(&c["proof"]).unwrap(),
-            "{name}"
-        );
+    for (name, c) in cases("inclusion").into_iter().filter(|(_, c)| !c["wantErr"].as_bool().unwrap()) {
+        let (i, n) = (c["leafIdx"].as_u64().unwrap(), c["treeSize"].as_u64().unwrap());
+        assert_eq!(tree::inclusion_proof(&log, i, n).unwrap(), proof(&c["proof"]).unwrap(), "{name}");
     }
-    for (name, c) in cases("consistency")
-        .into_iter()
-        .filter(|(_, c)| !c["wantErr"].as_bool().unwrap())
-    {
+    for (name, c) in cases("consistency").into_iter().filter(|(_, c)| !c["wantErr"].as_bool().unwrap()) {
         let (a, b) = (c["size1"].as_u64().unwrap(), c["size2"].as_u64().unwrap());
-        assert_eq!(
-            tree::consistency_proof(&log, a, b).unwrap(),
-            proof(&c["proof"]).unwrap(),
-            "{name}"
-        );
+        assert_eq!(tree::consistency_proof(&log, a, b).unwrap(), proof(&c["proof"]).unwrap(), "{name}");
     }
 }
 
@@ -168,15 +141,7 @@ fn all_proofs_of_small_logs_verify_and_tampering_fails() {
                 if !p.is_empty() {
                     let mut bad = p.clone();
                     bad[0][0] ^= 0x80;
-                    assert!(verify::verify_consistency(
-                        suite,
-                        m,
-                        n,
-                        &log.root(m).unwrap(),
-                        &root,
-                        &bad
-                    )
-                    .is_err());
+                    assert!(verify::verify_consistency(suite, m, n, &log.root(m).unwrap(), &root, &bad).is_err());
                 }
             }
             // Every subset of a small window as a batch.
@@ -190,15 +155,8 @@ fn all_proofs_of_small_logs_verify_and_tampering_fails() {
                 bad[0][31] ^= 1;
                 assert!(verify::verify_batch_inclusion(suite, &idx, n, &bad, &p, &root).is_err());
                 assert!(
-                    verify::verify_batch_inclusion(
-                        suite,
-                        &idx,
-                        n,
-                        &leaves,
-                        &p[..p.len().saturating_sub(1)],
-                        &root
-                    )
-                    .is_err()
+                    verify::verify_batch_inclusion(suite, &idx, n, &leaves, &p[..p.len().saturating_sub(1)], &root)
+                        .is_err()
                         || p.is_empty()
                 );
             }

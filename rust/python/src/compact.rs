@@ -55,9 +55,7 @@ impl PyCompactRange {
 
     /// Appends one 32-byte leaf hash.
     fn append(&mut self, leaf_hash: &Bound<'_, PyAny>) -> PyResult<()> {
-        self.inner
-            .append(convert::hash(leaf_hash, "leaf_hash")?)
-            .py()
+        self.inner.append(convert::hash(leaf_hash, "leaf_hash")?).py()
     }
 
     /// Appends leaf hashes (numpy uint8 array of shape (N, 32)).
@@ -86,10 +84,6 @@ impl PyCompactRange {
     }
 
     fn __repr__(&self) -> String {
-        format!(
-            "veritree.CompactRange(suite={:?}, size={})",
-            self.inner.suite().name(),
-            self.inner.size()
-        )
+        format!("veritree.CompactRange(suite={:?}, size={})", self.inner.suite().name(), self.inner.size())
     }
 }

@@ -49,35 +49,27 @@ pub fn bytes_of<'a>(obj: &'a Bound<'_, PyAny>, what: &str) -> PyResult<Cow<'a, [
             return Ok(Cow::Owned(buf.to_vec(obj.py())?));
         }
     }
-    Err(PyTypeError::new_err(format!(
-        "{what} must be bytes-like, not {}",
-        obj.get_type().name()?
-    )))
+    Err(PyTypeError::new_err(format!("{what} must be bytes-like, not {}", obj.get_type().name()?)))
 }
 
 /// One 32-byte hash.
 pub fn hash(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Hash> {
     let b = bytes_of(obj, what)?;
-    <Hash>::try_from(b.as_ref())
-        .map_err(|_| PyValueError::new_err(format!("{what} must be 32 bytes, got {}", b.len())))
+    <Hash>::try_from(b.as_ref()).map_err(|_| PyValueError::new_err(format!("{what} must be 32 bytes, got {}", b.len())))
 }
 
 /// A proof given as a sequence of 32-byte nodes. A node of the wrong length is
 /// a proof that cannot check out, hence a verification failure.
 pub fn proof_nodes(obj: &Bound<'_, PyAny>) -> PyResult<Vec<Hash>> {
     if obj.is_instance_of::<PyBytes>() || obj.is_instance_of::<pyo3::types::PyString>() {
-        return Err(PyTypeError::new_err(
-            "proof must be a sequence of 32-byte hashes, not a single bytes or str",
-        ));
+        return Err(PyTypeError::new_err("proof must be a sequence of 32-byte hashes, not a single bytes or str"));
     }
     let mut out = Vec::new();
     for (i, item) in obj.try_iter()?.enumerate() {
         let b = bytes_of(&item?, "proof node")?.into_owned();
         let len = b.len();
         out.push(<Hash>::try_from(b).map_err(|_| {
-            VerificationError::new_err(format!(
-                "verification failed: proof node {i} is {len} bytes, not 32"
-            ))
+            VerificationError::new_err(format!("verification failed: proof node {i} is {len} bytes, not 32"))
         })?);
     }
     Ok(out)
@@ -98,18 +90,11 @@ pub fn packed_nodes(obj: &Bound<'_, PyAny>) -> PyResult<Vec<Hash>> {
 
 /// Runs `f` on the hashes in `obj`: a C-contiguous numpy uint8 array of shape
 /// (N, 32), borrowed without a copy, or a sequence of 32-byte bytes-likes.
-pub fn with_hashes<R>(
-    obj: &Bound<'_, PyAny>,
-    what: &str,
-    f: impl FnOnce(&[Hash]) -> PyResult<R>,
-) -> PyResult<R> {
+pub fn with_hashes<R>(obj: &Bound<'_, PyAny>, what: &str, f: impl FnOnce(&[Hash]) -> PyResult<R>) -> PyResult<R> {
     if let Ok(arr) = obj.cast::<PyArray2<u8>>() {
         let ro = arr.readonly();
         if ro.shape()[1] != 32 {
-            return Err(PyValueError::new_err(format!(
-                "{what} must have shape (N, 32), got {:?}",
-                ro.shape()
-            )));
+            return Err(PyValueError::new_err(format!("{what} must have shape (N, 32), got {:?}", ro.shape())));
         }
         // as_slice() also admits Fortran order, which would be read column-wise.
         let flat = ro
@@ -155,22 +140,16 @@ pub fn indices(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<u64>> {
             .as_array()
             .iter()
             .map(|&i| {
-                u64::try_from(i).map_err(|_| {
-                    PyValueError::new_err(format!("{what} must be non-negative, got {i}"))
-                })
+                u64::try_from(i).map_err(|_| PyValueError::new_err(format!("{what} must be non-negative, got {i}")))
             })
             .collect();
     }
     if obj.is_instance_of::<PyBytes>() || obj.is_instance_of::<pyo3::types::PyString>() {
-        return Err(PyTypeError::new_err(format!(
-            "{what} must be a sequence of integers"
-        )));
+        return Err(PyTypeError::new_err(format!("{what} must be a sequence of integers")));
     }
     obj.try_iter()?
         .map(|item| {
-            item?.extract::<u64>().map_err(|_| {
-                PyValueError::new_err(format!("{what} must be integers in [0, 2**64)"))
-            })
+            item?.extract::<u64>().map_err(|_| PyValueError::new_err(format!("{what} must be integers in [0, 2**64)")))
         })
         .collect()
 }
@@ -192,9 +171,7 @@ pub fn hash_list<'py>(py: Python<'py>, hs: &[Hash]) -> Vec<Bound<'py, PyBytes>> 
 /// The items of a sequence of entries, kept alive while their bytes are borrowed.
 pub fn entry_items<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Vec<Bound<'py, PyAny>>> {
     if obj.is_instance_of::<PyBytes>() || obj.is_instance_of::<pyo3::types::PyString>() {
-        return Err(PyTypeError::new_err(
-            "entries must be a sequence of bytes (for one entry use append)",
-        ));
+        return Err(PyTypeError::new_err("entries must be a sequence of bytes (for one entry use append)"));
     }
     obj.try_iter()?.collect()
 }

@@ -21,26 +21,15 @@ use convert::CoreResult;
 /// The leaf hash of one entry.
 #[pyfunction]
 #[pyo3(signature = (data, suite = "rfc6962-sha256"))]
-fn leaf_hash<'py>(
-    py: Python<'py>,
-    data: &Bound<'py, PyAny>,
-    suite: &str,
-) -> PyResult<Bound<'py, PyBytes>> {
+fn leaf_hash<'py>(py: Python<'py>, data: &Bound<'py, PyAny>, suite: &str) -> PyResult<Bound<'py, PyBytes>> {
     let s = convert::suite(suite)?;
-    Ok(convert::hash_bytes(
-        py,
-        &s.leaf_hash(&convert::bytes_of(data, "data")?),
-    ))
+    Ok(convert::hash_bytes(py, &s.leaf_hash(&convert::bytes_of(data, "data")?)))
 }
 
 /// Leaf hashes of a sequence of entries, as a numpy (N, 32) uint8 array.
 #[pyfunction]
 #[pyo3(signature = (entries, suite = "rfc6962-sha256"))]
-fn leaf_hashes<'py>(
-    py: Python<'py>,
-    entries: &Bound<'py, PyAny>,
-    suite: &str,
-) -> PyResult<Bound<'py, PyArray2<u8>>> {
+fn leaf_hashes<'py>(py: Python<'py>, entries: &Bound<'py, PyAny>, suite: &str) -> PyResult<Bound<'py, PyArray2<u8>>> {
     let s = convert::suite(suite)?;
     let items = convert::entry_items(entries)?;
     let data = convert::entry_bytes(&items)?;
@@ -58,10 +47,7 @@ fn node_hash<'py>(
     suite: &str,
 ) -> PyResult<Bound<'py, PyBytes>> {
     let s = convert::suite(suite)?;
-    let h = s.node_hash(
-        &convert::hash(left, "left")?,
-        &convert::hash(right, "right")?,
-    );
+    let h = s.node_hash(&convert::hash(left, "left")?, &convert::hash(right, "right")?);
     Ok(convert::hash_bytes(py, &h))
 }
 
@@ -92,11 +78,7 @@ fn hash_children<'py>(
 /// The root of a tree over the given leaf hashes, without keeping the tree.
 #[pyfunction]
 #[pyo3(signature = (hashes, suite = "rfc6962-sha256"))]
-fn merkle_root<'py>(
-    py: Python<'py>,
-    hashes: &Bound<'py, PyAny>,
-    suite: &str,
-) -> PyResult<Bound<'py, PyBytes>> {
+fn merkle_root<'py>(py: Python<'py>, hashes: &Bound<'py, PyAny>, suite: &str) -> PyResult<Bound<'py, PyBytes>> {
     let s = convert::suite(suite)?;
     let root = convert::with_hashes(hashes, "hashes", |h| {
         py.detach(|| {
@@ -121,10 +103,7 @@ fn verify_inclusion(
     suite: &str,
 ) -> PyResult<()> {
     let s = convert::suite(suite)?;
-    let (leaf, root) = (
-        convert::hash(leaf_hash, "leaf_hash")?,
-        convert::hash(root, "root")?,
-    );
+    let (leaf, root) = (convert::hash(leaf_hash, "leaf_hash")?, convert::hash(root, "root")?);
     verify::verify_inclusion(s, index, size, &leaf, &convert::proof_nodes(proof)?, &root).py()
 }
 
@@ -150,8 +129,7 @@ fn verify_inclusions<'py>(
     let root = convert::hash(root, "root")?;
     let verdicts = convert::with_hashes(leaf_hashes, "leaf_hashes", |leaves| {
         convert::with_hashes(nodes, "nodes", |nodes| {
-            py.detach(|| verify::verify_inclusions(s, &idx, size, leaves, nodes, &offs, &root))
-                .py()
+            py.detach(|| verify::verify_inclusions(s, &idx, size, leaves, nodes, &offs, &root)).py()
         })
     })?;
     Ok(PyArray1::from_vec(py, verdicts))
@@ -169,10 +147,7 @@ fn verify_consistency(
     suite: &str,
 ) -> PyResult<()> {
     let s = convert::suite(suite)?;
-    let (a, b) = (
-        convert::hash(old_root, "old_root")?,
-        convert::hash(new_root, "new_root")?,
-    );
+    let (a, b) = (convert::hash(old_root, "old_root")?, convert::hash(new_root, "new_root")?);
     verify::verify_consistency(s, old_size, new_size, &a, &b, &convert::proof_nodes(proof)?).py()
 }
 
@@ -194,8 +169,7 @@ fn verify_batch_inclusion(
     let root = convert::hash(root, "root")?;
     let proof = convert::packed_nodes(proof)?;
     convert::with_hashes(leaf_hashes, "leaf_hashes", |leaves| {
-        py.detach(|| verify::verify_batch_inclusion(s, &idx, size, leaves, &proof, &root))
-            .py()
+        py.detach(|| verify::verify_batch_inclusion(s, &idx, size, leaves, &proof, &root)).py()
     })
 }
 
@@ -212,15 +186,9 @@ fn hash_limit(py: Python<'_>, suite: &str, seconds: f64) -> PyResult<f64> {
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add("VeritreeError", py.get_type::<errors::VeritreeError>())?;
-    m.add(
-        "VerificationError",
-        py.get_type::<errors::VerificationError>(),
-    )?;
+    m.add("VerificationError", py.get_type::<errors::VerificationError>())?;
     m.add("StorageError", py.get_type::<errors::StorageError>())?;
-    m.add(
-        "SUITES",
-        pyo3::types::PyTuple::new(py, veritree_core::Suite::ALL.map(|s| s.name()))?,
-    )?;
+    m.add("SUITES", pyo3::types::PyTuple::new(py, veritree_core::Suite::ALL.map(|s| s.name()))?)?;
     m.add_class::<log::PyLog>()?;
     m.add_class::<compact::PyCompactRange>()?;
     m.add_class::<tiles::PyTileReader>()?;

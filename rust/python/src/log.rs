@@ -90,10 +90,7 @@ impl PyLog {
     #[pyo3(signature = (suite = "rfc6962-sha256"))]
     fn new(suite: &str) -> PyResult<Self> {
         let store: Store = Box::new(MemoryLog::new(convert::suite(suite)?));
-        Ok(PyLog {
-            inner: RwLock::new(Some(store)),
-            path: None,
-        })
+        Ok(PyLog { inner: RwLock::new(Some(store)), path: None })
     }
 
     /// Opens the tlog-tiles log in directory `path`.
@@ -117,25 +114,19 @@ impl PyLog {
         dedup: bool,
     ) -> PyResult<Self> {
         if dedup && signer.is_none() {
-            return Err(PyValueError::new_err(
-                "dedup=True needs a writer: pass the signer key",
-            ));
+            return Err(PyValueError::new_err("dedup=True needs a writer: pass the signer key"));
         }
         let suite = suite.map(convert::suite).transpose()?;
         let format = crate::notes::checkpoint_format(signer)?;
         let log = if create {
-            let origin =
-                origin.ok_or_else(|| PyValueError::new_err("creating a log needs an origin"))?;
+            let origin = origin.ok_or_else(|| PyValueError::new_err("creating a log needs an origin"))?;
             if signer.is_none() {
                 return Err(PyValueError::new_err("creating a log needs a signer key"));
             }
             let suite = suite.unwrap_or(veritree_core::Suite::Rfc6962Sha256);
-            py.detach(|| TileLog::create(&path, suite, origin, format))
-                .py()?
+            py.detach(|| TileLog::create(&path, suite, origin, format)).py()?
         } else {
-            let log = py
-                .detach(|| TileLog::open(&path, format, signer.is_some()))
-                .py()?;
+            let log = py.detach(|| TileLog::open(&path, format, signer.is_some())).py()?;
             if origin.is_some_and(|o| o != log.origin()) {
                 return Err(PyValueError::new_err(format!(
                     "the log at {} has origin {:?}, not {:?}",
@@ -159,10 +150,7 @@ impl PyLog {
             py.detach(|| log.enable_dedup()).py()?;
         }
         let store: Store = Box::new(log);
-        Ok(PyLog {
-            inner: RwLock::new(Some(store)),
-            path: Some(path),
-        })
+        Ok(PyLog { inner: RwLock::new(Some(store)), path: Some(path) })
     }
 
     /// The directory of a log opened with `Log.open`, else None.
@@ -191,11 +179,7 @@ impl PyLog {
         let g = self.inner.read().unwrap_or_else(PoisonError::into_inner);
         match (g.as_deref(), &self.path) {
             (None, _) => "veritree.Log(closed)".to_string(),
-            (Some(s), None) => format!(
-                "veritree.Log(suite={:?}, size={})",
-                s.suite().name(),
-                s.size()
-            ),
+            (Some(s), None) => format!("veritree.Log(suite={:?}, size={})", s.suite().name(), s.size()),
             (Some(s), Some(p)) => {
                 format!(
                     "veritree.Log.open({:?}, suite={:?}, size={})",
@@ -229,12 +213,7 @@ impl PyLog {
 
     /// Appends entries held back to back in one buffer: entry `i` is
     /// `data[offsets[i]:offsets[i + 1]]`. Returns the index of the first.
-    fn extend_flat(
-        &self,
-        py: Python<'_>,
-        data: &Bound<'_, PyAny>,
-        offsets: &Bound<'_, PyAny>,
-    ) -> PyResult<u64> {
+    fn extend_flat(&self, py: Python<'_>, data: &Bound<'_, PyAny>, offsets: &Bound<'_, PyAny>) -> PyResult<u64> {
         let data = convert::bytes_of(data, "data")?;
         let offsets = convert::indices(offsets, "offsets")?;
         let slices = suite::split_entries(&data, &offsets).py()?;
@@ -244,9 +223,7 @@ impl PyLog {
     /// Appends precomputed leaf hashes (numpy uint8 array of shape (N, 32)) to
     /// an in-memory log; returns the index of the first.
     fn extend_hashes(&self, py: Python<'_>, hashes: &Bound<'_, PyAny>) -> PyResult<u64> {
-        convert::with_hashes(hashes, "hashes", |h| {
-            self.mutate(py, h.len(), |s| s.extend_leaf_hashes(h))
-        })
+        convert::with_hashes(hashes, "hashes", |h| self.mutate(py, h.len(), |s| s.extend_leaf_hashes(h)))
     }
 
     /// The root at `size` (default: the current size).
@@ -260,20 +237,12 @@ impl PyLog {
 
     /// The leaf hash at `index`.
     fn leaf_hash<'py>(&self, py: Python<'py>, index: u64) -> PyResult<Bound<'py, PyBytes>> {
-        Ok(convert::hash_bytes(
-            py,
-            &store(&self.read()?).leaf_hash(index).py()?,
-        ))
+        Ok(convert::hash_bytes(py, &store(&self.read()?).leaf_hash(index).py()?))
     }
 
     /// Leaf hashes `[start, end)` as a numpy (N, 32) uint8 array.
     #[pyo3(signature = (start = 0, end = None))]
-    fn leaf_hashes<'py>(
-        &self,
-        py: Python<'py>,
-        start: u64,
-        end: Option<u64>,
-    ) -> PyResult<Bound<'py, PyArray2<u8>>> {
+    fn leaf_hashes<'py>(&self, py: Python<'py>, start: u64, end: Option<u64>) -> PyResult<Bound<'py, PyArray2<u8>>> {
         let hs = {
             let g = self.read()?;
             let s = store(&g);
@@ -284,10 +253,7 @@ impl PyLog {
                     s.size()
                 )));
             }
-            (start..end)
-                .map(|i| s.node(0, i))
-                .collect::<veritree_core::Result<Vec<Hash>>>()
-                .py()?
+            (start..end).map(|i| s.node(0, i)).collect::<veritree_core::Result<Vec<Hash>>>().py()?
         };
         convert::hash_array(py, hs)
     }
@@ -310,9 +276,7 @@ impl PyLog {
         store(&self.read()?)
             .checkpoint()
             .map(str::to_string)
-            .ok_or_else(|| {
-                PyValueError::new_err("an in-memory log publishes no checkpoint; use Log.open")
-            })
+            .ok_or_else(|| PyValueError::new_err("an in-memory log publishes no checkpoint; use Log.open"))
     }
 
     /// RFC 9162 inclusion proof for leaf `index` in the tree of `size` leaves.
@@ -344,10 +308,7 @@ impl PyLog {
             let g = self.read()?;
             tree::inclusion_proofs(store(&g), &idx, size).py()
         })?;
-        Ok((
-            convert::hash_array(py, nodes)?,
-            PyArray1::from_vec(py, offsets),
-        ))
+        Ok((convert::hash_array(py, nodes)?, PyArray1::from_vec(py, offsets)))
     }
 
     /// RFC 9162 consistency proof from `old_size` to `new_size` (default: current size).
@@ -387,29 +348,19 @@ impl PyLog {
     fn compact_range(&self, size: Option<u64>) -> PyResult<PyCompactRange> {
         let g = self.read()?;
         let s = store(&g);
-        Ok(PyCompactRange::from(
-            s.compact_range(size.unwrap_or(s.size())).py()?,
-        ))
+        Ok(PyCompactRange::from(s.compact_range(size.unwrap_or(s.size())).py()?))
     }
 
     /// Releases the log (and a durable log's writer lock). Further use raises.
     fn close(&self) {
-        self.inner
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
+        self.inner.write().unwrap_or_else(PoisonError::into_inner).take();
     }
 
     fn __enter__(slf: Py<Self>) -> Py<Self> {
         slf
     }
 
-    fn __exit__(
-        &self,
-        _exc_type: &Bound<'_, PyAny>,
-        _exc: &Bound<'_, PyAny>,
-        _tb: &Bound<'_, PyAny>,
-    ) -> bool {
+    fn __exit__(&self, _exc_type: &Bound<'_, PyAny>, _exc: &Bound<'_, PyAny>, _tb: &Bound<'_, PyAny>) -> bool {
         self.close();
         false
     }

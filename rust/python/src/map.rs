@@ -39,9 +39,7 @@ impl PyMap {
     #[new]
     #[pyo3(signature = (suite = "keytrans-sha256"))]
     fn new(suite: &str) -> PyResult<Self> {
-        Ok(PyMap {
-            inner: RwLock::new(Map::new(map_suite(suite)?)),
-        })
+        Ok(PyMap { inner: RwLock::new(Map::new(map_suite(suite)?)) })
     }
 
     /// Opens the on-disk map in directory `path` — created if `create` is
@@ -51,17 +49,10 @@ impl PyMap {
     /// match the stored one. Use as a context manager, or call `close()`.
     #[staticmethod]
     #[pyo3(signature = (path, suite = None, create = false))]
-    fn open(
-        py: Python<'_>,
-        path: std::path::PathBuf,
-        suite: Option<&str>,
-        create: bool,
-    ) -> PyResult<Self> {
+    fn open(py: Python<'_>, path: std::path::PathBuf, suite: Option<&str>, create: bool) -> PyResult<Self> {
         let suite = suite.map(map_suite).transpose()?;
         let map = py.detach(|| Map::open(&path, suite, create)).py()?;
-        Ok(PyMap {
-            inner: RwLock::new(map),
-        })
+        Ok(PyMap { inner: RwLock::new(map) })
     }
 
     /// Releases the map's files and lock; later calls raise StorageError.
@@ -73,12 +64,7 @@ impl PyMap {
         slf
     }
 
-    fn __exit__(
-        &self,
-        _ty: &Bound<'_, PyAny>,
-        _value: &Bound<'_, PyAny>,
-        _tb: &Bound<'_, PyAny>,
-    ) -> bool {
+    fn __exit__(&self, _ty: &Bound<'_, PyAny>, _value: &Bound<'_, PyAny>, _tb: &Bound<'_, PyAny>) -> bool {
         self.close();
         false
     }
@@ -121,12 +107,7 @@ impl PyMap {
     /// Sets `keys[i] → values[i]` (numpy (N, 32) uint8 arrays or sequences of
     /// 32-byte bytes) as one new version: new keys are inserted, existing
     /// ones get the new value. Returns the new version.
-    fn update(
-        &self,
-        py: Python<'_>,
-        keys: &Bound<'_, PyAny>,
-        values: &Bound<'_, PyAny>,
-    ) -> PyResult<u64> {
+    fn update(&self, py: Python<'_>, keys: &Bound<'_, PyAny>, values: &Bound<'_, PyAny>) -> PyResult<u64> {
         convert::with_hashes(keys, "keys", |keys| {
             convert::with_hashes(values, "values", |values| {
                 if keys.len() < DETACH_MIN_ITEMS {
@@ -160,11 +141,7 @@ impl PyMap {
         version: Option<u64>,
     ) -> PyResult<Option<Bound<'py, PyBytes>>> {
         let key = convert::hash(key, "key")?;
-        Ok(self
-            .read()
-            .get(&key, version)
-            .py()?
-            .map(|v| convert::hash_bytes(py, &v)))
+        Ok(self.read().get(&key, version).py()?.map(|v| convert::hash_bytes(py, &v)))
     }
 
     /// A `PrefixProof` (KEYTRANS encoding) for 1 to 255 keys, present or

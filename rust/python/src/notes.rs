@@ -8,9 +8,7 @@ use std::borrow::Cow;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString};
-use veritree_core::checkpoint::{
-    verify_checkpoint as core_verify_checkpoint, Checkpoint, NoteCheckpoints,
-};
+use veritree_core::checkpoint::{verify_checkpoint as core_verify_checkpoint, Checkpoint, NoteCheckpoints};
 use veritree_core::cosignature::{self, VerifiedCheckpoint};
 use veritree_core::note::{self, Signer, Verifier, ALG_COSIGNATURE_V1, ALG_ED25519};
 use veritree_core::tiles::CheckpointFormat;
@@ -23,30 +21,21 @@ use crate::convert::{self, CoreResult};
 /// iterate as characters).
 fn key_strings(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<String>> {
     if obj.is_instance_of::<PyString>() || obj.is_instance_of::<PyBytes>() {
-        return Err(PyTypeError::new_err(format!(
-            "{what} must be a list of key strings, not a single str or bytes"
-        )));
+        return Err(PyTypeError::new_err(format!("{what} must be a list of key strings, not a single str or bytes")));
     }
     obj.try_iter()
         .map_err(|_| PyTypeError::new_err(format!("{what} must be a list of key strings")))?
         .enumerate()
         .map(|(i, item)| {
             let item = item?;
-            item.extract::<String>().map_err(|_| {
-                PyTypeError::new_err(format!(
-                    "{what}[{i}] must be a str, not {}",
-                    type_name(&item)
-                ))
-            })
+            item.extract::<String>()
+                .map_err(|_| PyTypeError::new_err(format!("{what}[{i}] must be a str, not {}", type_name(&item))))
         })
         .collect()
 }
 
 fn type_name(obj: &Bound<'_, PyAny>) -> String {
-    obj.get_type()
-        .name()
-        .map(|n| n.to_string())
-        .unwrap_or_else(|_| "?".into())
+    obj.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "?".into())
 }
 
 /// Prefixes a core error's message with where it came from.
@@ -61,11 +50,7 @@ fn verifiers(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<Verifier>> {
     key_strings(obj, what)?
         .iter()
         .enumerate()
-        .map(|(i, k)| {
-            Verifier::parse(k)
-                .map_err(|e| context(e, &format!("{what}[{i}]")))
-                .py()
-        })
+        .map(|(i, k)| Verifier::parse(k).map_err(|e| context(e, &format!("{what}[{i}]"))).py())
         .collect()
 }
 
@@ -76,19 +61,13 @@ fn signer(key: &str, what: &str) -> PyResult<Signer> {
 /// A note or proof given as str (UTF-8) or bytes-like.
 fn text_of<'a>(obj: &'a Bound<'_, PyAny>, what: &str) -> PyResult<Cow<'a, [u8]>> {
     if let Ok(s) = obj.cast::<PyString>() {
-        let s = s.to_str().map_err(|_| {
-            PyValueError::new_err(format!(
-                "{what} is not valid UTF-8 (it holds a lone surrogate)"
-            ))
-        })?;
+        let s = s
+            .to_str()
+            .map_err(|_| PyValueError::new_err(format!("{what} is not valid UTF-8 (it holds a lone surrogate)")))?;
         return Ok(Cow::Borrowed(s.as_bytes()));
     }
-    convert::bytes_of(obj, what).map_err(|_| {
-        PyTypeError::new_err(format!(
-            "{what} must be str or bytes, not {}",
-            type_name(obj)
-        ))
-    })
+    convert::bytes_of(obj, what)
+        .map_err(|_| PyTypeError::new_err(format!("{what} must be str or bytes, not {}", type_name(obj))))
 }
 
 fn refs(keys: &[Verifier]) -> Vec<&Verifier> {
@@ -96,8 +75,7 @@ fn refs(keys: &[Verifier]) -> Vec<&Verifier> {
 }
 
 fn non_negative(k: i64, what: &str) -> PyResult<usize> {
-    usize::try_from(k)
-        .map_err(|_| PyValueError::new_err(format!("{what} must be non-negative, got {k}")))
+    usize::try_from(k).map_err(|_| PyValueError::new_err(format!("{what} must be non-negative, got {k}")))
 }
 
 type CheckpointTuple<'py> = (String, u64, Bound<'py, PyBytes>);
@@ -106,19 +84,9 @@ fn checkpoint_tuple(py: Python<'_>, cp: Checkpoint) -> CheckpointTuple<'_> {
     (cp.origin, cp.size, convert::hash_bytes(py, &cp.root))
 }
 
-fn new_checkpoint(
-    origin: String,
-    size: u64,
-    root: &Bound<'_, PyAny>,
-    extensions: Vec<String>,
-) -> PyResult<Checkpoint> {
+fn new_checkpoint(origin: String, size: u64, root: &Bound<'_, PyAny>, extensions: Vec<String>) -> PyResult<Checkpoint> {
     let root = convert::hash(root, "root")?;
-    Ok(Checkpoint {
-        origin,
-        size,
-        root,
-        extensions,
-    })
+    Ok(Checkpoint { origin, size, root, extensions })
 }
 
 /// The checkpoint format for `Log.open(..., signer=KEY)`: checkpoints signed
@@ -166,10 +134,7 @@ fn sign_note(text: &str, signer_keys: &Bound<'_, PyAny>) -> PyResult<String> {
 
 /// Verifies a signed note; returns (text, names of the keys that verified).
 #[pyfunction]
-fn open_note(
-    note: &Bound<'_, PyAny>,
-    verifier_keys: &Bound<'_, PyAny>,
-) -> PyResult<(String, Vec<String>)> {
+fn open_note(note: &Bound<'_, PyAny>, verifier_keys: &Bound<'_, PyAny>) -> PyResult<(String, Vec<String>)> {
     let keys = verifiers(verifier_keys, "verifier_keys")?;
     let (text, verified) = note::open(&text_of(note, "note")?, &refs(&keys)).py()?;
     Ok((text, verified.into_iter().map(|v| v.name).collect()))
@@ -178,15 +143,8 @@ fn open_note(
 /// The unsigned checkpoint note text.
 #[pyfunction]
 #[pyo3(signature = (origin, size, root, extensions = Vec::new()))]
-fn format_checkpoint(
-    origin: String,
-    size: u64,
-    root: &Bound<'_, PyAny>,
-    extensions: Vec<String>,
-) -> PyResult<String> {
-    new_checkpoint(origin, size, root, extensions)?
-        .to_text()
-        .py()
+fn format_checkpoint(origin: String, size: u64, root: &Bound<'_, PyAny>, extensions: Vec<String>) -> PyResult<String> {
+    new_checkpoint(origin, size, root, extensions)?.to_text().py()
 }
 
 /// A checkpoint signed by the log key, whose name must be the origin.
@@ -200,9 +158,7 @@ fn sign_checkpoint(
     extensions: Vec<String>,
 ) -> PyResult<String> {
     let s = signer(signer_key, "signer_key")?;
-    new_checkpoint(origin, size, root, extensions)?
-        .sign(&s)
-        .py()
+    new_checkpoint(origin, size, root, extensions)?.sign(&s).py()
 }
 
 /// Verifies a signed checkpoint (a key named after the origin must have
@@ -221,20 +177,14 @@ fn verify_checkpoint<'py>(
 /// Adds a cosignature (type 0x04 key) at `timestamp` (default: now) to a signed checkpoint.
 #[pyfunction]
 #[pyo3(signature = (note, cosigner_key, timestamp = None))]
-fn cosign_checkpoint(
-    note: &Bound<'_, PyAny>,
-    cosigner_key: &str,
-    timestamp: Option<i128>,
-) -> PyResult<String> {
+fn cosign_checkpoint(note: &Bound<'_, PyAny>, cosigner_key: &str, timestamp: Option<i128>) -> PyResult<String> {
     let s = signer(cosigner_key, "cosigner_key")?;
     let ts = match timestamp {
         None => cosignature::now(),
         Some(t) => u64::try_from(t)
             .ok()
             .filter(|&t| t <= cosignature::MAX_TIMESTAMP)
-            .ok_or_else(|| {
-                PyValueError::new_err(format!("timestamp must be in [0, 2**63), got {t}"))
-            })?,
+            .ok_or_else(|| PyValueError::new_err(format!("timestamp must be in [0, 2**63), got {t}")))?,
     };
     cosignature::cosign(&text_of(note, "note")?, &s, ts).py()
 }
@@ -275,26 +225,15 @@ fn format_tlog_proof(
     extra: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<String> {
     if proof.is_instance_of::<PyBytes>() || proof.is_instance_of::<PyString>() {
-        return Err(PyTypeError::new_err(
-            "proof must be a sequence of 32-byte hashes, not a single bytes or str",
-        ));
+        return Err(PyTypeError::new_err("proof must be a sequence of 32-byte hashes, not a single bytes or str"));
     }
     let proof = proof
         .try_iter()?
         .enumerate()
         .map(|(i, item)| convert::hash(&item?, &format!("proof[{i}]")))
         .collect::<PyResult<Vec<Hash>>>()?;
-    let extra = extra
-        .map(|e| convert::bytes_of(e, "extra").map(Cow::into_owned))
-        .transpose()?;
-    TlogProof {
-        extra,
-        index,
-        proof,
-        checkpoint: checkpoint.to_owned(),
-    }
-    .format()
-    .py()
+    let extra = extra.map(|e| convert::bytes_of(e, "extra").map(Cow::into_owned)).transpose()?;
+    TlogProof { extra, index, proof, checkpoint: checkpoint.to_owned() }.format().py()
 }
 
 /// Verifies a tlog-proof for `leaf_hash` under the policy "the log's
@@ -316,21 +255,9 @@ fn verify_tlog_proof<'py>(
         None => Vec::new(),
     };
     let k = non_negative(k, "k")?;
-    let v = tlog_proof::verify_tlog_proof(
-        &text_of(text, "text")?,
-        &leaf,
-        &refs(&logs),
-        &refs(&witnesses),
-        k,
-    )
-    .py()?;
+    let v = tlog_proof::verify_tlog_proof(&text_of(text, "text")?, &leaf, &refs(&logs), &refs(&witnesses), k).py()?;
     let cp = v.checkpoint.checkpoint;
-    Ok((
-        cp.origin,
-        cp.size,
-        convert::hash_bytes(py, &cp.root),
-        v.index,
-    ))
+    Ok((cp.origin, cp.size, convert::hash_bytes(py, &cp.root), v.index))
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

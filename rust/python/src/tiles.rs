@@ -17,19 +17,15 @@ struct PyFetch {
 impl TileSource for PyFetch {
     fn get(&self, path: &str, max_len: usize) -> veritree_core::Result<Vec<u8>> {
         Python::attach(|py| {
-            let got = self
-                .fetch
-                .call1(py, (path, max_len))
-                .map_err(|e| Error::Storage(format!("fetching {path}: {e}")))?;
+            let got =
+                self.fetch.call1(py, (path, max_len)).map_err(|e| Error::Storage(format!("fetching {path}: {e}")))?;
             let bytes = got
                 .bind(py)
                 .cast::<PyBytes>()
                 .map_err(|_| Error::Storage(format!("fetching {path}: fetch must return bytes")))?
                 .as_bytes();
             if bytes.len() > max_len {
-                return Err(Error::Storage(format!(
-                    "{path} is larger than {max_len} bytes"
-                )));
+                return Err(Error::Storage(format!("{path} is larger than {max_len} bytes")));
             }
             Ok(bytes.to_vec())
         })
@@ -51,8 +47,7 @@ impl PyTileReader {
     #[pyo3(signature = (fetch, size, root, suite = "rfc6962-sha256"))]
     fn new(fetch: Py<PyAny>, size: u64, root: &Bound<'_, PyAny>, suite: &str) -> PyResult<Self> {
         let root = convert::hash(root, "root")?;
-        let inner =
-            TileReader::open(PyFetch { fetch }, convert::suite(suite)?, size, &root).py()?;
+        let inner = TileReader::open(PyFetch { fetch }, convert::suite(suite)?, size, &root).py()?;
         Ok(PyTileReader { inner })
     }
 
@@ -97,8 +92,7 @@ impl PyTileReader {
         index: u64,
         size: Option<u64>,
     ) -> PyResult<Vec<Bound<'py, PyBytes>>> {
-        let p =
-            tree::inclusion_proof(&self.inner, index, size.unwrap_or(self.inner.size())).py()?;
+        let p = tree::inclusion_proof(&self.inner, index, size.unwrap_or(self.inner.size())).py()?;
         Ok(convert::hash_list(py, &p))
     }
 
@@ -110,17 +104,11 @@ impl PyTileReader {
         old_size: u64,
         new_size: Option<u64>,
     ) -> PyResult<Vec<Bound<'py, PyBytes>>> {
-        let p =
-            tree::consistency_proof(&self.inner, old_size, new_size.unwrap_or(self.inner.size()))
-                .py()?;
+        let p = tree::consistency_proof(&self.inner, old_size, new_size.unwrap_or(self.inner.size())).py()?;
         Ok(convert::hash_list(py, &p))
     }
 
     fn __repr__(&self) -> String {
-        format!(
-            "veritree.TileReader(suite={:?}, size={})",
-            self.inner.suite().name(),
-            self.inner.size()
-        )
+        format!("veritree.TileReader(suite={:?}, size={})", self.inner.suite().name(), self.inner.size())
     }
 }

@@ -15,10 +15,7 @@ pub fn ecvrf_prove<'py>(
     alpha: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyBytes>> {
     let key = VrfSecretKey::from_seed(&convert::bytes_of(secret_key, "secret_key")?).py()?;
-    Ok(PyBytes::new(
-        py,
-        &key.prove(&convert::bytes_of(alpha, "alpha")?),
-    ))
+    Ok(PyBytes::new(py, &key.prove(&convert::bytes_of(alpha, "alpha")?)))
 }
 
 /// Checks `proof` for `alpha` under `public_key` and returns the 64-byte VRF
@@ -41,22 +38,13 @@ pub fn ecvrf_verify<'py>(
 
 /// The 32-byte VRF public key of a 32-byte secret key seed.
 #[pyfunction]
-pub fn ecvrf_public_key<'py>(
-    py: Python<'py>,
-    secret_key: &Bound<'py, PyAny>,
-) -> PyResult<Bound<'py, PyBytes>> {
+pub fn ecvrf_public_key<'py>(py: Python<'py>, secret_key: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
     let key = VrfSecretKey::from_seed(&convert::bytes_of(secret_key, "secret_key")?).py()?;
     Ok(PyBytes::new(py, &key.public_key()))
 }
 
 /// The 64-byte VRF output of a proof, without verifying it.
 #[pyfunction]
-pub fn ecvrf_proof_to_hash<'py>(
-    py: Python<'py>,
-    proof: &Bound<'py, PyAny>,
-) -> PyResult<Bound<'py, PyBytes>> {
-    Ok(PyBytes::new(
-        py,
-        &vrf::proof_to_hash(&convert::bytes_of(proof, "proof")?).py()?,
-    ))
+pub fn ecvrf_proof_to_hash<'py>(py: Python<'py>, proof: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
+    Ok(PyBytes::new(py, &vrf::proof_to_hash(&convert::bytes_of(proof, "proof")?).py()?))
 }

@@ -26,10 +26,7 @@ pub fn base(n: u32) -> Vec<u32> {
             upper = value;
         }
     }
-    out.into_iter()
-        .filter(|&v| v < LIMIT)
-        .map(|v| v as u32)
-        .collect()
+    out.into_iter().filter(|&v| v < LIMIT).map(|v| v as u32).collect()
 }
 
 /// The lookups of a search for target version `t` in a prefix tree whose
@@ -39,15 +36,8 @@ pub fn base(n: u32) -> Vec<u32> {
 pub fn search(t: u32, n: u32, left_inclusion: &[u32], right_non_inclusion: &[u32]) -> Vec<u32> {
     let would_end = |v: u32| (v <= n && v > t) || (v > n && v <= t);
     let out = base(n);
-    let end = out
-        .iter()
-        .position(|&v| would_end(v))
-        .map_or(out.len(), |i| i + 1);
-    out[..end]
-        .iter()
-        .copied()
-        .filter(|v| !left_inclusion.contains(v) && !right_non_inclusion.contains(v))
-        .collect()
+    let end = out.iter().position(|&v| would_end(v)).map_or(out.len(), |i| i + 1);
+    out[..end].iter().copied().filter(|v| !left_inclusion.contains(v) && !right_non_inclusion.contains(v)).collect()
 }
 
 /// The lookups of a monitoring ladder for version `t`: the base ladder's
@@ -90,11 +80,7 @@ mod tests {
             let out = base(n);
             assert_eq!(out.iter().filter(|&&v| v <= n).max(), Some(&n), "n = {n}");
             if n < u32::MAX {
-                assert_eq!(
-                    out.iter().filter(|&&v| v > n).min(),
-                    Some(&(n + 1)),
-                    "n = {n}"
-                );
+                assert_eq!(out.iter().filter(|&&v| v > n).min(), Some(&(n + 1)), "n = {n}");
             }
             let mut sorted = out.clone();
             sorted.sort_unstable();

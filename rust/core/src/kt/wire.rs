@@ -38,14 +38,10 @@ impl Writer {
     /// takes as many bytes as the ceiling needs.
     pub fn vector(&mut self, v: &[u8], ceiling: u64) -> Result<&mut Self> {
         if v.len() as u64 > ceiling {
-            return Err(invalid(format!(
-                "{} bytes exceed the vector's limit of {ceiling}",
-                v.len()
-            )));
+            return Err(invalid(format!("{} bytes exceed the vector's limit of {ceiling}", v.len())));
         }
         let width = prefix_width(ceiling);
-        self.buf
-            .extend_from_slice(&(v.len() as u64).to_be_bytes()[8 - width..]);
+        self.buf.extend_from_slice(&(v.len() as u64).to_be_bytes()[8 - width..]);
         self.buf.extend_from_slice(v);
         Ok(self)
     }
@@ -74,20 +70,13 @@ impl<'a> Reader<'a> {
     }
 
     fn malformed(&self, why: String) -> crate::error::Error {
-        invalid(format!(
-            "malformed {}: {why} (at byte {})",
-            self.what, self.pos
-        ))
+        invalid(format!("malformed {}: {why} (at byte {})", self.what, self.pos))
     }
 
     pub fn fixed(&mut self, n: usize) -> Result<&'a [u8]> {
         let end = self.pos.checked_add(n).filter(|&e| e <= self.buf.len());
-        let end = end.ok_or_else(|| {
-            self.malformed(format!(
-                "{n} more bytes needed, {} left",
-                self.buf.len() - self.pos
-            ))
-        })?;
+        let end =
+            end.ok_or_else(|| self.malformed(format!("{n} more bytes needed, {} left", self.buf.len() - self.pos)))?;
         let out = &self.buf[self.pos..end];
         self.pos = end;
         Ok(out)
@@ -128,8 +117,7 @@ impl<'a> Reader<'a> {
     /// A vector of bytes with at most `ceiling` elements.
     pub fn vector(&mut self, ceiling: u64) -> Result<&'a [u8]> {
         let len = self.length(ceiling)?;
-        let len = usize::try_from(len)
-            .map_err(|_| self.malformed("a vector longer than memory".into()))?;
+        let len = usize::try_from(len).map_err(|_| self.malformed("a vector longer than memory".into()))?;
         self.fixed(len)
     }
 
@@ -162,18 +150,10 @@ mod tests {
     fn round_trips_and_strictness() {
         let mut w = Writer::default();
         w.u8(7).u32(0x0102_0304).u64(9).fixed(&[1, 2]);
-        w.vector(b"label", 255)
-            .unwrap()
-            .vector(&[0xaa; 300], 0xffff)
-            .unwrap()
-            .vector(b"v", u32::MAX as u64)
-            .unwrap();
+        w.vector(b"label", 255).unwrap().vector(&[0xaa; 300], 0xffff).unwrap().vector(b"v", u32::MAX as u64).unwrap();
         let b = w.buf.clone();
         let mut r = Reader::new(&b, "test message");
-        assert_eq!(
-            (r.u8().unwrap(), r.u32().unwrap(), r.u64().unwrap()),
-            (7, 0x0102_0304, 9)
-        );
+        assert_eq!((r.u8().unwrap(), r.u32().unwrap(), r.u64().unwrap()), (7, 0x0102_0304, 9));
         assert_eq!(r.fixed(2).unwrap(), [1, 2]);
         assert_eq!(r.vector(255).unwrap(), b"label");
         assert_eq!(r.vector(0xffff).unwrap().len(), 300);
@@ -181,23 +161,14 @@ mod tests {
         r.finish().unwrap();
         // Over the ceiling, both ways.
         assert!(Writer::default().vector(&[0; 256], 255).is_err());
-        assert!(Reader::new(&[0x01, 0x2d], "m")
-            .vector(0x12c)
-            .is_err_and(|e| e.to_string().contains("exceeds")));
+        assert!(Reader::new(&[0x01, 0x2d], "m").vector(0x12c).is_err_and(|e| e.to_string().contains("exceeds")));
         // Truncated, and trailing bytes.
-        assert!(Reader::new(&[5, 1, 2], "m")
-            .vector(255)
-            .is_err_and(|e| e.to_string().contains("malformed m")));
+        assert!(Reader::new(&[5, 1, 2], "m").vector(255).is_err_and(|e| e.to_string().contains("malformed m")));
         let mut r = Reader::new(&[0, 9], "m");
         assert_eq!(r.optional(|r| r.u8()).unwrap(), None);
-        assert!(r
-            .finish()
-            .is_err_and(|e| e.to_string().contains("1 trailing")));
+        assert!(r.finish().is_err_and(|e| e.to_string().contains("1 trailing")));
         // Presence octets other than 0 and 1.
-        assert_eq!(
-            Reader::new(&[1, 9], "m").optional(|r| r.u8()).unwrap(),
-            Some(9)
-        );
+        assert_eq!(Reader::new(&[1, 9], "m").optional(|r| r.u8()).unwrap(), Some(9));
         assert!(Reader::new(&[2, 9], "m")
             .optional(|r| r.u8())
             .is_err_and(|e| e.to_string().contains("presence octet 2")));

@@ -71,17 +71,7 @@ impl Record {
     fn encode(&self) -> Vec<u8> {
         let mut out = Vec::new();
         match self {
-            Record::Update {
-                version,
-                root,
-                hash,
-                keys,
-                leaves,
-                branches,
-                reused_leaves,
-                reused_branches,
-                stale,
-            } => {
+            Record::Update { version, root, hash, keys, leaves, branches, reused_leaves, reused_branches, stale } => {
                 out.reserve(UPDATE_FIXED + 4 * stale.len());
                 out.push(UPDATE);
                 out.extend_from_slice(&version.to_le_bytes());
@@ -102,10 +92,7 @@ impl Record {
     }
 
     fn decode(b: &[u8]) -> Option<Record> {
-        let u64_at = |i: usize| {
-            b.get(i..i + 8)
-                .map(|s| u64::from_le_bytes(s.try_into().expect("8 bytes")))
-        };
+        let u64_at = |i: usize| b.get(i..i + 8).map(|s| u64::from_le_bytes(s.try_into().expect("8 bytes")));
         match *b.first()? {
             PRUNE if b.len() == 9 => Some(Record::Prune { before: u64_at(1)? }),
             UPDATE if b.len() >= UPDATE_FIXED => {
@@ -123,10 +110,7 @@ impl Record {
                     branches: at(2)?,
                     reused_leaves: at(3)?,
                     reused_branches: at(4)?,
-                    stale: b[UPDATE_FIXED..]
-                        .chunks_exact(4)
-                        .map(bytemuck::pod_read_unaligned)
-                        .collect(),
+                    stale: b[UPDATE_FIXED..].chunks_exact(4).map(bytemuck::pod_read_unaligned).collect(),
                 })
             }
             _ => None,
@@ -136,9 +120,7 @@ impl Record {
 
 /// Checksum of a record: catches torn and damaged records, not forgeries.
 fn checksum(payload: &[u8]) -> [u8; CHECKSUM] {
-    blake3::hash(payload).as_bytes()[..CHECKSUM]
-        .try_into()
-        .expect("16 bytes")
+    blake3::hash(payload).as_bytes()[..CHECKSUM].try_into().expect("16 bytes")
 }
 
 /// An open map directory (its lock held) and its journal.
@@ -164,10 +146,7 @@ impl Disk {
         let journal_path = dir.join("journal");
         if !journal_path.exists() {
             if !create {
-                return Err(Error::Storage(format!(
-                    "no map at {} (pass create=True to make one)",
-                    dir.display()
-                )));
+                return Err(Error::Storage(format!("no map at {} (pass create=True to make one)", dir.display())));
             }
             Self::create(dir, suite.unwrap_or(MapSuite::KeytransSha256))?;
         }
@@ -187,28 +166,16 @@ impl Disk {
             )));
         }
         // Cut off a torn last record so the next one follows committed data.
-        journal
-            .set_len(end)
-            .map_err(|e| io_error("truncate", &journal_path, e))?;
-        journal
-            .seek(SeekFrom::Start(end))
-            .map_err(|e| io_error("seek", &journal_path, e))?;
+        journal.set_len(end).map_err(|e| io_error("truncate", &journal_path, e))?;
+        journal.seek(SeekFrom::Start(end)).map_err(|e| io_error("seek", &journal_path, e))?;
         let node_file = |name: &str| {
             let p = dir.join(name);
-            OpenOptions::new()
-                .read(true)
-                .write(true)
-                .open(&p)
-                .map_err(|e| io_error("open", &p, e))
+            OpenOptions::new().read(true).write(true).open(&p).map_err(|e| io_error("open", &p, e))
         };
         Ok(Opened {
             leaves: node_file("leaves")?,
             branches: node_file("branches")?,
-            disk: Disk {
-                dir: dir.to_path_buf(),
-                journal,
-                _lock: lock,
-            },
+            disk: Disk { dir: dir.to_path_buf(), journal, _lock: lock },
             suite: found,
             records,
         })
@@ -218,9 +185,7 @@ impl Disk {
         fs::create_dir_all(dir).map_err(|e| io_error("create", dir, e))?;
         for name in ["leaves", "branches"] {
             let p = dir.join(name);
-            File::create(&p)
-                .and_then(|f| f.sync_all())
-                .map_err(|e| io_error("create", &p, e))?;
+            File::create(&p).and_then(|f| f.sync_all()).map_err(|e| io_error("create", &p, e))?;
         }
         // The journal appears last, whole: its existence marks a map.
         let mut header = [0u8; HEADER];
@@ -228,9 +193,7 @@ impl Disk {
         header[16] = suite.id();
         let tmp = dir.join("journal.tmp");
         let mut f = File::create(&tmp).map_err(|e| io_error("create", &tmp, e))?;
-        f.write_all(&header)
-            .and_then(|()| f.sync_all())
-            .map_err(|e| io_error("write", &tmp, e))?;
+        f.write_all(&header).and_then(|()| f.sync_all()).map_err(|e| io_error("write", &tmp, e))?;
         fs::rename(&tmp, dir.join("journal")).map_err(|e| io_error("rename", &tmp, e))?;
         sync_dir(dir)
     }
@@ -239,18 +202,13 @@ impl Disk {
     pub fn append(&mut self, record: &Record) -> Result<()> {
         let payload = record.encode();
         let mut buf = Vec::with_capacity(4 + payload.len() + CHECKSUM);
-        let len =
-            u32::try_from(payload.len()).map_err(|_| invalid("a version record over 4 GiB"))?;
+        let len = u32::try_from(payload.len()).map_err(|_| invalid("a version record over 4 GiB"))?;
         buf.extend_from_slice(&len.to_le_bytes());
         buf.extend_from_slice(&payload);
         buf.extend_from_slice(&checksum(&payload));
         let path = self.dir.join("journal");
-        self.journal
-            .write_all(&buf)
-            .map_err(|e| io_error("append to", &path, e))?;
-        self.journal
-            .sync_data()
-            .map_err(|e| io_error("fdatasync", &path, e))
+        self.journal.write_all(&buf).map_err(|e| io_error("append to", &path, e))?;
+        self.journal.sync_data().map_err(|e| io_error("fdatasync", &path, e))
     }
 
     /// The node files mapped, holding the committed record counts.
@@ -263,18 +221,12 @@ impl Disk {
             .iter()
             .rev()
             .find_map(|r| match r {
-                Record::Update {
-                    leaves, branches, ..
-                } => Some((*leaves, *branches)),
+                Record::Update { leaves, branches, .. } => Some((*leaves, *branches)),
                 Record::Prune { .. } => None,
             })
             .unwrap_or((0, 0));
-        let len =
-            |n: u64| usize::try_from(n).map_err(|_| Error::Storage("node count too large".into()));
-        Ok((
-            Slab::file(leaves, len(nl)?)?,
-            Slab::file(branches, len(nb)?)?,
-        ))
+        let len = |n: u64| usize::try_from(n).map_err(|_| Error::Storage("node count too large".into()));
+        Ok((Slab::file(leaves, len(nl)?)?, Slab::file(branches, len(nb)?)?))
     }
 }
 
@@ -283,8 +235,7 @@ impl Disk {
 /// last thing in the file is damage, not a torn write.
 fn read_journal(f: &mut File, path: &Path) -> Result<(MapSuite, Vec<Record>, u64)> {
     let mut bytes = Vec::new();
-    f.read_to_end(&mut bytes)
-        .map_err(|e| io_error("read", path, e))?;
+    f.read_to_end(&mut bytes).map_err(|e| io_error("read", path, e))?;
     let damaged = |what: &str| Error::Storage(format!("{} is damaged: {what}", path.display()));
     if bytes.len() < HEADER || &bytes[..16] != MAGIC {
         return Err(damaged("not a veritree map journal"));
@@ -294,10 +245,8 @@ fn read_journal(f: &mut File, path: &Path) -> Result<(MapSuite, Vec<Record>, u64
     let mut at = HEADER;
     while at < bytes.len() {
         let rest = &bytes[at..];
-        let whole = rest
-            .get(..4)
-            .map(|l| u32::from_le_bytes(l.try_into().expect("4 bytes")) as usize)
-            .and_then(|len| {
+        let whole =
+            rest.get(..4).map(|l| u32::from_le_bytes(l.try_into().expect("4 bytes")) as usize).and_then(|len| {
                 let payload = rest.get(4..4 + len)?;
                 let sum = rest.get(4 + len..4 + len + CHECKSUM)?;
                 (sum == checksum(payload)).then_some((payload, 4 + len + CHECKSUM))
@@ -323,9 +272,7 @@ fn is_torn_tail(rest: &[u8]) -> bool {
     }
     match rest.get(..4) {
         None => true,
-        Some(l) => {
-            4 + u32::from_le_bytes(l.try_into().expect("4 bytes")) as usize + CHECKSUM >= rest.len()
-        }
+        Some(l) => 4 + u32::from_le_bytes(l.try_into().expect("4 bytes")) as usize + CHECKSUM >= rest.len(),
     }
 }
 

@@ -56,16 +56,10 @@ impl MapSuite {
     }
 
     pub fn from_name(name: &str) -> Result<MapSuite> {
-        MapSuite::ALL
-            .into_iter()
-            .find(|s| s.name() == name)
-            .ok_or_else(|| {
-                let known: Vec<_> = MapSuite::ALL.iter().map(|s| s.name()).collect();
-                invalid(format!(
-                    "unknown map suite {name:?}; known suites: {}",
-                    known.join(", ")
-                ))
-            })
+        MapSuite::ALL.into_iter().find(|s| s.name() == name).ok_or_else(|| {
+            let known: Vec<_> = MapSuite::ALL.iter().map(|s| s.name()).collect();
+            invalid(format!("unknown map suite {name:?}; known suites: {}", known.join(", ")))
+        })
     }
 
     /// The value of the leaf holding `key → value`.
@@ -87,11 +81,7 @@ impl MapSuite {
 
     /// `out[i] = hash(kind, pairs[2i], pairs[2i+1])` for a whole batch.
     pub(crate) fn hash_many(self, kind: Kind, pairs: &[Hash], out: &mut [Hash]) {
-        assert_eq!(
-            pairs.len(),
-            2 * out.len(),
-            "hash_many: two inputs per output"
-        );
+        assert_eq!(pairs.len(), 2 * out.len(), "hash_many: two inputs per output");
         match self {
             MapSuite::KeytransSha256 => {
                 // SHA-NI hashes one message at a time: nothing to gain from lanes.
@@ -135,22 +125,16 @@ mod tests {
     fn keytrans_sha256_matches_digest() {
         let (a, b) = ([7u8; 32], [9u8; 32]);
         for (kind, prefix) in [(Kind::Leaf, 2u8), (Kind::Parent, 3u8)] {
-            let want: Hash = Sha256::new()
-                .chain_update([prefix])
-                .chain_update(a)
-                .chain_update(b)
-                .finalize()
-                .into();
+            let want: Hash = Sha256::new().chain_update([prefix]).chain_update(a).chain_update(b).finalize().into();
             assert_eq!(MapSuite::KeytransSha256.hash(kind, &a, &b), want);
         }
     }
 
     #[test]
     fn blake3_matches_keyed_hash_and_batches_agree() {
-        for (kind, ctx) in [
-            (Kind::Leaf, "veritree 2026-11 blake3 map leaf"),
-            (Kind::Parent, "veritree 2026-11 blake3 map node"),
-        ] {
+        for (kind, ctx) in
+            [(Kind::Leaf, "veritree 2026-11 blake3 map leaf"), (Kind::Parent, "veritree 2026-11 blake3 map node")]
+        {
             let key = blake3::derive_key(ctx, &[]);
             let pairs: Vec<Hash> = (0..70u8).map(|i| [i; 32]).collect();
             let mut out = vec![ZERO; 35];

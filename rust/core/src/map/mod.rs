@@ -61,11 +61,7 @@ impl Map {
     }
 
     fn with_arena(suite: MapSuite, arena: Arena) -> Map {
-        let empty = Version {
-            root: NodeRef::EMPTY,
-            hash: ZERO,
-            keys: 0,
-        };
+        let empty = Version { root: NodeRef::EMPTY, hash: ZERO, keys: 0 };
         Map {
             suite,
             arena,
@@ -87,9 +83,8 @@ impl Map {
         let (leaves, branches) = Disk::slabs(opened.leaves, opened.branches, &opened.records)?;
         let mut map = Map::with_arena(opened.suite, Arena::new(leaves, branches, true));
         for record in opened.records {
-            map.replay(record).map_err(|e| {
-                Error::Storage(format!("the journal in {} is damaged: {e}", dir.display()))
-            })?;
+            map.replay(record)
+                .map_err(|e| Error::Storage(format!("the journal in {} is damaged: {e}", dir.display())))?;
         }
         map.disk = Some(opened.disk);
         Ok(map)
@@ -98,16 +93,7 @@ impl Map {
     /// Redoes what a journal record says, without writing anything.
     fn replay(&mut self, record: Record) -> Result<()> {
         match record {
-            Record::Update {
-                version,
-                root,
-                hash,
-                keys,
-                reused_leaves,
-                reused_branches,
-                stale,
-                ..
-            } => {
+            Record::Update { version, root, hash, keys, reused_leaves, reused_branches, stale, .. } => {
                 let (fl, fb) = (self.arena.free_leaves.len(), self.arena.free_branches.len());
                 let in_range = match root.node() {
                     Node::Empty => true,
@@ -119,14 +105,10 @@ impl Map {
                     || reused_branches as usize > fb
                     || !in_range
                 {
-                    return Err(invalid(format!(
-                        "version {version} does not follow the versions before it"
-                    )));
+                    return Err(invalid(format!("version {version} does not follow the versions before it")));
                 }
                 self.arena.free_leaves.truncate(fl - reused_leaves as usize);
-                self.arena
-                    .free_branches
-                    .truncate(fb - reused_branches as usize);
+                self.arena.free_branches.truncate(fb - reused_branches as usize);
                 self.versions.push_back(Version { root, hash, keys });
                 if !stale.is_empty() {
                     self.stale.insert(version, stale);
@@ -135,9 +117,7 @@ impl Map {
             }
             Record::Prune { before } => {
                 if before > self.version() {
-                    return Err(invalid(format!(
-                        "a prune up to {before}, past the latest version"
-                    )));
+                    return Err(invalid(format!("a prune up to {before}, past the latest version")));
                 }
                 self.forget(before);
                 Ok(())
@@ -217,11 +197,7 @@ impl Map {
                 Node::Leaf(l) => return Some(self.arena.leaf(l)).filter(|leaf| leaf.key == *key),
                 Node::Branch(b) => {
                     let br = self.arena.branch(b);
-                    node = if bit(key, br.depth as usize) {
-                        br.right
-                    } else {
-                        br.left
-                    };
+                    node = if bit(key, br.depth as usize) { br.right } else { br.left };
                 }
             }
         }
@@ -231,18 +207,11 @@ impl Map {
     /// of existing ones — as one new version, which it returns.
     pub fn update(&mut self, keys: &[Key], values: &[Value]) -> Result<u64> {
         if keys.len() != values.len() {
-            return Err(invalid(format!(
-                "{} keys but {} values",
-                keys.len(),
-                values.len()
-            )));
+            return Err(invalid(format!("{} keys but {} values", keys.len(), values.len())));
         }
         let mut ops = Vec::new();
         reserve_huge(&mut ops, keys.len());
-        ops.par_extend(keys.par_iter().zip(values).map(|(key, value)| Leaf {
-            key: *key,
-            value: *value,
-        }));
+        ops.par_extend(keys.par_iter().zip(values).map(|(key, value)| Leaf { key: *key, value: *value }));
         ops.par_sort_unstable_by(|a, b| a.key.cmp(&b.key));
         check_unique(&ops)?;
         self.publish(&ops, ops.len() as u64, 0)
@@ -282,26 +251,16 @@ impl Map {
                 stale,
             };
             // Nodes durable first, then the record that makes them a version.
-            let durable = self
-                .arena
-                .leaves
-                .sync()
-                .and_then(|()| self.arena.branches.sync())
-                .and_then(|()| disk.append(&record));
+            let durable =
+                self.arena.leaves.sync().and_then(|()| self.arena.branches.sync()).and_then(|()| disk.append(&record));
             if let Err(e) = durable {
                 self.broken = Some(format!("a write failed ({e}); reopen the map"));
                 return Err(e);
             }
-            let Record::Update { stale: s, .. } = record else {
-                unreachable!("built as an update")
-            };
+            let Record::Update { stale: s, .. } = record else { unreachable!("built as an update") };
             stale = s;
         }
-        self.versions.push_back(Version {
-            root: applied.root,
-            hash: applied.hash,
-            keys,
-        });
+        self.versions.push_back(Version { root: applied.root, hash: applied.hash, keys });
         if !stale.is_empty() {
             self.stale.insert(version, stale);
         }
@@ -318,10 +277,7 @@ impl Map {
     pub fn prune(&mut self, before: u64) -> Result<()> {
         self.writable()?;
         if before > self.version() {
-            return Err(invalid(format!(
-                "cannot prune up to version {before}: the latest is {}",
-                self.version()
-            )));
+            return Err(invalid(format!("cannot prune up to version {before}: the latest is {}", self.version())));
         }
         if before <= self.oldest {
             return Ok(());
@@ -354,9 +310,7 @@ impl Map {
         }
         // Highest first, so updates take the lowest slots, densely.
         self.arena.free_leaves.par_sort_unstable_by(|a, b| b.cmp(a));
-        self.arena
-            .free_branches
-            .par_sort_unstable_by(|a, b| b.cmp(a));
+        self.arena.free_branches.par_sort_unstable_by(|a, b| b.cmp(a));
     }
 
     /// Bytes of node storage mapped (arena capacity; for an on-disk map,
@@ -368,10 +322,7 @@ impl Map {
 
 fn check_unique<O: Op>(sorted: &[O]) -> Result<()> {
     match sorted.windows(2).find(|w| w[0].key() == w[1].key()) {
-        Some(w) => Err(invalid(format!(
-            "duplicate key {} in one batch",
-            hex(w[0].key())
-        ))),
+        Some(w) => Err(invalid(format!("duplicate key {} in one batch", hex(w[0].key())))),
         None => Ok(()),
     }
 }

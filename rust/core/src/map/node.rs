@@ -109,11 +109,7 @@ pub(crate) fn common_prefix(a: &Key, b: &Key) -> usize {
 /// bits, up through the single-child parents to depth `to` (`to <= from`).
 pub(crate) fn lift(suite: MapSuite, mut hash: Hash, key: &Key, from: usize, to: usize) -> Hash {
     for d in (to..from).rev() {
-        hash = if bit(key, d) {
-            suite.parent_hash(&ZERO, &hash)
-        } else {
-            suite.parent_hash(&hash, &ZERO)
-        };
+        hash = if bit(key, d) { suite.parent_hash(&ZERO, &hash) } else { suite.parent_hash(&hash, &ZERO) };
     }
     hash
 }
@@ -136,13 +132,7 @@ pub(crate) struct Arena {
 
 impl Arena {
     pub fn new(leaves: Slab<Leaf>, branches: Slab<Branch>, lazy_reuse: bool) -> Arena {
-        Arena {
-            leaves,
-            branches,
-            free_leaves: Vec::new(),
-            free_branches: Vec::new(),
-            lazy_reuse,
-        }
+        Arena { leaves, branches, free_leaves: Vec::new(), free_branches: Vec::new(), lazy_reuse }
     }
 
     /// How many of `free` freed slots (of a file of `len`) an update may take.
@@ -174,22 +164,14 @@ impl Arena {
             }
             Node::Branch(b) => {
                 let br = self.branch(b);
-                lift(
-                    suite,
-                    br.hash,
-                    &self.leaf(br.rep).key,
-                    br.depth as usize,
-                    at,
-                )
+                lift(suite, br.hash, &self.leaf(br.rep).key, br.depth as usize, at)
             }
         }
     }
 
     /// Bytes held by the arenas (mapped capacity, not just live nodes).
     pub fn bytes(&self) -> usize {
-        self.leaves.bytes()
-            + self.branches.bytes()
-            + (self.free_leaves.capacity() + self.free_branches.capacity()) * 4
+        self.leaves.bytes() + self.branches.bytes() + (self.free_leaves.capacity() + self.free_branches.capacity()) * 4
     }
 }
 

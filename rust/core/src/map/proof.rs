@@ -44,36 +44,20 @@ struct Prover<'a> {
 /// them sorted, each with its position in the request.
 fn sorted_request(keys: &[Key]) -> Result<Vec<(Key, usize)>> {
     if keys.is_empty() || keys.len() > MAX_PROOF_KEYS {
-        return Err(invalid(format!(
-            "a prefix proof covers 1 to {MAX_PROOF_KEYS} keys, not {}",
-            keys.len()
-        )));
+        return Err(invalid(format!("a prefix proof covers 1 to {MAX_PROOF_KEYS} keys, not {}", keys.len())));
     }
     let mut sorted: Vec<(Key, usize)> = keys.iter().copied().zip(0..).collect();
     sorted.sort_unstable();
     if let Some(w) = sorted.windows(2).find(|w| w[0].0 == w[1].0) {
-        return Err(invalid(format!(
-            "duplicate key {} in one request",
-            hex(&w[0].0)
-        )));
+        return Err(invalid(format!("duplicate key {} in one request", hex(&w[0].0))));
     }
     Ok(sorted)
 }
 
 /// The `PrefixProof` for `keys` in the tree rooted at `root`.
-pub(crate) fn prove(
-    suite: MapSuite,
-    arena: &Arena,
-    root: NodeRef,
-    keys: &[Key],
-) -> Result<Vec<u8>> {
+pub(crate) fn prove(suite: MapSuite, arena: &Arena, root: NodeRef, keys: &[Key]) -> Result<Vec<u8>> {
     let sorted = sorted_request(keys)?;
-    let mut p = Prover {
-        suite,
-        arena,
-        results: vec![None; keys.len()],
-        elements: Vec::new(),
-    };
+    let mut p = Prover { suite, arena, results: vec![None; keys.len()], elements: Vec::new() };
     p.walk(root, 0, &sorted);
     if p.elements.len() > MAX_ELEMENTS {
         return Err(invalid(format!(
@@ -85,12 +69,8 @@ pub(crate) fn prove(
     out.push(keys.len() as u8);
     for (r, key) in p.results.iter().zip(keys) {
         let (terminal, depth) = r.expect("every key reaches a terminal");
-        let depth = u8::try_from(depth).map_err(|_| {
-            invalid(format!(
-                "key {} ends at depth 256, which PrefixProof cannot encode",
-                hex(key)
-            ))
-        })?;
+        let depth = u8::try_from(depth)
+            .map_err(|_| invalid(format!("key {} ends at depth 256, which PrefixProof cannot encode", hex(key))))?;
         match terminal {
             Terminal::Inclusion => out.push(INCLUSION),
             Terminal::OtherLeaf(k, v) => {
@@ -143,10 +123,7 @@ impl Prover<'_> {
                     for (side, its) in sides.into_iter().enumerate() {
                         match (side == on, its.is_empty()) {
                             (true, false) => self.walk(node, pos + 1, its),
-                            (true, true) => {
-                                self.elements
-                                    .push(self.arena.lifted(self.suite, node, pos + 1))
-                            }
+                            (true, true) => self.elements.push(self.arena.lifted(self.suite, node, pos + 1)),
                             (false, false) => self.end(its, |_| Terminal::StandIn, pos + 1),
                             (false, true) => self.elements.push(ZERO),
                         }
@@ -154,8 +131,7 @@ impl Prover<'_> {
                 } else {
                     for (child, its) in [br.left, br.right].into_iter().zip(sides) {
                         if its.is_empty() {
-                            self.elements
-                                .push(self.arena.lifted(self.suite, child, pos + 1));
+                            self.elements.push(self.arena.lifted(self.suite, child, pos + 1));
                         } else {
                             self.walk(child, pos + 1, its);
                         }
@@ -184,10 +160,7 @@ fn decode(proof: &[u8]) -> Result<(Vec<Found>, Vec<Hash>)> {
             NON_INCLUSION_PARENT => Terminal::StandIn,
             t => return Err(failed(format!("result {i} has unknown type {t}"))),
         };
-        results.push(Found {
-            terminal,
-            depth: r.u8()? as usize,
-        });
+        results.push(Found { terminal, depth: r.u8()? as usize });
     }
     let count = u16::from_be_bytes([r.u8()?, r.u8()?]) as usize;
     if r.0.len() != 32 * count {
@@ -196,10 +169,7 @@ fn decode(proof: &[u8]) -> Result<(Vec<Found>, Vec<Hash>)> {
             r.0.len()
         )));
     }
-    let elements =
-        r.0.chunks_exact(32)
-            .map(|c| c.try_into().expect("32-byte chunks"))
-            .collect();
+    let elements = r.0.chunks_exact(32).map(|c| c.try_into().expect("32-byte chunks")).collect();
     Ok((results, elements))
 }
 
@@ -234,20 +204,12 @@ pub fn verify_prefix_proof(
     proof: &[u8],
 ) -> Result<()> {
     if keys.len() != values.len() {
-        return Err(invalid(format!(
-            "{} keys but {} values",
-            keys.len(),
-            values.len()
-        )));
+        return Err(invalid(format!("{} keys but {} values", keys.len(), values.len())));
     }
     let sorted = sorted_request(keys)?;
     let (results, elements) = decode(proof)?;
     if results.len() != keys.len() {
-        return Err(failed(format!(
-            "the proof answers {} searches, not {}",
-            results.len(),
-            keys.len()
-        )));
+        return Err(failed(format!("the proof answers {} searches, not {}", results.len(), keys.len())));
     }
     // Each key's terminal node value, checked against what the caller expects.
     let mut items: Vec<(Key, usize, Hash)> = Vec::with_capacity(keys.len());
@@ -257,23 +219,13 @@ pub fn verify_prefix_proof(
             (Terminal::Inclusion, Some(v)) => suite.leaf_hash(&key, v),
             (Terminal::OtherLeaf(k, v), None) => {
                 if *k == key || common_prefix(k, &key) < *depth {
-                    return Err(failed(format!(
-                        "result {i}: the leaf shown is not beside key {}",
-                        hex(&key)
-                    )));
+                    return Err(failed(format!("result {i}: the leaf shown is not beside key {}", hex(&key))));
                 }
                 suite.leaf_hash(k, v)
             }
             (Terminal::StandIn, None) => ZERO,
-            (Terminal::Inclusion, None) => {
-                return Err(failed(format!(
-                    "result {i} shows key {} present",
-                    hex(&key)
-                )))
-            }
-            (_, Some(_)) => {
-                return Err(failed(format!("result {i} shows key {} absent", hex(&key))))
-            }
+            (Terminal::Inclusion, None) => return Err(failed(format!("result {i} shows key {} present", hex(&key)))),
+            (_, Some(_)) => return Err(failed(format!("result {i} shows key {} absent", hex(&key)))),
         };
         items.push((key, *depth, value));
     }
@@ -300,18 +252,14 @@ fn rebuild(
         // This node is a terminal: every search under it must end here, alike.
         let value = items[0].2;
         if items.iter().any(|it| it.1 != pos || it.2 != value) {
-            return Err(failed(format!(
-                "searches disagree about the node at depth {pos}"
-            )));
+            return Err(failed(format!("searches disagree about the node at depth {pos}")));
         }
         return Ok(value);
     }
     let split = items.partition_point(|it| !bit(&it.0, pos));
     let mut side = |its: &[(Key, usize, Hash)]| {
         if its.is_empty() {
-            elements
-                .next()
-                .ok_or_else(|| failed("the proof has too few elements"))
+            elements.next().ok_or_else(|| failed("the proof has too few elements"))
         } else {
             rebuild(suite, pos + 1, its, elements)
         }

@@ -33,16 +33,8 @@ fn storage(what: &str, e: std::io::Error) -> Error {
 impl<T: Pod> Slab<T> {
     /// An empty slab in anonymous memory.
     pub fn memory() -> Slab<T> {
-        let map = MmapOptions::new()
-            .len(MIN_BYTES)
-            .map_anon()
-            .expect("a 64 KiB anonymous mapping");
-        Slab {
-            map,
-            len: 0,
-            file: None,
-            _records: PhantomData,
-        }
+        let map = MmapOptions::new().len(MIN_BYTES).map_anon().expect("a 64 KiB anonymous mapping");
+        Slab { map, len: 0, file: None, _records: PhantomData }
     }
 
     /// The first `len` records of `file` (an on-disk map's node file); the
@@ -55,20 +47,14 @@ impl<T: Pod> Slab<T> {
             )));
         }
         if size < MIN_BYTES {
-            file.set_len(MIN_BYTES as u64)
-                .map_err(|e| storage("grow", e))?;
+            file.set_len(MIN_BYTES as u64).map_err(|e| storage("grow", e))?;
         }
         // SAFETY: the file is this map's own node file, opened by the one
         // writer (the directory's lock is held), so no other process changes
         // it while it is mapped; the mapping never outlives `file`, which the
         // slab keeps.
         let map = unsafe { MmapOptions::new().map_mut(&file) }.map_err(|e| storage("map", e))?;
-        Ok(Slab {
-            map,
-            len,
-            file: Some(file),
-            _records: PhantomData,
-        })
+        Ok(Slab { map, len, file: Some(file), _records: PhantomData })
     }
 
     pub fn len(&self) -> usize {
@@ -91,17 +77,14 @@ impl<T: Pod> Slab<T> {
             return Ok(());
         }
         // Grow by half at least: appends stay amortized O(1).
-        let bytes = need
-            .max(self.map.len() + self.map.len() / 2)
-            .next_multiple_of(MIN_BYTES);
+        let bytes = need.max(self.map.len() + self.map.len() / 2).next_multiple_of(MIN_BYTES);
         if let Some(file) = &self.file {
             file.set_len(bytes as u64).map_err(|e| storage("grow", e))?;
         }
         // SAFETY: the mapping is only ever reached through `self.map`, whose
         // borrows end before this `&mut self` call; for a file, it was just
         // grown to `bytes`, so the remapped range lies within it.
-        unsafe { self.map.remap(bytes, RemapOptions::new().may_move(true)) }
-            .map_err(|e| storage("remap", e))?;
+        unsafe { self.map.remap(bytes, RemapOptions::new().may_move(true)) }.map_err(|e| storage("remap", e))?;
         if self.file.is_none() {
             // Advice only: first touch of fresh memory dominates big builds,
             // and huge pages cut its page faults 512-fold.
@@ -119,8 +102,7 @@ impl<T: Pod> Slab<T> {
         if slot == self.len {
             self.len += 1;
         }
-        let records: &mut [T] =
-            bytemuck::cast_slice_mut(&mut self.map[..self.len * size_of::<T>()]);
+        let records: &mut [T] = bytemuck::cast_slice_mut(&mut self.map[..self.len * size_of::<T>()]);
         records[slot] = item;
     }
 

@@ -13,10 +13,7 @@ fn reference_root(suite: MapSuite, entries: &BTreeMap<Key, Value>) -> Hash {
             [(k, v)] => suite.leaf_hash(k, v),
             _ => {
                 let split = items.partition_point(|(k, _)| !bit(k, depth));
-                suite.parent_hash(
-                    &node(suite, &items[..split], depth + 1),
-                    &node(suite, &items[split..], depth + 1),
-                )
+                suite.parent_hash(&node(suite, &items[..split], depth + 1), &node(suite, &items[split..], depth + 1))
             }
         }
     }
@@ -66,11 +63,7 @@ fn random_batches_match_the_definition_at_every_version() {
             for round in 0..60 {
                 let mut model: BTreeMap<Key, Value> = history.last().unwrap().clone();
                 if round % 3 == 2 && !model.is_empty() {
-                    let keys: Vec<Key> = model
-                        .keys()
-                        .copied()
-                        .filter(|_| rng.next() % 3 == 0)
-                        .collect();
+                    let keys: Vec<Key> = model.keys().copied().filter(|_| rng.next() % 3 == 0).collect();
                     for k in &keys {
                         model.remove(k);
                     }
@@ -89,45 +82,26 @@ fn random_batches_match_the_definition_at_every_version() {
                 history.push(model);
             }
             for (v, model) in history.iter().enumerate() {
-                assert_eq!(
-                    map.root(Some(v as u64)).unwrap(),
-                    reference_root(suite, model),
-                    "{suite:?} v{v}"
-                );
+                assert_eq!(map.root(Some(v as u64)).unwrap(), reference_root(suite, model), "{suite:?} v{v}");
                 assert_eq!(map.len(Some(v as u64)).unwrap(), model.len() as u64);
             }
             // Proofs for present and absent keys verify at every version.
             for (v, model) in history.iter().enumerate().step_by(7) {
                 let present: Vec<Key> = model.keys().copied().take(5).collect();
                 let mut keys = present.clone();
-                keys.extend(
-                    (0..5)
-                        .map(|_| rng.key(narrow))
-                        .filter(|k| !model.contains_key(k)),
-                );
+                keys.extend((0..5).map(|_| rng.key(narrow)).filter(|k| !model.contains_key(k)));
                 keys.sort();
                 keys.dedup();
-                let values: Vec<Option<Value>> =
-                    keys.iter().map(|k| model.get(k).copied()).collect();
+                let values: Vec<Option<Value>> = keys.iter().map(|k| model.get(k).copied()).collect();
                 let proof = map.prove(&keys, Some(v as u64)).unwrap();
                 let root = map.root(Some(v as u64)).unwrap();
                 verify_prefix_proof(suite, &root, &keys, &values, &proof).unwrap();
                 for i in 0..proof.len() {
                     let mut bad = proof.clone();
                     bad[i] ^= 1;
-                    assert!(
-                        verify_prefix_proof(suite, &root, &keys, &values, &bad).is_err(),
-                        "byte {i}"
-                    );
+                    assert!(verify_prefix_proof(suite, &root, &keys, &values, &bad).is_err(), "byte {i}");
                 }
-                assert!(verify_prefix_proof(
-                    suite,
-                    &root,
-                    &keys,
-                    &values,
-                    &proof[..proof.len() - 1]
-                )
-                .is_err());
+                assert!(verify_prefix_proof(suite, &root, &keys, &values, &proof[..proof.len() - 1]).is_err());
                 let mut padded = proof.clone();
                 padded.push(0);
                 assert!(verify_prefix_proof(suite, &root, &keys, &values, &padded).is_err());
@@ -137,26 +111,16 @@ fn random_batches_match_the_definition_at_every_version() {
             map.prune(latest - 5).unwrap();
             assert!(map.root(Some(latest - 6)).is_err());
             for v in latest - 5..=latest {
-                assert_eq!(
-                    map.root(Some(v)).unwrap(),
-                    reference_root(suite, &history[v as usize])
-                );
+                assert_eq!(map.root(Some(v)).unwrap(), reference_root(suite, &history[v as usize]));
             }
-            let entries: Vec<(Key, Value)> = (0..300)
-                .map(|_| (rng.key(narrow), rng.key(false)))
-                .collect::<BTreeMap<_, _>>()
-                .into_iter()
-                .collect();
+            let entries: Vec<(Key, Value)> =
+                (0..300).map(|_| (rng.key(narrow), rng.key(false))).collect::<BTreeMap<_, _>>().into_iter().collect();
             let mut model = history.last().unwrap().clone();
             model.extend(entries.iter().copied());
             update(&mut map, &entries);
             assert_eq!(map.root(None).unwrap(), reference_root(suite, &model));
             for v in latest - 5..=latest {
-                assert_eq!(
-                    map.root(Some(v)).unwrap(),
-                    reference_root(suite, &history[v as usize]),
-                    "after reuse"
-                );
+                assert_eq!(map.root(Some(v)).unwrap(), reference_root(suite, &history[v as usize]), "after reuse");
             }
         }
     }
@@ -166,30 +130,19 @@ fn random_batches_match_the_definition_at_every_version() {
 fn large_batches_build_in_parallel_and_agree() {
     let suite = MapSuite::KeytransSha256;
     let mut rng = Rng(7);
-    let entries: Vec<(Key, Value)> = (0..50_000)
-        .map(|_| (rng.key(false), rng.key(false)))
-        .collect();
+    let entries: Vec<(Key, Value)> = (0..50_000).map(|_| (rng.key(false), rng.key(false))).collect();
     let mut parallel = Map::new(suite);
     update(&mut parallel, &entries);
     let model: BTreeMap<Key, Value> = entries.iter().copied().collect();
     assert_eq!(parallel.root(None).unwrap(), reference_root(suite, &model));
     let more: Vec<(Key, Value)> = (0..20_000)
-        .map(|i| {
-            if i % 2 == 0 {
-                (entries[i].0, rng.key(false))
-            } else {
-                (rng.key(false), rng.key(false))
-            }
-        })
+        .map(|i| if i % 2 == 0 { (entries[i].0, rng.key(false)) } else { (rng.key(false), rng.key(false)) })
         .collect();
     update(&mut parallel, &more);
     let mut model2 = model.clone();
     model2.extend(more.iter().copied());
     assert_eq!(parallel.root(None).unwrap(), reference_root(suite, &model2));
-    assert_eq!(
-        parallel.root(Some(1)).unwrap(),
-        reference_root(suite, &model)
-    );
+    assert_eq!(parallel.root(Some(1)).unwrap(), reference_root(suite, &model));
     assert_eq!(parallel.len(None).unwrap(), model2.len() as u64);
 }
 
@@ -208,14 +161,7 @@ fn edge_shapes() {
     assert_eq!(proof, [1, 3, 0, 0, 0]);
     verify_prefix_proof(suite, &ZERO, &[b], &[None], &proof).unwrap();
     let proof = map.prove(&[a, b], None).unwrap();
-    verify_prefix_proof(
-        suite,
-        &map.root(None).unwrap(),
-        &[a, b],
-        &[Some([1; 32]), None],
-        &proof,
-    )
-    .unwrap();
+    verify_prefix_proof(suite, &map.root(None).unwrap(), &[a, b], &[Some([1; 32]), None], &proof).unwrap();
     // Keys differing in the last bit put leaves at depth 256: not encodable.
     map.update(&[b], &[[2; 32]]).unwrap();
     assert!(map.prove(&[a], None).is_err());
@@ -225,10 +171,7 @@ fn edge_shapes() {
     model.remove(&a);
     assert_eq!(map.root(None).unwrap(), reference_root(suite, &model));
     assert!(map.remove(&[a]).is_err(), "absent key");
-    assert!(
-        map.update(&[a, a], &[[1; 32], [2; 32]]).is_err(),
-        "duplicate"
-    );
+    assert!(map.update(&[a, a], &[[1; 32], [2; 32]]).is_err(), "duplicate");
     assert!(map.update(&[a], &[]).is_err(), "lengths");
     assert_eq!(map.version(), 3, "failed calls make no version");
     assert!(map.prove(&[], None).is_err());
@@ -273,48 +216,25 @@ fn on_disk_map_replays_to_the_in_memory_state() {
                         batch.insert(k, rng.key(false));
                     }
                     let entries: Vec<(Key, Value)> = batch.into_iter().collect();
-                    present.extend(
-                        entries
-                            .iter()
-                            .map(|e| e.0)
-                            .filter(|k| mem.get(k, None).unwrap().is_none()),
-                    );
+                    present.extend(entries.iter().map(|e| e.0).filter(|k| mem.get(k, None).unwrap().is_none()));
                     update(&mut mem, &entries);
                     let free = disk.arena.free_branches.len();
                     update(&mut disk, &entries);
                     reused |= disk.arena.free_branches.len() < free;
                 }
             }
-            let free = (
-                disk.arena.free_leaves.clone(),
-                disk.arena.free_branches.clone(),
-            );
+            let free = (disk.arena.free_leaves.clone(), disk.arena.free_branches.clone());
             let lens = (disk.arena.leaves.len(), disk.arena.branches.len());
             drop(disk);
             disk = Map::open(&path, None, false).unwrap();
-            assert_eq!(
-                (disk.oldest_version(), disk.version()),
-                (mem.oldest_version(), mem.version())
-            );
-            assert_eq!(
-                (&disk.arena.free_leaves, &disk.arena.free_branches),
-                (&free.0, &free.1),
-                "allocator replayed"
-            );
+            assert_eq!((disk.oldest_version(), disk.version()), (mem.oldest_version(), mem.version()));
+            assert_eq!((&disk.arena.free_leaves, &disk.arena.free_branches), (&free.0, &free.1), "allocator replayed");
             assert_eq!((disk.arena.leaves.len(), disk.arena.branches.len()), lens);
             for v in mem.oldest_version()..=mem.version() {
                 assert_eq!(disk.root(Some(v)).unwrap(), mem.root(Some(v)).unwrap());
                 assert_eq!(disk.len(Some(v)).unwrap(), mem.len(Some(v)).unwrap());
-                let probe: Vec<Key> = present
-                    .iter()
-                    .take(20)
-                    .copied()
-                    .chain([rng.key(false)])
-                    .collect();
-                assert_eq!(
-                    disk.prove(&probe, Some(v)).unwrap(),
-                    mem.prove(&probe, Some(v)).unwrap()
-                );
+                let probe: Vec<Key> = present.iter().take(20).copied().chain([rng.key(false)]).collect();
+                assert_eq!(disk.prove(&probe, Some(v)).unwrap(), mem.prove(&probe, Some(v)).unwrap());
             }
         }
         assert!(reused, "the disk map reused freed slots at least once");
@@ -341,17 +261,9 @@ fn on_disk_map_cuts_a_torn_record_and_refuses_damage() {
     for cut in first_end..whole.len() {
         std::fs::write(&journal, &whole[..cut]).unwrap();
         let map = Map::open(&path, None, false).unwrap();
-        assert_eq!(
-            (map.version(), map.root(None).unwrap()),
-            (1, root),
-            "cut at {cut}"
-        );
+        assert_eq!((map.version(), map.root(None).unwrap()), (1, root), "cut at {cut}");
         drop(map);
-        assert_eq!(
-            std::fs::metadata(&journal).unwrap().len(),
-            first_end as u64,
-            "the torn tail is cut off"
-        );
+        assert_eq!(std::fs::metadata(&journal).unwrap().len(), first_end as u64, "the torn tail is cut off");
     }
     // The file grew but its data never landed: zeros.
     let mut zeros = whole[..first_end].to_vec();
@@ -363,42 +275,23 @@ fn on_disk_map_cuts_a_torn_record_and_refuses_damage() {
     bad[40] ^= 1;
     bad.extend_from_slice(&whole[first_end..]);
     std::fs::write(&journal, &bad).unwrap();
-    assert!(
-        matches!(Map::open(&path, None, false), Err(Error::Storage(m)) if m.contains("damaged"))
-    );
+    assert!(matches!(Map::open(&path, None, false), Err(Error::Storage(m)) if m.contains("damaged")));
     std::fs::write(&journal, b"not a map").unwrap();
-    assert!(matches!(
-        Map::open(&path, None, false),
-        Err(Error::Storage(_))
-    ));
+    assert!(matches!(Map::open(&path, None, false), Err(Error::Storage(_))));
 }
 
 #[test]
 fn on_disk_map_locks_checks_its_suite_and_closes() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("m");
-    assert!(matches!(
-        Map::open(&path, None, false),
-        Err(Error::Storage(_))
-    ));
+    assert!(matches!(Map::open(&path, None, false), Err(Error::Storage(_))));
     let mut map = Map::open(&path, Some(MapSuite::Blake3), true).unwrap();
-    assert!(
-        matches!(Map::open(&path, None, false), Err(Error::Storage(m)) if m.contains("another process"))
-    );
+    assert!(matches!(Map::open(&path, None, false), Err(Error::Storage(m)) if m.contains("another process")));
     map.update(&[[3; 32]], &[[4; 32]]).unwrap();
     map.close();
     assert!(matches!(map.root(None), Err(Error::Storage(_))));
-    assert!(matches!(
-        map.update(&[[5; 32]], &[[6; 32]]),
-        Err(Error::Storage(_))
-    ));
-    assert!(matches!(
-        Map::open(&path, Some(MapSuite::KeytransSha256), false),
-        Err(Error::InvalidArgument(_))
-    ));
+    assert!(matches!(map.update(&[[5; 32]], &[[6; 32]]), Err(Error::Storage(_))));
+    assert!(matches!(Map::open(&path, Some(MapSuite::KeytransSha256), false), Err(Error::InvalidArgument(_))));
     let map = Map::open(&path, None, false).unwrap();
-    assert_eq!(
-        (map.suite(), map.get(&[3; 32], None).unwrap()),
-        (MapSuite::Blake3, Some([4; 32]))
-    );
+    assert_eq!((map.suite(), map.get(&[3; 32], None).unwrap()), (MapSuite::Blake3, Some([4; 32])));
 }

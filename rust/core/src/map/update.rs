@@ -10,9 +10,7 @@
 use rayon::prelude::*;
 
 use super::hash::{Kind, MapSuite, ZERO};
-use super::node::{
-    bit, common_prefix, lift, Arena, Branch, Key, Leaf, Node, NodeRef, Value, MAX_SLOT,
-};
+use super::node::{bit, common_prefix, lift, Arena, Branch, Key, Leaf, Node, NodeRef, Value, MAX_SLOT};
 use crate::error::{invalid, Result};
 use crate::mem::reserve_huge;
 use crate::suite::Hash;
@@ -97,12 +95,7 @@ pub(crate) struct Applied {
 
 /// Applies `ops` (sorted by key, unique, validated against the tree) to the
 /// tree rooted at `root`, and stores the new nodes in `arena`.
-pub(crate) fn apply<O: Op>(
-    suite: MapSuite,
-    arena: &mut Arena,
-    root: NodeRef,
-    ops: &[O],
-) -> Result<Applied> {
+pub(crate) fn apply<O: Op>(suite: MapSuite, arena: &mut Arena, root: NodeRef, ops: &[O]) -> Result<Applied> {
     let plan = plan(arena, root, 0, ops);
     let mut units = Vec::new();
     plan.units(&mut units);
@@ -111,17 +104,8 @@ pub(crate) fn apply<O: Op>(
         .into_par_iter()
         .enumerate()
         .map(|(i, (node, pos, ops))| {
-            let chunk = Chunk {
-                leaves: O::leaves(ops),
-                ..Chunk::default()
-            };
-            let mut b = Builder {
-                suite,
-                arena: shared,
-                id: i as u32,
-                chunk,
-                made_leaves: 0,
-            };
+            let chunk = Chunk { leaves: O::leaves(ops), ..Chunk::default() };
+            let mut b = Builder { suite, arena: shared, id: i as u32, chunk, made_leaves: 0 };
             // An upsert makes about one branch: no regrowing. Removals make few.
             if !b.chunk.leaves.is_empty() {
                 reserve_huge(&mut b.chunk.branches, ops.len());
@@ -132,13 +116,7 @@ pub(crate) fn apply<O: Op>(
             (b.chunk, top)
         })
         .unzip();
-    let mut frames = Frames {
-        suite,
-        arena: shared,
-        chunks: &chunks,
-        top: Chunk::default(),
-        next_unit: 0,
-    };
+    let mut frames = Frames { suite, arena: shared, chunks: &chunks, top: Chunk::default(), next_unit: 0 };
     let id = chunks.len() as u32;
     let top = frames.make(&plan, &roots, id);
     let hash = value_at(
@@ -156,18 +134,10 @@ pub(crate) fn apply<O: Op>(
     );
     let top_chunk = frames.top;
     chunks.push(top_chunk);
-    let stale = chunks
-        .iter()
-        .flat_map(|c| c.stale.iter().copied())
-        .collect();
+    let stale = chunks.iter().flat_map(|c| c.stale.iter().copied()).collect();
     let replaced = chunks.iter().map(|c| c.replaced).sum();
     let root = store(arena, &chunks, top)?;
-    Ok(Applied {
-        root,
-        hash,
-        stale,
-        replaced,
-    })
+    Ok(Applied { root, hash, stale, replaced })
 }
 
 /// How a batch is split: units built independently, joined by frame branches.
@@ -318,10 +288,7 @@ impl Builder<'_, '_> {
     }
 
     fn new_leaf<O: Op>(&mut self, op: &O) -> BRef {
-        debug_assert!(
-            op.value().is_some(),
-            "validated: removals only meet existing leaves"
-        );
+        debug_assert!(op.value().is_some(), "validated: removals only meet existing leaves");
         debug_assert_eq!(&self.chunk.leaves[self.made_leaves].key, op.key());
         self.made_leaves += 1;
         BRef::NewLeaf(self.id, self.made_leaves as u32 - 1)
@@ -337,13 +304,7 @@ impl Builder<'_, '_> {
             return l;
         }
         let rep = rep_leaf(self.arena, &|_| &self.chunk, l);
-        self.chunk.branches.push(NewBranch {
-            hash: ZERO,
-            left: l,
-            right: r,
-            rep,
-            depth: depth as u8,
-        });
+        self.chunk.branches.push(NewBranch { hash: ZERO, left: l, right: r, rep, depth: depth as u8 });
         BRef::NewBranch(self.id, self.chunk.branches.len() as u32 - 1)
     }
 
@@ -410,12 +371,7 @@ impl Frames<'_, '_> {
                 self.next_unit += 1;
                 roots[self.next_unit - 1]
             }
-            Plan::Split {
-                old,
-                depth,
-                left,
-                right,
-            } => {
+            Plan::Split { old, depth, left, right } => {
                 let l = self.make(left, roots, id);
                 let r = self.make(right, roots, id);
                 if *old != NodeRef::EMPTY {
@@ -430,13 +386,7 @@ impl Frames<'_, '_> {
                     &value_at(self.suite, self.arena, &get, r, at),
                 );
                 let rep = rep_leaf(self.arena, &get, l);
-                self.top.branches.push(NewBranch {
-                    hash,
-                    left: l,
-                    right: r,
-                    rep,
-                    depth: *depth as u8,
-                });
+                self.top.branches.push(NewBranch { hash, left: l, right: r, rep, depth: *depth as u8 });
                 BRef::NewBranch(id, self.top.branches.len() as u32 - 1)
             }
         }
@@ -467,13 +417,7 @@ fn leaf_of<'c>(arena: &'c Arena, chunk: &dyn Fn(u32) -> &'c Chunk<'c>, r: BRef) 
 }
 
 /// The value of `r` hanging at depth `at`.
-fn value_at<'c>(
-    suite: MapSuite,
-    arena: &'c Arena,
-    chunk: &dyn Fn(u32) -> &'c Chunk<'c>,
-    r: BRef,
-    at: usize,
-) -> Hash {
+fn value_at<'c>(suite: MapSuite, arena: &'c Arena, chunk: &dyn Fn(u32) -> &'c Chunk<'c>, r: BRef, at: usize) -> Hash {
     match r {
         BRef::Old(n) => arena.lifted(suite, n, at),
         BRef::NewLeaf(..) => {
@@ -493,16 +437,10 @@ fn value_at<'c>(
 fn store(arena: &mut Arena, chunks: &[Chunk<'_>], top: BRef) -> Result<NodeRef> {
     let leaves: usize = chunks.iter().map(|c| c.leaves.len()).sum();
     let branches: usize = chunks.iter().map(|c| c.branches.len()).sum();
-    let free_l = arena
-        .reusable(arena.free_leaves.len(), arena.leaves.len())
-        .min(leaves);
-    let free_b = arena
-        .reusable(arena.free_branches.len(), arena.branches.len())
-        .min(branches);
+    let free_l = arena.reusable(arena.free_leaves.len(), arena.leaves.len()).min(leaves);
+    let free_b = arena.reusable(arena.free_branches.len(), arena.branches.len()).min(branches);
     let limit = MAX_SLOT as usize + 1;
-    if arena.leaves.len() + leaves - free_l > limit
-        || arena.branches.len() + branches - free_b > limit
-    {
+    if arena.leaves.len() + leaves - free_l > limit || arena.branches.len() + branches - free_b > limit {
         return Err(invalid("the map would exceed 2^31 nodes of one kind"));
     }
     // Room first: a failed reserve leaves the arena as it was.
@@ -523,18 +461,8 @@ fn store(arena: &mut Arena, chunks: &[Chunk<'_>], top: BRef) -> Result<NodeRef> 
     let mut leaf_slots = Vec::with_capacity(chunks.len());
     let mut branch_slots = Vec::with_capacity(chunks.len());
     for c in chunks {
-        leaf_slots.push(take(
-            &mut arena.free_leaves,
-            &mut rl,
-            &mut nl,
-            c.leaves.len(),
-        ));
-        branch_slots.push(take(
-            &mut arena.free_branches,
-            &mut rb,
-            &mut nb,
-            c.branches.len(),
-        ));
+        leaf_slots.push(take(&mut arena.free_leaves, &mut rl, &mut nl, c.leaves.len()));
+        branch_slots.push(take(&mut arena.free_branches, &mut rb, &mut nb, c.branches.len()));
     }
     let resolve = |r: BRef| match r {
         BRef::Old(n) => n,
@@ -550,13 +478,7 @@ fn store(arena: &mut Arena, chunks: &[Chunk<'_>], top: BRef) -> Result<NodeRef> 
                 Node::Leaf(l) => l,
                 _ => unreachable!("rep references are leaves"),
             };
-            let stored = Branch {
-                hash: b.hash,
-                left: resolve(b.left),
-                right: resolve(b.right),
-                rep,
-                depth: b.depth,
-            };
+            let stored = Branch { hash: b.hash, left: resolve(b.left), right: resolve(b.right), rep, depth: b.depth };
             arena.branches.put(slot, stored);
         }
     }

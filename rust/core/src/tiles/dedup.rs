@@ -39,33 +39,25 @@ impl DedupIndex {
     pub fn indexed_size(&self) -> Result<u64> {
         let r = self.db.begin_read().map_err(db_error)?;
         let meta = r.open_table(META).map_err(db_error)?;
-        Ok(meta
-            .get(INDEXED)
-            .map_err(db_error)?
-            .map_or(0, |v| v.value()))
+        Ok(meta.get(INDEXED).map_err(db_error)?.map_or(0, |v| v.value()))
     }
 
     /// Indexes `leaves`, the log's entries from `first` on. A hash already
     /// present keeps its earlier index.
     pub fn add(&self, first: u64, leaves: &[Hash]) -> Result<()> {
         if self.indexed_size()? != first {
-            return Err(Error::Storage(
-                "dedup index: entries must be indexed in order".into(),
-            ));
+            return Err(Error::Storage("dedup index: entries must be indexed in order".into()));
         }
         let w = self.db.begin_write().map_err(db_error)?;
         {
             let mut index = w.open_table(INDEX).map_err(db_error)?;
             for (i, leaf) in leaves.iter().enumerate() {
                 if index.get(leaf.as_slice()).map_err(db_error)?.is_none() {
-                    index
-                        .insert(leaf.as_slice(), first + i as u64)
-                        .map_err(db_error)?;
+                    index.insert(leaf.as_slice(), first + i as u64).map_err(db_error)?;
                 }
             }
             let mut meta = w.open_table(META).map_err(db_error)?;
-            meta.insert(INDEXED, first + leaves.len() as u64)
-                .map_err(db_error)?;
+            meta.insert(INDEXED, first + leaves.len() as u64).map_err(db_error)?;
         }
         w.commit().map_err(db_error)
     }
@@ -74,9 +66,6 @@ impl DedupIndex {
     pub fn get(&self, leaf: &Hash) -> Result<Option<u64>> {
         let r = self.db.begin_read().map_err(db_error)?;
         let index = r.open_table(INDEX).map_err(db_error)?;
-        Ok(index
-            .get(leaf.as_slice())
-            .map_err(db_error)?
-            .map(|v| v.value()))
+        Ok(index.get(leaf.as_slice()).map_err(db_error)?.map(|v| v.value()))
     }
 }

@@ -58,12 +58,7 @@ pub struct TileLog {
 impl TileLog {
     /// Creates an empty log in `dir` (which must not hold one) and publishes
     /// its size-0 checkpoint.
-    pub fn create(
-        dir: &Path,
-        suite: Suite,
-        origin: &str,
-        format: Box<dyn CheckpointFormat>,
-    ) -> Result<TileLog> {
+    pub fn create(dir: &Path, suite: Suite, origin: &str, format: Box<dyn CheckpointFormat>) -> Result<TileLog> {
         check_origin(origin)?;
         // Sign the empty tree first: a key that cannot sign for this origin
         // fails before anything is written.
@@ -71,17 +66,11 @@ impl TileLog {
         if dir.join("checkpoint").exists() || dir.join(".veritree/config").exists() {
             return Err(invalid(format!("{} already holds a log", dir.display())));
         }
-        fs::create_dir_all(dir.join(".veritree/tmp"))
-            .map_err(|e| fsio::io_error("create", dir, e))?;
+        fs::create_dir_all(dir.join(".veritree/tmp")).map_err(|e| fsio::io_error("create", dir, e))?;
         let lock = fsio::lock_exclusive(&dir.join(".veritree/lock"), dir)?;
-        let config = format!(
-            "veritree tlog-tiles v1\nsuite {}\norigin {origin}\n",
-            suite.name()
-        );
+        let config = format!("veritree tlog-tiles v1\nsuite {}\norigin {origin}\n", suite.name());
         fsio::write_atomic(dir, ".veritree/config", config.as_bytes())?;
-        let source = DirSource {
-            root: dir.to_path_buf(),
-        };
+        let source = DirSource { root: dir.to_path_buf() };
         let mut log = TileLog {
             dir: dir.to_path_buf(),
             origin: origin.to_string(),
@@ -104,30 +93,16 @@ impl TileLog {
         if !config_path.exists() {
             return Err(storage(format!("no log at {}", dir.display())));
         }
-        let lock = if writable {
-            Some(fsio::lock_exclusive(&dir.join(".veritree/lock"), dir)?)
-        } else {
-            None
-        };
+        let lock = if writable { Some(fsio::lock_exclusive(&dir.join(".veritree/lock"), dir)?) } else { None };
         let (suite, origin) = parse_config(&fsio::read_bounded(&config_path, MAX_SMALL_FILE)?)?;
         let note = fsio::read_bounded(&dir.join("checkpoint"), MAX_SMALL_FILE)?;
         let checkpoint = String::from_utf8(note).map_err(|_| storage("checkpoint is not UTF-8"))?;
-        let (cp_origin, size, root) = format
-            .read(&checkpoint)
-            .map_err(|e| storage(format!("damaged checkpoint: {e}")))?;
+        let (cp_origin, size, root) =
+            format.read(&checkpoint).map_err(|e| storage(format!("damaged checkpoint: {e}")))?;
         if cp_origin != origin {
-            return Err(storage(format!(
-                "checkpoint origin {cp_origin:?} is not the log's origin {origin:?}"
-            )));
+            return Err(storage(format!("checkpoint origin {cp_origin:?} is not the log's origin {origin:?}")));
         }
-        let reader = TileReader::open(
-            DirSource {
-                root: dir.to_path_buf(),
-            },
-            suite,
-            size,
-            &root,
-        )?;
+        let reader = TileReader::open(DirSource { root: dir.to_path_buf() }, suite, size, &root)?;
         let log = TileLog {
             dir: dir.to_path_buf(),
             origin,
@@ -173,11 +148,7 @@ impl TileLog {
         if !self.writable {
             return Err(invalid("the log is open read-only"));
         }
-        if let Some((i, e)) = entries
-            .iter()
-            .enumerate()
-            .find(|(_, e)| e.as_ref().len() > MAX_ENTRY)
-        {
+        if let Some((i, e)) = entries.iter().enumerate().find(|(_, e)| e.as_ref().len() > MAX_ENTRY) {
             return Err(invalid(format!(
                 "entry {i} is {} bytes; tlog-tiles entries hold at most {MAX_ENTRY}",
                 e.as_ref().len()
@@ -202,11 +173,8 @@ impl TileLog {
             return Err(e);
         }
         if let Some(d) = &self.dedup {
-            d.add(first, &leaves).map_err(|e| {
-                storage(format!(
-                    "the entries were logged, but updating the dedup index failed: {e}"
-                ))
-            })?;
+            d.add(first, &leaves)
+                .map_err(|e| storage(format!("the entries were logged, but updating the dedup index failed: {e}")))?;
         }
         Ok(first)
     }
@@ -218,15 +186,11 @@ impl TileLog {
         const CHUNK: u64 = 1 << 16;
         let mut done = index.indexed_size()?;
         if done > self.len() {
-            return Err(storage(
-                "the dedup index covers more entries than the log holds",
-            ));
+            return Err(storage("the dedup index covers more entries than the log holds"));
         }
         while done < self.len() {
             let end = (done + CHUNK).min(self.len());
-            let leaves = (done..end)
-                .map(|i| self.node(0, i))
-                .collect::<Result<Vec<_>>>()?;
+            let leaves = (done..end).map(|i| self.node(0, i)).collect::<Result<Vec<_>>>()?;
             index.add(done, &leaves)?;
             done = end;
         }
@@ -237,21 +201,13 @@ impl TileLog {
     /// The first index holding an entry with leaf hash `leaf`, if any
     /// (needs [`TileLog::enable_dedup`]).
     pub fn index_of(&self, leaf: &Hash) -> Result<Option<u64>> {
-        let d = self
-            .dedup
-            .as_ref()
-            .ok_or_else(|| invalid("deduplication is not enabled for this log"))?;
+        let d = self.dedup.as_ref().ok_or_else(|| invalid("deduplication is not enabled for this log"))?;
         Ok(d.get(leaf)?.filter(|&i| i < self.len()))
     }
 
     /// The partial bundle with `entries` appended; stages every bundle they
     /// complete and returns the new partial bundle.
-    fn stage_bundles<T: AsRef<[u8]>>(
-        &self,
-        entries: &[T],
-        batch: &mut Batch,
-        partials: &mut Vec<String>,
-    ) -> Vec<u8> {
+    fn stage_bundles<T: AsRef<[u8]>>(&self, entries: &[T], batch: &mut Batch, partials: &mut Vec<String>) -> Vec<u8> {
         let mut n = self.len() / TILE_WIDTH;
         let mut count = self.len() % TILE_WIDTH;
         let mut bundle = self.reader.bundle().to_vec();
@@ -295,15 +251,9 @@ impl TileLog {
             let chunks = row.chunks_exact(TILE_WIDTH as usize);
             let rest = chunks.remainder().to_vec();
             let suite = self.reader.suite();
-            let next: Vec<Hash> = row
-                .par_chunks_exact(TILE_WIDTH as usize)
-                .map(|t| suite.perfect_root(t))
-                .collect();
+            let next: Vec<Hash> = row.par_chunks_exact(TILE_WIDTH as usize).map(|t| suite.perfect_root(t)).collect();
             for full in chunks {
-                batch.add(
-                    tile_path(level, tile, TILE_WIDTH),
-                    full.as_flattened().to_vec(),
-                );
+                batch.add(tile_path(level, tile, TILE_WIDTH), full.as_flattened().to_vec());
                 tile += 1;
             }
             if !rest.is_empty() {
@@ -330,9 +280,7 @@ impl TileLog {
         let root = self.reader.compact_range().root();
         let note = self.format.sign(&self.origin, self.len(), &root)?;
         if self.format.read(&note)? != (self.origin.clone(), self.len(), root) {
-            return Err(invalid(
-                "the checkpoint format signed a different tree head",
-            ));
+            return Err(invalid("the checkpoint format signed a different tree head"));
         }
         batch.commit(&self.dir)?;
         fsio::write_atomic(&self.dir, "checkpoint", note.as_bytes())?;
@@ -387,12 +335,8 @@ impl NodeSource for TileLog {
 }
 
 fn check_origin(origin: &str) -> Result<()> {
-    if origin.is_empty()
-        || origin.contains(|c: char| c.is_whitespace() || c == '+' || c.is_control())
-    {
-        return Err(invalid(format!(
-            "origin {origin:?} must be non-empty, without spaces, '+' or control characters"
-        )));
+    if origin.is_empty() || origin.contains(|c: char| c.is_whitespace() || c == '+' || c.is_control()) {
+        return Err(invalid(format!("origin {origin:?} must be non-empty, without spaces, '+' or control characters")));
     }
     Ok(())
 }
@@ -404,14 +348,8 @@ fn parse_config(data: &[u8]) -> Result<(Suite, String)> {
     if lines.next() != Some("veritree tlog-tiles v1") {
         return Err(bad());
     }
-    let suite = lines
-        .next()
-        .and_then(|l| l.strip_prefix("suite "))
-        .ok_or_else(bad)?;
-    let origin = lines
-        .next()
-        .and_then(|l| l.strip_prefix("origin "))
-        .ok_or_else(bad)?;
+    let suite = lines.next().and_then(|l| l.strip_prefix("suite ")).ok_or_else(bad)?;
+    let origin = lines.next().and_then(|l| l.strip_prefix("origin ")).ok_or_else(bad)?;
     Ok((Suite::from_name(suite)?, origin.to_string()))
 }
 

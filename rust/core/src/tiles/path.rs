@@ -46,9 +46,7 @@ pub fn tile_width(level: u32, n: u64, size: u64) -> u64 {
         return 0;
     }
     let hashes = size >> shift; // nodes at tree level 8 * level
-    hashes
-        .saturating_sub(n.saturating_mul(TILE_WIDTH))
-        .min(TILE_WIDTH)
+    hashes.saturating_sub(n.saturating_mul(TILE_WIDTH)).min(TILE_WIDTH)
 }
 
 #[cfg(test)]

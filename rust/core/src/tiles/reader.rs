@@ -67,11 +67,7 @@ impl<S: TileSource> TileReader<S> {
         while size.checked_shr(TILE_HEIGHT * level).unwrap_or(0) > 0 {
             let n = (size >> (TILE_HEIGHT * level)) / TILE_WIDTH;
             let w = tile_width(level, n, size);
-            edge.push(if w == 0 {
-                Vec::new()
-            } else {
-                read_tile(&source, level, n, w)?
-            });
+            edge.push(if w == 0 { Vec::new() } else { read_tile(&source, level, n, w)? });
             level += 1;
         }
         let bundle = match size % TILE_WIDTH {
@@ -85,33 +81,15 @@ impl<S: TileSource> TileReader<S> {
         };
         let reader = TileReader::from_edge(source, suite, size, edge, bundle);
         if reader.compact_range().root() != *root {
-            return Err(storage(
-                "damaged log: the right-edge tiles do not hash to the checkpoint root",
-            ));
+            return Err(storage("damaged log: the right-edge tiles do not hash to the checkpoint root"));
         }
         Ok(reader)
     }
 
     /// A reader over an edge the caller built itself (the writer, after an extend).
-    pub(crate) fn from_edge(
-        source: S,
-        suite: Suite,
-        size: u64,
-        edge: Vec<Vec<Hash>>,
-        bundle: Vec<u8>,
-    ) -> Self {
-        let edge = edge
-            .into_iter()
-            .map(|row| Arc::new(Tile::new(suite, row)))
-            .collect();
-        TileReader {
-            source,
-            suite,
-            size,
-            edge,
-            bundle,
-            cache: Mutex::new(TileCache::default()),
-        }
+    pub(crate) fn from_edge(source: S, suite: Suite, size: u64, edge: Vec<Vec<Hash>>, bundle: Vec<u8>) -> Self {
+        let edge = edge.into_iter().map(|row| Arc::new(Tile::new(suite, row))).collect();
+        TileReader { source, suite, size, edge, bundle, cache: Mutex::new(TileCache::default()) }
     }
 
     /// The hashes of each partial tile of the right edge.
@@ -125,10 +103,7 @@ impl<S: TileSource> TileReader<S> {
 
     /// Moves the view to a larger size whose edge the writer has just built.
     pub(crate) fn advance(&mut self, size: u64, edge: Vec<Vec<Hash>>, bundle: Vec<u8>) {
-        self.edge = edge
-            .into_iter()
-            .map(|row| Arc::new(Tile::new(self.suite, row)))
-            .collect();
+        self.edge = edge.into_iter().map(|row| Arc::new(Tile::new(self.suite, row))).collect();
         (self.size, self.bundle) = (size, bundle);
     }
 
@@ -146,28 +121,19 @@ impl<S: TileSource> TileReader<S> {
                 }
             }
         }
-        CompactRange::from_parts(self.suite, self.size, hashes)
-            .expect("one subtree per set bit of size")
+        CompactRange::from_parts(self.suite, self.size, hashes).expect("one subtree per set bit of size")
     }
 
     /// The authenticated tile `(level, n)`.
     fn tile(&self, level: u32, n: u64) -> Result<Arc<Tile>> {
         let width = tile_width(level, n, self.size);
         if width == 0 {
-            return Err(out_of_range(format!(
-                "no tile {level}/{n} at size {}",
-                self.size
-            )));
+            return Err(out_of_range(format!("no tile {level}/{n} at size {}", self.size)));
         }
         if width < TILE_WIDTH {
             return Ok(self.edge[level as usize].clone());
         }
-        if let Some(t) = self
-            .cache
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(level, n)
-        {
+        if let Some(t) = self.cache.lock().unwrap_or_else(PoisonError::into_inner).get(level, n) {
             return Ok(t);
         }
         let tile = Tile::new(self.suite, read_tile(&self.source, level, n, TILE_WIDTH)?);
@@ -179,20 +145,14 @@ impl<S: TileSource> TileReader<S> {
             )));
         }
         let t = Arc::new(tile);
-        self.cache
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .put(level, n, t.clone());
+        self.cache.lock().unwrap_or_else(PoisonError::into_inner).put(level, n, t.clone());
         Ok(t)
     }
 
     /// The entry at `index`, checked against its authenticated leaf hash.
     pub fn entry(&self, index: u64) -> Result<Vec<u8>> {
         if index >= self.size {
-            return Err(out_of_range(format!(
-                "index {index} is not below the log size {}",
-                self.size
-            )));
+            return Err(out_of_range(format!("index {index} is not below the log size {}", self.size)));
         }
         let n = index / TILE_WIDTH;
         let w = tile_width(0, n, self.size);
@@ -204,13 +164,10 @@ impl<S: TileSource> TileReader<S> {
             owned = self.source.get(&path, MAX_BUNDLE)?;
             &owned
         };
-        let entries =
-            parse_bundle(data, w as usize).map_err(|e| storage(format!("{path}: {e}")))?;
+        let entries = parse_bundle(data, w as usize).map_err(|e| storage(format!("{path}: {e}")))?;
         let e = entries[(index % TILE_WIDTH) as usize];
         if self.suite.leaf_hash(e) != self.node(0, index)? {
-            return Err(storage(format!(
-                "damaged bundle {path}: entry {index} does not match its leaf hash"
-            )));
+            return Err(storage(format!("damaged bundle {path}: entry {index} does not match its leaf hash")));
         }
         Ok(e.to_vec())
     }
@@ -229,18 +186,12 @@ impl<S: TileSource> NodeSource for TileReader<S> {
     /// levels above that tile's hashes.
     fn node(&self, level: u32, index: u64) -> Result<Hash> {
         let (tl, r) = (level / TILE_HEIGHT, level % TILE_HEIGHT);
-        let first = index
-            .checked_shl(r)
-            .ok_or_else(|| out_of_range("node index overflows"))?;
+        let first = index.checked_shl(r).ok_or_else(|| out_of_range("node index overflows"))?;
         let tile = self.tile(tl, first / TILE_WIDTH)?;
         tile.levels[r as usize]
             .get(((first % TILE_WIDTH) >> r) as usize)
             .copied()
-            .ok_or_else(|| {
-                out_of_range(format!(
-                    "no complete subtree at level {level}, index {index}"
-                ))
-            })
+            .ok_or_else(|| out_of_range(format!("no complete subtree at level {level}, index {index}")))
     }
 }
 
@@ -269,10 +220,7 @@ fn read_tile<S: TileSource>(source: &S, level: u32, n: u64, width: u64) -> Resul
     let want = width as usize * 32;
     let data = source.get(&path, want)?;
     if data.len() != want {
-        return Err(storage(format!(
-            "tile {path} is truncated: {} bytes, not {want}",
-            data.len()
-        )));
+        return Err(storage(format!("tile {path} is truncated: {} bytes, not {want}", data.len())));
     }
     Ok(data.as_chunks::<32>().0.to_vec())
 }
@@ -280,14 +228,8 @@ fn read_tile<S: TileSource>(source: &S, level: u32, n: u64, width: u64) -> Resul
 /// Checks that a partial bundle holds exactly the entries of the edge's leaf hashes.
 fn check_bundle(suite: Suite, data: &[u8], leaves: &[Hash], path: &str) -> Result<()> {
     let entries = parse_bundle(data, leaves.len()).map_err(|e| storage(format!("{path}: {e}")))?;
-    match entries
-        .iter()
-        .zip(leaves)
-        .position(|(e, l)| suite.leaf_hash(e) != *l)
-    {
-        Some(i) => Err(storage(format!(
-            "{path}: entry {i} does not match its leaf hash"
-        ))),
+    match entries.iter().zip(leaves).position(|(e, l)| suite.leaf_hash(e) != *l) {
+        Some(i) => Err(storage(format!("{path}: entry {i} does not match its leaf hash"))),
         None => Ok(()),
     }
 }
@@ -297,19 +239,14 @@ pub fn parse_bundle(data: &[u8], count: usize) -> Result<Vec<&[u8]>> {
     let mut out = Vec::with_capacity(count.min(TILE_WIDTH as usize));
     let mut rest = data;
     while !rest.is_empty() {
-        let (len, tail) = rest
-            .split_first_chunk::<2>()
-            .ok_or_else(|| invalid("truncated entry length"))?;
+        let (len, tail) = rest.split_first_chunk::<2>().ok_or_else(|| invalid("truncated entry length"))?;
         let len = u16::from_be_bytes(*len) as usize;
         let e = tail.get(..len).ok_or_else(|| invalid("truncated entry"))?;
         out.push(e);
         rest = &tail[len..];
     }
     if out.len() != count {
-        return Err(invalid(format!(
-            "bundle holds {} entries, expected {count}",
-            out.len()
-        )));
+        return Err(invalid(format!("bundle holds {} entries, expected {count}", out.len())));
     }
     Ok(out)
 }
