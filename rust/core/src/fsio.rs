@@ -1,13 +1,14 @@
 //! Durable, atomic file writes and bounded reads.
 //!
-//! A file becomes visible only whole: it is written under `.veritree/tmp`,
-//! made durable (fsync, or one `syncfs` for a large batch), renamed into
-//! place, and the directories that gained names are fsync'd before anything
-//! that refers to them (the checkpoint) is written.
+//! A file becomes visible only whole and durable: its name appears only
+//! after its data is on disk, and the directories that gained names are
+//! durable before anything that refers to them (the checkpoint) is written.
 
 use std::collections::BTreeSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
@@ -28,46 +29,109 @@ impl Batch {
         self.files.push((rel, data));
     }
 
-    /// Writes every file to the temp dir, makes it durable, renames it into
-    /// place and fsyncs the directories that gained names.
+    /// Makes every file durable and visible under its name.
     ///
-    /// Small batches fsync each file: fsync is latency-bound, so from
-    /// [`SYNC_THREADS`] threads at once. A batch of [`BULK_FILES`] or more
-    /// (a large extend writes thousands of tiles) is flushed by one `syncfs`
-    /// instead: for 2^20-entry batches measured 0.7 s against 1.5 s here,
-    /// while for a few dozen files per-file fsync wins (syncfs also flushes
-    /// every other writer's dirty pages on the filesystem). Cross-directory
-    /// renames are serialized by the kernel; they cost a third of a bulk commit.
+    /// A batch of [`BULK_FILES`] or more (a large extend writes thousands of
+    /// tiles) is written as unnamed files in their own directories, flushed
+    /// by one `syncfs` and linked into place ([`link_unnamed`]). Smaller
+    /// batches are written under `.veritree/tmp`, fsync'd each (fsync is
+    /// latency-bound, so from [`SYNC_THREADS`] threads at once; for a few
+    /// dozen files that beats a filesystem-wide `syncfs`), renamed into
+    /// place, and their directories fsync'd.
     pub fn commit(self, root: &Path) -> Result<()> {
-        let tmp = root.join(".veritree/tmp");
-        let bulk = self.files.len() >= BULK_FILES;
-        // Bulk writes are CPU-bound: one thread per core.
-        let threads = if bulk { rayon::current_num_threads() } else { SYNC_THREADS };
-        let staged: Vec<(PathBuf, PathBuf)> =
-            in_parallel(self.files.iter().enumerate().collect(), threads, |(i, (rel, data))| {
-                let t = tmp.join(format!("{i}"));
-                let mut f = File::create(&t).map_err(|e| io_error("create", &t, e))?;
-                f.write_all(data).map_err(|e| io_error("write", &t, e))?;
-                if !bulk {
-                    f.sync_all().map_err(|e| io_error("fsync", &t, e))?;
-                }
-                Ok((t, root.join(rel)))
-            })?;
-        if bulk {
-            syncfs(&tmp)?;
-        }
+        let dests: Vec<PathBuf> = self.files.iter().map(|(rel, _)| root.join(rel)).collect();
         let mut dirs = BTreeSet::new();
-        for (_, dest) in &staged {
+        for dest in &dests {
             let parent = dest.parent().expect("tile paths have a parent");
             if !dirs.contains(parent) {
                 dirs.insert(parent.to_path_buf());
                 create_dirs(root, parent, &mut dirs)?;
             }
         }
-        in_parallel(staged, threads, |(t, dest)| fs::rename(&t, &dest).map_err(|e| io_error("rename into", &dest, e)))?;
+        if self.files.len() >= BULK_FILES && link_unnamed(root, &self.files, &dests)? {
+            // New names and directories: one more flush of the filesystem.
+            return syncfs(root);
+        }
+        let tmp = root.join(".veritree/tmp");
+        let staged: Vec<(PathBuf, &PathBuf)> =
+            in_parallel(self.files.iter().zip(&dests).enumerate().collect(), SYNC_THREADS, |(i, ((_, data), dest))| {
+                let t = tmp.join(format!("{i}"));
+                let mut f = File::create(&t).map_err(|e| io_error("create", &t, e))?;
+                f.write_all(data).and_then(|()| f.sync_all()).map_err(|e| io_error("write", &t, e))?;
+                Ok((t, dest))
+            })?;
+        in_parallel(staged, SYNC_THREADS, |(t, dest)| fs::rename(&t, dest).map_err(|e| io_error("rename into", dest, e)))?;
         in_parallel(dirs.into_iter().collect(), SYNC_THREADS, |d| sync_dir(&d))?;
         Ok(())
     }
+}
+
+/// Writes each file unnamed (O_TMPFILE) in its destination directory, makes
+/// them all durable with one `syncfs`, then links each to its name. A name
+/// never points at unsynced data, a crash leaves no temp file behind, and
+/// no cross-directory rename (serialized by the kernel) is needed: measured
+/// on this project's machine, 51 µs per tile-sized file against 90 µs for
+/// staging, syncfs and rename. Returns false, having written nothing, where
+/// the filesystem has no O_TMPFILE.
+fn link_unnamed(root: &Path, files: &[(String, Vec<u8>)], dests: &[PathBuf]) -> Result<bool> {
+    let parent = |d: &PathBuf| d.parent().expect("tile paths have a parent").to_path_buf();
+    match open_unnamed(&parent(&dests[0])) {
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EOPNOTSUPP | libc::EISDIR | libc::EINVAL)) => return Ok(false),
+        Err(e) => return Err(io_error("create an unnamed file in", &parent(&dests[0]), e)),
+        Ok(_) => {}
+    }
+    // Every file of a chunk stays open until it is linked.
+    let threads = rayon::current_num_threads();
+    for chunk in files.iter().zip(dests).collect::<Vec<_>>().chunks(open_files_budget()) {
+        let written = in_parallel(chunk.to_vec(), threads, |((_, data), dest)| {
+            let dir = parent(dest);
+            let mut f = open_unnamed(&dir).map_err(|e| io_error("create an unnamed file in", &dir, e))?;
+            f.write_all(data).map_err(|e| io_error("write", dest, e))?;
+            Ok((f, dest))
+        })?;
+        syncfs(root)?;
+        in_parallel(written, threads, |(f, dest)| link_into_place(&f, dest))?;
+    }
+    Ok(true)
+}
+
+fn open_unnamed(dir: &Path) -> io::Result<File> {
+    OpenOptions::new().write(true).custom_flags(libc::O_TMPFILE).mode(0o644).open(dir)
+}
+
+/// Gives the unnamed file `f` the name `dest`. A file already there is a
+/// leftover of a batch cut short by a crash (no checkpoint covers it): it
+/// is replaced.
+fn link_into_place(f: &File, dest: &Path) -> Result<()> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let src = CString::new(format!("/proc/self/fd/{}", f.as_raw_fd())).expect("no NUL in a number");
+    let dst = CString::new(dest.as_os_str().as_bytes())
+        .map_err(|_| Error::Storage(format!("{} has a NUL byte", dest.display())))?;
+    for attempt in 0..2 {
+        // SAFETY: both arguments are NUL-terminated strings that outlive the
+        // call; linkat only reads them.
+        let rc =
+            unsafe { libc::linkat(libc::AT_FDCWD, src.as_ptr(), libc::AT_FDCWD, dst.as_ptr(), libc::AT_SYMLINK_FOLLOW) };
+        if rc == 0 {
+            return Ok(());
+        }
+        let e = io::Error::last_os_error();
+        if attempt > 0 || e.raw_os_error() != Some(libc::EEXIST) {
+            return Err(io_error("link into", dest, e));
+        }
+        fs::remove_file(dest).map_err(|e| io_error("replace", dest, e))?;
+    }
+    unreachable!("the second attempt returns")
+}
+
+/// How many files a bulk commit keeps open at once: half the soft limit on
+/// open files, within [64, 4096].
+fn open_files_budget() -> usize {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: `lim` is a valid, writable rlimit for the call to fill.
+    let soft = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0 { lim.rlim_cur } else { 1024 };
+    usize::try_from(soft / 2).unwrap_or(4096).clamp(64, 4096)
 }
 
 /// Batches with at least this many files are flushed with one `syncfs`.
@@ -76,7 +140,6 @@ const BULK_FILES: usize = 256;
 /// Flushes the whole filesystem holding `path`, reporting writeback errors
 /// (Linux 5.8+).
 fn syncfs(path: &Path) -> Result<()> {
-    use std::os::fd::AsRawFd;
     let dir = File::open(path).map_err(|e| io_error("open", path, e))?;
     // SAFETY: `dir` is an open file, so its descriptor is valid for the call;
     // syncfs reads nothing from our memory.
