@@ -144,13 +144,15 @@ impl Disk {
     /// and it does not exist yet.
     pub fn open(dir: &Path, suite: Option<MapSuite>, create: bool) -> Result<Opened> {
         let journal_path = dir.join("journal");
+        if !create && !journal_path.exists() {
+            return Err(Error::Storage(format!("no map at {} (pass create=True to make one)", dir.display())));
+        }
+        fs::create_dir_all(dir).map_err(|e| io_error("create", dir, e))?;
+        // Locked before looking again: two creators cannot both write files.
+        let lock = lock_exclusive(&dir.join("lock"), dir)?;
         if !journal_path.exists() {
-            if !create {
-                return Err(Error::Storage(format!("no map at {} (pass create=True to make one)", dir.display())));
-            }
             Self::create(dir, suite.unwrap_or(MapSuite::KeytransSha256))?;
         }
-        let lock = lock_exclusive(&dir.join("lock"), dir)?;
         let mut journal = OpenOptions::new()
             .read(true)
             .write(true)
@@ -182,7 +184,6 @@ impl Disk {
     }
 
     fn create(dir: &Path, suite: MapSuite) -> Result<()> {
-        fs::create_dir_all(dir).map_err(|e| io_error("create", dir, e))?;
         for name in ["leaves", "branches"] {
             let p = dir.join(name);
             File::create(&p).and_then(|f| f.sync_all()).map_err(|e| io_error("create", &p, e))?;
