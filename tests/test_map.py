@@ -772,3 +772,23 @@ def test_on_disk_refuses_a_wrong_suite_a_closed_map_and_a_damaged_journal(tmp_pa
     (path / "journal").unlink()
     with pytest.raises(veritree.StorageError, match="no map"):
         veritree.Map.open(path)
+
+
+def test_check_finds_a_flipped_byte_in_a_node_file(tmp_path: Path) -> None:
+    path = tmp_path / "m"
+    rng = random.Random(5)
+    keys = [rng.randbytes(32) for _ in range(300)]
+    with veritree.Map.open(path, create=True) as m:
+        m.update(keys, [rng.randbytes(32) for _ in keys])
+        assert m.check() == 2 * len(keys) - 1
+    leaves = bytearray((path / "leaves").read_bytes())
+    leaves[64 * 7 + 50] ^= 0x08  # the value of the eighth leaf
+    (path / "leaves").write_bytes(bytes(leaves))
+    with veritree.Map.open(path) as m:
+        with pytest.raises(veritree.StorageError, match="damaged"):
+            m.check()
+        # Served anyway, the damaged value does not verify against the root.
+        damaged = bytes(leaves[64 * 7 : 64 * 7 + 32])
+        assert damaged in keys
+        with pytest.raises(veritree.VerificationError):
+            veritree.verify_prefix_proof(m.root(), [damaged], [m.get(damaged)], m.prove([damaged]))

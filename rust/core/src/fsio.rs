@@ -53,14 +53,19 @@ impl Batch {
             return syncfs(root);
         }
         let tmp = root.join(".veritree/tmp");
-        let staged: Vec<(PathBuf, &PathBuf)> =
-            in_parallel(self.files.iter().zip(&dests).enumerate().collect(), SYNC_THREADS, |(i, ((_, data), dest))| {
+        let staged: Vec<(PathBuf, &PathBuf)> = in_parallel(
+            self.files.iter().zip(&dests).enumerate().collect(),
+            SYNC_THREADS,
+            |(i, ((_, data), dest))| {
                 let t = tmp.join(format!("{i}"));
                 let mut f = File::create(&t).map_err(|e| io_error("create", &t, e))?;
                 f.write_all(data).and_then(|()| f.sync_all()).map_err(|e| io_error("write", &t, e))?;
                 Ok((t, dest))
-            })?;
-        in_parallel(staged, SYNC_THREADS, |(t, dest)| fs::rename(&t, dest).map_err(|e| io_error("rename into", dest, e)))?;
+            },
+        )?;
+        in_parallel(staged, SYNC_THREADS, |(t, dest)| {
+            fs::rename(&t, dest).map_err(|e| io_error("rename into", dest, e))
+        })?;
         in_parallel(dirs.into_iter().collect(), SYNC_THREADS, |d| sync_dir(&d))?;
         Ok(())
     }
@@ -111,8 +116,9 @@ fn link_into_place(f: &File, dest: &Path) -> Result<()> {
     for attempt in 0..2 {
         // SAFETY: both arguments are NUL-terminated strings that outlive the
         // call; linkat only reads them.
-        let rc =
-            unsafe { libc::linkat(libc::AT_FDCWD, src.as_ptr(), libc::AT_FDCWD, dst.as_ptr(), libc::AT_SYMLINK_FOLLOW) };
+        let rc = unsafe {
+            libc::linkat(libc::AT_FDCWD, src.as_ptr(), libc::AT_FDCWD, dst.as_ptr(), libc::AT_SYMLINK_FOLLOW)
+        };
         if rc == 0 {
             return Ok(());
         }

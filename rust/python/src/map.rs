@@ -164,6 +164,14 @@ impl PyMap {
         self.write().prune(before_version).py()
     }
 
+    /// Re-reads and re-hashes every node of `version` (default: the latest)
+    /// against its root, as fsck would; raises StorageError on damage.
+    /// Returns the number of nodes read (the whole tree: O(n)).
+    #[pyo3(signature = (version = None))]
+    fn check(&self, py: Python<'_>, version: Option<u64>) -> PyResult<u64> {
+        py.detach(|| self.read().check(version)).py()
+    }
+
     /// Bytes of node storage mapped (for an on-disk map, file pages the
     /// kernel caches and evicts as it needs).
     fn memory_bytes(&self) -> usize {

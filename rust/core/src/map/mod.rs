@@ -2,6 +2,7 @@
 //! prefix tree, with batch updates, lookups and multi-key proofs at any
 //! retained version, in memory or on disk.
 
+mod check;
 mod disk;
 mod hash;
 mod node;
@@ -311,6 +312,14 @@ impl Map {
         // Highest first, so updates take the lowest slots, densely.
         self.arena.free_leaves.par_sort_unstable_by(|a, b| b.cmp(a));
         self.arena.free_branches.par_sort_unstable_by(|a, b| b.cmp(a));
+    }
+
+    /// Re-reads and re-hashes every node of `version` (default: the latest)
+    /// and checks it against the version's root: `Storage` error on any
+    /// damage. Returns the number of nodes read. Reads the whole tree.
+    pub fn check(&self, version: Option<u64>) -> Result<u64> {
+        let v = self.at(version)?;
+        check::check(self.suite, &self.arena, v.root, &v.hash)
     }
 
     /// Bytes of node storage mapped (arena capacity; for an on-disk map,

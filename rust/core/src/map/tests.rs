@@ -295,3 +295,49 @@ fn on_disk_map_locks_checks_its_suite_and_closes() {
     let map = Map::open(&path, None, false).unwrap();
     assert_eq!((map.suite(), map.get(&[3; 32], None).unwrap()), (MapSuite::Blake3, Some([4; 32])));
 }
+
+#[test]
+fn check_finds_every_kind_of_damage_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m");
+    let mut rng = Rng(77);
+    let keys: Vec<Key> =
+        (0..500).map(|i| rng.key(i % 2 == 0)).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+    let values: Vec<Value> = keys.iter().map(|_| rng.key(false)).collect();
+    {
+        let mut map = Map::open(&path, None, true).unwrap();
+        map.update(&keys, &values).unwrap();
+        // A path-compressed tree of n leaves has n - 1 branches.
+        assert_eq!(map.check(None).unwrap(), 2 * keys.len() as u64 - 1);
+        assert_eq!(map.check(Some(0)).unwrap(), 0);
+        let mem = {
+            let mut m = Map::new(MapSuite::KeytransSha256);
+            m.update(&keys, &values).unwrap();
+            m
+        };
+        assert_eq!(mem.check(None).unwrap(), 2 * keys.len() as u64 - 1);
+    }
+    let damage = |file: &str, at: usize, xor: u8| {
+        let p = path.join(file);
+        let mut bytes = std::fs::read(&p).unwrap();
+        bytes[at] ^= xor;
+        std::fs::write(&p, &bytes).unwrap();
+    };
+    let branch = size_of::<node::Branch>();
+    // A value byte of a leaf, a stored branch hash, a child reference (made
+    // to point far past the end), and a branch depth.
+    for (file, at, xor) in [
+        ("leaves", 40, 1),
+        ("branches", 3 * branch + 5, 1),
+        ("branches", 2 * branch + 35, 0x40),
+        ("branches", branch + 44, 3),
+    ] {
+        damage(file, at, xor);
+        let map = Map::open(&path, None, false).unwrap();
+        let err = map.check(None).unwrap_err();
+        assert!(matches!(&err, Error::Storage(m) if m.contains("damaged")), "{file}@{at}: {err}");
+        drop(map);
+        damage(file, at, xor);
+        assert!(Map::open(&path, None, false).unwrap().check(None).is_ok(), "{file}@{at} restored");
+    }
+}
