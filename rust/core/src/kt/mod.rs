@@ -5,5 +5,6 @@
 
 pub mod commitment;
 pub mod ladder;
+pub mod log_tree;
 pub mod search_tree;
 pub mod wire;

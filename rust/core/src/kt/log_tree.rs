@@ -1,0 +1,415 @@
+//! The KEYTRANS log tree: left-balanced like RFC 9162's, hashed its own way,
+//! with one batch proof that combines inclusion and consistency.
+//!
+//! A leaf's value is `SHA-256(LogEntry)`; a parent's is
+//! `SHA-256(hc(left) ‖ hc(right))`, where `hc` prefixes 0x00 to a leaf's
+//! value and 0x01 to a parent's. Proofs hold only heads of balanced
+//! subtrees, in left-to-right order: the fewest that, with the proven
+//! leaves and the full-subtree heads the verifier retained from an older
+//! size, yield the root.
+
+use sha2::{Digest, Sha256};
+
+use super::wire::Writer;
+use crate::error::{failed, invalid, Result};
+use crate::suite::Hash;
+
+/// A log entry: when it was made (ms since the Unix epoch) and the prefix
+/// tree's root after its changes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LogEntry {
+    pub timestamp: u64,
+    pub prefix_root: Hash,
+}
+
+impl LogEntry {
+    /// The leaf value: the hash of the entry's TLS encoding.
+    pub fn leaf_value(&self) -> Hash {
+        let mut w = Writer::default();
+        w.u64(self.timestamp).fixed(&self.prefix_root);
+        Sha256::digest(&w.buf).into()
+    }
+}
+
+/// The value of a parent over two balanced subtrees of `size` leaves each.
+fn parent(left: &Hash, right: &Hash, left_size: u64, right_size: u64) -> Hash {
+    let kind = |size: u64| if size == 1 { 0x00u8 } else { 0x01 };
+    Sha256::new()
+        .chain_update([kind(left_size)])
+        .chain_update(left)
+        .chain_update([kind(right_size)])
+        .chain_update(right)
+        .finalize()
+        .into()
+}
+
+/// The full subtrees of a log of `n` leaves, left to right: `(start, size)`
+/// for each one bit of `n`, largest first.
+pub fn full_subtrees(n: u64) -> Vec<(u64, u64)> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for bit in (0..64).rev() {
+        let size = 1u64 << bit;
+        if n & size != 0 {
+            out.push((start, size));
+            start += size;
+        }
+    }
+    out
+}
+
+/// The root from the heads of the full subtrees (left to right).
+fn fold(heads: &[(Hash, u64)]) -> Hash {
+    let (mut acc, mut size) = *heads.last().expect("a non-empty log");
+    for &(h, s) in heads.iter().rev().skip(1) {
+        acc = parent(&h, &acc, s, size);
+        size += s;
+    }
+    acc
+}
+
+/// An in-memory log tree: every balanced subtree's head, by level.
+#[derive(Default)]
+pub struct LogTree {
+    /// `levels[k][i]` heads the leaves `[i·2^k, (i+1)·2^k)`.
+    levels: Vec<Vec<Hash>>,
+}
+
+impl LogTree {
+    pub fn len(&self) -> u64 {
+        self.levels.first().map_or(0, |l| l.len() as u64)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Appends a leaf value, completing the balanced subtrees it closes.
+    pub fn push(&mut self, leaf: Hash) {
+        if self.levels.is_empty() {
+            self.levels.push(Vec::new());
+        }
+        self.levels[0].push(leaf);
+        let mut k = 0;
+        while self.levels[k].len() % 2 == 0 {
+            let l = &self.levels[k];
+            let h = parent(&l[l.len() - 2], &l[l.len() - 1], 1 << k, 1 << k);
+            if self.levels.len() == k + 1 {
+                self.levels.push(Vec::new());
+            }
+            self.levels[k + 1].push(h);
+            k += 1;
+        }
+    }
+
+    /// The head of the balanced subtree `[start, start + size)`.
+    fn head(&self, start: u64, size: u64) -> Hash {
+        let k = size.trailing_zeros() as usize;
+        self.levels[k][(start >> k) as usize]
+    }
+
+    /// The root of the first `n` leaves (`1 <= n <= len`).
+    pub fn root(&self, n: u64) -> Result<Hash> {
+        if n == 0 || n > self.len() {
+            return Err(invalid(format!("no root of size {n} in a log of {}", self.len())));
+        }
+        Ok(fold(&full_subtrees(n).into_iter().map(|(s, z)| (self.head(s, z), z)).collect::<Vec<_>>()))
+    }
+
+    /// The heads of the full subtrees of size `n`, which a client retains.
+    pub fn full_subtree_heads(&self, n: u64) -> Vec<Hash> {
+        full_subtrees(n).into_iter().map(|(s, z)| self.head(s, z)).collect()
+    }
+
+    /// The batch proof for size `n`: the leaves `proven` (sorted, distinct)
+    /// are known to the verifier, as are the full-subtree heads of size
+    /// `retained` (0 for none, at most `n`).
+    pub fn prove(&self, n: u64, proven: &[u64], retained: u64) -> Result<Vec<Hash>> {
+        let known = Known::new(n, proven, retained)?;
+        if n > self.len() {
+            return Err(invalid(format!("no proof of size {n} in a log of {}", self.len())));
+        }
+        let mut out = Vec::new();
+        for (s, z) in full_subtrees(n) {
+            self.prove_range(&known, s, z, &mut out);
+        }
+        Ok(out)
+    }
+
+    fn prove_range(&self, known: &Known, start: u64, size: u64, out: &mut Vec<Hash>) {
+        match known.status(start, size) {
+            Status::Known => {}
+            Status::Opaque => out.push(self.head(start, size)),
+            Status::Split => {
+                self.prove_range(known, start, size / 2, out);
+                self.prove_range(known, start + size / 2, size / 2, out);
+            }
+        }
+    }
+}
+
+/// What the verifier knows of a balanced subtree.
+enum Status {
+    /// A proven leaf, or a retained head holding no proven leaf.
+    Known,
+    /// Nothing: its head is a proof element.
+    Opaque,
+    /// Something inside: both halves are visited.
+    Split,
+}
+
+/// The proven leaves and retained full subtrees of one proof.
+struct Known<'a> {
+    proven: &'a [u64],
+    retained: Vec<(u64, u64)>,
+}
+
+impl<'a> Known<'a> {
+    fn new(n: u64, proven: &'a [u64], retained: u64) -> Result<Known<'a>> {
+        if n == 0 {
+            return Err(invalid("a proof needs a log of at least one entry"));
+        }
+        if retained > n {
+            return Err(invalid(format!("retained size {retained} exceeds the log size {n}")));
+        }
+        if proven.windows(2).any(|w| w[0] >= w[1]) || proven.last().is_some_and(|&l| l >= n) {
+            return Err(invalid(format!("proven leaves must be strictly increasing and below {n}")));
+        }
+        Ok(Known { proven, retained: full_subtrees(retained) })
+    }
+
+    fn has_proven(&self, start: u64, size: u64) -> bool {
+        let i = self.proven.partition_point(|&p| p < start);
+        self.proven.get(i).is_some_and(|&p| p < start + size)
+    }
+
+    fn is_retained(&self, start: u64, size: u64) -> bool {
+        self.retained.contains(&(start, size))
+    }
+
+    /// Whether a retained subtree lies within this one (balanced subtrees
+    /// nest or are disjoint; one that holds this one is being recomputed).
+    fn holds_retained(&self, start: u64, size: u64) -> bool {
+        self.retained.iter().any(|&(s, z)| start <= s && s + z <= start + size)
+    }
+
+    fn status(&self, start: u64, size: u64) -> Status {
+        let proven = self.has_proven(start, size);
+        if (size == 1 && proven) || (!proven && self.is_retained(start, size)) {
+            Status::Known
+        } else if !proven && !self.holds_retained(start, size) {
+            Status::Opaque
+        } else {
+            Status::Split
+        }
+    }
+}
+
+/// Checks a batch proof for size `n` and returns the root, with the new
+/// full-subtree heads to retain. `proven` pairs leaf indices (sorted,
+/// distinct) with their values; `retained` holds the full-subtree heads of
+/// size `retained_size`. A retained head that the proven leaves recompute
+/// must match, as the draft requires.
+pub fn verify(
+    n: u64,
+    proven: &[(u64, Hash)],
+    retained_size: u64,
+    retained: &[Hash],
+    elements: &[Hash],
+) -> Result<(Hash, Vec<Hash>)> {
+    let indices: Vec<u64> = proven.iter().map(|p| p.0).collect();
+    let known = Known::new(n, &indices, retained_size)?;
+    if retained.len() != known.retained.len() {
+        return Err(invalid(format!(
+            "a log of {retained_size} entries has {} full subtrees, not {}",
+            known.retained.len(),
+            retained.len()
+        )));
+    }
+    let mut v = Verifier { known: &known, proven, retained, elements, next: 0 };
+    let heads: Vec<(Hash, u64)> =
+        full_subtrees(n).into_iter().map(|(s, z)| Ok((v.range(s, z)?, z))).collect::<Result<_>>()?;
+    if v.next != elements.len() {
+        return Err(failed(format!("the proof has {} elements, {} unused", elements.len(), elements.len() - v.next)));
+    }
+    Ok((fold(&heads), heads.into_iter().map(|h| h.0).collect()))
+}
+
+struct Verifier<'a> {
+    known: &'a Known<'a>,
+    proven: &'a [(u64, Hash)],
+    retained: &'a [Hash],
+    elements: &'a [Hash],
+    next: usize,
+}
+
+impl Verifier<'_> {
+    fn range(&mut self, start: u64, size: u64) -> Result<Hash> {
+        let retained = self.known.retained.iter().position(|&r| r == (start, size)).map(|i| self.retained[i]);
+        match self.known.status(start, size) {
+            Status::Known if size == 1 && self.known.has_proven(start, 1) => {
+                let h = self.proven[self.proven.partition_point(|p| p.0 < start)].1;
+                if retained.is_some_and(|old| old != h) {
+                    return Err(failed(format!("the retained value of leaf {start} does not match")));
+                }
+                Ok(h)
+            }
+            Status::Known => Ok(retained.expect("known and not proven: retained")),
+            Status::Opaque => {
+                let h = *self.elements.get(self.next).ok_or_else(|| failed("the proof has too few elements"))?;
+                self.next += 1;
+                Ok(h)
+            }
+            Status::Split => {
+                let l = self.range(start, size / 2)?;
+                let r = self.range(start + size / 2, size / 2)?;
+                let h = parent(&l, &r, size / 2, size / 2);
+                if retained.is_some_and(|old| old != h) {
+                    return Err(failed(format!(
+                        "the retained head of leaves {start}..{} does not match",
+                        start + size
+                    )));
+                }
+                Ok(h)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn leaf(i: u64) -> Hash {
+        LogEntry { timestamp: 1_000 + i, prefix_root: [i as u8; 32] }.leaf_value()
+    }
+
+    fn tree(n: u64) -> LogTree {
+        let mut t = LogTree::default();
+        for i in 0..n {
+            t.push(leaf(i));
+        }
+        t
+    }
+
+    /// The definition: split at the largest power of two below the size.
+    fn reference_root(leaves: &[Hash]) -> Hash {
+        fn go(l: &[Hash]) -> (Hash, bool) {
+            if l.len() == 1 {
+                return (l[0], true);
+            }
+            let k = l.len().next_power_of_two() / 2;
+            let ((a, al), (b, bl)) = (go(&l[..k]), go(&l[k..]));
+            let mut h = Sha256::new();
+            h.update([u8::from(!al)]);
+            h.update(a);
+            h.update([u8::from(!bl)]);
+            h.update(b);
+            (h.finalize().into(), false)
+        }
+        go(leaves).0
+    }
+
+    #[test]
+    fn roots_match_the_definition() {
+        let t = tree(70);
+        let leaves: Vec<Hash> = (0..70).map(leaf).collect();
+        for n in 1..=70 {
+            assert_eq!(t.root(n).unwrap(), reference_root(&leaves[..n as usize]), "n = {n}");
+        }
+        let entry: Hash = Sha256::digest([&1000u64.to_be_bytes()[..], &[0; 32]].concat()).into();
+        assert_eq!(leaf(0), entry);
+        assert!(t.root(0).is_err() && t.root(71).is_err());
+    }
+
+    #[test]
+    fn the_drafts_figures_and_worked_example() {
+        let t = tree(13);
+        let h = |s: u64, z: u64| t.head(s, z);
+        // Inclusion of leaf 2 in 6 leaves: heads of 0..2, leaf 3, 4..6.
+        assert_eq!(t.prove(6, &[2], 0).unwrap(), [h(0, 2), h(3, 1), h(4, 2)]);
+        // Consistency from 5 to 7 leaves: leaves 5 and 6.
+        assert_eq!(t.prove(7, &[], 5).unwrap(), [h(5, 1), h(6, 1)]);
+        // The worked CombinedTreeProof: 13 entries, 0..4 retained, leaves 7,
+        // 11 and 12 computed: heads of 4..6, leaf 6, 8..10 and leaf 10.
+        let proof = t.prove(13, &[7, 11, 12], 4).unwrap();
+        assert_eq!(proof, [h(4, 2), h(6, 1), h(8, 2), h(10, 1)]);
+        let proven = [(7, leaf(7)), (11, leaf(11)), (12, leaf(12))];
+        let (root, heads) = verify(13, &proven, 4, &t.full_subtree_heads(4), &proof).unwrap();
+        assert_eq!(root, t.root(13).unwrap());
+        assert_eq!(heads, t.full_subtree_heads(13));
+    }
+
+    #[test]
+    fn every_proof_verifies_and_every_tampering_fails() {
+        let t = tree(40);
+        let mut seed = 5u64;
+        let mut next = |m: u64| {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 33) % m
+        };
+        for n in 1..=40u64 {
+            for _ in 0..6 {
+                let retained = next(n + 1);
+                let mut proven: Vec<u64> = (0..next(4)).map(|_| next(n)).collect();
+                proven.sort_unstable();
+                proven.dedup();
+                let proof = t.prove(n, &proven, retained).unwrap();
+                let pairs: Vec<(u64, Hash)> = proven.iter().map(|&i| (i, leaf(i))).collect();
+                let old = t.full_subtree_heads(retained);
+                let (root, heads) = verify(n, &pairs, retained, &old, &proof).unwrap();
+                assert_eq!((root, heads), (t.root(n).unwrap(), t.full_subtree_heads(n)));
+                // Any changed element, a missing or an extra one: refused or another root.
+                for i in 0..proof.len() {
+                    let mut bad = proof.clone();
+                    bad[i][0] ^= 1;
+                    assert!(verify(n, &pairs, retained, &old, &bad).map_or(true, |r| r.0 != root));
+                }
+                assert!(verify(n, &pairs, retained, &old, &[proof.clone(), vec![[0; 32]]].concat()).is_err());
+                if let Some((_, short)) = proof.split_last() {
+                    assert!(verify(n, &pairs, retained, &old, short).is_err());
+                }
+                // A wrong proven value, or a wrong retained head.
+                if let Some(p) = pairs.first() {
+                    let mut wrong = pairs.clone();
+                    wrong[0].1 = leaf(p.0 + 100);
+                    assert!(verify(n, &wrong, retained, &old, &proof).map_or(true, |r| r.0 != root));
+                }
+                if !old.is_empty() {
+                    let mut wrong = old.clone();
+                    wrong[0][5] ^= 1;
+                    assert!(verify(n, &pairs, retained, &wrong, &proof).map_or(true, |r| r.0 != root));
+                }
+            }
+        }
+    }
+
+    /// A retained head that proven leaves recompute must match (the draft's
+    /// MUST): otherwise the root would come out right while the verifier's
+    /// retained state was wrong.
+    #[test]
+    fn recomputed_retained_heads_are_checked() {
+        let t = tree(8);
+        let proof = t.prove(8, &[1], 4).unwrap();
+        let mut old = t.full_subtree_heads(4);
+        assert!(verify(8, &[(1, leaf(1))], 4, &old, &proof).is_ok());
+        old[0][0] ^= 1;
+        assert!(verify(8, &[(1, leaf(1))], 4, &old, &proof).is_err_and(|e| e.to_string().contains("retained head")));
+        // A retained single leaf that is also proven.
+        let proof = t.prove(8, &[4], 5).unwrap();
+        let mut old = t.full_subtree_heads(5);
+        old[1][0] ^= 1;
+        assert!(verify(8, &[(4, leaf(4))], 5, &old, &proof).is_err_and(|e| e.to_string().contains("leaf 4")));
+    }
+
+    #[test]
+    fn bad_arguments() {
+        let t = tree(8);
+        assert!(t.prove(9, &[], 0).is_err());
+        assert!(t.prove(8, &[3, 3], 0).is_err());
+        assert!(t.prove(8, &[8], 0).is_err());
+        assert!(t.prove(8, &[], 9).is_err());
+        assert!(t.prove(0, &[], 0).is_err());
+        assert!(verify(8, &[], 5, &[[0; 32]], &[]).is_err(), "5 has two full subtrees");
+    }
+}
