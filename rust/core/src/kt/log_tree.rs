@@ -91,7 +91,7 @@ impl LogTree {
         }
         self.levels[0].push(leaf);
         let mut k = 0;
-        while self.levels[k].len() % 2 == 0 {
+        while self.levels[k].len().is_multiple_of(2) {
             let l = &self.levels[k];
             let h = parent(&l[l.len() - 2], &l[l.len() - 1], 1 << k, 1 << k);
             if self.levels.len() == k + 1 {
