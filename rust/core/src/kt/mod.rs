@@ -7,4 +7,5 @@ pub mod commitment;
 pub mod ladder;
 pub mod log_tree;
 pub mod search_tree;
+pub mod tree_head;
 pub mod wire;
