@@ -3,6 +3,7 @@
 //! prefix tree is [`crate::map`] with suite `keytrans-sha256`; the VRF is
 //! [`crate::vrf`].
 
+pub mod combined;
 pub mod commitment;
 pub mod ladder;
 pub mod log_tree;

@@ -133,6 +133,11 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// The bytes not read yet.
+    pub fn rest(&self) -> &'a [u8] {
+        &self.buf[self.pos..]
+    }
+
     /// Fails unless every byte was read.
     pub fn finish(&self) -> Result<()> {
         if self.pos != self.buf.len() {

@@ -17,7 +17,7 @@ use rayon::prelude::*;
 
 pub use hash::{MapSuite, ZERO};
 pub use node::{Key, Value};
-pub use proof::{verify_prefix_proof, MAX_PROOF_KEYS};
+pub use proof::{evaluate_prefix_proof, prefix_proof_len, verify_prefix_proof, MAX_PROOF_KEYS};
 
 use disk::{Disk, Record};
 use node::{bit, Arena, Leaf, Node, NodeRef};

@@ -203,6 +203,16 @@ pub fn verify_prefix_proof(
     values: &[Option<Value>],
     proof: &[u8],
 ) -> Result<()> {
+    if evaluate_prefix_proof(suite, keys, values, proof)? != *root {
+        return Err(failed("the proof does not lead to the root"));
+    }
+    Ok(())
+}
+
+/// The root that `proof` leads to if each `keys[i]` holds `values[i]` (or,
+/// for `None`, nothing): KEYTRANS clients evaluate proofs to candidate
+/// roots and check those against the log instead.
+pub fn evaluate_prefix_proof(suite: MapSuite, keys: &[Key], values: &[Option<Value>], proof: &[u8]) -> Result<Hash> {
     if keys.len() != values.len() {
         return Err(invalid(format!("{} keys but {} values", keys.len(), values.len())));
     }
@@ -234,10 +244,26 @@ pub fn verify_prefix_proof(
     if elements.next().is_some() {
         return Err(failed("the proof has unused elements"));
     }
-    if got != *root {
-        return Err(failed("the proof does not lead to the root"));
+    Ok(got)
+}
+
+/// The length of the `PrefixProof` at the start of `b`, which may go on
+/// with other fields (as inside a `CombinedTreeProof`).
+pub fn prefix_proof_len(b: &[u8]) -> Result<usize> {
+    let mut r = Reader(b);
+    for i in 0..r.u8()? {
+        match r.u8()? {
+            INCLUSION | NON_INCLUSION_PARENT => {}
+            NON_INCLUSION_LEAF => {
+                r.take(64)?;
+            }
+            t => return Err(failed(format!("result {i} has unknown type {t}"))),
+        }
+        r.u8()?;
     }
-    Ok(())
+    let count = u16::from_be_bytes([r.u8()?, r.u8()?]) as usize;
+    r.take(32 * count)?;
+    Ok(b.len() - r.0.len())
 }
 
 /// The value of the node at depth `pos` above `items` (sorted, non-empty,
