@@ -3,6 +3,8 @@
 //! `2^k - 1` below the log size, and clients check timestamps against it
 //! recursively. Indices are log entry positions.
 
+use crate::error::{failed, invalid, Result};
+
 /// `floor(log2(x))`, and 0 for 0.
 fn log2(x: u64) -> u32 {
     if x == 0 {
@@ -66,6 +68,59 @@ pub fn path_to(x: u64, n: u64) -> Vec<u64> {
     out
 }
 
+/// The log entries whose timestamps a user gets when it updates its view
+/// from `old` entries (None: its first view) to `n`, in the order given:
+/// the ancestors of entry `old - 1` at or past `old`, nearest first, then
+/// the rest of the new frontier. Their indices increase, so their
+/// timestamps must not decrease.
+pub fn update_view_entries(old: Option<u64>, n: u64) -> Result<Vec<u64>> {
+    let Some(old) = old else {
+        if n == 0 {
+            return Err(invalid("an empty log has no view"));
+        }
+        return Ok(frontier(n));
+    };
+    if old == 0 || old > n {
+        return Err(invalid(format!("cannot update a view of {old} entries to {n}")));
+    }
+    let mut out: Vec<u64> = path_to(old - 1, n).into_iter().rev().filter(|&x| x >= old).collect();
+    let mut last = out.last().copied().unwrap_or(old - 1);
+    while let Some(r) = right(last, n) {
+        out.push(r);
+        last = r;
+    }
+    Ok(out)
+}
+
+/// Checks the timestamps of an update (in the order of
+/// [`update_view_entries`]) against the last one the user retained, and the
+/// newest against the user's clock: at most `max_ahead` ms ahead of `now`,
+/// at most `max_behind` ms behind it.
+pub fn check_timestamps(
+    retained: Option<u64>,
+    timestamps: &[u64],
+    now: u64,
+    max_ahead: u64,
+    max_behind: u64,
+) -> Result<()> {
+    let mut prev = retained;
+    for (i, &t) in timestamps.iter().enumerate() {
+        if prev.is_some_and(|p| t < p) {
+            return Err(failed(format!("timestamp {i} ({t}) is older than the one before it")));
+        }
+        prev = Some(t);
+    }
+    if let Some(newest) = prev {
+        if newest > now.saturating_add(max_ahead) {
+            return Err(failed(format!("the newest entry is {} ms ahead of this clock", newest - now)));
+        }
+        if now.saturating_sub(newest) > max_behind {
+            return Err(failed(format!("the newest entry is {} ms behind this clock: a stale tree", now - newest)));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,6 +155,42 @@ mod tests {
             assert!(r > x && r < n);
             in_order(r, n, out);
         }
+    }
+
+    #[test]
+    fn updating_a_view() {
+        // The worked example: from 4 entries to 13, entry 7 (the direct path
+        // of entry 3), then the rest of the frontier.
+        assert_eq!(update_view_entries(Some(4), 13).unwrap(), [7, 11, 12]);
+        assert_eq!(update_view_entries(None, 13).unwrap(), [7, 11, 12]);
+        assert_eq!(update_view_entries(Some(13), 14).unwrap(), [13]);
+        assert_eq!(update_view_entries(Some(13), 13).unwrap(), Vec::<u64>::new());
+        assert!(update_view_entries(Some(14), 13).is_err() && update_view_entries(Some(0), 3).is_err());
+        assert!(update_view_entries(None, 0).is_err());
+        for n in 1..200u64 {
+            for old in 1..=n {
+                let got = update_view_entries(Some(old), n).unwrap();
+                assert!(got.windows(2).all(|w| w[0] < w[1]) && got.iter().all(|&x| x >= old && x < n));
+                // It ends on the frontier's last entry (unless nothing is new).
+                assert_eq!(got.last().copied(), (old < n).then_some(n - 1), "old {old}, n {n}");
+                for x in got {
+                    assert!(frontier(n).contains(&x) || path_to(old - 1, n).contains(&x));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn timestamps_must_not_go_back_nor_be_stale() {
+        let (ahead, behind) = (1_000, 60_000);
+        assert!(check_timestamps(Some(5), &[5, 9, 9, 100_000], 100_000, ahead, behind).is_ok());
+        assert!(check_timestamps(Some(6), &[5], 5, ahead, behind).is_err_and(|e| e.to_string().contains("older")));
+        assert!(check_timestamps(None, &[9, 8], 9, ahead, behind).is_err());
+        assert!(check_timestamps(None, &[10_000], 8_999, ahead, behind).is_err_and(|e| e.to_string().contains("ahead")));
+        assert!(
+            check_timestamps(None, &[10_000], 70_001, ahead, behind).is_err_and(|e| e.to_string().contains("stale"))
+        );
+        assert!(check_timestamps(None, &[10_000], 70_000, ahead, behind).is_ok());
     }
 
     #[test]
