@@ -121,6 +121,45 @@ pub fn check_timestamps(
     Ok(())
 }
 
+/// Every distinguished log entry of a log of `n >= 1` entries (the draft's
+/// "Reasonable Monitoring Window"), in ascending order: roughly one per
+/// `rmw` milliseconds, and once distinguished, always distinguished.
+/// `timestamp(x)` gives entry `x`'s timestamp.
+pub fn distinguished(n: u64, rmw: u64, timestamp: &dyn Fn(u64) -> u64) -> Vec<u64> {
+    fn walk(x: u64, n: u64, lo: u64, hi: u64, rmw: u64, ts: &dyn Fn(u64) -> u64, out: &mut Vec<u64>) {
+        if hi.saturating_sub(lo) < rmw {
+            return;
+        }
+        let t = ts(x);
+        if let Some(l) = left(x) {
+            walk(l, n, lo, t, rmw, ts, out);
+        }
+        out.push(x);
+        if let Some(r) = right(x, n) {
+            walk(r, n, t, hi, rmw, ts, out);
+        }
+    }
+    let mut out = Vec::new();
+    walk(root(n), n, 0, timestamp(n - 1), rmw, timestamp, &mut out);
+    out
+}
+
+/// The rightmost distinguished entry, found along the frontier (whose
+/// timestamps are all it reads), or None if there is none.
+pub fn rightmost_distinguished(n: u64, rmw: u64, timestamp: &dyn Fn(u64) -> u64) -> Option<u64> {
+    let hi = timestamp(n - 1);
+    let (mut x, mut lo, mut found) = (root(n), 0, None);
+    while hi.saturating_sub(lo) >= rmw {
+        found = Some(x);
+        lo = timestamp(x);
+        match right(x, n) {
+            Some(r) => x = r,
+            None => break,
+        }
+    }
+    found
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,6 +217,36 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn distinguished_entries() {
+        // The worked example: T_i = 10 i, RMW 40: T_12 - T_7 >= RMW and
+        // T_12 - T_11 < RMW, so 11 is the rightmost distinguished entry, 7 too.
+        let ts = |x: u64| 10 * x;
+        assert_eq!(rightmost_distinguished(13, 40, &ts), Some(11));
+        let all = distinguished(13, 40, &ts);
+        assert!(all.contains(&7) && all.contains(&11) && !all.contains(&12));
+        assert_eq!(all.last(), Some(&11));
+        assert_eq!(rightmost_distinguished(13, 1_000, &ts), None);
+        assert_eq!(distinguished(13, 0, &ts), (0..13).collect::<Vec<_>>(), "RMW 0: every entry");
+        // Stable as the log grows, and the rightmost one is the last of all,
+        // for irregular (non-decreasing) timestamps.
+        let mut t = vec![0u64; 400];
+        let mut seed = 9u64;
+        for i in 1..t.len() {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+            t[i] = t[i - 1] + [0, 1, 5, 30][(seed >> 60) as usize % 4];
+        }
+        let ts = |x: u64| t[x as usize];
+        let mut before: Vec<u64> = Vec::new();
+        for n in 1..t.len() as u64 {
+            let now = distinguished(n, 100, &ts);
+            assert!(before.iter().all(|x| now.contains(x)), "n = {n}: an entry stopped being distinguished");
+            assert_eq!(rightmost_distinguished(n, 100, &ts), now.last().copied(), "n = {n}");
+            before = now;
+        }
+        assert!(before.len() > 10);
     }
 
     #[test]
