@@ -44,18 +44,24 @@ def writer(directory: str, key_file: str) -> None:
         print(len(log), flush=True)
 
 
-def kill_once(directory: Path, key_file: Path, vk: str, rng: random.Random) -> tuple[int, int]:
-    """Starts a writer, kills it after a random delay; returns (acknowledged, recovered) sizes."""
-    proc = subprocess.Popen([sys.executable, __file__, "writer", str(directory), str(key_file)],
-                            stdout=subprocess.PIPE, text=True)
+def last_acknowledged(args: list[str], rng: random.Random, max_delay: float) -> int:
+    """Runs `python *args`, a writer that prints "ready N" and then a number
+    each time a call returns; SIGKILLs it after a random delay up to
+    `max_delay` seconds and returns the last number it printed."""
+    proc = subprocess.Popen([sys.executable, *args], stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     first = proc.stdout.readline().split()
     assert first and first[0] == "ready", f"writer failed to start: {first}"
-    time.sleep(rng.uniform(0, 0.05))
+    time.sleep(rng.uniform(0, max_delay))
     proc.send_signal(signal.SIGKILL)
     rest = proc.stdout.read().split()
     proc.wait()
-    acknowledged = int(rest[-1]) if rest else int(first[1])
+    return int(rest[-1]) if rest else int(first[1])
+
+
+def kill_once(directory: Path, key_file: Path, vk: str, rng: random.Random) -> tuple[int, int]:
+    """Starts a writer, kills it after a random delay; returns (acknowledged, recovered) sizes."""
+    acknowledged = last_acknowledged([__file__, "writer", str(directory), str(key_file)], rng, 0.05)
     return acknowledged, check_log(directory, vk, acknowledged)
 
 

@@ -15,14 +15,12 @@ from __future__ import annotations
 
 import hashlib
 import random
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy  # noqa: F401  (imported up front: the first update would otherwise import it)
 import veritree
+from crash_harness import last_acknowledged
 
 
 def key(version: int, j: int) -> bytes:
@@ -89,15 +87,7 @@ def check(directory: Path, model: Model, acknowledged: int) -> int:
 
 
 def kill_once(directory: Path, model: Model, rng: random.Random) -> tuple[int, int]:
-    proc = subprocess.Popen([sys.executable, __file__, "writer", str(directory)], stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    first = proc.stdout.readline().split()
-    assert first and first[0] == "ready", f"writer failed to start: {first}"
-    time.sleep(rng.uniform(0, 0.1))
-    proc.send_signal(signal.SIGKILL)
-    rest = proc.stdout.read().split()
-    proc.wait()
-    acknowledged = int(rest[-1]) if rest else int(first[1])
+    acknowledged = last_acknowledged([__file__, "writer", str(directory)], rng, 0.1)
     return acknowledged, check(directory, model, acknowledged)
 
 
