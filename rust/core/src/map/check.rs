@@ -3,7 +3,7 @@
 //! (a commit would rewrite them), so this is how damage on disk is found.
 
 use super::hash::{MapSuite, ZERO};
-use super::node::{bit, common_prefix, lift, Arena, Key, Node, NodeRef};
+use super::node::{bit, common_prefix, lift, Arena, Inner, Key, Node, NodeRef};
 use crate::error::{Error, Result};
 use crate::suite::Hash;
 
@@ -56,11 +56,21 @@ fn subtree(suite: MapSuite, arena: &Arena, node: NodeRef, at: usize, level: usiz
             let leaf = slot(arena.leaves.as_slice(), l, "leaf")?;
             Ok(Checked { hash: suite.leaf_hash(&leaf.key, &leaf.value), key: leaf.key, depth: None })
         }
-        Node::Branch(b) => {
-            let br = *slot(arena.branches.as_slice(), b, "branch")?;
-            let depth = br.depth as usize;
+        Node::Branch(_) | Node::Cherry(_) => {
+            let (br, stored) = match node.node() {
+                Node::Branch(b) => {
+                    let br = *slot(arena.branches.as_slice(), b, "branch")?;
+                    (Inner { left: br.left, right: br.right, rep: br.rep, depth: br.depth as usize }, Some(br.hash))
+                }
+                Node::Cherry(c) => {
+                    slot(arena.cherries.as_slice(), c, "cherry")?;
+                    (arena.inner(node).expect("a cherry"), None)
+                }
+                _ => unreachable!("matched above"),
+            };
+            let depth = br.depth;
             if depth < at {
-                return Err(damaged(format!("branch {b} at depth {depth} sits below depth {at}")));
+                return Err(damaged(format!("{node:?} at depth {depth} sits below depth {at}")));
             }
             let (left, right) = (br.left, br.right);
             let (l, r) = if level < PAR_DEPTH {
@@ -80,11 +90,11 @@ fn subtree(suite: MapSuite, arena: &Arena, node: NodeRef, at: usize, level: usiz
             // Both sides share the branch's prefix and split on bit `depth`.
             let rep = slot(arena.leaves.as_slice(), br.rep, "leaf")?.key;
             if common_prefix(&l.key, &r.key) != depth || bit(&l.key, depth) || common_prefix(&rep, &l.key) < depth {
-                return Err(damaged(format!("branch {b} does not split its keys at bit {depth}")));
+                return Err(damaged(format!("{node:?} does not split its keys at bit {depth}")));
             }
             let hash = suite.parent_hash(&l.at(suite, depth + 1), &r.at(suite, depth + 1));
-            if hash != br.hash {
-                return Err(damaged(format!("branch {b}'s stored hash is not the hash of its children")));
+            if stored.is_some_and(|s| s != hash) {
+                return Err(damaged(format!("{node:?}'s stored hash is not the hash of its children")));
             }
             Ok(Checked { hash, key: l.key, depth: Some(depth) })
         }

@@ -2,8 +2,8 @@
 //! of their records are committed.
 //!
 //! A map directory holds
-//! - `leaves` and `branches`: node records (64 and 45 bytes) at their slot
-//!   offsets, mapped into memory ([`super::slab`]);
+//! - `branches`, `cherries` and `leaves`: node records (45, 9 and 64 bytes)
+//!   at their slot offsets, mapped into memory ([`super::slab`]);
 //! - `journal`: a header naming the suite, then one checksummed record per
 //!   update (root, counts, how many freed slots it reused, the nodes it made
 //!   stale) or prune;
@@ -24,26 +24,28 @@
 //! in-memory engine runs unchanged over the mapping. Measured with
 //! `map_store_report` (benches), 10^6 keys: merely storing the tree's node
 //! records in redb took 5x the time of our whole durable build (sorting and
-//! hashing included) and 2.5x the bytes (270 against 109 per key).
+//! hashing included) and 2.5x the bytes (270 against 109 per key, before
+//! cherries brought ours to about 96).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use super::hash::MapSuite;
-use super::node::NodeRef;
-use super::slab::Slab;
+use super::node::{NodeRef, KINDS};
 use crate::error::{invalid, Error, Result};
 use crate::fsio::{io_error, lock_exclusive, sync_dir};
 use crate::suite::Hash;
 
-const MAGIC: &[u8; 16] = b"veritree map v1\n";
+const MAGIC: &[u8; 16] = b"veritree map v2\n";
+/// The node files, in [`super::node::Kind`] order.
+const NODE_FILES: [&str; KINDS] = ["branches", "cherries", "leaves"];
 const HEADER: usize = 32;
 const CHECKSUM: usize = 16;
 const UPDATE: u8 = 1;
 const PRUNE: u8 = 2;
 /// Bytes of an update record before its stale list.
-const UPDATE_FIXED: usize = 1 + 8 + 4 + 32 + 8 * 6;
+const UPDATE_FIXED: usize = 1 + 8 + 4 + 32 + 8 * (2 + 2 * KINDS);
 
 /// One journal record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,12 +55,10 @@ pub(crate) enum Record {
         root: NodeRef,
         hash: Hash,
         keys: u64,
-        /// Committed lengths of the node files after this version.
-        leaves: u64,
-        branches: u64,
+        /// Committed lengths of the node files after this version, per kind.
+        lens: [u64; KINDS],
         /// Freed slots this version took (from the end of the free lists).
-        reused_leaves: u64,
-        reused_branches: u64,
+        reused: [u64; KINDS],
         /// Nodes the previous version used and this one does not.
         stale: Vec<NodeRef>,
     },
@@ -71,13 +71,13 @@ impl Record {
     fn encode(&self) -> Vec<u8> {
         let mut out = Vec::new();
         match self {
-            Record::Update { version, root, hash, keys, leaves, branches, reused_leaves, reused_branches, stale } => {
+            Record::Update { version, root, hash, keys, lens, reused, stale } => {
                 out.reserve(UPDATE_FIXED + 4 * stale.len());
                 out.push(UPDATE);
                 out.extend_from_slice(&version.to_le_bytes());
                 out.extend_from_slice(bytemuck::bytes_of(root));
                 out.extend_from_slice(hash);
-                for n in [keys, leaves, branches, reused_leaves, reused_branches] {
+                for n in std::iter::once(keys).chain(lens).chain(reused) {
                     out.extend_from_slice(&n.to_le_bytes());
                 }
                 out.extend_from_slice(&(stale.len() as u64).to_le_bytes());
@@ -101,15 +101,20 @@ impl Record {
                     return None;
                 }
                 let at = |i: usize| u64_at(45 + 8 * i);
+                let counts = |from: usize| -> Option<[u64; KINDS]> {
+                    let mut out = [0; KINDS];
+                    for (k, n) in out.iter_mut().enumerate() {
+                        *n = at(from + k)?;
+                    }
+                    Some(out)
+                };
                 Some(Record::Update {
                     version: u64_at(1)?,
                     root: bytemuck::pod_read_unaligned(&b[9..13]),
                     hash: b[13..45].try_into().expect("32 bytes"),
                     keys: at(0)?,
-                    leaves: at(1)?,
-                    branches: at(2)?,
-                    reused_leaves: at(3)?,
-                    reused_branches: at(4)?,
+                    lens: counts(1)?,
+                    reused: counts(1 + KINDS)?,
                     stale: b[UPDATE_FIXED..].chunks_exact(4).map(bytemuck::pod_read_unaligned).collect(),
                 })
             }
@@ -130,13 +135,13 @@ pub(crate) struct Disk {
     _lock: File,
 }
 
-/// What reopening found: the suite, the committed records, and the node files.
+/// What reopening found: the suite, the committed records, and the node
+/// files (in [`super::node::Kind`] order).
 pub(crate) struct Opened {
     pub disk: Disk,
     pub suite: MapSuite,
     pub records: Vec<Record>,
-    pub leaves: File,
-    pub branches: File,
+    pub files: [File; KINDS],
 }
 
 impl Disk {
@@ -174,9 +179,9 @@ impl Disk {
             let p = dir.join(name);
             OpenOptions::new().read(true).write(true).open(&p).map_err(|e| io_error("open", &p, e))
         };
+        let [b, c, l] = NODE_FILES.map(node_file);
         Ok(Opened {
-            leaves: node_file("leaves")?,
-            branches: node_file("branches")?,
+            files: [b?, c?, l?],
             disk: Disk { dir: dir.to_path_buf(), journal, _lock: lock },
             suite: found,
             records,
@@ -184,7 +189,7 @@ impl Disk {
     }
 
     fn create(dir: &Path, suite: MapSuite) -> Result<()> {
-        for name in ["leaves", "branches"] {
+        for name in NODE_FILES {
             let p = dir.join(name);
             File::create(&p).and_then(|f| f.sync_all()).map_err(|e| io_error("create", &p, e))?;
         }
@@ -211,24 +216,23 @@ impl Disk {
         self.journal.write_all(&buf).map_err(|e| io_error("append to", &path, e))?;
         self.journal.sync_data().map_err(|e| io_error("fdatasync", &path, e))
     }
+}
 
-    /// The node files mapped, holding the committed record counts.
-    pub fn slabs<L: bytemuck::Pod, B: bytemuck::Pod>(
-        leaves: File,
-        branches: File,
-        records: &[Record],
-    ) -> Result<(Slab<L>, Slab<B>)> {
-        let (nl, nb) = records
-            .iter()
-            .rev()
-            .find_map(|r| match r {
-                Record::Update { leaves, branches, .. } => Some((*leaves, *branches)),
-                Record::Prune { .. } => None,
-            })
-            .unwrap_or((0, 0));
-        let len = |n: u64| usize::try_from(n).map_err(|_| Error::Storage("node count too large".into()));
-        Ok((Slab::file(leaves, len(nl)?)?, Slab::file(branches, len(nb)?)?))
+/// The committed record counts of the node files, per kind.
+pub(crate) fn committed_lens(records: &[Record]) -> Result<[usize; KINDS]> {
+    let lens = records
+        .iter()
+        .rev()
+        .find_map(|r| match r {
+            Record::Update { lens, .. } => Some(*lens),
+            Record::Prune { .. } => None,
+        })
+        .unwrap_or_default();
+    let mut out = [0; KINDS];
+    for (o, n) in out.iter_mut().zip(lens) {
+        *o = usize::try_from(n).map_err(|_| Error::Storage("node count too large".into()))?;
     }
+    Ok(out)
 }
 
 /// Reads the header and every whole record; returns the suite, the records
@@ -239,6 +243,13 @@ fn read_journal(f: &mut File, path: &Path) -> Result<(MapSuite, Vec<Record>, u64
     f.read_to_end(&mut bytes).map_err(|e| io_error("read", path, e))?;
     let damaged = |what: &str| Error::Storage(format!("{} is damaged: {what}", path.display()));
     if bytes.len() < HEADER || &bytes[..16] != MAGIC {
+        if bytes.starts_with(b"veritree map v") {
+            return Err(Error::Storage(format!(
+                "{} holds a map in an older format ({}); rebuild it with this version",
+                path.display(),
+                String::from_utf8_lossy(&bytes[9..15])
+            )));
+        }
         return Err(damaged("not a veritree map journal"));
     }
     let suite = MapSuite::from_id(bytes[16]).ok_or_else(|| damaged("unknown suite"))?;
@@ -279,6 +290,7 @@ fn is_torn_tail(rest: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use super::super::node::Kind;
     use super::*;
 
     #[test]
@@ -288,11 +300,9 @@ mod tests {
             root: NodeRef::leaf(3),
             hash: [9; 32],
             keys: 11,
-            leaves: 12,
-            branches: 13,
-            reused_leaves: 1,
-            reused_branches: 2,
-            stale: vec![NodeRef::branch(5), NodeRef::leaf(6)],
+            lens: [12, 13, 14],
+            reused: [1, 2, 3],
+            stale: vec![NodeRef::new(Kind::Branch, 5), NodeRef::new(Kind::Cherry, 4), NodeRef::leaf(6)],
         };
         for r in [update, Record::Prune { before: 4 }] {
             let b = r.encode();

@@ -20,7 +20,7 @@ pub use node::{Key, Value};
 pub use proof::{evaluate_prefix_proof, prefix_proof_len, verify_prefix_proof, MAX_PROOF_KEYS};
 
 use disk::{Disk, Record};
-use node::{bit, Arena, Leaf, Node, NodeRef};
+use node::{bit, Arena, Leaf, Node, NodeRef, KINDS};
 use proof::hex;
 use slab::Slab;
 use update::{apply, Op};
@@ -58,7 +58,7 @@ pub struct Map {
 impl Map {
     /// An empty map in memory.
     pub fn new(suite: MapSuite) -> Map {
-        Map::with_arena(suite, Arena::new(Slab::memory(), Slab::memory(), false))
+        Map::with_arena(suite, Arena::memory())
     }
 
     fn with_arena(suite: MapSuite, arena: Arena) -> Map {
@@ -81,8 +81,15 @@ impl Map {
     /// if given, must match the stored one.
     pub fn open(dir: &Path, suite: Option<MapSuite>, create: bool) -> Result<Map> {
         let opened = Disk::open(dir, suite, create)?;
-        let (leaves, branches) = Disk::slabs(opened.leaves, opened.branches, &opened.records)?;
-        let mut map = Map::with_arena(opened.suite, Arena::new(leaves, branches, true));
+        let lens = disk::committed_lens(&opened.records)?;
+        let [branches, cherries, leaves] = opened.files;
+        let arena = Arena::new(
+            Slab::file(leaves, lens[node::Kind::Leaf as usize])?,
+            Slab::file(branches, lens[node::Kind::Branch as usize])?,
+            Slab::file(cherries, lens[node::Kind::Cherry as usize])?,
+            true,
+        );
+        let mut map = Map::with_arena(opened.suite, arena);
         for record in opened.records {
             map.replay(record)
                 .map_err(|e| Error::Storage(format!("the journal in {} is damaged: {e}", dir.display())))?;
@@ -94,22 +101,16 @@ impl Map {
     /// Redoes what a journal record says, without writing anything.
     fn replay(&mut self, record: Record) -> Result<()> {
         match record {
-            Record::Update { version, root, hash, keys, reused_leaves, reused_branches, stale, .. } => {
-                let (fl, fb) = (self.arena.free_leaves.len(), self.arena.free_branches.len());
-                let in_range = match root.node() {
-                    Node::Empty => true,
-                    Node::Leaf(l) => (l as usize) < self.arena.leaves.len(),
-                    Node::Branch(b) => (b as usize) < self.arena.branches.len(),
-                };
-                if version != self.version() + 1
-                    || reused_leaves as usize > fl
-                    || reused_branches as usize > fb
-                    || !in_range
-                {
+            Record::Update { version, root, hash, keys, reused, stale, .. } => {
+                let lens = self.arena.lens();
+                let in_range = root.stored().is_none_or(|(kind, slot)| (slot as usize) < lens[kind as usize]);
+                let overdrawn = (0..KINDS).any(|k| reused[k] > self.arena.free[k].len() as u64);
+                if version != self.version() + 1 || overdrawn || !in_range {
                     return Err(invalid(format!("version {version} does not follow the versions before it")));
                 }
-                self.arena.free_leaves.truncate(fl - reused_leaves as usize);
-                self.arena.free_branches.truncate(fb - reused_branches as usize);
+                for (f, r) in self.arena.free.iter_mut().zip(reused) {
+                    f.truncate(f.len() - r as usize);
+                }
                 self.versions.push_back(Version { root, hash, keys });
                 if !stale.is_empty() {
                     self.stale.insert(version, stale);
@@ -135,7 +136,7 @@ impl Map {
     /// call fails.
     pub fn close(&mut self) {
         self.disk = None;
-        self.arena = Arena::new(Slab::memory(), Slab::memory(), false);
+        self.arena = Arena::memory();
         self.closed = true;
         self.broken = Some("the map is closed".into());
     }
@@ -196,9 +197,9 @@ impl Map {
             match node.node() {
                 Node::Empty => return None,
                 Node::Leaf(l) => return Some(self.arena.leaf(l)).filter(|leaf| leaf.key == *key),
-                Node::Branch(b) => {
-                    let br = self.arena.branch(b);
-                    node = if bit(key, br.depth as usize) { br.right } else { br.left };
+                Node::Branch(_) | Node::Cherry(_) => {
+                    let inner = self.arena.inner(node).expect("an inner node");
+                    node = if bit(key, inner.depth) { inner.right } else { inner.left };
                 }
             }
         }
@@ -233,7 +234,7 @@ impl Map {
     fn publish<O: Op>(&mut self, ops: &[O], added: u64, removed: u64) -> Result<u64> {
         self.writable()?;
         let latest = *self.at(None)?;
-        let free = (self.arena.free_leaves.len(), self.arena.free_branches.len());
+        let free = self.arena.free.each_ref().map(Vec::len);
         // A failed `apply` leaves the arena as it was.
         let applied = apply(self.suite, &mut self.arena, latest.root, ops)?;
         let version = self.version() + 1;
@@ -245,10 +246,8 @@ impl Map {
                 root: applied.root,
                 hash: applied.hash,
                 keys,
-                leaves: self.arena.leaves.len() as u64,
-                branches: self.arena.branches.len() as u64,
-                reused_leaves: (free.0 - self.arena.free_leaves.len()) as u64,
-                reused_branches: (free.1 - self.arena.free_branches.len()) as u64,
+                lens: self.arena.lens().map(|n| n as u64),
+                reused: std::array::from_fn(|k| (free[k] - self.arena.free[k].len()) as u64),
                 stale,
             };
             // Nodes durable first, then the record that makes them a version.
@@ -301,17 +300,14 @@ impl Map {
         // Nodes dropped by version v were used by versions before v only.
         let keep = self.stale.split_off(&(before + 1));
         for (_, nodes) in std::mem::replace(&mut self.stale, keep) {
-            for n in nodes {
-                match n.node() {
-                    Node::Leaf(l) => self.arena.free_leaves.push(l),
-                    Node::Branch(b) => self.arena.free_branches.push(b),
-                    Node::Empty => {}
-                }
+            for (kind, slot) in nodes.into_iter().filter_map(NodeRef::stored) {
+                self.arena.free[kind as usize].push(slot);
             }
         }
         // Highest first, so updates take the lowest slots, densely.
-        self.arena.free_leaves.par_sort_unstable_by(|a, b| b.cmp(a));
-        self.arena.free_branches.par_sort_unstable_by(|a, b| b.cmp(a));
+        for free in &mut self.arena.free {
+            free.par_sort_unstable_by(|a, b| b.cmp(a));
+        }
     }
 
     /// Re-reads and re-hashes every node of `version` (default: the latest)

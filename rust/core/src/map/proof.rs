@@ -112,11 +112,11 @@ impl Prover<'_> {
                 };
                 self.end(items, t, pos);
             }
-            Node::Branch(b) => {
-                let br = *self.arena.branch(b);
+            Node::Branch(_) | Node::Cherry(_) => {
+                let br = self.arena.inner(node).expect("an inner node");
                 let split = items.partition_point(|(k, _)| !bit(k, pos));
                 let sides = [&items[..split], &items[split..]];
-                if pos < br.depth as usize {
+                if pos < br.depth {
                     // A single-child parent: the branch's side continues, the
                     // other side is a stand-in.
                     let on = bit(&self.arena.leaf(br.rep).key, pos) as usize;

@@ -16,6 +16,9 @@ use crate::error::{Error, Result};
 
 /// Smallest mapping made, in bytes.
 const MIN_BYTES: usize = 1 << 16;
+/// Most spare room a node file grows by at once (an eighth of a 10^8-key
+/// map's leaf file would be 8 bytes per key).
+const MAX_FILE_STEP: usize = 64 << 20;
 
 pub(crate) struct Slab<T> {
     map: MmapMut,
@@ -91,8 +94,9 @@ impl<T: Pod> Slab<T> {
             return Ok(());
         }
         // Grow geometrically: appends stay amortized O(1). Files by an
-        // eighth, as their spare room is allocated on disk.
-        let step = if self.file.is_some() { self.map.len() / 8 } else { self.map.len() / 2 };
+        // eighth, at most MAX_FILE_STEP, as their spare room is allocated
+        // on disk and counts in its bytes per key.
+        let step = if self.file.is_some() { (self.map.len() / 8).min(MAX_FILE_STEP) } else { self.map.len() / 2 };
         let bytes = need.max(self.map.len() + step).next_multiple_of(MIN_BYTES);
         if let Some(file) = &self.file {
             allocate(file, self.map.len(), bytes)?;

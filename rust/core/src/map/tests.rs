@@ -63,7 +63,7 @@ fn random_batches_match_the_definition_at_every_version() {
             for round in 0..60 {
                 let mut model: BTreeMap<Key, Value> = history.last().unwrap().clone();
                 if round % 3 == 2 && !model.is_empty() {
-                    let keys: Vec<Key> = model.keys().copied().filter(|_| rng.next() % 3 == 0).collect();
+                    let keys: Vec<Key> = model.keys().copied().filter(|_| rng.next().is_multiple_of(3)).collect();
                     for k in &keys {
                         model.remove(k);
                     }
@@ -208,7 +208,7 @@ fn on_disk_map_replays_to_the_in_memory_state() {
                     let mut batch = BTreeMap::new();
                     for _ in 0..n {
                         // Replace old keys too, so leaves go stale.
-                        let k = if !present.is_empty() && rng.next() % 4 == 0 {
+                        let k = if !present.is_empty() && rng.next().is_multiple_of(4) {
                             present[(rng.next() % present.len() as u64) as usize]
                         } else {
                             rng.key(round % 2 == 0)
@@ -218,18 +218,17 @@ fn on_disk_map_replays_to_the_in_memory_state() {
                     let entries: Vec<(Key, Value)> = batch.into_iter().collect();
                     present.extend(entries.iter().map(|e| e.0).filter(|k| mem.get(k, None).unwrap().is_none()));
                     update(&mut mem, &entries);
-                    let free = disk.arena.free_branches.len();
+                    let free: usize = disk.arena.free.iter().map(Vec::len).sum();
                     update(&mut disk, &entries);
-                    reused |= disk.arena.free_branches.len() < free;
+                    reused |= disk.arena.free.iter().map(Vec::len).sum::<usize>() < free;
                 }
             }
-            let free = (disk.arena.free_leaves.clone(), disk.arena.free_branches.clone());
-            let lens = (disk.arena.leaves.len(), disk.arena.branches.len());
+            let (free, lens) = (disk.arena.free.clone(), disk.arena.lens());
             drop(disk);
             disk = Map::open(&path, None, false).unwrap();
             assert_eq!((disk.oldest_version(), disk.version()), (mem.oldest_version(), mem.version()));
-            assert_eq!((&disk.arena.free_leaves, &disk.arena.free_branches), (&free.0, &free.1), "allocator replayed");
-            assert_eq!((disk.arena.leaves.len(), disk.arena.branches.len()), lens);
+            assert_eq!(disk.arena.free, free, "allocator replayed");
+            assert_eq!(disk.arena.lens(), lens);
             for v in mem.oldest_version()..=mem.version() {
                 assert_eq!(disk.root(Some(v)).unwrap(), mem.root(Some(v)).unwrap());
                 assert_eq!(disk.len(Some(v)).unwrap(), mem.len(Some(v)).unwrap());
@@ -307,8 +306,12 @@ fn check_finds_every_kind_of_damage_on_disk() {
     {
         let mut map = Map::open(&path, None, true).unwrap();
         map.update(&keys, &values).unwrap();
-        // A path-compressed tree of n leaves has n - 1 branches.
+        // A path-compressed tree of n leaves has n - 1 branches (cherries
+        // included), and random keys make about a third of them cherries.
         assert_eq!(map.check(None).unwrap(), 2 * keys.len() as u64 - 1);
+        let [branches, cherries, leaves] = map.arena.lens();
+        assert_eq!((branches + cherries, leaves), (keys.len() - 1, keys.len()));
+        assert!((100..250).contains(&cherries), "{cherries} cherries");
         assert_eq!(map.check(Some(0)).unwrap(), 0);
         let mem = {
             let mut m = Map::new(MapSuite::KeytransSha256);
@@ -325,12 +328,16 @@ fn check_finds_every_kind_of_damage_on_disk() {
     };
     let branch = size_of::<node::Branch>();
     // A value byte of a leaf, a stored branch hash, a child reference (made
-    // to point far past the end), and a branch depth.
+    // to point far past the end, or at another kind), a branch depth, and a
+    // cherry's leaf reference and depth.
     for (file, at, xor) in [
         ("leaves", 40, 1),
         ("branches", 3 * branch + 5, 1),
-        ("branches", 2 * branch + 35, 0x40),
+        ("branches", 2 * branch + 35, 0x20),
+        ("branches", 2 * branch + 39, 0x40),
         ("branches", branch + 44, 3),
+        ("cherries", 9 + 7, 0x20),
+        ("cherries", 2 * 9 + 8, 1),
     ] {
         damage(file, at, xor);
         let map = Map::open(&path, None, false).unwrap();

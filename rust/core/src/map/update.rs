@@ -9,8 +9,10 @@
 
 use rayon::prelude::*;
 
-use super::hash::{Kind, MapSuite, ZERO};
-use super::node::{bit, common_prefix, lift, Arena, Branch, Key, Leaf, Node, NodeRef, Value, MAX_SLOT};
+use super::hash::{self, MapSuite, ZERO};
+use super::node::{
+    bit, common_prefix, lift, Arena, Branch, Cherry, Key, Kind, Leaf, Node, NodeRef, Value, KINDS, MAX_SLOT,
+};
 use crate::error::{invalid, Result};
 use crate::mem::reserve_huge;
 use crate::suite::Hash;
@@ -174,18 +176,16 @@ fn plan<'o, O: Op>(arena: &Arena, node: NodeRef, pos: usize, ops: &'o [O]) -> Pl
         return unit;
     }
     let (first, last) = (ops[0].key(), ops[ops.len() - 1].key());
-    let (depth, left, right) = match node.node() {
-        Node::Leaf(_) => return unit,
-        Node::Empty => (common_prefix(first, last), NodeRef::EMPTY, NodeRef::EMPTY),
-        Node::Branch(b) => {
-            let br = arena.branch(b);
-            let rep = &arena.leaf(br.rep).key;
-            let depth = br.depth as usize;
-            if common_prefix(first, rep).min(common_prefix(last, rep)) < depth {
+    let (depth, left, right) = match (node.node(), arena.inner(node)) {
+        (Node::Leaf(_), _) => return unit,
+        (_, Some(inner)) => {
+            let rep = &arena.leaf(inner.rep).key;
+            if common_prefix(first, rep).min(common_prefix(last, rep)) < inner.depth {
                 return unit;
             }
-            (depth, br.left, br.right)
+            (inner.depth, inner.left, inner.right)
         }
+        _ => (common_prefix(first, last), NodeRef::EMPTY, NodeRef::EMPTY),
     };
     let split = ops.partition_point(|o| !bit(o.key(), depth));
     Plan::Split {
@@ -230,12 +230,12 @@ impl Builder<'_, '_> {
                     Err(_) => self.build(pos, ops, Some((node, key))),
                 }
             }
-            Node::Branch(b) => {
-                let br = *self.arena.branch(b);
+            Node::Branch(_) | Node::Cherry(_) => {
+                let br = self.arena.inner(node).expect("an inner node");
                 let rep = self.arena.leaf(br.rep).key;
                 let (first, last) = (ops[0].key(), ops[ops.len() - 1].key());
                 let diverge = common_prefix(first, &rep).min(common_prefix(last, &rep));
-                let depth = br.depth as usize;
+                let depth = br.depth;
                 if diverge < depth {
                     // Some keys leave the branch's prefix at bit `diverge`:
                     // a new branch there, the old one below it on one side.
@@ -315,7 +315,7 @@ impl Builder<'_, '_> {
         // A leaf is laid out as its hash input: key, then value.
         let pairs: &[Hash] = bytemuck::cast_slice(self.chunk.leaves);
         let mut leaf_hashes = vec![ZERO; self.chunk.leaves.len()];
-        suite.hash_many(Kind::Leaf, pairs, &mut leaf_hashes);
+        suite.hash_many(hash::Kind::Leaf, pairs, &mut leaf_hashes);
         // Creation order puts children first, so heights come out in one pass.
         let mut height = vec![0u16; self.chunk.branches.len()];
         let mut levels: Vec<Vec<u32>> = Vec::new();
@@ -347,7 +347,7 @@ impl Builder<'_, '_> {
             }
             out.clear();
             out.resize(level.len(), ZERO);
-            suite.hash_many(Kind::Parent, &inputs, &mut out);
+            suite.hash_many(hash::Kind::Parent, &inputs, &mut out);
             for (&i, h) in level.iter().zip(&out) {
                 self.chunk.branches[i as usize].hash = *h;
             }
@@ -396,9 +396,9 @@ impl Frames<'_, '_> {
 /// The leaf reference standing for `r`'s prefix.
 fn rep_leaf<'c>(arena: &Arena, chunk: &dyn Fn(u32) -> &'c Chunk<'c>, r: BRef) -> BRef {
     match r {
-        BRef::Old(n) => match n.node() {
-            Node::Branch(b) => BRef::Old(NodeRef::leaf(arena.branch(b).rep)),
-            _ => r,
+        BRef::Old(n) => match arena.inner(n) {
+            Some(inner) => BRef::Old(NodeRef::leaf(inner.rep)),
+            None => r,
         },
         BRef::NewLeaf(..) => r,
         BRef::NewBranch(c, i) => chunk(c).branches[i as usize].rep,
@@ -432,54 +432,99 @@ fn value_at<'c>(suite: MapSuite, arena: &'c Arena, chunk: &dyn Fn(u32) -> &'c Ch
     }
 }
 
+/// Whether `r` is a leaf, new or old.
+fn is_leaf(r: BRef) -> bool {
+    match r {
+        BRef::NewLeaf(..) => true,
+        BRef::Old(n) => n.is_leaf(),
+        BRef::NewBranch(..) => false,
+    }
+}
+
+/// The kind a new branch is stored as.
+fn kind_of(b: &NewBranch) -> Kind {
+    if is_leaf(b.left) && is_leaf(b.right) {
+        Kind::Cherry
+    } else {
+        Kind::Branch
+    }
+}
+
 /// Moves every chunk's nodes into the arena (reusing freed slots first) and
 /// returns the stored reference of `top`.
 fn store(arena: &mut Arena, chunks: &[Chunk<'_>], top: BRef) -> Result<NodeRef> {
-    let leaves: usize = chunks.iter().map(|c| c.leaves.len()).sum();
-    let branches: usize = chunks.iter().map(|c| c.branches.len()).sum();
-    let free_l = arena.reusable(arena.free_leaves.len(), arena.leaves.len()).min(leaves);
-    let free_b = arena.reusable(arena.free_branches.len(), arena.branches.len()).min(branches);
-    let limit = MAX_SLOT as usize + 1;
-    if arena.leaves.len() + leaves - free_l > limit || arena.branches.len() + branches - free_b > limit {
-        return Err(invalid("the map would exceed 2^31 nodes of one kind"));
+    let mut need = [0usize; KINDS];
+    for c in chunks {
+        need[Kind::Leaf as usize] += c.leaves.len();
+        for b in &c.branches {
+            need[kind_of(b) as usize] += 1;
+        }
+    }
+    let lens = arena.lens();
+    let mut reusable = [0usize; KINDS];
+    for kind in [Kind::Branch, Kind::Cherry, Kind::Leaf] {
+        let k = kind as usize;
+        reusable[k] = arena.reusable(kind).min(need[k]);
+        if lens[k] + need[k] - reusable[k] > MAX_SLOT as usize + 1 {
+            return Err(invalid("the map would exceed 2^30 nodes of one kind"));
+        }
     }
     // Room first: a failed reserve leaves the arena as it was.
-    arena.leaves.reserve(leaves - free_l)?;
-    arena.branches.reserve(branches - free_b)?;
-    // Freed slots first (from the end of the free list), then fresh ones
-    // past the end, in increasing order.
-    let take = |free: &mut Vec<u32>, reusable: &mut usize, end: &mut usize, n: usize| -> Vec<u32> {
-        let reused = (*reusable).min(n);
-        *reusable -= reused;
-        let mut out: Vec<u32> = free.drain(free.len() - reused..).collect();
-        out.extend((*end..*end + n - reused).map(|s| s as u32));
-        *end += n - reused;
-        out
+    arena.branches.reserve(need[Kind::Branch as usize] - reusable[Kind::Branch as usize])?;
+    arena.cherries.reserve(need[Kind::Cherry as usize] - reusable[Kind::Cherry as usize])?;
+    arena.leaves.reserve(need[Kind::Leaf as usize] - reusable[Kind::Leaf as usize])?;
+    // Slots: freed ones first (from the end of the free list), then fresh
+    // ones past the end, in increasing order.
+    let mut end = lens;
+    let mut take = |kind: Kind| -> u32 {
+        let k = kind as usize;
+        if reusable[k] > 0 {
+            reusable[k] -= 1;
+            arena.free[k].pop().expect("counted as reusable")
+        } else {
+            end[k] += 1;
+            end[k] as u32 - 1
+        }
     };
-    let (mut nl, mut nb) = (arena.leaves.len(), arena.branches.len());
-    let (mut rl, mut rb) = (free_l, free_b);
-    let mut leaf_slots = Vec::with_capacity(chunks.len());
-    let mut branch_slots = Vec::with_capacity(chunks.len());
-    for c in chunks {
-        leaf_slots.push(take(&mut arena.free_leaves, &mut rl, &mut nl, c.leaves.len()));
-        branch_slots.push(take(&mut arena.free_branches, &mut rb, &mut nb, c.branches.len()));
-    }
+    let leaf_refs: Vec<Vec<NodeRef>> =
+        chunks.iter().map(|c| c.leaves.iter().map(|_| NodeRef::leaf(take(Kind::Leaf))).collect()).collect();
+    let branch_refs: Vec<Vec<NodeRef>> = chunks
+        .iter()
+        .map(|c| {
+            c.branches
+                .iter()
+                .map(|b| {
+                    let kind = kind_of(b);
+                    NodeRef::new(kind, take(kind))
+                })
+                .collect()
+        })
+        .collect();
     let resolve = |r: BRef| match r {
         BRef::Old(n) => n,
-        BRef::NewLeaf(c, i) => NodeRef::leaf(leaf_slots[c as usize][i as usize]),
-        BRef::NewBranch(c, i) => NodeRef::branch(branch_slots[c as usize][i as usize]),
+        BRef::NewLeaf(c, i) => leaf_refs[c as usize][i as usize],
+        BRef::NewBranch(c, i) => branch_refs[c as usize][i as usize],
+    };
+    let leaf_slot = |r: BRef| match resolve(r).node() {
+        Node::Leaf(l) => l,
+        _ => unreachable!("a leaf reference"),
     };
     for (ci, c) in chunks.iter().enumerate() {
-        for (leaf, &slot) in c.leaves.iter().zip(&leaf_slots[ci]) {
-            arena.leaves.put(slot, *leaf);
+        for (leaf, r) in c.leaves.iter().zip(&leaf_refs[ci]) {
+            arena.leaves.put(r.stored().expect("stored").1, *leaf);
         }
-        for (b, &slot) in c.branches.iter().zip(&branch_slots[ci]) {
-            let rep = match resolve(b.rep).node() {
-                Node::Leaf(l) => l,
-                _ => unreachable!("rep references are leaves"),
-            };
-            let stored = Branch { hash: b.hash, left: resolve(b.left), right: resolve(b.right), rep, depth: b.depth };
-            arena.branches.put(slot, stored);
+        for (b, r) in c.branches.iter().zip(&branch_refs[ci]) {
+            match r.node() {
+                Node::Cherry(slot) => {
+                    let cherry = Cherry { left: leaf_slot(b.left), right: leaf_slot(b.right), depth: b.depth };
+                    arena.cherries.put(slot, cherry);
+                }
+                Node::Branch(slot) => {
+                    let (left, right, rep) = (resolve(b.left), resolve(b.right), leaf_slot(b.rep));
+                    arena.branches.put(slot, Branch { hash: b.hash, left, right, rep, depth: b.depth });
+                }
+                _ => unreachable!("new branches are stored as branches or cherries"),
+            }
         }
     }
     Ok(resolve(top))
