@@ -20,7 +20,7 @@ pub use node::{Key, Value};
 pub use proof::{evaluate_prefix_proof, prefix_proof_len, verify_prefix_proof, MAX_PROOF_KEYS};
 
 use disk::{Disk, Record};
-use node::{bit, Arena, Leaf, Node, NodeRef, KINDS};
+use node::{bit, key_cmp, Arena, Leaf, Node, NodeRef, KINDS};
 use proof::hex;
 use slab::Slab;
 use update::{apply, Op};
@@ -214,7 +214,7 @@ impl Map {
         let mut ops = Vec::new();
         reserve_huge(&mut ops, keys.len());
         ops.par_extend(keys.par_iter().zip(values).map(|(key, value)| Leaf { key: *key, value: *value }));
-        ops.par_sort_unstable_by(|a, b| a.key.cmp(&b.key));
+        ops.par_sort_unstable_by(|a, b| key_cmp(&a.key, &b.key));
         check_unique(&ops)?;
         self.publish(&ops, ops.len() as u64, 0)
     }

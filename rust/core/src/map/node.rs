@@ -142,17 +142,35 @@ pub(crate) fn bit(key: &Key, i: usize) -> bool {
     key[i / 8] & (0x80 >> (i % 8)) != 0
 }
 
+/// Word `i` (of four) of a key, big-endian, so words order as bytes do.
+#[inline]
+fn word(key: &Key, i: usize) -> u64 {
+    u64::from_be_bytes(key[8 * i..8 * i + 8].try_into().expect("8 bytes"))
+}
+
 /// Length of the longest common prefix of two keys, in bits (256 if equal).
 #[inline]
 pub(crate) fn common_prefix(a: &Key, b: &Key) -> usize {
     for i in 0..4 {
-        let x = u64::from_be_bytes(a[8 * i..8 * i + 8].try_into().expect("8 bytes"));
-        let y = u64::from_be_bytes(b[8 * i..8 * i + 8].try_into().expect("8 bytes"));
+        let (x, y) = (word(a, i), word(b, i));
         if x != y {
             return 64 * i + (x ^ y).leading_zeros() as usize;
         }
     }
     256
+}
+
+/// Keys in byte order, compared a word at a time: inlined, where
+/// `[u8; 32]::cmp` calls memcmp (measured: 8% of a 10^6-key build's CPU).
+#[inline]
+pub(crate) fn key_cmp(a: &Key, b: &Key) -> std::cmp::Ordering {
+    for i in 0..4 {
+        let (x, y) = (word(a, i), word(b, i));
+        if x != y {
+            return x.cmp(&y);
+        }
+    }
+    std::cmp::Ordering::Equal
 }
 
 /// Lifts `hash`, the value of a node whose prefix is `key`'s first `from`
@@ -283,6 +301,9 @@ mod tests {
         a[0] = 0;
         a[9] = 0x10;
         assert_eq!(common_prefix(&a, &b), 8 * 9 + 3);
+        for (x, y) in [(a, b), (b, a), (a, a), ([0xFF; 32], a)] {
+            assert_eq!(key_cmp(&x, &y), x.cmp(&y));
+        }
     }
 
     #[test]

@@ -11,7 +11,7 @@ use rayon::prelude::*;
 
 use super::hash::{self, MapSuite, ZERO};
 use super::node::{
-    bit, common_prefix, lift, Arena, Branch, Cherry, Key, Kind, Leaf, Node, NodeRef, Value, KINDS, MAX_SLOT,
+    bit, common_prefix, key_cmp, lift, Arena, Branch, Cherry, Key, Kind, Leaf, Node, NodeRef, Value, KINDS, MAX_SLOT,
 };
 use crate::error::{invalid, Result};
 use crate::mem::reserve_huge;
@@ -216,7 +216,7 @@ impl Builder<'_, '_> {
             Node::Empty => self.build(pos, ops, None),
             Node::Leaf(l) => {
                 let key = self.arena.leaf(l).key;
-                match ops.binary_search_by(|o| o.key().cmp(&key)) {
+                match ops.binary_search_by(|o| key_cmp(o.key(), &key)) {
                     Ok(i) => {
                         self.chunk.stale.push(node);
                         if ops[i].value().is_none() {
