@@ -3,10 +3,18 @@
 //! prefix tree is [`crate::map`] with suite `keytrans-sha256`; the VRF is
 //! [`crate::vrf`].
 
+pub mod algorithms;
+pub mod client;
 pub mod combined;
 pub mod commitment;
 pub mod ladder;
 pub mod log_tree;
+pub mod messages;
 pub mod search_tree;
+pub mod server;
+pub mod session;
 pub mod tree_head;
 pub mod wire;
+
+#[cfg(test)]
+mod tests;

@@ -142,6 +142,14 @@ impl Prover<'_> {
     }
 }
 
+/// Which searches of a `PrefixProof` end in inclusion, in request order: a
+/// verifier that learns presence from the proof itself (as a KEYTRANS
+/// binary ladder does) reads it here, then evaluates the proof with the
+/// values it expects.
+pub fn prefix_proof_inclusions(proof: &[u8]) -> Result<Vec<bool>> {
+    Ok(decode(proof)?.0.iter().map(|f| f.terminal == Terminal::Inclusion).collect())
+}
+
 /// A decoded search result.
 struct Found {
     terminal: Terminal,

@@ -1,0 +1,302 @@
+//! The user's side: builds requests, verifies every response against the
+//! retained view (consistency, monotonic timestamps, freshness, signed
+//! head), and keeps the retained state the draft requires — the view and,
+//! in contact monitoring mode, a monitoring map per looked-up label. State
+//! changes only once a response has verified in full.
+
+use std::collections::BTreeMap;
+
+use super::algorithms::{Params, Walker};
+use super::commitment::{commitment, update_value, verify_search_key};
+use super::ladder;
+use super::messages::{
+    DistinguishedRequest, FullTreeHead, MonitorRequest, ProofResponse, SearchRequest, SearchResponse,
+};
+use super::session::{Consumer, LabelMaterial, View};
+use super::tree_head::{Configuration, Mode};
+use super::wire::{Reader, Writer};
+use crate::error::{failed, invalid, Result};
+use crate::suite::Hash;
+
+/// What the user must keep monitoring for one label (contact monitoring).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LabelMonitor {
+    /// Position → version proven there.
+    pub entries: BTreeMap<u64, u32>,
+    /// Search keys and commitments of the versions its ladders look up.
+    pub material: LabelMaterial,
+}
+
+/// A verified search result.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Found {
+    pub version: u32,
+    pub value: Vec<u8>,
+    /// The search's terminal log entry.
+    pub position: u64,
+    /// Whether the label must now be monitored (contact monitoring mode).
+    pub monitored: bool,
+}
+
+/// A verifying KEYTRANS client.
+#[derive(Clone, Debug)]
+pub struct Client {
+    config: Configuration,
+    view: View,
+    /// The log root of the retained view.
+    root: Hash,
+    monitors: BTreeMap<Vec<u8>, LabelMonitor>,
+    recent: usize,
+}
+
+impl Client {
+    /// A client that has seen nothing of the log with `config`; `recent`
+    /// must match the log's definition of recent distinguished entries.
+    pub fn new(config: Configuration, recent: usize) -> Client {
+        Client { config, view: View::default(), root: [0; 32], monitors: BTreeMap::new(), recent }
+    }
+
+    pub fn config(&self) -> &Configuration {
+        &self.config
+    }
+
+    pub fn view(&self) -> &View {
+        &self.view
+    }
+
+    pub fn monitors(&self) -> &BTreeMap<Vec<u8>, LabelMonitor> {
+        &self.monitors
+    }
+
+    fn last(&self) -> Option<u64> {
+        (self.view.size > 0).then_some(self.view.size)
+    }
+
+    pub fn search_request(&self, label: &[u8], version: Option<u32>) -> Result<Vec<u8>> {
+        SearchRequest { last: self.last(), label: label.to_vec(), version }.to_bytes()
+    }
+
+    /// The monitoring request for a label this client monitors.
+    pub fn monitor_request(&self, label: &[u8]) -> Result<Vec<u8>> {
+        let m = self.monitors.get(label).ok_or_else(|| invalid("this client does not monitor that label"))?;
+        let entries = m.entries.iter().map(|(&p, &v)| (p, v)).collect();
+        MonitorRequest { last: self.last(), label: label.to_vec(), entries }.to_bytes()
+    }
+
+    pub fn distinguished_request(&self, stop: Option<u64>) -> Vec<u8> {
+        DistinguishedRequest { last: self.last(), stop }.to_bytes()
+    }
+
+    /// The log size a response's head claims, after the draft's head checks
+    /// that need no root.
+    fn size_of(&self, head: &FullTreeHead, last: Option<u64>) -> Result<u64> {
+        if last != self.last() {
+            return Err(invalid("the request was not made from this client's current view"));
+        }
+        match head {
+            FullTreeHead::Same => last.ok_or_else(|| failed("the log answered 'same head' to a first request")),
+            FullTreeHead::Updated { head, auditor } => {
+                if last.is_some_and(|l| head.tree_size <= l) {
+                    return Err(failed(format!(
+                        "the log rolled back or stood still: {} entries after {}",
+                        head.tree_size,
+                        last.unwrap_or(0)
+                    )));
+                }
+                if head.tree_size == 0 {
+                    return Err(failed("a tree head of 0 entries"));
+                }
+                if auditor.is_some() || matches!(self.config.mode, Mode::ThirdPartyAuditing { .. }) {
+                    return Err(invalid("third-party auditing is not supported by this client yet"));
+                }
+                Ok(head.tree_size)
+            }
+        }
+    }
+
+    /// The checks that close every response: the signed head over the
+    /// computed root, and the newest entry's age against the local clock.
+    fn check_head(&self, head: &FullTreeHead, root: &Hash, view: &View, now: u64) -> Result<()> {
+        match head {
+            FullTreeHead::Same if *root != self.root => {
+                return Err(failed("the log's root changed under the same tree head"))
+            }
+            FullTreeHead::Same => {}
+            FullTreeHead::Updated { head, .. } => head.verify(&self.config, root)?,
+        }
+        let newest = view.newest_timestamp().expect("a verified view has a frontier");
+        if newest > now.saturating_add(self.config.max_ahead) {
+            return Err(failed(format!("the newest log entry is {} ms ahead of this clock", newest - now)));
+        }
+        if now.saturating_sub(newest) > self.config.max_behind {
+            return Err(failed(format!("the newest log entry is {} ms old: a stale tree", now - newest)));
+        }
+        Ok(())
+    }
+
+    fn params(&self, n: u64) -> Params {
+        Params { n, rmw: self.config.reasonable_monitoring_window, maximum_lifetime: self.config.maximum_lifetime }
+    }
+
+    /// Verifies a search response (for `request`, made by this client) at
+    /// local time `now` (ms since the epoch), and retains what it must.
+    pub fn verify_search(&mut self, request: &[u8], response: &[u8], now: u64) -> Result<Found> {
+        let req = SearchRequest::from_bytes(request)?;
+        let resp = SearchResponse::from_bytes(response, &req, &self.config)?;
+        let n = self.size_of(&resp.full_tree_head, req.last)?;
+        let t = req.version.or(resp.version).expect("one of the two names the version");
+        let versions = ladder::base(t);
+        if resp.binary_ladder.len() != versions.len() {
+            return Err(failed(format!(
+                "the binary ladder has {} steps, not {}",
+                resp.binary_ladder.len(),
+                versions.len()
+            )));
+        }
+        let update = update_value(&resp.value)?;
+        let mut material = LabelMaterial::new();
+        for (&v, step) in versions.iter().zip(&resp.binary_ladder) {
+            let key = verify_search_key(&self.config.vrf_public_key, &req.label, v, &step.proof)?;
+            let c = match (v == t, step.commitment) {
+                (true, Some(_)) => return Err(failed("the ladder carries a commitment for the target version")),
+                (true, None) => Some(commitment(&resp.opening, &req.label, t, &update)?),
+                (false, c) => c,
+            };
+            material.insert(v, (key, c));
+        }
+        let mut consumer = Consumer::new(&resp.search, &material, n, &self.view);
+        let mut w = Walker::new(&mut consumer, self.params(n));
+        w.update_view(req.last)?;
+        let position = match req.version {
+            None => w.greatest_version(t)?,
+            Some(_) => w.fixed_version(t)?,
+        };
+        let rightmost = w.rightmost_distinguished()?;
+        let (root, view) = consumer.finish()?;
+        self.check_head(&resp.full_tree_head, &root, &view, now)?;
+        let monitored = matches!(self.config.mode, Mode::ContactMonitoring) && rightmost.is_none_or(|d| position > d);
+        if monitored {
+            let m = self.monitors.entry(req.label.clone()).or_default();
+            if !m.entries.values().any(|&v| v == t) {
+                m.entries.insert(position, t);
+            }
+            for v in ladder::monitoring(t) {
+                m.material.insert(v, material[&v]);
+            }
+        }
+        self.view = view;
+        self.root = root;
+        Ok(Found { version: t, value: resp.value, position, monitored })
+    }
+
+    /// Verifies a contact monitoring response for `request` at time `now`.
+    pub fn verify_monitor(&mut self, request: &[u8], response: &[u8], now: u64) -> Result<()> {
+        let req = MonitorRequest::from_bytes(request)?;
+        let resp = ProofResponse::from_bytes(response, &self.config)?;
+        let n = self.size_of(&resp.full_tree_head, req.last)?;
+        let monitor =
+            self.monitors.get(&req.label).ok_or_else(|| invalid("this client does not monitor that label"))?;
+        let mut entries: BTreeMap<u64, u32> = req.entries.iter().copied().collect();
+        if entries != monitor.entries {
+            return Err(invalid("the request is not this client's monitoring map"));
+        }
+        let mut consumer = Consumer::new(&resp.proof, &monitor.material, n, &self.view);
+        let mut w = Walker::new(&mut consumer, self.params(n));
+        w.update_view(req.last)?;
+        w.contact_monitor(&mut entries)?;
+        let (root, view) = consumer.finish()?;
+        self.check_head(&resp.full_tree_head, &root, &view, now)?;
+        if entries.is_empty() {
+            self.monitors.remove(&req.label);
+        } else {
+            self.monitors.get_mut(&req.label).expect("present").entries = entries;
+        }
+        self.view = view;
+        self.root = root;
+        Ok(())
+    }
+
+    /// Verifies a distinguished-heads response; returns the recent
+    /// distinguished entries (index, timestamp), ascending.
+    pub fn verify_distinguished(&mut self, request: &[u8], response: &[u8], now: u64) -> Result<Vec<(u64, u64)>> {
+        let req = DistinguishedRequest::from_bytes(request)?;
+        let resp = ProofResponse::from_bytes(response, &self.config)?;
+        let n = self.size_of(&resp.full_tree_head, req.last)?;
+        let none = LabelMaterial::new();
+        let mut consumer = Consumer::new(&resp.proof, &none, n, &self.view);
+        let mut w = Walker::new(&mut consumer, self.params(n));
+        w.update_view(req.last)?;
+        let found = w.walk_distinguished(req.stop, self.recent)?;
+        let stamped = found.into_iter().map(|x| Ok((x, w.timestamp(x)?))).collect::<Result<Vec<_>>>()?;
+        let (root, view) = consumer.finish()?;
+        self.check_head(&resp.full_tree_head, &root, &view, now)?;
+        self.view = view;
+        self.root = root;
+        Ok(stamped)
+    }
+
+    /// The retained state, to save and later [`Client::restore`]: the
+    /// configuration, the view and the monitoring maps (no secrets).
+    pub fn save(&self) -> Result<Vec<u8>> {
+        let mut w = Writer::default();
+        w.fixed(STATE_MAGIC);
+        w.vector(&self.config.to_bytes()?, u32::MAX.into())?;
+        w.u64(self.recent as u64).u64(self.view.size).fixed(&self.root);
+        w.u8(self.view.heads.len() as u8);
+        for h in &self.view.heads {
+            w.fixed(h);
+        }
+        w.u8(self.view.frontier.len() as u8);
+        for (x, t, r) in &self.view.frontier {
+            w.u64(*x).u64(*t).fixed(r);
+        }
+        w.u32(self.monitors.len() as u32);
+        for (label, m) in &self.monitors {
+            w.vector(label, 255)?;
+            w.u8(m.entries.len() as u8);
+            for (p, v) in &m.entries {
+                w.u64(*p).u32(*v);
+            }
+            w.u8(m.material.len() as u8);
+            for (v, (k, c)) in &m.material {
+                w.u32(*v).fixed(k);
+                match c {
+                    None => w.u8(0),
+                    Some(c) => w.u8(1).fixed(c),
+                };
+            }
+        }
+        Ok(w.buf)
+    }
+
+    /// A client from [`Client::save`]'s bytes, decoded strictly.
+    pub fn restore(state: &[u8]) -> Result<Client> {
+        let mut r = Reader::new(state, "client state");
+        if r.fixed(STATE_MAGIC.len())? != STATE_MAGIC {
+            return Err(invalid("not a veritree KEYTRANS client state"));
+        }
+        let config = Configuration::from_bytes(r.vector(u32::MAX.into())?)?;
+        let recent = usize::try_from(r.u64()?).map_err(|_| invalid("recent count too large"))?;
+        let size = r.u64()?;
+        let root = r.array()?;
+        let heads = (0..r.u8()?).map(|_| r.array()).collect::<Result<_>>()?;
+        let frontier = (0..r.u8()?).map(|_| Ok((r.u64()?, r.u64()?, r.array()?))).collect::<Result<_>>()?;
+        let mut monitors = BTreeMap::new();
+        for _ in 0..r.u32()? {
+            let label = r.vector(255)?.to_vec();
+            let entries = (0..r.u8()?).map(|_| Ok((r.u64()?, r.u32()?))).collect::<Result<_>>()?;
+            let material = (0..r.u8()?)
+                .map(|_| Ok((r.u32()?, (r.array()?, r.optional(|r| r.array())?))))
+                .collect::<Result<_>>()?;
+            monitors.insert(label, LabelMonitor { entries, material });
+        }
+        r.finish()?;
+        let view = View { size, heads, frontier };
+        if view.heads.len() != size.count_ones() as usize || (size > 0) == view.frontier.is_empty() {
+            return Err(invalid("the client state's view does not fit its size"));
+        }
+        Ok(Client { config, view, root, monitors, recent })
+    }
+}
+
+const STATE_MAGIC: &[u8; 16] = b"veritree kt cli1";

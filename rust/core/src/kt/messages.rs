@@ -1,0 +1,246 @@
+//! The requests and responses of the draft's "User Operations" that this
+//! crate serves — search, contact monitoring, walking distinguished heads —
+//! in the draft's TLS presentation encoding, decoded strictly (no trailing
+//! bytes, presence octets 0 or 1, vector limits).
+
+use super::combined::CombinedTreeProof;
+use super::commitment::OPENING_LEN;
+use super::tree_head::{AuditorTreeHead, Configuration, Mode, TreeHead};
+use super::wire::{Reader, Writer};
+use crate::error::{invalid, Result};
+use crate::suite::Hash;
+use crate::vrf::PROOF_LEN;
+
+const LABEL_MAX: u64 = 255;
+const VALUE_MAX: u64 = u32::MAX as u64;
+
+fn optional_u64(w: &mut Writer, v: Option<u64>) {
+    match v {
+        None => w.u8(0),
+        Some(x) => w.u8(1).u64(x),
+    };
+}
+
+fn optional_u32(w: &mut Writer, v: Option<u32>) {
+    match v {
+        None => w.u8(0),
+        Some(x) => w.u8(1).u32(x),
+    };
+}
+
+/// Decodes a whole message: `read` must use every byte.
+fn whole<T>(b: &[u8], what: &'static str, read: impl FnOnce(&mut Reader<'_>) -> Result<T>) -> Result<T> {
+    let mut r = Reader::new(b, what);
+    let out = read(&mut r)?;
+    r.finish()?;
+    Ok(out)
+}
+
+/// `FullTreeHead`: the same head the user advertised, or a new one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FullTreeHead {
+    Same,
+    Updated { head: TreeHead, auditor: Option<AuditorTreeHead> },
+}
+
+impl FullTreeHead {
+    fn encode(&self, w: &mut Writer) -> Result<()> {
+        match self {
+            FullTreeHead::Same => {
+                w.u8(1);
+            }
+            FullTreeHead::Updated { head, auditor } => {
+                w.u8(2);
+                head.encode(w)?;
+                if let Some(a) = auditor {
+                    a.encode(w)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn decode(r: &mut Reader<'_>, config: &Configuration) -> Result<FullTreeHead> {
+        match r.u8()? {
+            1 => Ok(FullTreeHead::Same),
+            2 => {
+                let head = TreeHead::decode(r)?;
+                let auditor = match config.mode {
+                    Mode::ThirdPartyAuditing { .. } => Some(AuditorTreeHead::decode(r)?),
+                    _ => None,
+                };
+                Ok(FullTreeHead::Updated { head, auditor })
+            }
+            t => Err(invalid(format!("malformed FullTreeHead: head type {t}"))),
+        }
+    }
+}
+
+/// `BinaryLadderStep`: a version's VRF proof, and its commitment if it exists.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LadderStep {
+    pub proof: [u8; PROOF_LEN],
+    pub commitment: Option<Hash>,
+}
+
+fn encode_ladder(w: &mut Writer, steps: &[LadderStep]) -> Result<()> {
+    let n = u8::try_from(steps.len()).map_err(|_| invalid("a binary ladder of over 255 steps"))?;
+    w.u8(n);
+    for s in steps {
+        w.fixed(&s.proof);
+        match &s.commitment {
+            None => w.u8(0),
+            Some(c) => w.u8(1).fixed(c),
+        };
+    }
+    Ok(())
+}
+
+fn decode_ladder(r: &mut Reader<'_>) -> Result<Vec<LadderStep>> {
+    (0..r.u8()?).map(|_| Ok(LadderStep { proof: r.array()?, commitment: r.optional(|r| r.array())? })).collect()
+}
+
+/// `SearchRequest`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SearchRequest {
+    pub last: Option<u64>,
+    pub label: Vec<u8>,
+    pub version: Option<u32>,
+}
+
+impl SearchRequest {
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let mut w = Writer::default();
+        optional_u64(&mut w, self.last);
+        w.vector(&self.label, LABEL_MAX)?;
+        optional_u32(&mut w, self.version);
+        Ok(w.buf)
+    }
+
+    pub fn from_bytes(b: &[u8]) -> Result<SearchRequest> {
+        whole(b, "SearchRequest", |r| {
+            Ok(SearchRequest {
+                last: r.optional(|r| r.u64())?,
+                label: r.vector(LABEL_MAX)?.to_vec(),
+                version: r.optional(|r| r.u32())?,
+            })
+        })
+    }
+}
+
+/// `SearchResponse` (without third-party management's update suffix).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SearchResponse {
+    pub full_tree_head: FullTreeHead,
+    /// The greatest version, present when the request named none.
+    pub version: Option<u32>,
+    pub opening: [u8; OPENING_LEN],
+    /// `UpdateValue.value`.
+    pub value: Vec<u8>,
+    pub binary_ladder: Vec<LadderStep>,
+    pub search: CombinedTreeProof,
+}
+
+impl SearchResponse {
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let mut w = Writer::default();
+        self.full_tree_head.encode(&mut w)?;
+        if let Some(v) = self.version {
+            w.u32(v);
+        }
+        w.fixed(&self.opening).vector(&self.value, VALUE_MAX)?;
+        encode_ladder(&mut w, &self.binary_ladder)?;
+        self.search.encode(&mut w)?;
+        Ok(w.buf)
+    }
+
+    /// Decodes a response to `request` from a log with `config`.
+    pub fn from_bytes(b: &[u8], request: &SearchRequest, config: &Configuration) -> Result<SearchResponse> {
+        whole(b, "SearchResponse", |r| {
+            Ok(SearchResponse {
+                full_tree_head: FullTreeHead::decode(r, config)?,
+                version: if request.version.is_none() { Some(r.u32()?) } else { None },
+                opening: r.array()?,
+                value: r.vector(VALUE_MAX)?.to_vec(),
+                binary_ladder: decode_ladder(r)?,
+                search: CombinedTreeProof::decode(r)?,
+            })
+        })
+    }
+}
+
+/// `ContactMonitorRequest`: the user's monitoring map for one label.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MonitorRequest {
+    pub last: Option<u64>,
+    pub label: Vec<u8>,
+    /// (position, version), ascending by position.
+    pub entries: Vec<(u64, u32)>,
+}
+
+impl MonitorRequest {
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let mut w = Writer::default();
+        optional_u64(&mut w, self.last);
+        w.vector(&self.label, LABEL_MAX)?;
+        let n = u8::try_from(self.entries.len()).map_err(|_| invalid("over 255 monitoring map entries"))?;
+        w.u8(n);
+        for &(p, v) in &self.entries {
+            w.u64(p).u32(v);
+        }
+        Ok(w.buf)
+    }
+
+    pub fn from_bytes(b: &[u8]) -> Result<MonitorRequest> {
+        whole(b, "ContactMonitorRequest", |r| {
+            let last = r.optional(|r| r.u64())?;
+            let label = r.vector(LABEL_MAX)?.to_vec();
+            let entries = (0..r.u8()?).map(|_| Ok((r.u64()?, r.u32()?))).collect::<Result<_>>()?;
+            Ok(MonitorRequest { last, label, entries })
+        })
+    }
+}
+
+/// `ContactMonitorResponse` and `DistinguishedResponse`: a head and a proof.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProofResponse {
+    pub full_tree_head: FullTreeHead,
+    pub proof: CombinedTreeProof,
+}
+
+impl ProofResponse {
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let mut w = Writer::default();
+        self.full_tree_head.encode(&mut w)?;
+        self.proof.encode(&mut w)?;
+        Ok(w.buf)
+    }
+
+    pub fn from_bytes(b: &[u8], config: &Configuration) -> Result<ProofResponse> {
+        whole(b, "response", |r| {
+            Ok(ProofResponse { full_tree_head: FullTreeHead::decode(r, config)?, proof: CombinedTreeProof::decode(r)? })
+        })
+    }
+}
+
+/// `DistinguishedRequest`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DistinguishedRequest {
+    pub last: Option<u64>,
+    pub stop: Option<u64>,
+}
+
+impl DistinguishedRequest {
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut w = Writer::default();
+        optional_u64(&mut w, self.last);
+        optional_u64(&mut w, self.stop);
+        w.buf
+    }
+
+    pub fn from_bytes(b: &[u8]) -> Result<DistinguishedRequest> {
+        whole(b, "DistinguishedRequest", |r| {
+            Ok(DistinguishedRequest { last: r.optional(|r| r.u64())?, stop: r.optional(|r| r.u64())? })
+        })
+    }
+}

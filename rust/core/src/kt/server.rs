@@ -1,0 +1,261 @@
+//! The Transparency Log's side: labels and their versions, staged updates
+//! published as log entries (one prefix-tree version each, many labels per
+//! entry), and answers to search, monitoring and distinguished-head
+//! requests, each with the proof the algorithms record.
+
+use std::collections::HashMap;
+
+use ed25519_dalek::SigningKey;
+use rand_core::RngCore;
+use rayon::prelude::*;
+
+use super::algorithms::{Params, Walker};
+use super::commitment::{commitment, search_key, update_value, OPENING_LEN};
+use super::ladder;
+use super::log_tree::{LogEntry, LogTree};
+use super::messages::{
+    DistinguishedRequest, FullTreeHead, LadderStep, MonitorRequest, ProofResponse, SearchRequest, SearchResponse,
+};
+use super::search_tree::path_to;
+use super::session::Recorder;
+use super::tree_head::{Configuration, TreeHead};
+use crate::error::{invalid, Result};
+use crate::map::{Key, Map, MapSuite};
+use crate::suite::Hash;
+use crate::vrf::{VrfSecretKey, PROOF_LEN};
+
+/// One version of a label.
+struct Version {
+    key: Key,
+    proof: [u8; PROOF_LEN],
+    commitment: Hash,
+    opening: [u8; OPENING_LEN],
+    value: Vec<u8>,
+    /// The log entry that added it.
+    position: u64,
+}
+
+/// A key directory's log: the combined tree and everything needed to prove
+/// its answers.
+pub struct Directory {
+    config: Configuration,
+    signing: SigningKey,
+    vrf: VrfSecretKey,
+    log: LogTree,
+    entries: Vec<LogEntry>,
+    /// Prefix tree version `x + 1` belongs to log entry `x`.
+    map: Map,
+    labels: HashMap<Vec<u8>, Vec<Version>>,
+    staged: Vec<(Vec<u8>, Vec<u8>)>,
+    head: Option<TreeHead>,
+    /// How many of the rightmost distinguished entries count as recent.
+    recent: usize,
+}
+
+impl Directory {
+    /// An empty directory. `config` must carry the public halves of
+    /// `signing` and `vrf`.
+    pub fn new(config: Configuration, signing: SigningKey, vrf: VrfSecretKey, recent: usize) -> Result<Directory> {
+        if config.signature_public_key != signing.verifying_key().as_bytes() {
+            return Err(invalid("the configuration's signature key is not the signing key's"));
+        }
+        if config.vrf_public_key != vrf.public_key() {
+            return Err(invalid("the configuration's VRF key is not the VRF key's"));
+        }
+        if config.maximum_lifetime.is_some_and(|l| l <= config.reasonable_monitoring_window) {
+            return Err(invalid("the maximum lifetime must exceed the reasonable monitoring window"));
+        }
+        Ok(Directory {
+            config,
+            signing,
+            vrf,
+            log: LogTree::default(),
+            entries: Vec::new(),
+            map: Map::new(MapSuite::KeytransSha256),
+            labels: HashMap::new(),
+            staged: Vec::new(),
+            head: None,
+            recent,
+        })
+    }
+
+    pub fn config(&self) -> &Configuration {
+        &self.config
+    }
+
+    /// Log entries published so far.
+    pub fn size(&self) -> u64 {
+        self.entries.len() as u64
+    }
+
+    /// The published log entries.
+    pub fn entries(&self) -> &[LogEntry] {
+        &self.entries
+    }
+
+    /// The greatest version of `label` (published), if any.
+    pub fn greatest_version(&self, label: &[u8]) -> Option<u32> {
+        self.labels.get(label).map(|v| v.len() as u32 - 1)
+    }
+
+    /// Queues a new version of `label` for the next log entry; returns the
+    /// version it will have.
+    pub fn stage(&mut self, label: &[u8], value: &[u8]) -> Result<u32> {
+        if label.len() > 255 {
+            return Err(invalid("a label is at most 255 bytes"));
+        }
+        let published = self.labels.get(label).map_or(0, Vec::len);
+        let queued = self.staged.iter().filter(|(l, _)| l == label).count();
+        let version = u32::try_from(published + queued).map_err(|_| invalid("a label has at most 2^32 versions"))?;
+        self.staged.push((label.to_vec(), value.to_vec()));
+        Ok(version)
+    }
+
+    /// Publishes every staged update as one log entry at `timestamp` (ms
+    /// since the epoch, not older than the last entry); returns its index.
+    pub fn publish(&mut self, timestamp: u64) -> Result<u64> {
+        if self.entries.last().is_some_and(|e| timestamp < e.timestamp) {
+            return Err(invalid("a log entry's timestamp cannot be older than the one before it"));
+        }
+        let position = self.size();
+        let staged = std::mem::take(&mut self.staged);
+        let mut next: HashMap<&[u8], u32> = HashMap::new();
+        let numbered: Vec<(&[u8], u32, &[u8])> = staged
+            .iter()
+            .map(|(l, v)| {
+                let n = next.entry(l).or_insert_with(|| self.labels.get(l).map_or(0, |v| v.len() as u32));
+                *n += 1;
+                (l.as_slice(), *n - 1, v.as_slice())
+            })
+            .collect();
+        // The VRF dominates publishing: every core evaluates it.
+        let made: Vec<(Vec<u8>, Version)> = numbered
+            .par_iter()
+            .map(|&(label, version, value)| {
+                let (key, proof) = search_key(&self.vrf, label, version)?;
+                let mut opening = [0u8; OPENING_LEN];
+                rand_core::OsRng.fill_bytes(&mut opening);
+                let commitment = commitment(&opening, label, version, &update_value(value)?)?;
+                let v = Version { key, proof, commitment, opening, value: value.to_vec(), position };
+                Ok((label.to_vec(), v))
+            })
+            .collect::<Result<_>>()?;
+        let keys: Vec<Key> = made.iter().map(|(_, v)| v.key).collect();
+        let values: Vec<Hash> = made.iter().map(|(_, v)| v.commitment).collect();
+        let map_version = self.map.update(&keys, &values)?;
+        debug_assert_eq!(map_version, position + 1);
+        let entry = LogEntry { timestamp, prefix_root: self.map.root(None)? };
+        self.log.push(entry.leaf_value());
+        self.entries.push(entry);
+        for (label, v) in made {
+            self.labels.entry(label).or_default().push(v);
+        }
+        let n = self.size();
+        self.head = Some(TreeHead::sign(&self.signing, &self.config, n, &self.log.root(n)?)?);
+        Ok(position)
+    }
+
+    fn params(&self) -> Result<Params> {
+        if self.entries.is_empty() {
+            return Err(invalid("the log has no entries yet"));
+        }
+        let c = &self.config;
+        Ok(Params { n: self.size(), rmw: c.reasonable_monitoring_window, maximum_lifetime: c.maximum_lifetime })
+    }
+
+    fn full_tree_head(&self, last: Option<u64>) -> Result<FullTreeHead> {
+        let n = self.size();
+        match last {
+            Some(0) => Err(invalid("a user cannot have seen a log of 0 entries")),
+            Some(l) if l > n => Err(invalid(format!("the user claims {l} entries; the log has {n}"))),
+            Some(l) if l == n => Ok(FullTreeHead::Same),
+            _ => Ok(FullTreeHead::Updated { head: self.head.clone().expect("published"), auditor: None }),
+        }
+    }
+
+    /// The search key of any version of `label` (computed for versions
+    /// that do not exist).
+    fn key_of(&self, label: &[u8], version: u32) -> Result<Key> {
+        match self.labels.get(label).and_then(|vs| vs.get(version as usize)) {
+            Some(v) => Ok(v.key),
+            None => Ok(search_key(&self.vrf, label, version)?.0),
+        }
+    }
+
+    /// Answers a `SearchRequest`.
+    pub fn search(&self, request: &[u8]) -> Result<Vec<u8>> {
+        let req = SearchRequest::from_bytes(request)?;
+        let params = self.params()?;
+        let full_tree_head = self.full_tree_head(req.last)?;
+        let versions = self.labels.get(&req.label).ok_or_else(|| invalid("no such label"))?;
+        let greatest = versions.len() as u32 - 1;
+        let t = req.version.unwrap_or(greatest);
+        let target = versions.get(t as usize).ok_or_else(|| invalid(format!("the label has no version {t}")))?;
+        let binary_ladder = ladder::base(t)
+            .into_iter()
+            .map(|v| {
+                Ok(match versions.get(v as usize) {
+                    Some(s) => LadderStep { proof: s.proof, commitment: (v != t).then_some(s.commitment) },
+                    None => LadderStep { proof: search_key(&self.vrf, &req.label, v)?.1, commitment: None },
+                })
+            })
+            .collect::<Result<_>>()?;
+        let keys = |v: u32| self.key_of(&req.label, v);
+        let mut rec = Recorder::new(&self.log, &self.entries, &self.map, params.n, req.last, Some(&keys));
+        let mut w = Walker::new(&mut rec, params);
+        w.update_view(req.last)?;
+        match req.version {
+            None => w.greatest_version(t)?,
+            Some(_) => w.fixed_version(t)?,
+        };
+        let response = SearchResponse {
+            full_tree_head,
+            version: req.version.is_none().then_some(t),
+            opening: target.opening,
+            value: target.value.clone(),
+            binary_ladder,
+            search: rec.finish()?,
+        };
+        response.to_bytes()
+    }
+
+    /// Answers a `ContactMonitorRequest`.
+    pub fn monitor(&self, request: &[u8]) -> Result<Vec<u8>> {
+        let req = MonitorRequest::from_bytes(request)?;
+        let params = self.params()?;
+        let full_tree_head = self.full_tree_head(req.last)?;
+        let versions = self.labels.get(&req.label).ok_or_else(|| invalid("no such label"))?;
+        let positions_ascend = req.entries.windows(2).all(|w| w[0].0 < w[1].0);
+        let mut seen: Vec<u32> = req.entries.iter().map(|e| e.1).collect();
+        seen.sort_unstable();
+        if !positions_ascend || seen.windows(2).any(|w| w[0] == w[1]) {
+            return Err(invalid("monitoring entries must ascend by position, without repeated versions"));
+        }
+        for &(pos, version) in &req.entries {
+            let first =
+                versions.get(version as usize).ok_or_else(|| invalid(format!("no version {version}")))?.position;
+            let on_path = pos == first || (pos > first && pos < params.n && path_to(first, params.n).contains(&pos));
+            if !on_path {
+                return Err(invalid(format!("position {pos} is not on the direct path of version {version}'s entry")));
+            }
+        }
+        let keys = |v: u32| self.key_of(&req.label, v);
+        let mut rec = Recorder::new(&self.log, &self.entries, &self.map, params.n, req.last, Some(&keys));
+        let mut w = Walker::new(&mut rec, params);
+        w.update_view(req.last)?;
+        w.contact_monitor(&mut req.entries.iter().copied().collect())?;
+        ProofResponse { full_tree_head, proof: rec.finish()? }.to_bytes()
+    }
+
+    /// Answers a `DistinguishedRequest`.
+    pub fn distinguished(&self, request: &[u8]) -> Result<Vec<u8>> {
+        let req = DistinguishedRequest::from_bytes(request)?;
+        let params = self.params()?;
+        let full_tree_head = self.full_tree_head(req.last)?;
+        let mut rec = Recorder::new(&self.log, &self.entries, &self.map, params.n, req.last, None);
+        let mut w = Walker::new(&mut rec, params);
+        w.update_view(req.last)?;
+        w.walk_distinguished(req.stop, self.recent)?;
+        ProofResponse { full_tree_head, proof: rec.finish()? }.to_bytes()
+    }
+}

@@ -1,0 +1,243 @@
+//! End to end: a directory and clients over many entries, honest and not.
+
+use ed25519_dalek::SigningKey;
+
+use super::client::Client;
+use super::server::Directory;
+use super::tree_head::{Configuration, Mode};
+use crate::error::Error;
+use crate::vrf::VrfSecretKey;
+
+const START: u64 = 1_700_000_000_000;
+const RMW: u64 = 10_000;
+
+fn directory(seed: u8, lifetime: Option<u64>) -> Directory {
+    let signing = SigningKey::from_bytes(&[seed; 32]);
+    let vrf = VrfSecretKey::from_seed(&[seed.wrapping_add(1); 32]).unwrap();
+    let config = Configuration {
+        mode: Mode::ContactMonitoring,
+        signature_public_key: signing.verifying_key().as_bytes().to_vec(),
+        vrf_public_key: vrf.public_key().to_vec(),
+        max_ahead: 60_000,
+        max_behind: 24 * 3600 * 1000,
+        reasonable_monitoring_window: RMW,
+        maximum_lifetime: lifetime,
+    };
+    Directory::new(config, signing, vrf, 4).unwrap()
+}
+
+/// Publishes entries `from..to`, one per second; label `i % 5` gets a new
+/// version at entry i when `i % 3 == 0`.
+fn grow(d: &mut Directory, from: u64, to: u64) {
+    for i in from..to {
+        if i % 3 == 0 {
+            d.stage(format!("user{}", i % 5).as_bytes(), format!("keys of user{} at {i}", i % 5).as_bytes()).unwrap();
+        }
+        assert_eq!(d.publish(START + 1000 * i).unwrap(), i);
+    }
+}
+
+fn now(d: &Directory) -> u64 {
+    START + 1000 * (d.size() - 1) + 5
+}
+
+#[test]
+fn honest_searches_monitoring_and_walks_verify() {
+    let mut d = directory(1, None);
+    grow(&mut d, 0, 40);
+    let mut c = Client::new(d.config().clone(), 4);
+    for round in 0..6 {
+        for u in 0..5 {
+            let label = format!("user{u}");
+            let greatest = d.greatest_version(label.as_bytes()).unwrap();
+            let req = c.search_request(label.as_bytes(), None).unwrap();
+            let found = c.verify_search(&req, &d.search(&req).unwrap(), now(&d)).unwrap();
+            assert_eq!(found.version, greatest);
+            for v in 0..=greatest {
+                let req = c.search_request(label.as_bytes(), Some(v)).unwrap();
+                let found = c.verify_search(&req, &d.search(&req).unwrap(), now(&d)).unwrap();
+                assert_eq!(found.version, v);
+                assert!(String::from_utf8(found.value).unwrap().starts_with(&format!("keys of {label} at ")));
+            }
+        }
+        let labels: Vec<Vec<u8>> = c.monitors().keys().cloned().collect();
+        for label in labels {
+            let req = c.monitor_request(&label).unwrap();
+            c.verify_monitor(&req, &d.monitor(&req).unwrap(), now(&d)).unwrap();
+        }
+        let req = c.distinguished_request(None);
+        let recent = c.verify_distinguished(&req, &d.distinguished(&req).unwrap(), now(&d)).unwrap();
+        assert!(!recent.is_empty() && recent.len() <= 4, "round {round}: {recent:?}");
+        // Saved and restored, the client goes on from where it was.
+        c = Client::restore(&c.save().unwrap()).unwrap();
+        grow(&mut d, 40 + 25 * round, 65 + 25 * round);
+    }
+    // Monitoring ends once a distinguished entry covers each version.
+    grow(&mut d, 190, 400);
+    for _ in 0..3 {
+        let labels: Vec<Vec<u8>> = c.monitors().keys().cloned().collect();
+        for label in labels {
+            let req = c.monitor_request(&label).unwrap();
+            c.verify_monitor(&req, &d.monitor(&req).unwrap(), now(&d)).unwrap();
+        }
+        let n = d.size();
+        grow(&mut d, n, n + 30);
+    }
+    assert!(c.monitors().is_empty(), "{:?}", c.monitors());
+}
+
+#[test]
+fn a_fork_or_a_rollback_is_caught() {
+    let (mut honest, mut fork) = (directory(2, None), directory(2, None));
+    grow(&mut honest, 0, 20);
+    grow(&mut fork, 0, 20);
+    let mut c = Client::new(honest.config().clone(), 4);
+    let req = c.search_request(b"user1", None).unwrap();
+    c.verify_search(&req, &honest.search(&req).unwrap(), now(&honest)).unwrap();
+    // Same keys, different history from entry 20 on: a split view.
+    honest.stage(b"user1", b"honest keys").unwrap();
+    fork.stage(b"user1", b"attacker keys").unwrap();
+    honest.publish(START + 20_000).unwrap();
+    fork.publish(START + 20_000).unwrap();
+    let req = c.search_request(b"user1", None).unwrap();
+    let other = c.clone();
+    let found = c.verify_search(&req, &honest.search(&req).unwrap(), now(&honest)).unwrap();
+    assert_eq!(found.value, b"honest keys");
+    // A client that saw the honest head rejects the fork's next answer.
+    grow(&mut fork, 21, 22);
+    let req2 = c.search_request(b"user1", None).unwrap();
+    let err = c.verify_search(&req2, &fork.search(&req2).unwrap(), now(&fork)).unwrap_err();
+    assert!(matches!(err, Error::Verification(_)), "{err}");
+    // A client that never saw the honest log accepts the fork (split views
+    // are caught by comparing heads with others), and it, too, refuses the
+    // honest log afterwards.
+    let mut o = Client::new(fork.config().clone(), 4);
+    let req = o.search_request(b"user1", None).unwrap();
+    let seen = o.verify_search(&req, &fork.search(&req).unwrap(), now(&fork)).unwrap();
+    assert_eq!(seen.version, fork.greatest_version(b"user1").unwrap());
+    grow(&mut honest, 21, 23);
+    let req = o.search_request(b"user1", None).unwrap();
+    let r = o.verify_search(&req, &honest.search(&req).unwrap(), now(&honest));
+    assert!(r.is_err(), "{r:?} {:?}", o.view());
+    // A log that shrank (rolled back) cannot even answer for the view.
+    let mut stale = directory(2, None);
+    grow(&mut stale, 0, 20);
+    assert!(stale.search(&req).is_err(), "the server refuses a view it never published");
+}
+
+#[test]
+fn every_tampered_byte_is_refused_without_touching_state() {
+    let mut d = directory(3, None);
+    grow(&mut d, 0, 30);
+    let mut c = Client::new(d.config().clone(), 4);
+    let req = c.search_request(b"user2", None).unwrap();
+    c.verify_search(&req, &d.search(&req).unwrap(), now(&d)).unwrap();
+    grow(&mut d, 30, 45);
+    let saved = c.save().unwrap();
+    for (req, resp) in [
+        {
+            let r = c.search_request(b"user2", None).unwrap();
+            let s = d.search(&r).unwrap();
+            (r, s)
+        },
+        {
+            let r = c.search_request(b"user2", Some(0)).unwrap();
+            let s = d.search(&r).unwrap();
+            (r, s)
+        },
+    ] {
+        for i in 0..resp.len() {
+            for bit in [0x01u8, 0x80] {
+                let mut bad = resp.clone();
+                bad[i] ^= bit;
+                let mut t = c.clone();
+                assert!(t.verify_search(&req, &bad, now(&d)).is_err(), "byte {i} bit {bit:#x} went unnoticed");
+                assert_eq!(t.save().unwrap(), saved, "a failed verification changed the state");
+            }
+        }
+        for cut in 0..resp.len() {
+            assert!(c.clone().verify_search(&req, &resp[..cut], now(&d)).is_err());
+        }
+        assert!(c.clone().verify_search(&req, &[resp.clone(), vec![0]].concat(), now(&d)).is_err());
+        c.clone().verify_search(&req, &resp, now(&d)).unwrap();
+    }
+}
+
+#[test]
+fn stale_and_future_heads_are_refused() {
+    let mut d = directory(4, None);
+    grow(&mut d, 0, 10);
+    let c = Client::new(d.config().clone(), 4);
+    let req = c.search_request(b"user0", None).unwrap();
+    let resp = d.search(&req).unwrap();
+    let newest = START + 9_000;
+    assert!(c.clone().verify_search(&req, &resp, newest + 24 * 3600 * 1000 + 1).is_err(), "stale");
+    assert!(c.clone().verify_search(&req, &resp, newest - 60_001).is_err(), "from the future");
+    c.clone().verify_search(&req, &resp, newest).unwrap();
+}
+
+#[test]
+fn expired_entries_are_skipped_with_a_maximum_lifetime() {
+    let mut d = directory(5, Some(3 * RMW));
+    grow(&mut d, 0, 200);
+    let mut c = Client::new(d.config().clone(), 4);
+    for u in 0..5 {
+        let label = format!("user{u}");
+        let greatest = d.greatest_version(label.as_bytes()).unwrap();
+        let req = c.search_request(label.as_bytes(), None).unwrap();
+        assert_eq!(c.verify_search(&req, &d.search(&req).unwrap(), now(&d)).unwrap().version, greatest);
+        // The newest version is found; the oldest has long expired.
+        let req = c.search_request(label.as_bytes(), Some(greatest)).unwrap();
+        c.verify_search(&req, &d.search(&req).unwrap(), now(&d)).unwrap();
+        let req = c.search_request(label.as_bytes(), Some(0)).unwrap();
+        assert!(d.search(&req).is_err(), "version 0 of {label} expired");
+    }
+}
+
+/// The draft's worked example (appendix "CombinedTreeProof
+/// Implementation"): 13 entries, a user who saw 4, a greatest-version
+/// search for a label at version 2, entry 11 the rightmost distinguished.
+#[test]
+fn the_drafts_combined_tree_proof_example() {
+    use super::combined::CombinedTreeProof;
+    use super::log_tree::LogTree;
+    use super::messages::{SearchRequest, SearchResponse};
+    use crate::map::prefix_proof_inclusions;
+
+    let mut d = directory(6, None);
+    let stamp = |i: u64| if i == 12 { START + 17_000 } else { START + 1000 * i };
+    let mut c = Client::new(d.config().clone(), 4);
+    for i in 0..13 {
+        if i < 3 {
+            d.stage(b"label", format!("v{i}").as_bytes()).unwrap();
+        }
+        d.publish(stamp(i)).unwrap();
+        if i == 3 {
+            let req = c.search_request(b"label", None).unwrap();
+            c.verify_search(&req, &d.search(&req).unwrap(), stamp(3)).unwrap();
+            assert_eq!(c.view().size, 4);
+        }
+    }
+    let req = c.search_request(b"label", None).unwrap();
+    let resp_bytes = d.search(&req).unwrap();
+    let resp = SearchResponse::from_bytes(&resp_bytes, &SearchRequest::from_bytes(&req).unwrap(), d.config()).unwrap();
+    let CombinedTreeProof { timestamps, prefix_proofs, prefix_roots, inclusion } = &resp.search;
+    assert_eq!(timestamps, &[stamp(7), stamp(11), stamp(12)]);
+    assert_eq!(prefix_proof_inclusions(&prefix_proofs[0]).unwrap(), [true, true, false, true], "0, 1, 3, 2 at 11");
+    assert_eq!(prefix_proof_inclusions(&prefix_proofs[1]).unwrap(), [false], "only 3 at 12");
+    assert_eq!(prefix_proofs.len(), 2);
+    assert_eq!(prefix_roots, &[d.entries()[7].prefix_root]);
+    let mut log = LogTree::default();
+    for e in d.entries() {
+        log.push(e.leaf_value());
+    }
+    // Heads of leaves 4-5, leaf 6, leaves 8-9, leaf 10.
+    let expected = log.prove(13, &[7, 11, 12], 4).unwrap();
+    assert_eq!(inclusion, &expected);
+    assert_eq!(inclusion.len(), 4);
+    assert_eq!(inclusion[1], d.entries()[6].leaf_value());
+    assert_eq!(inclusion[3], d.entries()[10].leaf_value());
+    let found = c.verify_search(&req, &resp_bytes, stamp(12)).unwrap();
+    assert_eq!((found.version, found.value.as_slice(), found.position), (2, &b"v2"[..], 11));
+    assert_eq!(c.view().frontier.iter().map(|f| f.0).collect::<Vec<_>>(), [7, 11, 12]);
+}
