@@ -101,6 +101,73 @@ def verify_prefix_proof(
 ) -> None:
     """Raises VerificationError unless `proof` shows each key holding its value (None: absent)."""
 
+class KtDirectory:
+    """A KEYTRANS transparency log (contact monitoring, KT_128_SHA256_Ed25519) holding versioned labels.
+
+    Durations are milliseconds; keys are 32-byte seeds. Requests and responses are the draft's wire encodings.
+    """
+
+    def __init__(
+        self,
+        signing_key: BytesLike,
+        vrf_key: BytesLike,
+        *,
+        reasonable_monitoring_window: int = 86_400_000,
+        max_ahead: int = 60_000,
+        max_behind: int = 86_400_000,
+        maximum_lifetime: int | None = None,
+        recent: int = 4,
+    ) -> None: ...
+    @property
+    def config(self) -> bytes:
+        """The encoded `Configuration` a client verifies against."""
+    @property
+    def size(self) -> int: ...
+    def greatest_version(self, label: BytesLike) -> int | None: ...
+    def stage(self, label: BytesLike, value: BytesLike) -> int:
+        """Queues a new version of `label` for the next entry; returns its version number."""
+    def publish(self, timestamp: int | None = None) -> int:
+        """Publishes everything staged as one log entry; returns its index."""
+    def search(self, request: BytesLike) -> bytes: ...
+    def monitor(self, request: BytesLike) -> bytes: ...
+    def distinguished(self, request: BytesLike) -> bytes: ...
+
+class KtFound:
+    """A verified search result."""
+
+    @property
+    def version(self) -> int: ...
+    @property
+    def value(self) -> bytes: ...
+    @property
+    def position(self) -> int:
+        """The search's terminal log entry."""
+    @property
+    def monitored(self) -> bool:
+        """Whether the client must now monitor the label."""
+
+class KtClient:
+    """A verifying KEYTRANS client; failed verifications raise VerificationError and change nothing."""
+
+    def __init__(self, config: BytesLike, *, recent: int = 4) -> None: ...
+    @staticmethod
+    def restore(state: BytesLike) -> KtClient: ...
+    def save(self) -> bytes:
+        """The retained state (view and monitoring maps; no secrets)."""
+    @property
+    def tree_size(self) -> int: ...
+    @property
+    def monitored_labels(self) -> list[bytes]: ...
+    def search_request(self, label: BytesLike, version: int | None = None) -> bytes: ...
+    def verify_search(self, request: BytesLike, response: BytesLike, now_ms: int | None = None) -> KtFound: ...
+    def monitor_request(self, label: BytesLike) -> bytes: ...
+    def verify_monitor(self, request: BytesLike, response: BytesLike, now_ms: int | None = None) -> None: ...
+    def distinguished_request(self, stop: int | None = None) -> bytes: ...
+    def verify_distinguished(
+        self, request: BytesLike, response: BytesLike, now_ms: int | None = None
+    ) -> list[tuple[int, int]]:
+        """(index, timestamp) of the recent distinguished entries, ascending."""
+
 def ecvrf_prove(secret_key: BytesLike, alpha: BytesLike) -> bytes:
     """The 80-byte ECVRF-EDWARDS25519-SHA512-TAI proof (RFC 9381) of `alpha` under a 32-byte secret key seed."""
 def ecvrf_verify(public_key: BytesLike, alpha: BytesLike, proof: BytesLike) -> bytes:

@@ -10,6 +10,7 @@ use veritree_core::{throughput, verify, CompactRange};
 mod compact;
 mod convert;
 mod errors;
+mod kt;
 mod log;
 mod map;
 mod notes;
@@ -193,6 +194,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<compact::PyCompactRange>()?;
     m.add_class::<tiles::PyTileReader>()?;
     m.add_class::<map::PyMap>()?;
+    m.add_class::<kt::PyKtDirectory>()?;
+    m.add_class::<kt::PyKtClient>()?;
+    m.add_class::<kt::PyKtFound>()?;
     m.add_function(wrap_pyfunction!(map::verify_prefix_proof, m)?)?;
     m.add_function(wrap_pyfunction!(vrf::ecvrf_prove, m)?)?;
     m.add_function(wrap_pyfunction!(vrf::ecvrf_verify, m)?)?;

@@ -100,7 +100,6 @@ fn a_fork_or_a_rollback_is_caught() {
     honest.publish(START + 20_000).unwrap();
     fork.publish(START + 20_000).unwrap();
     let req = c.search_request(b"user1", None).unwrap();
-    let other = c.clone();
     let found = c.verify_search(&req, &honest.search(&req).unwrap(), now(&honest)).unwrap();
     assert_eq!(found.value, b"honest keys");
     // A client that saw the honest head rejects the fork's next answer.

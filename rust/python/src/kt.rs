@@ -1,0 +1,264 @@
+//! `veritree.KtDirectory` and `veritree.KtClient`: the IETF KEYTRANS log
+//! and its verifying client. Requests and responses are the draft's wire
+//! encodings, as bytes, so any transport can carry them.
+
+use std::sync::{Mutex, PoisonError};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use ed25519_dalek::SigningKey;
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+use veritree_core::kt::client::Client;
+use veritree_core::kt::server::Directory;
+use veritree_core::kt::tree_head::{Configuration, Mode};
+use veritree_core::vrf::VrfSecretKey;
+
+use crate::convert::{self, CoreResult};
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+fn seed(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<[u8; 32]> {
+    let b = convert::bytes_of(obj, what)?;
+    b.as_ref().try_into().map_err(|_| pyo3::exceptions::PyValueError::new_err(format!("{what} must be 32 bytes")))
+}
+
+/// A KEYTRANS transparency log (contact monitoring mode, cipher suite
+/// KT_128_SHA256_Ed25519) holding a key directory: labels with versioned
+/// values. Stage updates, publish them as one log entry, and answer the
+/// draft's SearchRequest, ContactMonitorRequest and DistinguishedRequest.
+/// Durations are milliseconds. Secret keys are 32-byte seeds; they are
+/// never shown by repr or errors.
+#[pyclass(name = "KtDirectory", module = "veritree", frozen)]
+pub struct PyKtDirectory {
+    inner: Mutex<Directory>,
+}
+
+impl PyKtDirectory {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Directory> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[pymethods]
+impl PyKtDirectory {
+    #[new]
+    #[pyo3(signature = (signing_key, vrf_key, *, reasonable_monitoring_window = 86_400_000, max_ahead = 60_000,
+                        max_behind = 86_400_000, maximum_lifetime = None, recent = 4))]
+    fn new(
+        signing_key: &Bound<'_, PyAny>,
+        vrf_key: &Bound<'_, PyAny>,
+        reasonable_monitoring_window: u64,
+        max_ahead: u64,
+        max_behind: u64,
+        maximum_lifetime: Option<u64>,
+        recent: usize,
+    ) -> PyResult<Self> {
+        let signing = SigningKey::from_bytes(&seed(signing_key, "signing_key")?);
+        let vrf = VrfSecretKey::from_seed(&seed(vrf_key, "vrf_key")?).py()?;
+        let config = Configuration {
+            mode: Mode::ContactMonitoring,
+            signature_public_key: signing.verifying_key().as_bytes().to_vec(),
+            vrf_public_key: vrf.public_key().to_vec(),
+            max_ahead,
+            max_behind,
+            reasonable_monitoring_window,
+            maximum_lifetime,
+        };
+        Ok(PyKtDirectory { inner: Mutex::new(Directory::new(config, signing, vrf, recent).py()?) })
+    }
+
+    /// The log's `Configuration`, encoded: what a client needs to verify it.
+    #[getter]
+    fn config<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        Ok(PyBytes::new(py, &self.lock().config().to_bytes().py()?))
+    }
+
+    /// Log entries published.
+    #[getter]
+    fn size(&self) -> u64 {
+        self.lock().size()
+    }
+
+    /// The greatest published version of `label`, or None.
+    fn greatest_version(&self, label: &Bound<'_, PyAny>) -> PyResult<Option<u32>> {
+        Ok(self.lock().greatest_version(&convert::bytes_of(label, "label")?))
+    }
+
+    /// Queues a new version of `label` with `value` for the next entry;
+    /// returns the version number it will have.
+    fn stage(&self, label: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<u32> {
+        self.lock().stage(&convert::bytes_of(label, "label")?, &convert::bytes_of(value, "value")?).py()
+    }
+
+    /// Publishes everything staged as one log entry stamped `timestamp` (ms
+    /// since the epoch; default now); returns the entry's index.
+    #[pyo3(signature = (timestamp = None))]
+    fn publish(&self, py: Python<'_>, timestamp: Option<u64>) -> PyResult<u64> {
+        let t = timestamp.unwrap_or_else(now_ms);
+        py.detach(|| self.lock().publish(t)).py()
+    }
+
+    /// Answers a SearchRequest with a SearchResponse.
+    fn search<'py>(&self, py: Python<'py>, request: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
+        let req = convert::bytes_of(request, "request")?;
+        let out = py.detach(|| self.lock().search(&req)).py()?;
+        Ok(PyBytes::new(py, &out))
+    }
+
+    /// Answers a ContactMonitorRequest with a ContactMonitorResponse.
+    fn monitor<'py>(&self, py: Python<'py>, request: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
+        let req = convert::bytes_of(request, "request")?;
+        let out = py.detach(|| self.lock().monitor(&req)).py()?;
+        Ok(PyBytes::new(py, &out))
+    }
+
+    /// Answers a DistinguishedRequest with a DistinguishedResponse.
+    fn distinguished<'py>(&self, py: Python<'py>, request: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
+        let req = convert::bytes_of(request, "request")?;
+        let out = py.detach(|| self.lock().distinguished(&req)).py()?;
+        Ok(PyBytes::new(py, &out))
+    }
+
+    fn __repr__(&self) -> String {
+        format!("KtDirectory(size={})", self.lock().size())
+    }
+}
+
+/// A verified search: the version found, its value, the search's terminal
+/// log entry, and whether the client now monitors the label.
+#[pyclass(name = "KtFound", module = "veritree", frozen, get_all)]
+pub struct PyKtFound {
+    version: u32,
+    value: Py<PyBytes>,
+    position: u64,
+    monitored: bool,
+}
+
+#[pymethods]
+impl PyKtFound {
+    fn __repr__(&self) -> String {
+        format!("KtFound(version={}, position={}, monitored={})", self.version, self.position, self.monitored)
+    }
+}
+
+/// A KEYTRANS client for the log whose encoded `Configuration` is
+/// `config`. It builds requests and verifies every response — consistency
+/// with what it saw before, signed head, monotonic and fresh timestamps,
+/// VRF proofs, commitments, prefix proofs — and keeps the retained state the
+/// draft requires. A response that fails raises VerificationError and
+/// leaves the state as it was. `now_ms` defaults to the local clock.
+#[pyclass(name = "KtClient", module = "veritree", frozen)]
+pub struct PyKtClient {
+    inner: Mutex<Client>,
+}
+
+impl PyKtClient {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Client> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[pymethods]
+impl PyKtClient {
+    #[new]
+    #[pyo3(signature = (config, *, recent = 4))]
+    fn new(config: &Bound<'_, PyAny>, recent: usize) -> PyResult<Self> {
+        let config = Configuration::from_bytes(&convert::bytes_of(config, "config")?).py()?;
+        Ok(PyKtClient { inner: Mutex::new(Client::new(config, recent)) })
+    }
+
+    /// A client from `save()`'s bytes.
+    #[staticmethod]
+    fn restore(state: &Bound<'_, PyAny>) -> PyResult<Self> {
+        Ok(PyKtClient { inner: Mutex::new(Client::restore(&convert::bytes_of(state, "state")?).py()?) })
+    }
+
+    /// The retained state (no secrets), for `restore`.
+    fn save<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        Ok(PyBytes::new(py, &self.lock().save().py()?))
+    }
+
+    /// The size of the last verified tree (0 before any).
+    #[getter]
+    fn tree_size(&self) -> u64 {
+        self.lock().view().size
+    }
+
+    /// Labels this client must keep monitoring.
+    #[getter]
+    fn monitored_labels<'py>(&self, py: Python<'py>) -> Vec<Bound<'py, PyBytes>> {
+        self.lock().monitors().keys().map(|l| PyBytes::new(py, l)).collect()
+    }
+
+    #[pyo3(signature = (label, version = None))]
+    fn search_request<'py>(
+        &self,
+        py: Python<'py>,
+        label: &Bound<'py, PyAny>,
+        version: Option<u32>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        Ok(PyBytes::new(py, &self.lock().search_request(&convert::bytes_of(label, "label")?, version).py()?))
+    }
+
+    #[pyo3(signature = (request, response, now_ms = None))]
+    fn verify_search(
+        &self,
+        py: Python<'_>,
+        request: &Bound<'_, PyAny>,
+        response: &Bound<'_, PyAny>,
+        now_ms: Option<u64>,
+    ) -> PyResult<PyKtFound> {
+        let (req, resp) = (convert::bytes_of(request, "request")?, convert::bytes_of(response, "response")?);
+        let now = now_ms.unwrap_or_else(self::now_ms);
+        let found = py.detach(|| self.lock().verify_search(&req, &resp, now)).py()?;
+        Ok(PyKtFound {
+            version: found.version,
+            value: PyBytes::new(py, &found.value).unbind(),
+            position: found.position,
+            monitored: found.monitored,
+        })
+    }
+
+    fn monitor_request<'py>(&self, py: Python<'py>, label: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
+        Ok(PyBytes::new(py, &self.lock().monitor_request(&convert::bytes_of(label, "label")?).py()?))
+    }
+
+    #[pyo3(signature = (request, response, now_ms = None))]
+    fn verify_monitor(
+        &self,
+        py: Python<'_>,
+        request: &Bound<'_, PyAny>,
+        response: &Bound<'_, PyAny>,
+        now_ms: Option<u64>,
+    ) -> PyResult<()> {
+        let (req, resp) = (convert::bytes_of(request, "request")?, convert::bytes_of(response, "response")?);
+        let now = now_ms.unwrap_or_else(self::now_ms);
+        py.detach(|| self.lock().verify_monitor(&req, &resp, now)).py()
+    }
+
+    #[pyo3(signature = (stop = None))]
+    fn distinguished_request<'py>(&self, py: Python<'py>, stop: Option<u64>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.lock().distinguished_request(stop))
+    }
+
+    /// Verifies a DistinguishedResponse; returns the recent distinguished
+    /// entries as (index, timestamp), ascending.
+    #[pyo3(signature = (request, response, now_ms = None))]
+    fn verify_distinguished(
+        &self,
+        py: Python<'_>,
+        request: &Bound<'_, PyAny>,
+        response: &Bound<'_, PyAny>,
+        now_ms: Option<u64>,
+    ) -> PyResult<Vec<(u64, u64)>> {
+        let (req, resp) = (convert::bytes_of(request, "request")?, convert::bytes_of(response, "response")?);
+        let now = now_ms.unwrap_or_else(self::now_ms);
+        py.detach(|| self.lock().verify_distinguished(&req, &resp, now)).py()
+    }
+
+    fn __repr__(&self) -> String {
+        format!("KtClient(tree_size={})", self.lock().view().size)
+    }
+}
