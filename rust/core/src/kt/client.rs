@@ -13,7 +13,7 @@ use super::messages::{
     DistinguishedRequest, FullTreeHead, MonitorRequest, ProofResponse, SearchRequest, SearchResponse,
 };
 use super::session::{Consumer, LabelMaterial, View};
-use super::tree_head::{Configuration, Mode};
+use super::tree_head::{AuditorTreeHead, Configuration, Mode};
 use super::wire::{Reader, Writer};
 use crate::error::{failed, invalid, Result};
 use crate::suite::Hash;
@@ -45,6 +45,8 @@ pub struct Client {
     view: View,
     /// The log root of the retained view.
     root: Hash,
+    /// The last auditor tree head verified (third-party auditing).
+    auditor: Option<AuditorTreeHead>,
     monitors: BTreeMap<Vec<u8>, LabelMonitor>,
     recent: usize,
 }
@@ -53,7 +55,7 @@ impl Client {
     /// A client that has seen nothing of the log with `config`; `recent`
     /// must match the log's definition of recent distinguished entries.
     pub fn new(config: Configuration, recent: usize) -> Client {
-        Client { config, view: View::default(), root: [0; 32], monitors: BTreeMap::new(), recent }
+        Client { config, view: View::default(), root: [0; 32], auditor: None, monitors: BTreeMap::new(), recent }
     }
 
     pub fn config(&self) -> &Configuration {
@@ -87,14 +89,22 @@ impl Client {
         DistinguishedRequest { last: self.last(), stop }.to_bytes()
     }
 
+    /// The last auditor tree head verified, if the log has an auditor.
+    pub fn auditor_head(&self) -> Option<&AuditorTreeHead> {
+        self.auditor.as_ref()
+    }
+
     /// The log size a response's head claims, after the draft's head checks
-    /// that need no root.
-    fn size_of(&self, head: &FullTreeHead, last: Option<u64>) -> Result<u64> {
+    /// that need no root, and the auditor's size whose root the proof must
+    /// also yield.
+    fn size_of(&self, head: &FullTreeHead, last: Option<u64>) -> Result<(u64, Option<u64>)> {
         if last != self.last() {
             return Err(invalid("the request was not made from this client's current view"));
         }
         match head {
-            FullTreeHead::Same => last.ok_or_else(|| failed("the log answered 'same head' to a first request")),
+            FullTreeHead::Same => {
+                Ok((last.ok_or_else(|| failed("the log answered 'same head' to a first request"))?, None))
+            }
             FullTreeHead::Updated { head, auditor } => {
                 if last.is_some_and(|l| head.tree_size <= l) {
                     return Err(failed(format!(
@@ -106,25 +116,45 @@ impl Client {
                 if head.tree_size == 0 {
                     return Err(failed("a tree head of 0 entries"));
                 }
-                if auditor.is_some() || matches!(self.config.mode, Mode::ThirdPartyAuditing { .. }) {
-                    return Err(invalid("third-party auditing is not supported by this client yet"));
+                if let (Some(a), Mode::ThirdPartyAuditing { auditor_start_pos, .. }) = (auditor, &self.config.mode) {
+                    if a.tree_size == 0 || a.tree_size > head.tree_size {
+                        return Err(failed(format!(
+                            "the auditor head covers {} entries of a log of {}",
+                            a.tree_size, head.tree_size
+                        )));
+                    }
+                    if self.auditor.as_ref().is_some_and(|prev| prev.tree_size < *auditor_start_pos) {
+                        return Err(failed("the auditor started after the head this client last saw"));
+                    }
                 }
-                Ok(head.tree_size)
+                Ok((head.tree_size, auditor.as_ref().map(|a| a.tree_size)))
             }
         }
     }
 
     /// The checks that close every response: the signed head over the
-    /// computed root, and the newest entry's age against the local clock.
-    fn check_head(&self, head: &FullTreeHead, root: &Hash, view: &View, now: u64) -> Result<()> {
+    /// computed root, the auditor's head over the root at its size, and the
+    /// newest entry's age against the local clock.
+    fn check_head(&self, head: &FullTreeHead, root: &Hash, view: &View, also: Option<Hash>, now: u64) -> Result<()> {
+        let newest = view.newest_timestamp().expect("a verified view has a frontier");
         match head {
             FullTreeHead::Same if *root != self.root => {
                 return Err(failed("the log's root changed under the same tree head"))
             }
             FullTreeHead::Same => {}
-            FullTreeHead::Updated { head, .. } => head.verify(&self.config, root)?,
+            FullTreeHead::Updated { head, auditor } => {
+                head.verify(&self.config, root)?;
+                if let (Some(a), Mode::ThirdPartyAuditing { max_auditor_lag, .. }) = (auditor, &self.config.mode) {
+                    if newest < a.timestamp || newest - a.timestamp > *max_auditor_lag {
+                        return Err(failed(format!(
+                            "the auditor's head is {} ms behind the log, more than it may lag",
+                            newest.saturating_sub(a.timestamp)
+                        )));
+                    }
+                    a.verify(&self.config, &also.expect("asked for with the auditor head"))?;
+                }
+            }
         }
-        let newest = view.newest_timestamp().expect("a verified view has a frontier");
         if newest > now.saturating_add(self.config.max_ahead) {
             return Err(failed(format!("the newest log entry is {} ms ahead of this clock", newest - now)));
         }
@@ -143,7 +173,7 @@ impl Client {
     pub fn verify_search(&mut self, request: &[u8], response: &[u8], now: u64) -> Result<Found> {
         let req = SearchRequest::from_bytes(request)?;
         let resp = SearchResponse::from_bytes(response, &req, &self.config)?;
-        let n = self.size_of(&resp.full_tree_head, req.last)?;
+        let (n, also) = self.size_of(&resp.full_tree_head, req.last)?;
         let t = req.version.or(resp.version).expect("one of the two names the version");
         let versions = ladder::base(t);
         if resp.binary_ladder.len() != versions.len() {
@@ -164,7 +194,7 @@ impl Client {
             };
             material.insert(v, (key, c));
         }
-        let mut consumer = Consumer::new(&resp.search, &material, n, &self.view);
+        let mut consumer = Consumer::new(&resp.search, &material, n, &self.view, also);
         let mut w = Walker::new(&mut consumer, self.params(n));
         w.update_view(req.last)?;
         let position = match req.version {
@@ -172,8 +202,8 @@ impl Client {
             Some(_) => w.fixed_version(t)?,
         };
         let rightmost = w.rightmost_distinguished()?;
-        let (root, view) = consumer.finish()?;
-        self.check_head(&resp.full_tree_head, &root, &view, now)?;
+        let (root, view, also_root) = consumer.finish()?;
+        self.check_head(&resp.full_tree_head, &root, &view, also_root, now)?;
         let monitored = matches!(self.config.mode, Mode::ContactMonitoring) && rightmost.is_none_or(|d| position > d);
         if monitored {
             let m = self.monitors.entry(req.label.clone()).or_default();
@@ -184,8 +214,7 @@ impl Client {
                 m.material.insert(v, material[&v]);
             }
         }
-        self.view = view;
-        self.root = root;
+        self.commit(&resp.full_tree_head, view, root);
         Ok(Found { version: t, value: resp.value, position, monitored })
     }
 
@@ -193,26 +222,25 @@ impl Client {
     pub fn verify_monitor(&mut self, request: &[u8], response: &[u8], now: u64) -> Result<()> {
         let req = MonitorRequest::from_bytes(request)?;
         let resp = ProofResponse::from_bytes(response, &self.config)?;
-        let n = self.size_of(&resp.full_tree_head, req.last)?;
+        let (n, also) = self.size_of(&resp.full_tree_head, req.last)?;
         let monitor =
             self.monitors.get(&req.label).ok_or_else(|| invalid("this client does not monitor that label"))?;
         let mut entries: BTreeMap<u64, u32> = req.entries.iter().copied().collect();
         if entries != monitor.entries {
             return Err(invalid("the request is not this client's monitoring map"));
         }
-        let mut consumer = Consumer::new(&resp.proof, &monitor.material, n, &self.view);
+        let mut consumer = Consumer::new(&resp.proof, &monitor.material, n, &self.view, also);
         let mut w = Walker::new(&mut consumer, self.params(n));
         w.update_view(req.last)?;
         w.contact_monitor(&mut entries)?;
-        let (root, view) = consumer.finish()?;
-        self.check_head(&resp.full_tree_head, &root, &view, now)?;
+        let (root, view, also_root) = consumer.finish()?;
+        self.check_head(&resp.full_tree_head, &root, &view, also_root, now)?;
         if entries.is_empty() {
             self.monitors.remove(&req.label);
         } else {
             self.monitors.get_mut(&req.label).expect("present").entries = entries;
         }
-        self.view = view;
-        self.root = root;
+        self.commit(&resp.full_tree_head, view, root);
         Ok(())
     }
 
@@ -221,18 +249,25 @@ impl Client {
     pub fn verify_distinguished(&mut self, request: &[u8], response: &[u8], now: u64) -> Result<Vec<(u64, u64)>> {
         let req = DistinguishedRequest::from_bytes(request)?;
         let resp = ProofResponse::from_bytes(response, &self.config)?;
-        let n = self.size_of(&resp.full_tree_head, req.last)?;
+        let (n, also) = self.size_of(&resp.full_tree_head, req.last)?;
         let none = LabelMaterial::new();
-        let mut consumer = Consumer::new(&resp.proof, &none, n, &self.view);
+        let mut consumer = Consumer::new(&resp.proof, &none, n, &self.view, also);
         let mut w = Walker::new(&mut consumer, self.params(n));
         w.update_view(req.last)?;
         let found = w.walk_distinguished(req.stop, self.recent)?;
         let stamped = found.into_iter().map(|x| Ok((x, w.timestamp(x)?))).collect::<Result<Vec<_>>>()?;
-        let (root, view) = consumer.finish()?;
-        self.check_head(&resp.full_tree_head, &root, &view, now)?;
+        let (root, view, also_root) = consumer.finish()?;
+        self.check_head(&resp.full_tree_head, &root, &view, also_root, now)?;
+        self.commit(&resp.full_tree_head, view, root);
+        Ok(stamped)
+    }
+
+    fn commit(&mut self, head: &FullTreeHead, view: View, root: Hash) {
+        if let FullTreeHead::Updated { auditor: Some(a), .. } = head {
+            self.auditor = Some(a.clone());
+        }
         self.view = view;
         self.root = root;
-        Ok(stamped)
     }
 
     /// The retained state, to save and later [`Client::restore`]: the
@@ -242,6 +277,14 @@ impl Client {
         w.fixed(STATE_MAGIC);
         w.vector(&self.config.to_bytes()?, u32::MAX.into())?;
         w.u64(self.recent as u64).u64(self.view.size).fixed(&self.root);
+        match &self.auditor {
+            None => w.u8(0),
+            Some(a) => {
+                w.u8(1);
+                a.encode(&mut w)?;
+                &mut w
+            }
+        };
         w.u8(self.view.heads.len() as u8);
         for h in &self.view.heads {
             w.fixed(h);
@@ -279,6 +322,7 @@ impl Client {
         let recent = usize::try_from(r.u64()?).map_err(|_| invalid("recent count too large"))?;
         let size = r.u64()?;
         let root = r.array()?;
+        let auditor = r.optional(AuditorTreeHead::decode)?;
         let heads = (0..r.u8()?).map(|_| r.array()).collect::<Result<_>>()?;
         let frontier = (0..r.u8()?).map(|_| Ok((r.u64()?, r.u64()?, r.array()?))).collect::<Result<_>>()?;
         let mut monitors = BTreeMap::new();
@@ -295,7 +339,7 @@ impl Client {
         if view.heads.len() != size.count_ones() as usize || (size > 0) == view.frontier.is_empty() {
             return Err(invalid("the client state's view does not fit its size"));
         }
-        Ok(Client { config, view, root, monitors, recent })
+        Ok(Client { config, view, root, auditor, monitors, recent })
     }
 }
 

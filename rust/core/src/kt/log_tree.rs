@@ -123,9 +123,10 @@ impl LogTree {
 
     /// The batch proof for size `n`: the leaves `proven` (sorted, distinct)
     /// are known to the verifier, as are the full-subtree heads of size
-    /// `retained` (0 for none, at most `n`).
-    pub fn prove(&self, n: u64, proven: &[u64], retained: u64) -> Result<Vec<Hash>> {
-        let known = Known::new(n, proven, retained)?;
+    /// `retained` (0 for none, at most `n`). With `also` (at most `n`), the
+    /// proof also yields the root at that size (an auditor's tree head).
+    pub fn prove(&self, n: u64, proven: &[u64], retained: u64, also: Option<u64>) -> Result<Vec<Hash>> {
+        let known = Known::new(n, proven, retained, also)?;
         if n > self.len() {
             return Err(invalid(format!("no proof of size {n} in a log of {}", self.len())));
         }
@@ -158,14 +159,16 @@ enum Status {
     Split,
 }
 
-/// The proven leaves and retained full subtrees of one proof.
+/// The proven leaves and retained full subtrees of one proof, and the full
+/// subtrees of a second size whose root the proof must also yield.
 struct Known<'a> {
     proven: &'a [u64],
     retained: Vec<(u64, u64)>,
+    also: Vec<(u64, u64)>,
 }
 
 impl<'a> Known<'a> {
-    fn new(n: u64, proven: &'a [u64], retained: u64) -> Result<Known<'a>> {
+    fn new(n: u64, proven: &'a [u64], retained: u64, also: Option<u64>) -> Result<Known<'a>> {
         if n == 0 {
             return Err(invalid("a proof needs a log of at least one entry"));
         }
@@ -175,7 +178,10 @@ impl<'a> Known<'a> {
         if proven.windows(2).any(|w| w[0] >= w[1]) || proven.last().is_some_and(|&l| l >= n) {
             return Err(invalid(format!("proven leaves must be strictly increasing and below {n}")));
         }
-        Ok(Known { proven, retained: full_subtrees(retained) })
+        if also.is_some_and(|a| a == 0 || a > n) {
+            return Err(invalid(format!("a second root of size {} in a log of {n}", also.unwrap_or(0))));
+        }
+        Ok(Known { proven, retained: full_subtrees(retained), also: full_subtrees(also.unwrap_or(0)) })
     }
 
     fn has_proven(&self, start: u64, size: u64) -> bool {
@@ -193,11 +199,17 @@ impl<'a> Known<'a> {
         self.retained.iter().any(|&(s, z)| start <= s && s + z <= start + size)
     }
 
+    /// Whether a full subtree of the second size lies strictly inside this one.
+    fn holds_also(&self, start: u64, size: u64) -> bool {
+        self.also.iter().any(|&(s, z)| z < size && start <= s && s + z <= start + size)
+    }
+
     fn status(&self, start: u64, size: u64) -> Status {
         let proven = self.has_proven(start, size);
-        if (size == 1 && proven) || (!proven && self.is_retained(start, size)) {
+        let opened = self.holds_also(start, size);
+        if (size == 1 && proven) || (!proven && !opened && self.is_retained(start, size)) {
             Status::Known
-        } else if !proven && !self.holds_retained(start, size) {
+        } else if !proven && !opened && !self.holds_retained(start, size) {
             Status::Opaque
         } else {
             Status::Split
@@ -205,20 +217,29 @@ impl<'a> Known<'a> {
     }
 }
 
+/// What a verified batch proof yields: the root, the full-subtree heads to
+/// retain, and the root at the second size asked for.
+pub struct Verified {
+    pub root: Hash,
+    pub heads: Vec<Hash>,
+    pub also_root: Option<Hash>,
+}
+
 /// Checks a batch proof for size `n` and returns the root, with the new
 /// full-subtree heads to retain. `proven` pairs leaf indices (sorted,
 /// distinct) with their values; `retained` holds the full-subtree heads of
 /// size `retained_size`. A retained head that the proven leaves recompute
-/// must match, as the draft requires.
+/// must match, as the draft requires. With `also`, the root at that size too.
 pub fn verify(
     n: u64,
     proven: &[(u64, Hash)],
     retained_size: u64,
     retained: &[Hash],
     elements: &[Hash],
-) -> Result<(Hash, Vec<Hash>)> {
+    also: Option<u64>,
+) -> Result<Verified> {
     let indices: Vec<u64> = proven.iter().map(|p| p.0).collect();
-    let known = Known::new(n, &indices, retained_size)?;
+    let known = Known::new(n, &indices, retained_size, also)?;
     if retained.len() != known.retained.len() {
         return Err(invalid(format!(
             "a log of {retained_size} entries has {} full subtrees, not {}",
@@ -226,13 +247,17 @@ pub fn verify(
             retained.len()
         )));
     }
-    let mut v = Verifier { known: &known, proven, retained, elements, next: 0 };
+    let mut v = Verifier { known: &known, proven, retained, elements, next: 0, also_heads: Vec::new() };
     let heads: Vec<(Hash, u64)> =
         full_subtrees(n).into_iter().map(|(s, z)| Ok((v.range(s, z)?, z))).collect::<Result<_>>()?;
     if v.next != elements.len() {
         return Err(failed(format!("the proof has {} elements, {} unused", elements.len(), elements.len() - v.next)));
     }
-    Ok((fold(&heads), heads.into_iter().map(|h| h.0).collect()))
+    let also_root = also.map(|_| {
+        v.also_heads.sort_unstable_by_key(|h| h.0);
+        fold(&v.also_heads.iter().map(|&(_, h, z)| (h, z)).collect::<Vec<_>>())
+    });
+    Ok(Verified { root: fold(&heads), heads: heads.into_iter().map(|h| h.0).collect(), also_root })
 }
 
 struct Verifier<'a> {
@@ -241,10 +266,20 @@ struct Verifier<'a> {
     retained: &'a [Hash],
     elements: &'a [Hash],
     next: usize,
+    /// Heads of the second size's full subtrees: (start, head, size).
+    also_heads: Vec<(u64, Hash, u64)>,
 }
 
 impl Verifier<'_> {
     fn range(&mut self, start: u64, size: u64) -> Result<Hash> {
+        let h = self.resolve(start, size)?;
+        if self.known.also.contains(&(start, size)) {
+            self.also_heads.push((start, h, size));
+        }
+        Ok(h)
+    }
+
+    fn resolve(&mut self, start: u64, size: u64) -> Result<Hash> {
         let retained = self.known.retained.iter().position(|&r| r == (start, size)).map(|i| self.retained[i]);
         match self.known.status(start, size) {
             Status::Known if size == 1 && self.known.has_proven(start, 1) => {
@@ -327,15 +362,15 @@ mod tests {
         let t = tree(13);
         let h = |s: u64, z: u64| t.head(s, z);
         // Inclusion of leaf 2 in 6 leaves: heads of 0..2, leaf 3, 4..6.
-        assert_eq!(t.prove(6, &[2], 0).unwrap(), [h(0, 2), h(3, 1), h(4, 2)]);
+        assert_eq!(t.prove(6, &[2], 0, None).unwrap(), [h(0, 2), h(3, 1), h(4, 2)]);
         // Consistency from 5 to 7 leaves: leaves 5 and 6.
-        assert_eq!(t.prove(7, &[], 5).unwrap(), [h(5, 1), h(6, 1)]);
+        assert_eq!(t.prove(7, &[], 5, None).unwrap(), [h(5, 1), h(6, 1)]);
         // The worked CombinedTreeProof: 13 entries, 0..4 retained, leaves 7,
         // 11 and 12 computed: heads of 4..6, leaf 6, 8..10 and leaf 10.
-        let proof = t.prove(13, &[7, 11, 12], 4).unwrap();
+        let proof = t.prove(13, &[7, 11, 12], 4, None).unwrap();
         assert_eq!(proof, [h(4, 2), h(6, 1), h(8, 2), h(10, 1)]);
         let proven = [(7, leaf(7)), (11, leaf(11)), (12, leaf(12))];
-        let (root, heads) = verify(13, &proven, 4, &t.full_subtree_heads(4), &proof).unwrap();
+        let Verified { root, heads, .. } = verify(13, &proven, 4, &t.full_subtree_heads(4), &proof, None).unwrap();
         assert_eq!(root, t.root(13).unwrap());
         assert_eq!(heads, t.full_subtree_heads(13));
     }
@@ -354,31 +389,35 @@ mod tests {
                 let mut proven: Vec<u64> = (0..next(4)).map(|_| next(n)).collect();
                 proven.sort_unstable();
                 proven.dedup();
-                let proof = t.prove(n, &proven, retained).unwrap();
+                // Sometimes the root at a second size too (an auditor's head).
+                let also = (next(2) == 0).then(|| 1 + next(n));
+                let proof = t.prove(n, &proven, retained, also).unwrap();
                 let pairs: Vec<(u64, Hash)> = proven.iter().map(|&i| (i, leaf(i))).collect();
                 let old = t.full_subtree_heads(retained);
-                let (root, heads) = verify(n, &pairs, retained, &old, &proof).unwrap();
-                assert_eq!((root, heads), (t.root(n).unwrap(), t.full_subtree_heads(n)));
+                let v = verify(n, &pairs, retained, &old, &proof, also).unwrap();
+                assert_eq!((v.root, v.heads), (t.root(n).unwrap(), t.full_subtree_heads(n)));
+                assert_eq!(v.also_root, also.map(|a| t.root(a).unwrap()));
+                let root = v.root;
                 // Any changed element, a missing or an extra one: refused or another root.
                 for i in 0..proof.len() {
                     let mut bad = proof.clone();
                     bad[i][0] ^= 1;
-                    assert!(verify(n, &pairs, retained, &old, &bad).map_or(true, |r| r.0 != root));
+                    assert!(verify(n, &pairs, retained, &old, &bad, also).map_or(true, |r| r.root != root));
                 }
-                assert!(verify(n, &pairs, retained, &old, &[proof.clone(), vec![[0; 32]]].concat()).is_err());
+                assert!(verify(n, &pairs, retained, &old, &[proof.clone(), vec![[0; 32]]].concat(), also).is_err());
                 if let Some((_, short)) = proof.split_last() {
-                    assert!(verify(n, &pairs, retained, &old, short).is_err());
+                    assert!(verify(n, &pairs, retained, &old, short, also).is_err());
                 }
                 // A wrong proven value, or a wrong retained head.
                 if let Some(p) = pairs.first() {
                     let mut wrong = pairs.clone();
                     wrong[0].1 = leaf(p.0 + 100);
-                    assert!(verify(n, &wrong, retained, &old, &proof).map_or(true, |r| r.0 != root));
+                    assert!(verify(n, &wrong, retained, &old, &proof, also).map_or(true, |r| r.root != root));
                 }
                 if !old.is_empty() {
                     let mut wrong = old.clone();
                     wrong[0][5] ^= 1;
-                    assert!(verify(n, &pairs, retained, &wrong, &proof).map_or(true, |r| r.0 != root));
+                    assert!(verify(n, &pairs, retained, &wrong, &proof, also).map_or(true, |r| r.root != root));
                 }
             }
         }
@@ -390,26 +429,28 @@ mod tests {
     #[test]
     fn recomputed_retained_heads_are_checked() {
         let t = tree(8);
-        let proof = t.prove(8, &[1], 4).unwrap();
+        let proof = t.prove(8, &[1], 4, None).unwrap();
         let mut old = t.full_subtree_heads(4);
-        assert!(verify(8, &[(1, leaf(1))], 4, &old, &proof).is_ok());
+        assert!(verify(8, &[(1, leaf(1))], 4, &old, &proof, None).is_ok());
         old[0][0] ^= 1;
-        assert!(verify(8, &[(1, leaf(1))], 4, &old, &proof).is_err_and(|e| e.to_string().contains("retained head")));
+        assert!(
+            verify(8, &[(1, leaf(1))], 4, &old, &proof, None).is_err_and(|e| e.to_string().contains("retained head"))
+        );
         // A retained single leaf that is also proven.
-        let proof = t.prove(8, &[4], 5).unwrap();
+        let proof = t.prove(8, &[4], 5, None).unwrap();
         let mut old = t.full_subtree_heads(5);
         old[1][0] ^= 1;
-        assert!(verify(8, &[(4, leaf(4))], 5, &old, &proof).is_err_and(|e| e.to_string().contains("leaf 4")));
+        assert!(verify(8, &[(4, leaf(4))], 5, &old, &proof, None).is_err_and(|e| e.to_string().contains("leaf 4")));
     }
 
     #[test]
     fn bad_arguments() {
         let t = tree(8);
-        assert!(t.prove(9, &[], 0).is_err());
-        assert!(t.prove(8, &[3, 3], 0).is_err());
-        assert!(t.prove(8, &[8], 0).is_err());
-        assert!(t.prove(8, &[], 9).is_err());
-        assert!(t.prove(0, &[], 0).is_err());
-        assert!(verify(8, &[], 5, &[[0; 32]], &[]).is_err(), "5 has two full subtrees");
+        assert!(t.prove(9, &[], 0, None).is_err());
+        assert!(t.prove(8, &[3, 3], 0, None).is_err());
+        assert!(t.prove(8, &[8], 0, None).is_err());
+        assert!(t.prove(8, &[], 9, None).is_err());
+        assert!(t.prove(0, &[], 0, None).is_err());
+        assert!(verify(8, &[], 5, &[[0; 32]], &[], None).is_err(), "5 has two full subtrees");
     }
 }

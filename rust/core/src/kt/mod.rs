@@ -4,6 +4,7 @@
 //! [`crate::vrf`].
 
 pub mod algorithms;
+pub mod auditor;
 pub mod client;
 pub mod combined;
 pub mod commitment;

@@ -10,6 +10,7 @@ use rand_core::RngCore;
 use rayon::prelude::*;
 
 use super::algorithms::{Params, Walker};
+use super::auditor::{AuditorUpdate, EMPTY_PROOF, MAX_ADDED};
 use super::commitment::{commitment, search_key, update_value, OPENING_LEN};
 use super::ladder;
 use super::log_tree::{LogEntry, LogTree};
@@ -18,7 +19,8 @@ use super::messages::{
 };
 use super::search_tree::path_to;
 use super::session::Recorder;
-use super::tree_head::{Configuration, TreeHead};
+use super::tree_head::{AuditorTreeHead, Configuration, Mode, TreeHead};
+use super::wire::Reader;
 use crate::error::{invalid, Result};
 use crate::map::{Key, Map, MapSuite};
 use crate::suite::Hash;
@@ -47,9 +49,15 @@ pub struct Directory {
     map: Map,
     labels: HashMap<Vec<u8>, Vec<Version>>,
     staged: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Versions staged per label.
+    staged_count: HashMap<Vec<u8>, u32>,
     head: Option<TreeHead>,
     /// How many of the rightmost distinguished entries count as recent.
     recent: usize,
+    /// Third-party auditing: each entry's added leaves, sorted, for its
+    /// `AuditorUpdate`, and the newest auditor head received.
+    added: Vec<Vec<(Key, Hash)>>,
+    auditor_head: Option<AuditorTreeHead>,
 }
 
 impl Directory {
@@ -61,6 +69,9 @@ impl Directory {
         }
         if config.vrf_public_key != vrf.public_key() {
             return Err(invalid("the configuration's VRF key is not the VRF key's"));
+        }
+        if matches!(config.mode, Mode::ThirdPartyManagement { .. }) {
+            return Err(invalid("third-party management is not supported yet"));
         }
         if config.maximum_lifetime.is_some_and(|l| l <= config.reasonable_monitoring_window) {
             return Err(invalid("the maximum lifetime must exceed the reasonable monitoring window"));
@@ -74,8 +85,11 @@ impl Directory {
             map: Map::new(MapSuite::KeytransSha256),
             labels: HashMap::new(),
             staged: Vec::new(),
+            staged_count: HashMap::new(),
             head: None,
             recent,
+            added: Vec::new(),
+            auditor_head: None,
         })
     }
 
@@ -104,21 +118,46 @@ impl Directory {
         if label.len() > 255 {
             return Err(invalid("a label is at most 255 bytes"));
         }
-        let published = self.labels.get(label).map_or(0, Vec::len);
-        let queued = self.staged.iter().filter(|(l, _)| l == label).count();
-        let version = u32::try_from(published + queued).map_err(|_| invalid("a label has at most 2^32 versions"))?;
+        let published = self.labels.get(label).map_or(0, Vec::len) as u64;
+        let queued = self.staged_count.get(label).copied().unwrap_or(0);
+        let version = u32::try_from(published + u64::from(queued))
+            .ok()
+            .filter(|&v| v < u32::MAX)
+            .ok_or_else(|| invalid("a label has at most 2^32 - 1 versions"))?;
         self.staged.push((label.to_vec(), value.to_vec()));
+        *self.staged_count.entry(label.to_vec()).or_default() += 1;
         Ok(version)
+    }
+
+    fn auditing(&self) -> bool {
+        matches!(self.config.mode, Mode::ThirdPartyAuditing { .. })
     }
 
     /// Publishes every staged update as one log entry at `timestamp` (ms
     /// since the epoch, not older than the last entry); returns its index.
+    /// With a third-party auditor, whose updates hold at most 255 leaves,
+    /// larger batches become several entries (the last one's index returns).
     pub fn publish(&mut self, timestamp: u64) -> Result<u64> {
         if self.entries.last().is_some_and(|e| timestamp < e.timestamp) {
             return Err(invalid("a log entry's timestamp cannot be older than the one before it"));
         }
+        let mut staged = std::mem::take(&mut self.staged);
+        self.staged_count.clear();
+        if !self.auditing() {
+            return self.publish_entry(timestamp, staged);
+        }
+        loop {
+            let rest = staged.split_off(staged.len().min(MAX_ADDED));
+            let position = self.publish_entry(timestamp, staged)?;
+            if rest.is_empty() {
+                return Ok(position);
+            }
+            staged = rest;
+        }
+    }
+
+    fn publish_entry(&mut self, timestamp: u64, staged: Vec<(Vec<u8>, Vec<u8>)>) -> Result<u64> {
         let position = self.size();
-        let staged = std::mem::take(&mut self.staged);
         let mut next: HashMap<&[u8], u32> = HashMap::new();
         let numbered: Vec<(&[u8], u32, &[u8])> = staged
             .iter()
@@ -147,6 +186,11 @@ impl Directory {
         let entry = LogEntry { timestamp, prefix_root: self.map.root(None)? };
         self.log.push(entry.leaf_value());
         self.entries.push(entry);
+        if self.auditing() {
+            let mut added: Vec<(Key, Hash)> = keys.iter().copied().zip(values.iter().copied()).collect();
+            added.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            self.added.push(added);
+        }
         for (label, v) in made {
             self.labels.entry(label).or_default().push(v);
         }
@@ -163,13 +207,57 @@ impl Directory {
         Ok(Params { n: self.size(), rmw: c.reasonable_monitoring_window, maximum_lifetime: c.maximum_lifetime })
     }
 
+    /// The `AuditorUpdate` of entry `x`, for the third-party auditor.
+    pub fn auditor_update(&self, x: u64) -> Result<Vec<u8>> {
+        let added = self.added.get(x as usize).ok_or_else(|| {
+            invalid(format!("no auditor update for entry {x} (auditing mode, {} entries)", self.added.len()))
+        })?;
+        let proof = if added.is_empty() {
+            EMPTY_PROOF.to_vec()
+        } else {
+            let keys: Vec<Key> = added.iter().map(|a| a.0).collect();
+            self.map.prove(&keys, Some(x))?
+        };
+        AuditorUpdate { timestamp: self.entries[x as usize].timestamp, added: added.clone(), proof }.to_bytes()
+    }
+
+    /// Takes the auditor's signed head (an encoded `AuditorTreeHead`) to
+    /// serve with later tree heads; it must sign this log's root at its size.
+    pub fn set_auditor_head(&mut self, head: &[u8]) -> Result<()> {
+        let mut r = Reader::new(head, "AuditorTreeHead");
+        let head = AuditorTreeHead::decode(&mut r)?;
+        r.finish()?;
+        let n = head.tree_size;
+        if n == 0 || n > self.size() || self.auditor_head.as_ref().is_some_and(|h| n < h.tree_size) {
+            return Err(invalid(format!("an auditor head of {n} entries does not fit a log of {}", self.size())));
+        }
+        if self.entries[n as usize - 1].timestamp != head.timestamp {
+            return Err(invalid("the auditor head's timestamp is not its last entry's"));
+        }
+        head.verify(&self.config, &self.log.root(n)?)?;
+        self.auditor_head = Some(head);
+        Ok(())
+    }
+
     fn full_tree_head(&self, last: Option<u64>) -> Result<FullTreeHead> {
         let n = self.size();
         match last {
             Some(0) => Err(invalid("a user cannot have seen a log of 0 entries")),
             Some(l) if l > n => Err(invalid(format!("the user claims {l} entries; the log has {n}"))),
             Some(l) if l == n => Ok(FullTreeHead::Same),
-            _ => Ok(FullTreeHead::Updated { head: self.head.clone().expect("published"), auditor: None }),
+            _ if self.auditing() && self.auditor_head.is_none() => Err(invalid("the log has no auditor tree head yet")),
+            _ => Ok(FullTreeHead::Updated {
+                head: self.head.clone().expect("published"),
+                auditor: self.auditor_head.clone(),
+            }),
+        }
+    }
+
+    /// The auditor size a response's inclusion proof must also cover.
+    fn also(head: &FullTreeHead) -> Option<u64> {
+        match head {
+            FullTreeHead::Updated { auditor: Some(a), .. } => Some(a.tree_size),
+            _ => None,
         }
     }
 
@@ -201,7 +289,15 @@ impl Directory {
             })
             .collect::<Result<_>>()?;
         let keys = |v: u32| self.key_of(&req.label, v);
-        let mut rec = Recorder::new(&self.log, &self.entries, &self.map, params.n, req.last, Some(&keys));
+        let mut rec = Recorder::new(
+            &self.log,
+            &self.entries,
+            &self.map,
+            params.n,
+            req.last,
+            Some(&keys),
+            Self::also(&full_tree_head),
+        );
         let mut w = Walker::new(&mut rec, params);
         w.update_view(req.last)?;
         match req.version {
@@ -240,7 +336,15 @@ impl Directory {
             }
         }
         let keys = |v: u32| self.key_of(&req.label, v);
-        let mut rec = Recorder::new(&self.log, &self.entries, &self.map, params.n, req.last, Some(&keys));
+        let mut rec = Recorder::new(
+            &self.log,
+            &self.entries,
+            &self.map,
+            params.n,
+            req.last,
+            Some(&keys),
+            Self::also(&full_tree_head),
+        );
         let mut w = Walker::new(&mut rec, params);
         w.update_view(req.last)?;
         w.contact_monitor(&mut req.entries.iter().copied().collect())?;
@@ -252,7 +356,8 @@ impl Directory {
         let req = DistinguishedRequest::from_bytes(request)?;
         let params = self.params()?;
         let full_tree_head = self.full_tree_head(req.last)?;
-        let mut rec = Recorder::new(&self.log, &self.entries, &self.map, params.n, req.last, None);
+        let mut rec =
+            Recorder::new(&self.log, &self.entries, &self.map, params.n, req.last, None, Self::also(&full_tree_head));
         let mut w = Walker::new(&mut rec, params);
         w.update_view(req.last)?;
         w.walk_distinguished(req.stop, self.recent)?;

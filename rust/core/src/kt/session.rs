@@ -76,6 +76,8 @@ pub struct Recorder<'a> {
     keys: Option<SearchKeys<'a>>,
     n: u64,
     retained: u64,
+    /// The auditor's tree size, whose root the inclusion proof also yields.
+    also: Option<u64>,
     entries: Entries,
     open: Option<(u64, Vec<Key>)>,
     proof: CombinedTreeProof,
@@ -91,6 +93,7 @@ impl<'a> Recorder<'a> {
         n: u64,
         last: Option<u64>,
         keys: Option<SearchKeys<'a>>,
+        also: Option<u64>,
     ) -> Recorder<'a> {
         let mut entries = Entries::default();
         if let Some(last) = last.filter(|&l| l > 0) {
@@ -106,6 +109,7 @@ impl<'a> Recorder<'a> {
             keys,
             n,
             retained: last.unwrap_or(0),
+            also,
             entries,
             open: None,
             proof: CombinedTreeProof::default(),
@@ -118,7 +122,7 @@ impl<'a> Recorder<'a> {
         self.proof.prefix_roots = rootless.iter().map(|&x| self.entries_data[x as usize].prefix_root).collect();
         let proven: Vec<u64> =
             self.entries.0.iter().filter(|(_, a)| !a.retained && a.timestamp.is_some()).map(|(&x, _)| x).collect();
-        self.proof.inclusion = self.log.prove(self.n, &proven, self.retained)?;
+        self.proof.inclusion = self.log.prove(self.n, &proven, self.retained, self.also)?;
         Ok(self.proof)
     }
 }
@@ -168,6 +172,7 @@ pub struct Consumer<'a> {
     label: &'a LabelMaterial,
     n: u64,
     view: &'a View,
+    also: Option<u64>,
     entries: Entries,
     next_timestamp: usize,
     next_proof: usize,
@@ -185,16 +190,24 @@ struct Series {
 
 impl<'a> Consumer<'a> {
     /// A consumer of `proof` for a log of `n` entries, by a user holding
-    /// `view` (its size is what the user advertised; 0 for none).
-    pub fn new(proof: &'a CombinedTreeProof, label: &'a LabelMaterial, n: u64, view: &'a View) -> Consumer<'a> {
+    /// `view` (its size is what the user advertised; 0 for none); `also`
+    /// names an auditor's tree size whose root the proof must also yield.
+    pub fn new(
+        proof: &'a CombinedTreeProof,
+        label: &'a LabelMaterial,
+        n: u64,
+        view: &'a View,
+        also: Option<u64>,
+    ) -> Consumer<'a> {
         let mut entries = Entries::default();
         entries.retain(view.frontier.iter().copied());
-        Consumer { proof, label, n, view, entries, next_timestamp: 0, next_proof: 0, open: None }
+        Consumer { proof, label, n, view, also, entries, next_timestamp: 0, next_proof: 0, open: None }
     }
 
     /// Checks what is left — every element used, timestamps monotonic, the
-    /// batch inclusion proof — and returns the log root and the new view.
-    pub fn finish(self) -> Result<(Hash, View)> {
+    /// batch inclusion proof — and returns the log root, the new view, and
+    /// the root at the auditor's size if one was asked for.
+    pub fn finish(self) -> Result<(Hash, View, Option<Hash>)> {
         let p = self.proof;
         if self.next_timestamp != p.timestamps.len() || self.next_proof != p.prefix_proofs.len() {
             return Err(failed(format!(
@@ -230,7 +243,8 @@ impl<'a> Consumer<'a> {
                 (x, entry.leaf_value())
             })
             .collect();
-        let (root, heads) = log_tree::verify(self.n, &proven, self.view.size, &self.view.heads, &p.inclusion)?;
+        let log_tree::Verified { root, heads, also_root } =
+            log_tree::verify(self.n, &proven, self.view.size, &self.view.heads, &p.inclusion, self.also)?;
         let frontier = frontier(self.n)
             .into_iter()
             .map(|x| {
@@ -238,7 +252,7 @@ impl<'a> Consumer<'a> {
                 Ok((x, a.timestamp.expect("set"), a.root.expect("set")))
             })
             .collect::<Result<_>>()?;
-        Ok((root, View { size: self.n, heads, frontier }))
+        Ok((root, View { size: self.n, heads, frontier }, also_root))
     }
 }
 

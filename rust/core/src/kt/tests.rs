@@ -231,7 +231,7 @@ fn the_drafts_combined_tree_proof_example() {
         log.push(e.leaf_value());
     }
     // Heads of leaves 4-5, leaf 6, leaves 8-9, leaf 10.
-    let expected = log.prove(13, &[7, 11, 12], 4).unwrap();
+    let expected = log.prove(13, &[7, 11, 12], 4, None).unwrap();
     assert_eq!(inclusion, &expected);
     assert_eq!(inclusion.len(), 4);
     assert_eq!(inclusion[1], d.entries()[6].leaf_value());
@@ -239,4 +239,140 @@ fn the_drafts_combined_tree_proof_example() {
     let found = c.verify_search(&req, &resp_bytes, stamp(12)).unwrap();
     assert_eq!((found.version, found.value.as_slice(), found.position), (2, &b"v2"[..], 11));
     assert_eq!(c.view().frontier.iter().map(|f| f.0).collect::<Vec<_>>(), [7, 11, 12]);
+}
+
+mod auditing {
+    use ed25519_dalek::SigningKey;
+
+    use super::super::auditor::{Auditor, AuditorUpdate};
+    use super::super::client::Client;
+    use super::super::server::Directory;
+    use super::super::tree_head::{Configuration, Mode};
+    use super::{RMW, START};
+    use crate::map::{Map, MapSuite};
+    use crate::vrf::VrfSecretKey;
+
+    const LAG: u64 = 30_000;
+
+    fn setup(seed: u8) -> (Directory, Auditor) {
+        let signing = SigningKey::from_bytes(&[seed; 32]);
+        let auditor = SigningKey::from_bytes(&[seed.wrapping_add(7); 32]);
+        let vrf = VrfSecretKey::from_seed(&[seed.wrapping_add(1); 32]).unwrap();
+        let config = Configuration {
+            mode: Mode::ThirdPartyAuditing {
+                max_auditor_lag: LAG,
+                auditor_start_pos: 0,
+                auditor_public_key: auditor.verifying_key().as_bytes().to_vec(),
+            },
+            signature_public_key: signing.verifying_key().as_bytes().to_vec(),
+            vrf_public_key: vrf.public_key().to_vec(),
+            max_ahead: 60_000,
+            max_behind: 24 * 3600 * 1000,
+            reasonable_monitoring_window: RMW,
+            maximum_lifetime: None,
+        };
+        (Directory::new(config.clone(), signing, vrf, 4).unwrap(), Auditor::new(config, auditor).unwrap())
+    }
+
+    /// Feeds the auditor every entry it has not seen and installs its head.
+    fn audit(d: &mut Directory, a: &mut Auditor) {
+        let mut head = None;
+        while a.size() < d.size() {
+            head = Some(a.process(&d.auditor_update(a.size()).unwrap()).unwrap());
+        }
+        if let Some(h) = head {
+            let mut w = super::super::wire::Writer::default();
+            h.encode(&mut w).unwrap();
+            d.set_auditor_head(&w.buf).unwrap();
+        }
+    }
+
+    #[test]
+    fn audited_directory_serves_verified_answers() {
+        let (mut d, mut a) = setup(11);
+        let mut c = Client::new(d.config().clone(), 4);
+        for i in 0..30u64 {
+            // A batch above 255 leaves becomes several entries.
+            let n = if i == 5 { 600 } else { (i % 4) as usize };
+            for j in 0..n {
+                d.stage(format!("user{}", (i as usize * 31 + j) % 700).as_bytes(), format!("keys {i}").as_bytes())
+                    .unwrap();
+            }
+            let before = d.size();
+            d.publish(START + 1000 * i).unwrap();
+            assert_eq!(d.size() - before, if n > 255 { n.div_ceil(255) as u64 } else { 1 });
+            let req = c.search_request(b"user31", None).unwrap();
+            assert!(d.search(&req).is_err() || a.size() > 0, "no answer before the auditor has signed");
+            audit(&mut d, &mut a);
+            let newest = d.entries().last().unwrap().timestamp;
+            if d.greatest_version(b"user31").is_some() {
+                let found = c.verify_search(&req, &d.search(&req).unwrap(), newest).unwrap();
+                assert_eq!(Some(found.version), d.greatest_version(b"user31"));
+                assert_eq!(c.auditor_head().unwrap().tree_size, d.size());
+            }
+        }
+        // A log that runs ahead of its auditor by more than the allowed lag
+        // is refused; caught up, it is accepted again.
+        for i in 30..70u64 {
+            d.publish(START + 1000 * i).unwrap();
+        }
+        let req = c.search_request(b"user31", None).unwrap();
+        let newest = START + 69_000;
+        let err = c.clone().verify_search(&req, &d.search(&req).unwrap(), newest).unwrap_err();
+        assert!(err.to_string().contains("auditor"), "{err}");
+        audit(&mut d, &mut a);
+        c.verify_search(&req, &d.search(&req).unwrap(), newest).unwrap();
+        c = Client::restore(&c.save().unwrap()).unwrap();
+        assert_eq!(c.auditor_head().unwrap().tree_size, d.size());
+    }
+
+    #[test]
+    fn the_auditor_refuses_changed_values_forks_and_disorder() {
+        let (mut d, mut a) = setup(12);
+        for i in 0..4u64 {
+            d.stage(format!("user{i}").as_bytes(), b"keys").unwrap();
+            d.publish(START + 1000 * i).unwrap();
+        }
+        audit(&mut d, &mut a);
+        let honest = AuditorUpdate::from_bytes(&{
+            d.stage(b"user9", b"keys").unwrap();
+            d.publish(START + 5000).unwrap();
+            d.auditor_update(4).unwrap()
+        })
+        .unwrap();
+        // The same leaves under an older timestamp.
+        let mut old = honest.clone();
+        old.timestamp = START;
+        assert!(a.process(&old.to_bytes().unwrap()).is_err());
+        // A value changed in place: an existing key "added" again, proven
+        // against the previous tree (where it is present).
+        let mut m = Map::new(MapSuite::KeytransSha256);
+        let key = honest.added[0].0;
+        m.update(&[key], &[[1; 32]]).unwrap();
+        let replaced = AuditorUpdate {
+            timestamp: START + 5000,
+            added: vec![(key, [2; 32])],
+            proof: m.prove(&[key], None).unwrap(),
+        };
+        let err = a.process(&replaced.to_bytes().unwrap()).unwrap_err();
+        assert!(err.to_string().contains("present"), "a present key cannot be added: {err}");
+        // A proof against another tree (a fork) does not match the auditor's state.
+        let forked =
+            AuditorUpdate { proof: Map::new(MapSuite::KeytransSha256).prove(&[key], None).unwrap(), ..honest.clone() };
+        assert!(a.process(&forked.to_bytes().unwrap()).is_err(), "not the previous tree");
+        // Unsorted or repeated leaves.
+        let mut twice = honest.clone();
+        twice.added.push(twice.added[0]);
+        assert!(a.process(&twice.to_bytes().unwrap()).is_err());
+        // Refusals change nothing: the honest update still goes through.
+        assert_eq!(a.size(), 4);
+        a.process(&honest.to_bytes().unwrap()).unwrap();
+        assert_eq!(a.size(), 5);
+        // Malformed bytes: every truncation and a trailing byte.
+        let b = honest.to_bytes().unwrap();
+        for cut in 0..b.len() {
+            assert!(AuditorUpdate::from_bytes(&b[..cut]).is_err());
+        }
+        assert!(AuditorUpdate::from_bytes(&[b.clone(), vec![0]].concat()).is_err());
+    }
 }

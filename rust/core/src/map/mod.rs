@@ -18,7 +18,8 @@ use rayon::prelude::*;
 pub use hash::{MapSuite, ZERO};
 pub use node::{Key, Value};
 pub use proof::{
-    evaluate_prefix_proof, prefix_proof_inclusions, prefix_proof_len, verify_prefix_proof, MAX_PROOF_KEYS,
+    evaluate_prefix_proof, prefix_proof_inclusions, prefix_proof_insert, prefix_proof_len, verify_prefix_proof,
+    MAX_PROOF_KEYS,
 };
 
 use disk::{Disk, Record};

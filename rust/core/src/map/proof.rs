@@ -248,11 +248,57 @@ pub fn evaluate_prefix_proof(suite: MapSuite, keys: &[Key], values: &[Option<Val
         items.push((key, *depth, value));
     }
     let mut elements = elements.into_iter();
-    let got = rebuild(suite, 0, &items, &mut elements)?;
+    let got = rebuild(suite, 0, &items, &mut |_, its| Ok(its[0].2), &mut elements)?;
     if elements.next().is_some() {
         return Err(failed("the proof has unused elements"));
     }
     Ok(got)
+}
+
+/// The roots before and after inserting `leaves` (keys sorted ascending,
+/// none present) into the tree that `proof` — a lookup of exactly those
+/// keys, in that order — shows: what a KEYTRANS auditor computes from an
+/// `AuditorUpdate`. Each insertion lands where its search ended, beside the
+/// leaf found there, if any.
+pub fn prefix_proof_insert(suite: MapSuite, leaves: &[(Key, Value)], proof: &[u8]) -> Result<(Hash, Hash)> {
+    if leaves.windows(2).any(|w| w[0].0 >= w[1].0) {
+        return Err(failed("the inserted leaves are not in ascending key order without repeats"));
+    }
+    let keys: Vec<Key> = leaves.iter().map(|l| l.0).collect();
+    let old = evaluate_prefix_proof(suite, &keys, &vec![None; keys.len()], proof)?;
+    let (results, elements) = decode(proof)?;
+    // (key, depth, leaf found there or none); already checked by `evaluate`.
+    let items: Vec<(Key, usize, Option<(Key, Value)>)> = leaves
+        .iter()
+        .zip(&results)
+        .map(|(l, f)| match f.terminal {
+            Terminal::OtherLeaf(k, v) => (l.0, f.depth, Some((k, v))),
+            _ => (l.0, f.depth, None),
+        })
+        .collect();
+    let value_of = |k: &Key| leaves[keys.binary_search(k).expect("an inserted key")].1;
+    let mut grown = |pos: usize, its: &[(Key, usize, Option<(Key, Value)>)]| {
+        let mut placed: Vec<(Key, Value)> = its.iter().map(|it| (it.0, value_of(&it.0))).collect();
+        placed.extend(its[0].2);
+        placed.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        Ok(subtree(suite, pos, &placed))
+    };
+    let mut elements = elements.into_iter();
+    let new = rebuild(suite, 0, &items, &mut grown, &mut elements)?;
+    Ok((old, new))
+}
+
+/// The value of a subtree at depth `pos` holding `leaves` (sorted, sharing
+/// their first `pos` bits): a lone leaf sits at `pos` itself.
+fn subtree(suite: MapSuite, pos: usize, leaves: &[(Key, Value)]) -> Hash {
+    match leaves {
+        [] => ZERO,
+        [(k, v)] => suite.leaf_hash(k, v),
+        _ => {
+            let split = leaves.partition_point(|l| !bit(&l.0, pos));
+            suite.parent_hash(&subtree(suite, pos + 1, &leaves[..split]), &subtree(suite, pos + 1, &leaves[split..]))
+        }
+    }
 }
 
 /// The length of the `PrefixProof` at the start of `b`, which may go on
@@ -275,27 +321,31 @@ pub fn prefix_proof_len(b: &[u8]) -> Result<usize> {
 }
 
 /// The value of the node at depth `pos` above `items` (sorted, non-empty,
-/// all under that node), taking sibling values from `elements` left to right.
-fn rebuild(
+/// all under that node), taking sibling values from `elements` left to
+/// right; `terminal` gives the value of a node where searches end.
+fn rebuild<T>(
     suite: MapSuite,
     pos: usize,
-    items: &[(Key, usize, Hash)],
+    items: &[(Key, usize, T)],
+    terminal: &mut dyn FnMut(usize, &[(Key, usize, T)]) -> Result<Hash>,
     elements: &mut impl Iterator<Item = Hash>,
-) -> Result<Hash> {
+) -> Result<Hash>
+where
+    T: PartialEq,
+{
     if items.iter().any(|it| it.1 == pos) {
         // This node is a terminal: every search under it must end here, alike.
-        let value = items[0].2;
-        if items.iter().any(|it| it.1 != pos || it.2 != value) {
+        if items.iter().any(|it| it.1 != pos || it.2 != items[0].2) {
             return Err(failed(format!("searches disagree about the node at depth {pos}")));
         }
-        return Ok(value);
+        return terminal(pos, items);
     }
     let split = items.partition_point(|it| !bit(&it.0, pos));
-    let mut side = |its: &[(Key, usize, Hash)]| {
+    let mut side = |its: &[(Key, usize, T)]| {
         if its.is_empty() {
             elements.next().ok_or_else(|| failed("the proof has too few elements"))
         } else {
-            rebuild(suite, pos + 1, its, elements)
+            rebuild(suite, pos + 1, its, terminal, elements)
         }
     };
     let left = side(&items[..split])?;
