@@ -16,6 +16,7 @@ hash function. Verifying needs no log or map: only roots and proofs.
 from veritree._native import (  # C2SP signed notes, checkpoints, cosignatures, tlog-proofs
     SUITES,
     CompactRange,
+    KtAuditor,
     KtClient,
     KtDirectory,
     KtFound,
@@ -56,6 +57,7 @@ from veritree._native import (  # C2SP signed notes, checkpoints, cosignatures, 
 __all__ = [
     "SUITES",
     "CompactRange",
+    "KtAuditor",
     "KtClient",
     "KtDirectory",
     "KtFound",

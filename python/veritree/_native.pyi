@@ -117,6 +117,8 @@ class KtDirectory:
         max_behind: int = 86_400_000,
         maximum_lifetime: int | None = None,
         recent: int = 4,
+        auditor_public_key: BytesLike | None = None,
+        max_auditor_lag: int = 3_600_000,
     ) -> None: ...
     @property
     def config(self) -> bytes:
@@ -128,9 +130,24 @@ class KtDirectory:
         """Queues a new version of `label` for the next entry; returns its version number."""
     def publish(self, timestamp: int | None = None) -> int:
         """Publishes everything staged as one log entry; returns its index."""
+    def auditor_update(self, index: int) -> bytes:
+        """The `AuditorUpdate` of log entry `index` (third-party auditing mode)."""
+    def set_auditor_head(self, head: BytesLike) -> None:
+        """Serves the auditor's signed `AuditorTreeHead` from now on."""
     def search(self, request: BytesLike) -> bytes: ...
     def monitor(self, request: BytesLike) -> bytes: ...
     def distinguished(self, request: BytesLike) -> bytes: ...
+
+class KtAuditor:
+    """A third-party auditor: checks each entry's AuditorUpdate and signs the log root."""
+
+    def __init__(self, config: BytesLike, signing_key: BytesLike) -> None: ...
+    @staticmethod
+    def public_key(signing_key: BytesLike) -> bytes: ...
+    @property
+    def size(self) -> int: ...
+    def process(self, update: BytesLike) -> bytes:
+        """The signed AuditorTreeHead, or VerificationError (nothing changes)."""
 
 class KtFound:
     """A verified search result."""

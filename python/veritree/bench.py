@@ -391,7 +391,7 @@ def print_table(limits: dict[str, float], rows: list[Row]) -> None:
 
 
 def run(quick: bool = False, json_path: str | None = None, billion_run: bool = False) -> int:
-    from veritree import bench_map  # imports this module: load it once this one is complete
+    from veritree import bench_kt, bench_map  # they import this module: load them once it is complete
 
     limits = hashing_limits(0.3 if quick else 1.0)
     rows: list[Row] = []
@@ -405,6 +405,7 @@ def run(quick: bool = False, json_path: str | None = None, billion_run: bool = F
         rows += bench_map.map_proofs(1 << 16, 1000, repeat=2)
         with tempfile.TemporaryDirectory(prefix="veritree-bench-") as tmp:
             rows += bench_map.map_on_disk(10**5, [1000], os.path.join(tmp, "map"), repeat=2)
+        rows += bench_kt.kt_directory(10_000, [1000], searches=200)
     else:
         rows += tree_builds([20, 22, 24, 26], repeat=3)
         rows += python_appends(200_000, 100, repeat=3)
@@ -416,11 +417,13 @@ def run(quick: bool = False, json_path: str | None = None, billion_run: bool = F
         rows += bench_map.map_proofs(10**6, 20_000, repeat=3)
         with tempfile.TemporaryDirectory(prefix="veritree-bench-") as tmp:
             rows += bench_map.map_on_disk(10**7, [1000, 10_000, 100_000], os.path.join(tmp, "map"))
+        rows += bench_kt.kt_directory(10**6, [1000, 10_000, 100_000], searches=2000)
     if billion_run:
         for suite in SUITES:
             rows += billion(suite, 30)
         with tempfile.TemporaryDirectory(prefix="veritree-bench-") as tmp:
             rows += bench_map.map_on_disk(10**8, [1000, 10_000, 100_000], os.path.join(tmp, "map"))
+        rows += bench_kt.kt_directory(10**7, [1000, 10_000, 100_000], searches=2000)
     print_table(limits, rows)
     if json_path:
         with open(json_path, "w") as f:

@@ -8,6 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use ed25519_dalek::SigningKey;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
+use veritree_core::kt::auditor::Auditor;
 use veritree_core::kt::client::Client;
 use veritree_core::kt::server::Directory;
 use veritree_core::kt::tree_head::{Configuration, Mode};
@@ -24,12 +25,14 @@ fn seed(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<[u8; 32]> {
     b.as_ref().try_into().map_err(|_| pyo3::exceptions::PyValueError::new_err(format!("{what} must be 32 bytes")))
 }
 
-/// A KEYTRANS transparency log (contact monitoring mode, cipher suite
-/// KT_128_SHA256_Ed25519) holding a key directory: labels with versioned
-/// values. Stage updates, publish them as one log entry, and answer the
-/// draft's SearchRequest, ContactMonitorRequest and DistinguishedRequest.
-/// Durations are milliseconds. Secret keys are 32-byte seeds; they are
-/// never shown by repr or errors.
+/// A KEYTRANS transparency log (cipher suite KT_128_SHA256_Ed25519)
+/// holding a key directory: labels with versioned values. Stage updates,
+/// publish them as one log entry, and answer the draft's SearchRequest,
+/// ContactMonitorRequest and DistinguishedRequest. Contact monitoring mode,
+/// or third-party auditing when `auditor_public_key` is given (then every
+/// entry's `auditor_update` goes to the auditor, whose signed head returns
+/// through `set_auditor_head`). Durations are milliseconds. Secret keys are
+/// 32-byte seeds; they are never shown by repr or errors.
 #[pyclass(name = "KtDirectory", module = "veritree", frozen)]
 pub struct PyKtDirectory {
     inner: Mutex<Directory>,
@@ -45,7 +48,9 @@ impl PyKtDirectory {
 impl PyKtDirectory {
     #[new]
     #[pyo3(signature = (signing_key, vrf_key, *, reasonable_monitoring_window = 86_400_000, max_ahead = 60_000,
-                        max_behind = 86_400_000, maximum_lifetime = None, recent = 4))]
+                        max_behind = 86_400_000, maximum_lifetime = None, recent = 4,
+                        auditor_public_key = None, max_auditor_lag = 3_600_000))]
+    #[allow(clippy::too_many_arguments)] // keyword-only options of one constructor
     fn new(
         signing_key: &Bound<'_, PyAny>,
         vrf_key: &Bound<'_, PyAny>,
@@ -54,11 +59,21 @@ impl PyKtDirectory {
         max_behind: u64,
         maximum_lifetime: Option<u64>,
         recent: usize,
+        auditor_public_key: Option<&Bound<'_, PyAny>>,
+        max_auditor_lag: u64,
     ) -> PyResult<Self> {
         let signing = SigningKey::from_bytes(&seed(signing_key, "signing_key")?);
         let vrf = VrfSecretKey::from_seed(&seed(vrf_key, "vrf_key")?).py()?;
+        let mode = match auditor_public_key {
+            None => Mode::ContactMonitoring,
+            Some(k) => Mode::ThirdPartyAuditing {
+                max_auditor_lag,
+                auditor_start_pos: 0,
+                auditor_public_key: seed(k, "auditor_public_key")?.to_vec(),
+            },
+        };
         let config = Configuration {
-            mode: Mode::ContactMonitoring,
+            mode,
             signature_public_key: signing.verifying_key().as_bytes().to_vec(),
             vrf_public_key: vrf.public_key().to_vec(),
             max_ahead,
@@ -98,6 +113,17 @@ impl PyKtDirectory {
     fn publish(&self, py: Python<'_>, timestamp: Option<u64>) -> PyResult<u64> {
         let t = timestamp.unwrap_or_else(now_ms);
         py.detach(|| self.lock().publish(t)).py()
+    }
+
+    /// The `AuditorUpdate` of log entry `index` (third-party auditing).
+    fn auditor_update<'py>(&self, py: Python<'py>, index: u64) -> PyResult<Bound<'py, PyBytes>> {
+        let out = py.detach(|| self.lock().auditor_update(index)).py()?;
+        Ok(PyBytes::new(py, &out))
+    }
+
+    /// Takes the auditor's signed `AuditorTreeHead` to serve from now on.
+    fn set_auditor_head(&self, head: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.lock().set_auditor_head(&convert::bytes_of(head, "head")?).py()
     }
 
     /// Answers a SearchRequest with a SearchResponse.
@@ -260,5 +286,47 @@ impl PyKtClient {
 
     fn __repr__(&self) -> String {
         format!("KtClient(tree_size={})", self.lock().view().size)
+    }
+}
+
+/// A third-party auditor of a KEYTRANS log (third-party auditing mode):
+/// it checks each entry's `AuditorUpdate` — only new leaves, none already
+/// present, against the previous prefix tree — and signs the log root it
+/// computes. `signing_key` is its 32-byte Ed25519 seed.
+#[pyclass(name = "KtAuditor", module = "veritree", frozen)]
+pub struct PyKtAuditor {
+    inner: Mutex<Auditor>,
+}
+
+#[pymethods]
+impl PyKtAuditor {
+    #[new]
+    fn new(config: &Bound<'_, PyAny>, signing_key: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let config = Configuration::from_bytes(&convert::bytes_of(config, "config")?).py()?;
+        let key = SigningKey::from_bytes(&seed(signing_key, "signing_key")?);
+        Ok(PyKtAuditor { inner: Mutex::new(Auditor::new(config, key).py()?) })
+    }
+
+    /// The public key to name in the log's configuration.
+    #[staticmethod]
+    fn public_key<'py>(py: Python<'py>, signing_key: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
+        let key = SigningKey::from_bytes(&seed(signing_key, "signing_key")?);
+        Ok(PyBytes::new(py, key.verifying_key().as_bytes()))
+    }
+
+    /// Log entries checked so far.
+    #[getter]
+    fn size(&self) -> u64 {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner).size()
+    }
+
+    /// Checks the next entry's `AuditorUpdate`; returns the signed
+    /// `AuditorTreeHead`. A refused update (VerificationError) changes nothing.
+    fn process<'py>(&self, py: Python<'py>, update: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
+        let update = convert::bytes_of(update, "update")?;
+        let head = py.detach(|| self.inner.lock().unwrap_or_else(PoisonError::into_inner).process(&update)).py()?;
+        let mut w = veritree_core::kt::wire::Writer::default();
+        head.encode(&mut w).py()?;
+        Ok(PyBytes::new(py, &w.buf))
     }
 }

@@ -197,6 +197,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<kt::PyKtDirectory>()?;
     m.add_class::<kt::PyKtClient>()?;
     m.add_class::<kt::PyKtFound>()?;
+    m.add_class::<kt::PyKtAuditor>()?;
     m.add_function(wrap_pyfunction!(map::verify_prefix_proof, m)?)?;
     m.add_function(wrap_pyfunction!(vrf::ecvrf_prove, m)?)?;
     m.add_function(wrap_pyfunction!(vrf::ecvrf_verify, m)?)?;

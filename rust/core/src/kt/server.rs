@@ -21,10 +21,20 @@ use super::search_tree::path_to;
 use super::session::Recorder;
 use super::tree_head::{AuditorTreeHead, Configuration, Mode, TreeHead};
 use super::wire::Reader;
-use crate::error::{invalid, Result};
+use crate::error::{invalid, Error, Result};
 use crate::map::{Key, Map, MapSuite};
 use crate::suite::Hash;
 use crate::vrf::{VrfSecretKey, PROOF_LEN};
+
+/// The algorithms report what the server's own data cannot prove (say, a
+/// version that has expired) as a failed verification; to the server it is
+/// a request it cannot answer.
+fn refused(e: Error) -> Error {
+    match e {
+        Error::Verification(m) => Error::InvalidArgument(m),
+        e => e,
+    }
+}
 
 /// One version of a label.
 struct Version {
@@ -188,7 +198,7 @@ impl Directory {
         self.entries.push(entry);
         if self.auditing() {
             let mut added: Vec<(Key, Hash)> = keys.iter().copied().zip(values.iter().copied()).collect();
-            added.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            added.sort_unstable_by_key(|a| a.0);
             self.added.push(added);
         }
         for (label, v) in made {
@@ -301,9 +311,10 @@ impl Directory {
         let mut w = Walker::new(&mut rec, params);
         w.update_view(req.last)?;
         match req.version {
-            None => w.greatest_version(t)?,
-            Some(_) => w.fixed_version(t)?,
-        };
+            None => w.greatest_version(t),
+            Some(_) => w.fixed_version(t),
+        }
+        .map_err(refused)?;
         let response = SearchResponse {
             full_tree_head,
             version: req.version.is_none().then_some(t),
@@ -347,7 +358,7 @@ impl Directory {
         );
         let mut w = Walker::new(&mut rec, params);
         w.update_view(req.last)?;
-        w.contact_monitor(&mut req.entries.iter().copied().collect())?;
+        w.contact_monitor(&mut req.entries.iter().copied().collect()).map_err(refused)?;
         ProofResponse { full_tree_head, proof: rec.finish()? }.to_bytes()
     }
 
@@ -360,7 +371,7 @@ impl Directory {
             Recorder::new(&self.log, &self.entries, &self.map, params.n, req.last, None, Self::also(&full_tree_head));
         let mut w = Walker::new(&mut rec, params);
         w.update_view(req.last)?;
-        w.walk_distinguished(req.stop, self.recent)?;
+        w.walk_distinguished(req.stop, self.recent).map_err(refused)?;
         ProofResponse { full_tree_head, proof: rec.finish()? }.to_bytes()
     }
 }

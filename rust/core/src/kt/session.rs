@@ -6,7 +6,7 @@
 //! retained, `prefix_roots` for entries with a timestamp but no lookups, and
 //! one batch inclusion proof for every entry with a timestamp.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use super::algorithms::Source;
 use super::combined::CombinedTreeProof;
@@ -164,7 +164,7 @@ impl Source for Recorder<'_> {
 
 /// What a verifier knows of a label's versions: search keys (from checked
 /// VRF proofs) and the commitments of versions said to exist.
-pub type LabelMaterial = HashMap<u32, (Key, Option<Hash>)>;
+pub type LabelMaterial = BTreeMap<u32, (Key, Option<Hash>)>;
 
 /// Reads a received proof for the algorithms and checks it.
 pub struct Consumer<'a> {

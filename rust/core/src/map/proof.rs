@@ -267,8 +267,8 @@ pub fn prefix_proof_insert(suite: MapSuite, leaves: &[(Key, Value)], proof: &[u8
     let keys: Vec<Key> = leaves.iter().map(|l| l.0).collect();
     let old = evaluate_prefix_proof(suite, &keys, &vec![None; keys.len()], proof)?;
     let (results, elements) = decode(proof)?;
-    // (key, depth, leaf found there or none); already checked by `evaluate`.
-    let items: Vec<(Key, usize, Option<(Key, Value)>)> = leaves
+    // Already checked by `evaluate`.
+    let items: Vec<Landing> = leaves
         .iter()
         .zip(&results)
         .map(|(l, f)| match f.terminal {
@@ -277,16 +277,20 @@ pub fn prefix_proof_insert(suite: MapSuite, leaves: &[(Key, Value)], proof: &[u8
         })
         .collect();
     let value_of = |k: &Key| leaves[keys.binary_search(k).expect("an inserted key")].1;
-    let mut grown = |pos: usize, its: &[(Key, usize, Option<(Key, Value)>)]| {
+    let mut grown = |pos: usize, its: &[Landing]| {
         let mut placed: Vec<(Key, Value)> = its.iter().map(|it| (it.0, value_of(&it.0))).collect();
         placed.extend(its[0].2);
-        placed.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        placed.sort_unstable_by_key(|l| l.0);
         Ok(subtree(suite, pos, &placed))
     };
     let mut elements = elements.into_iter();
     let new = rebuild(suite, 0, &items, &mut grown, &mut elements)?;
     Ok((old, new))
 }
+
+/// Where an inserted key's search ended: the key, the depth, and the leaf
+/// found there, if any.
+type Landing = Search<Option<(Key, Value)>>;
 
 /// The value of a subtree at depth `pos` holding `leaves` (sorted, sharing
 /// their first `pos` bits): a lone leaf sits at `pos` itself.
@@ -320,14 +324,20 @@ pub fn prefix_proof_len(b: &[u8]) -> Result<usize> {
     Ok(b.len() - r.0.len())
 }
 
+/// One search being rebuilt: its key, the depth where it ended, and what
+/// it found there.
+type Search<T> = (Key, usize, T);
+/// The value of a node where searches end, from its depth and the searches.
+type TerminalValue<'a, T> = dyn FnMut(usize, &[Search<T>]) -> Result<Hash> + 'a;
+
 /// The value of the node at depth `pos` above `items` (sorted, non-empty,
 /// all under that node), taking sibling values from `elements` left to
 /// right; `terminal` gives the value of a node where searches end.
 fn rebuild<T>(
     suite: MapSuite,
     pos: usize,
-    items: &[(Key, usize, T)],
-    terminal: &mut dyn FnMut(usize, &[(Key, usize, T)]) -> Result<Hash>,
+    items: &[Search<T>],
+    terminal: &mut TerminalValue<'_, T>,
     elements: &mut impl Iterator<Item = Hash>,
 ) -> Result<Hash>
 where
@@ -341,7 +351,7 @@ where
         return terminal(pos, items);
     }
     let split = items.partition_point(|it| !bit(&it.0, pos));
-    let mut side = |its: &[(Key, usize, T)]| {
+    let mut side = |its: &[Search<T>]| {
         if its.is_empty() {
             elements.next().ok_or_else(|| failed("the proof has too few elements"))
         } else {

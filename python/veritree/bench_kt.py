@@ -1,0 +1,118 @@
+"""The KEYTRANS (`veritree.KtDirectory` / `KtClient`) section of `veritree bench`.
+
+Publishing is bound by the VRF (one ECVRF proof per new label version), so
+its rate is set against the VRF limit measured in the same run: proofs per
+second on one core, times the cores.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import veritree
+from veritree.bench import Row
+
+T0 = 1_700_000_000_000
+RMW = 60_000
+#: Labels per log entry while building the directory.
+BUILD_BATCH = 100_000
+
+
+def vrf_limit(calls: int = 2000) -> float:
+    """ECVRF proofs per second on all cores (one core's rate times the cores)."""
+    key = b"\x07" * 32
+    t = time.perf_counter()
+    for i in range(calls):
+        veritree.ecvrf_prove(key, b"label %d" % i)
+    return calls / (time.perf_counter() - t) * (os.cpu_count() or 1)
+
+
+def _directory() -> veritree.KtDirectory:
+    return veritree.KtDirectory(b"\x01" * 32, b"\x02" * 32, reasonable_monitoring_window=RMW,
+                                max_behind=10**12)
+
+
+def kt_directory(size: int, batches: list[int], searches: int) -> list[Row]:
+    """Builds a directory of `size` labels, then times publishing batches of
+    updates (half new labels, half new versions) and serving and verifying."""
+    limit = vrf_limit()
+    section = f"KEYTRANS directory, {size:,} labels"
+    d = _directory()
+    clock = T0
+    t = time.perf_counter()
+    for start in range(0, size, BUILD_BATCH):
+        for i in range(start, min(size, start + BUILD_BATCH)):
+            d.stage(b"user%d" % i, b"device keys %d" % i)
+        d.publish(clock)
+        clock += 1000
+    build = time.perf_counter() - t
+    rows = [Row(section, f"build {size:,} labels ({BUILD_BATCH:,} per entry)", size / build, "labels/s",
+                size / build / limit, "VRF limit")]
+    fresh = size
+    for b in batches:
+        for i in range(b // 2):
+            d.stage(b"user%d" % fresh, b"new account")
+            fresh += 1
+        for i in range(b - b // 2):
+            d.stage(b"user%d" % ((i * 7919) % size), b"rotated keys")
+        t = time.perf_counter()
+        d.publish(clock)
+        dt = time.perf_counter() - t
+        clock += 1000
+        rows.append(Row(section, f"publish {b:,} updates in one entry", b / dt, "updates/s", b / dt / limit,
+                        "VRF limit", {"seconds": dt, "vrf_share": b / limit / dt}))
+    rows += _serving(d, section, size, searches, clock)
+    return rows
+
+
+def _serving(d: veritree.KtDirectory, section: str, size: int, count: int, now: int) -> list[Row]:
+    labels = [b"user%d" % ((i * 104_729) % size) for i in range(count)]
+    config = d.config
+    # First contact: a client with no view asks for the greatest version.
+    requests = [veritree.KtClient(config).search_request(label) for label in labels]
+    t = time.perf_counter()
+    responses = [d.search(r) for r in requests]
+    serve = time.perf_counter() - t
+    t = time.perf_counter()
+    for r, s in zip(requests, responses):
+        veritree.KtClient(config).verify_search(r, s, now_ms=now)
+    verify = time.perf_counter() - t
+    first_bytes = sum(map(len, responses)) / count
+    # A returning client: same head, so the proof covers only the search.
+    client = veritree.KtClient(config)
+    r0 = client.search_request(labels[0])
+    client.verify_search(r0, d.search(r0), now_ms=now)
+    saved = client.save()
+    requests = [client.search_request(label) for label in labels]
+    responses = [d.search(r) for r in requests]
+    t = time.perf_counter()
+    for r, s in zip(requests, responses):
+        veritree.KtClient.restore(saved).verify_search(r, s, now_ms=now)
+    verify_returning = time.perf_counter() - t
+    returning_bytes = sum(map(len, responses)) / count
+    monitor = [m for m in (_monitor_pair(d, label, now) for label in labels[:200]) if m]
+    rows = [
+        Row(section, "search responses (greatest version, first contact)", count / serve, "responses/s",
+            None, "", {"bytes": first_bytes}),
+        Row(section, "client verifications (first contact)", count / verify, "verifications/s"),
+        Row(section, "client verifications (returning client, same head)", count / verify_returning,
+            "verifications/s", None, "", {"bytes": returning_bytes}),
+        Row(section, "search response size, first contact", first_bytes, "bytes"),
+        Row(section, "search response size, returning client", returning_bytes, "bytes"),
+    ]
+    if monitor:
+        rows.append(Row(section, "contact monitor response size", sum(monitor) / len(monitor), "bytes"))
+    return rows
+
+
+def _monitor_pair(d: veritree.KtDirectory, label: bytes, now: int) -> int:
+    """The size of a monitoring response for a client that just looked `label` up (0 if none is needed)."""
+    c = veritree.KtClient(d.config)
+    r = c.search_request(label)
+    if not c.verify_search(r, d.search(r), now_ms=now).monitored:
+        return 0
+    m = c.monitor_request(label)
+    response = d.monitor(m)
+    c.verify_monitor(m, response, now_ms=now)
+    return len(response)
