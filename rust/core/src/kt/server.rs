@@ -206,7 +206,23 @@ impl Directory {
         }
         let n = self.size();
         self.head = Some(TreeHead::sign(&self.signing, &self.config, n, &self.log.root(n)?)?);
+        self.prune_expired(timestamp)?;
         Ok(position)
+    }
+
+    /// Drops the prefix trees of expired entries: no algorithm looks into
+    /// them (the draft's maximum lifetime). Their timestamps and roots stay,
+    /// for searches that pass over them.
+    fn prune_expired(&mut self, newest: u64) -> Result<()> {
+        let Some(lifetime) = self.config.maximum_lifetime else { return Ok(()) };
+        let first_live = self.entries.partition_point(|e| newest.saturating_sub(e.timestamp) >= lifetime) as u64;
+        // Entry x's tree is map version x + 1.
+        self.map.prune(first_live + 1)
+    }
+
+    /// The oldest log entry whose prefix tree is still kept.
+    pub fn oldest_tree(&self) -> u64 {
+        self.map.oldest_version().saturating_sub(1)
     }
 
     fn params(&self) -> Result<Params> {
@@ -289,16 +305,24 @@ impl Directory {
         let greatest = versions.len() as u32 - 1;
         let t = req.version.unwrap_or(greatest);
         let target = versions.get(t as usize).ok_or_else(|| invalid(format!("the label has no version {t}")))?;
-        let binary_ladder = ladder::base(t)
+        // Every lookup of either search is a version of this ladder: the
+        // VRF of a version that does not exist is evaluated once, here.
+        let ladder: Vec<(u32, Key, LadderStep)> = ladder::base(t)
             .into_iter()
             .map(|v| {
                 Ok(match versions.get(v as usize) {
-                    Some(s) => LadderStep { proof: s.proof, commitment: (v != t).then_some(s.commitment) },
-                    None => LadderStep { proof: search_key(&self.vrf, &req.label, v)?.1, commitment: None },
+                    Some(s) => (v, s.key, LadderStep { proof: s.proof, commitment: (v != t).then_some(s.commitment) }),
+                    None => {
+                        let (key, proof) = search_key(&self.vrf, &req.label, v)?;
+                        (v, key, LadderStep { proof, commitment: None })
+                    }
                 })
             })
             .collect::<Result<_>>()?;
-        let keys = |v: u32| self.key_of(&req.label, v);
+        let keys = |v: u32| match ladder.iter().find(|l| l.0 == v) {
+            Some(l) => Ok(l.1),
+            None => self.key_of(&req.label, v),
+        };
         let mut rec = Recorder::new(
             &self.log,
             &self.entries,
@@ -320,8 +344,8 @@ impl Directory {
             version: req.version.is_none().then_some(t),
             opening: target.opening,
             value: target.value.clone(),
-            binary_ladder,
             search: rec.finish()?,
+            binary_ladder: ladder.iter().map(|l| l.2.clone()).collect(),
         };
         response.to_bytes()
     }

@@ -179,6 +179,9 @@ fn stale_and_future_heads_are_refused() {
 fn expired_entries_are_skipped_with_a_maximum_lifetime() {
     let mut d = directory(5, Some(3 * RMW));
     grow(&mut d, 0, 200);
+    // Prefix trees of expired entries are gone: entries 0..=169 are 30 s or
+    // more older than entry 199.
+    assert_eq!(d.oldest_tree(), 170);
     let mut c = Client::new(d.config().clone(), 4);
     for u in 0..5 {
         let label = format!("user{u}");
