@@ -257,7 +257,7 @@ mod auditing {
 
     const LAG: u64 = 30_000;
 
-    fn setup(seed: u8) -> (Directory, Auditor) {
+    pub(super) fn setup(seed: u8) -> (Directory, Auditor) {
         let signing = SigningKey::from_bytes(&[seed; 32]);
         let auditor = SigningKey::from_bytes(&[seed.wrapping_add(7); 32]);
         let vrf = VrfSecretKey::from_seed(&[seed.wrapping_add(1); 32]).unwrap();
@@ -278,7 +278,7 @@ mod auditing {
     }
 
     /// Feeds the auditor every entry it has not seen and installs its head.
-    fn audit(d: &mut Directory, a: &mut Auditor) {
+    pub(super) fn audit(d: &mut Directory, a: &mut Auditor) {
         let mut head = None;
         while a.size() < d.size() {
             head = Some(a.process(&d.auditor_update(a.size()).unwrap()).unwrap());
@@ -378,4 +378,39 @@ mod auditing {
         }
         assert!(AuditorUpdate::from_bytes(&[b.clone(), vec![0]].concat()).is_err());
     }
+}
+
+/// With an auditor, a log that shows some users another tree (a split view,
+/// a hidden version, a value changed in place) cannot get that tree signed,
+/// and without an auditor head it has no answer clients accept.
+#[test]
+fn a_split_view_cannot_borrow_the_auditors_signature() {
+    use super::messages::{FullTreeHead, SearchRequest, SearchResponse};
+
+    let (mut honest, mut auditor) = auditing::setup(21);
+    let (mut fork, _) = auditing::setup(21);
+    for d in [&mut honest, &mut fork] {
+        for i in 0..12u64 {
+            d.stage(b"alice", format!("alice keys {i}").as_bytes()).unwrap();
+            d.publish(START + 1000 * i).unwrap();
+        }
+    }
+    // Same keys and labels, another tree (commitment openings are random).
+    auditing::audit(&mut honest, &mut auditor);
+    let c = Client::new(fork.config().clone(), 4);
+    let req = c.search_request(b"alice", None).unwrap();
+    let honest_resp = SearchResponse::from_bytes(
+        &honest.search(&req).unwrap(),
+        &SearchRequest::from_bytes(&req).unwrap(),
+        honest.config(),
+    )
+    .unwrap();
+    let FullTreeHead::Updated { auditor: signed, .. } = &honest_resp.full_tree_head else { panic!("a new head") };
+    // The fork cannot install the honest head (it signs another root)...
+    let mut w = super::wire::Writer::default();
+    signed.clone().unwrap().encode(&mut w).unwrap();
+    assert!(fork.set_auditor_head(&w.buf).is_err());
+    assert!(fork.search(&req).is_err(), "and has no auditor head of its own to serve");
+    // The honest answer verifies.
+    c.clone().verify_search(&req, &honest_resp.to_bytes().unwrap(), START + 11_000).unwrap();
 }
