@@ -140,6 +140,20 @@ impl PyKtDirectory {
         Ok(PyBytes::new(py, &out))
     }
 
+    /// Answers an OwnerInitRequest with an OwnerInitResponse.
+    fn owner_init<'py>(&self, py: Python<'py>, request: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
+        let req = convert::bytes_of(request, "request")?;
+        let out = py.detach(|| self.lock().owner_init(&req)).py()?;
+        Ok(PyBytes::new(py, &out))
+    }
+
+    /// Answers an OwnerMonitorRequest with an OwnerMonitorResponse.
+    fn owner_monitor<'py>(&self, py: Python<'py>, request: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
+        let req = convert::bytes_of(request, "request")?;
+        let out = py.detach(|| self.lock().owner_monitor(&req)).py()?;
+        Ok(PyBytes::new(py, &out))
+    }
+
     /// Answers a DistinguishedRequest with a DistinguishedResponse.
     fn distinguished<'py>(&self, py: Python<'py>, request: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
         let req = convert::bytes_of(request, "request")?;
@@ -262,6 +276,57 @@ impl PyKtClient {
         let (req, resp) = (convert::bytes_of(request, "request")?, convert::bytes_of(response, "response")?);
         let now = now_ms.unwrap_or_else(self::now_ms);
         py.detach(|| self.lock().verify_monitor(&req, &resp, now)).py()
+    }
+
+    /// Labels this client owns, with the rightmost distinguished entry
+    /// checked and the greatest version known: {label: (start, version)}.
+    #[getter]
+    fn owned_labels<'py>(&self, py: Python<'py>) -> Vec<(Bound<'py, PyBytes>, u64, Option<u32>)> {
+        self.lock().owned().iter().map(|(l, o)| (PyBytes::new(py, l), o.start, o.greatest)).collect()
+    }
+
+    /// Starts owning `label` from `start`, an unexpired distinguished entry.
+    fn owner_init_request<'py>(
+        &self,
+        py: Python<'py>,
+        label: &Bound<'py, PyAny>,
+        start: u64,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        Ok(PyBytes::new(py, &self.lock().owner_init_request(&convert::bytes_of(label, "label")?, start).py()?))
+    }
+
+    /// Verifies an OwnerInitResponse; returns the label's greatest version
+    /// at the start entry (None if it had none).
+    #[pyo3(signature = (request, response, now_ms = None))]
+    fn verify_owner_init(
+        &self,
+        py: Python<'_>,
+        request: &Bound<'_, PyAny>,
+        response: &Bound<'_, PyAny>,
+        now_ms: Option<u64>,
+    ) -> PyResult<Option<u32>> {
+        let (req, resp) = (convert::bytes_of(request, "request")?, convert::bytes_of(response, "response")?);
+        let now = now_ms.unwrap_or_else(self::now_ms);
+        py.detach(|| self.lock().verify_owner_init(&req, &resp, now)).py()
+    }
+
+    fn owner_monitor_request<'py>(&self, py: Python<'py>, label: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
+        Ok(PyBytes::new(py, &self.lock().owner_monitor_request(&convert::bytes_of(label, "label")?).py()?))
+    }
+
+    /// Verifies an OwnerMonitorResponse; returns the owner's new start (the
+    /// rightmost distinguished entry now checked).
+    #[pyo3(signature = (request, response, now_ms = None))]
+    fn verify_owner_monitor(
+        &self,
+        py: Python<'_>,
+        request: &Bound<'_, PyAny>,
+        response: &Bound<'_, PyAny>,
+        now_ms: Option<u64>,
+    ) -> PyResult<u64> {
+        let (req, resp) = (convert::bytes_of(request, "request")?, convert::bytes_of(response, "response")?);
+        let now = now_ms.unwrap_or_else(self::now_ms);
+        py.detach(|| self.lock().verify_owner_monitor(&req, &resp, now)).py()
     }
 
     #[pyo3(signature = (stop = None))]

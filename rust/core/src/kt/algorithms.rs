@@ -27,6 +27,9 @@ pub trait Source {
     fn lookup(&mut self, version: u32) -> Result<bool>;
     /// Closes the open series.
     fn close(&mut self) -> Result<()>;
+    /// Whether every prefix proof is used up: a received proof ends where
+    /// the log chose to stop (owner monitoring); a recorder never is.
+    fn exhausted(&self) -> bool;
 }
 
 /// The log parameters the algorithms depend on (milliseconds).
@@ -334,6 +337,98 @@ impl<'s> Walker<'s> {
             if self.distinguished(p)? {
                 map.remove(&p);
             }
+        }
+        Ok(())
+    }
+
+    /// The entries owner initialization inspects from `start` (which must be
+    /// distinguished and unexpired): `start`, then the entries on its direct
+    /// path to its left, nearest first, up to the first expired one.
+    pub fn owner_entries(&mut self, start: u64) -> Result<Vec<u64>> {
+        let n = self.p.n;
+        if start >= n {
+            return Err(failed(format!("start {start} is past the log's {n} entries")));
+        }
+        for a in path_to(start, n) {
+            self.timestamp(a)?;
+        }
+        if !self.distinguished(start)? || self.expired(start)? {
+            return Err(failed(format!("start {start} is not an unexpired distinguished entry")));
+        }
+        let mut out = vec![start];
+        for a in path_to(start, n).into_iter().rev().filter(|&a| a < start) {
+            if self.expired(a)? {
+                break;
+            }
+            out.push(a);
+        }
+        Ok(out)
+    }
+
+    /// Owner initialization: at each entry of [`Walker::owner_entries`],
+    /// a full search ladder shows the label's greatest version there —
+    /// `greatest[i]` (non-increasing), or no version past its end.
+    pub fn owner_init(&mut self, start: u64, greatest: &[u32]) -> Result<()> {
+        let entries = self.owner_entries(start)?;
+        if greatest.len() > entries.len() || greatest.windows(2).any(|w| w[1] > w[0]) {
+            return Err(misbehaved("greatest versions that do not fit the entries inspected".into()));
+        }
+        for (i, x) in entries.into_iter().enumerate() {
+            let want = if i < greatest.len() { Ordering::Equal } else { Ordering::Less };
+            if self.search_ladder(x, greatest.get(i).copied().unwrap_or(0), false)? != want {
+                return Err(misbehaved(format!("entry {x} does not hold the greatest version claimed")));
+            }
+        }
+        Ok(())
+    }
+
+    /// Owner monitoring: full search ladders at the distinguished entries
+    /// right of `start`, each showing the version the owner expects there
+    /// (`expected(x)`; None: the label did not exist yet). Stops where the
+    /// proof ends (client) or `stop(x)` says so (server). Returns the
+    /// rightmost entry checked.
+    pub fn owner_monitor(
+        &mut self,
+        start: u64,
+        expected: &dyn Fn(u64) -> Option<u32>,
+        stop: &mut dyn FnMut(u64) -> bool,
+    ) -> Result<Option<u64>> {
+        let mut checked = None;
+        self.owner_step(root(self.p.n), start, expected, stop, &mut checked)?;
+        Ok(checked)
+    }
+
+    fn owner_step(
+        &mut self,
+        x: u64,
+        start: u64,
+        expected: &dyn Fn(u64) -> Option<u32>,
+        stop: &mut dyn FnMut(u64) -> bool,
+        checked: &mut Option<u64>,
+    ) -> Result<()> {
+        if !self.distinguished(x)? {
+            return Ok(());
+        }
+        if x <= start {
+            if let Some(r) = right(x, self.p.n) {
+                self.owner_step(r, start, expected, stop, checked)?;
+            }
+            return Ok(());
+        }
+        if let Some(l) = left(x) {
+            self.owner_step(l, start, expected, stop, checked)?;
+        }
+        if self.src.exhausted() || stop(x) {
+            return Ok(());
+        }
+        let want = expected(x);
+        let outcome = self.search_ladder(x, want.unwrap_or(0), false)?;
+        if outcome != if want.is_some() { Ordering::Equal } else { Ordering::Less } {
+            return Err(misbehaved(format!("entry {x} does not hold the version its owner expects")));
+        }
+        *checked = Some(x);
+        if let Some(r) = right(x, self.p.n) {
+            self.owner_step(r, start, expected, stop, checked)?;
         }
         Ok(())
     }

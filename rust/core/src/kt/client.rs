@@ -10,7 +10,8 @@ use super::algorithms::{Params, Walker};
 use super::commitment::{commitment, update_value, verify_search_key};
 use super::ladder;
 use super::messages::{
-    DistinguishedRequest, FullTreeHead, MonitorRequest, ProofResponse, SearchRequest, SearchResponse,
+    DistinguishedRequest, FullTreeHead, MonitorRequest, OwnerInitRequest, OwnerInitResponse, OwnerMonitorRequest,
+    ProofResponse, SearchRequest, SearchResponse,
 };
 use super::session::{Consumer, LabelMaterial, View};
 use super::tree_head::{AuditorTreeHead, Configuration, Mode};
@@ -24,6 +25,16 @@ pub struct LabelMonitor {
     /// Position → version proven there.
     pub entries: BTreeMap<u64, u32>,
     /// Search keys and commitments of the versions its ladders look up.
+    pub material: LabelMaterial,
+}
+
+/// What a label's owner keeps: the rightmost distinguished entry it has
+/// checked, the greatest version it knows, and the search keys and
+/// commitments its ladders look up.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Owned {
+    pub start: u64,
+    pub greatest: Option<u32>,
     pub material: LabelMaterial,
 }
 
@@ -48,6 +59,7 @@ pub struct Client {
     /// The last auditor tree head verified (third-party auditing).
     auditor: Option<AuditorTreeHead>,
     monitors: BTreeMap<Vec<u8>, LabelMonitor>,
+    owned: BTreeMap<Vec<u8>, Owned>,
     recent: usize,
 }
 
@@ -55,7 +67,15 @@ impl Client {
     /// A client that has seen nothing of the log with `config`; `recent`
     /// must match the log's definition of recent distinguished entries.
     pub fn new(config: Configuration, recent: usize) -> Client {
-        Client { config, view: View::default(), root: [0; 32], auditor: None, monitors: BTreeMap::new(), recent }
+        Client {
+            config,
+            view: View::default(),
+            root: [0; 32],
+            auditor: None,
+            monitors: BTreeMap::new(),
+            owned: BTreeMap::new(),
+            recent,
+        }
     }
 
     pub fn config(&self) -> &Configuration {
@@ -83,6 +103,30 @@ impl Client {
         let m = self.monitors.get(label).ok_or_else(|| invalid("this client does not monitor that label"))?;
         let entries = m.entries.iter().map(|(&p, &v)| (p, v)).collect();
         MonitorRequest { last: self.last(), label: label.to_vec(), entries }.to_bytes()
+    }
+
+    /// The labels this client owns, and what it knows of each.
+    pub fn owned(&self) -> &BTreeMap<Vec<u8>, Owned> {
+        &self.owned
+    }
+
+    /// Starts owning `label` from `start`, an unexpired distinguished entry
+    /// (from [`Client::verify_distinguished`]).
+    pub fn owner_init_request(&self, label: &[u8], start: u64) -> Result<Vec<u8>> {
+        OwnerInitRequest { last: self.last(), label: label.to_vec(), start }.to_bytes()
+    }
+
+    /// The owner monitoring request for an owned label.
+    pub fn owner_monitor_request(&self, label: &[u8]) -> Result<Vec<u8>> {
+        let o = self.owned.get(label).ok_or_else(|| invalid("this client does not own that label"))?;
+        let req = OwnerMonitorRequest {
+            last: self.last(),
+            label: label.to_vec(),
+            entries: Vec::new(),
+            start: o.start,
+            greatest_version: o.greatest,
+        };
+        req.to_bytes()
     }
 
     pub fn distinguished_request(&self, stop: Option<u64>) -> Vec<u8> {
@@ -244,6 +288,63 @@ impl Client {
         Ok(())
     }
 
+    /// Verifies an owner initialization response; returns the label's
+    /// greatest version at the starting entry, which the owner then keeps.
+    pub fn verify_owner_init(&mut self, request: &[u8], response: &[u8], now: u64) -> Result<Option<u32>> {
+        let req = OwnerInitRequest::from_bytes(request)?;
+        let resp = OwnerInitResponse::from_bytes(response, &self.config)?;
+        let (n, also) = self.size_of(&resp.full_tree_head, req.last)?;
+        let g = &resp.greatest_versions;
+        let mut versions: Vec<u32> = g.iter().flat_map(|&v| ladder::base(v)).chain([0]).collect();
+        versions.sort_unstable();
+        versions.dedup();
+        if resp.binary_ladder.len() != versions.len() {
+            return Err(failed(format!("{} ladder steps, not {}", resp.binary_ladder.len(), versions.len())));
+        }
+        let mut material = LabelMaterial::new();
+        for (&v, step) in versions.iter().zip(&resp.binary_ladder) {
+            if g.contains(&v) && step.commitment.is_none() {
+                return Err(failed(format!("no commitment for version {v}, which the log says exists")));
+            }
+            let key = verify_search_key(&self.config.vrf_public_key, &req.label, v, &step.proof)?;
+            material.insert(v, (key, step.commitment));
+        }
+        let mut consumer = Consumer::new(&resp.init, &material, n, &self.view, also);
+        let mut w = Walker::new(&mut consumer, self.params(n));
+        w.update_view(req.last)?;
+        w.owner_init(req.start, g)?;
+        let (root, view, also_root) = consumer.finish()?;
+        self.check_head(&resp.full_tree_head, &root, &view, also_root, now)?;
+        let greatest = g.first().copied();
+        self.owned.insert(req.label, Owned { start: req.start, greatest, material });
+        self.commit(&resp.full_tree_head, view, root);
+        Ok(greatest)
+    }
+
+    /// Verifies an owner monitoring response: the distinguished entries
+    /// right of the owner's start hold exactly the versions it knows. The
+    /// owner's start moves to the rightmost entry checked, which returns.
+    pub fn verify_owner_monitor(&mut self, request: &[u8], response: &[u8], now: u64) -> Result<u64> {
+        let req = OwnerMonitorRequest::from_bytes(request)?;
+        let resp = ProofResponse::from_bytes(response, &self.config)?;
+        let (n, also) = self.size_of(&resp.full_tree_head, req.last)?;
+        let owned = self.owned.get(&req.label).ok_or_else(|| invalid("this client does not own that label"))?;
+        if (req.start, req.greatest_version) != (owned.start, owned.greatest) || !req.entries.is_empty() {
+            return Err(invalid("the request is not this client's owner state"));
+        }
+        let mut consumer = Consumer::new(&resp.proof, &owned.material, n, &self.view, also);
+        let mut w = Walker::new(&mut consumer, self.params(n));
+        w.update_view(req.last)?;
+        let greatest = owned.greatest;
+        let checked = w.owner_monitor(owned.start, &|_| greatest, &mut |_| false)?;
+        let (root, view, also_root) = consumer.finish()?;
+        self.check_head(&resp.full_tree_head, &root, &view, also_root, now)?;
+        let start = checked.unwrap_or(owned.start);
+        self.owned.get_mut(&req.label).expect("owned").start = start;
+        self.commit(&resp.full_tree_head, view, root);
+        Ok(start)
+    }
+
     /// Verifies a distinguished-heads response; returns the recent
     /// distinguished entries (index, timestamp), ascending.
     pub fn verify_distinguished(&mut self, request: &[u8], response: &[u8], now: u64) -> Result<Vec<(u64, u64)>> {
@@ -293,6 +394,15 @@ impl Client {
         for (x, t, r) in &self.view.frontier {
             w.u64(*x).u64(*t).fixed(r);
         }
+        w.u32(self.owned.len() as u32);
+        for (label, o) in &self.owned {
+            w.vector(label, 255)?.u64(o.start);
+            match o.greatest {
+                None => w.u8(0),
+                Some(g) => w.u8(1).u32(g),
+            };
+            write_material(&mut w, &o.material)?;
+        }
         w.u32(self.monitors.len() as u32);
         for (label, m) in &self.monitors {
             w.vector(label, 255)?;
@@ -300,14 +410,7 @@ impl Client {
             for (p, v) in &m.entries {
                 w.u64(*p).u32(*v);
             }
-            w.u8(m.material.len() as u8);
-            for (v, (k, c)) in &m.material {
-                w.u32(*v).fixed(k);
-                match c {
-                    None => w.u8(0),
-                    Some(c) => w.u8(1).fixed(c),
-                };
-            }
+            write_material(&mut w, &m.material)?;
         }
         Ok(w.buf)
     }
@@ -325,22 +428,42 @@ impl Client {
         let auditor = r.optional(AuditorTreeHead::decode)?;
         let heads = (0..r.u8()?).map(|_| r.array()).collect::<Result<_>>()?;
         let frontier = (0..r.u8()?).map(|_| Ok((r.u64()?, r.u64()?, r.array()?))).collect::<Result<_>>()?;
+        let mut owned = BTreeMap::new();
+        for _ in 0..r.u32()? {
+            let label = r.vector(255)?.to_vec();
+            let (start, greatest) = (r.u64()?, r.optional(|r| r.u32())?);
+            owned.insert(label, Owned { start, greatest, material: read_material(&mut r)? });
+        }
         let mut monitors = BTreeMap::new();
         for _ in 0..r.u32()? {
             let label = r.vector(255)?.to_vec();
             let entries = (0..r.u8()?).map(|_| Ok((r.u64()?, r.u32()?))).collect::<Result<_>>()?;
-            let material = (0..r.u8()?)
-                .map(|_| Ok((r.u32()?, (r.array()?, r.optional(|r| r.array())?))))
-                .collect::<Result<_>>()?;
-            monitors.insert(label, LabelMonitor { entries, material });
+            monitors.insert(label, LabelMonitor { entries, material: read_material(&mut r)? });
         }
         r.finish()?;
         let view = View { size, heads, frontier };
         if view.heads.len() != size.count_ones() as usize || (size > 0) == view.frontier.is_empty() {
             return Err(invalid("the client state's view does not fit its size"));
         }
-        Ok(Client { config, view, root, auditor, monitors, recent })
+        Ok(Client { config, view, root, auditor, monitors, owned, recent })
     }
 }
 
-const STATE_MAGIC: &[u8; 16] = b"veritree kt cli1";
+const STATE_MAGIC: &[u8; 16] = b"veritree kt cli2";
+
+fn write_material(w: &mut Writer, material: &LabelMaterial) -> Result<()> {
+    let n = u16::try_from(material.len()).map_err(|_| invalid("too many ladder versions to save"))?;
+    w.buf.extend_from_slice(&n.to_be_bytes());
+    for (v, (k, c)) in material {
+        w.u32(*v).fixed(k);
+        match c {
+            None => w.u8(0),
+            Some(c) => w.u8(1).fixed(c),
+        };
+    }
+    Ok(())
+}
+
+fn read_material(r: &mut Reader<'_>) -> Result<LabelMaterial> {
+    (0..r.u16()?).map(|_| Ok((r.u32()?, (r.array()?, r.optional(|r| r.array())?)))).collect()
+}

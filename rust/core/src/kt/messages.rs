@@ -244,3 +244,117 @@ impl DistinguishedRequest {
         })
     }
 }
+
+/// `OwnerInitRequest`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OwnerInitRequest {
+    pub last: Option<u64>,
+    pub label: Vec<u8>,
+    pub start: u64,
+}
+
+impl OwnerInitRequest {
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let mut w = Writer::default();
+        optional_u64(&mut w, self.last);
+        w.vector(&self.label, LABEL_MAX)?.u64(self.start);
+        Ok(w.buf)
+    }
+
+    pub fn from_bytes(b: &[u8]) -> Result<OwnerInitRequest> {
+        whole(b, "OwnerInitRequest", |r| {
+            Ok(OwnerInitRequest {
+                last: r.optional(|r| r.u64())?,
+                label: r.vector(LABEL_MAX)?.to_vec(),
+                start: r.u64()?,
+            })
+        })
+    }
+}
+
+/// `OwnerInitResponse`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OwnerInitResponse {
+    pub full_tree_head: FullTreeHead,
+    pub greatest_versions: Vec<u32>,
+    /// One step per version looked up, ascending by version (up to 2^16 - 1).
+    pub binary_ladder: Vec<LadderStep>,
+    pub init: CombinedTreeProof,
+}
+
+impl OwnerInitResponse {
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let mut w = Writer::default();
+        self.full_tree_head.encode(&mut w)?;
+        let n = u8::try_from(self.greatest_versions.len()).map_err(|_| invalid("over 255 greatest versions"))?;
+        w.u8(n);
+        for v in &self.greatest_versions {
+            w.u32(*v);
+        }
+        let steps = u16::try_from(self.binary_ladder.len()).map_err(|_| invalid("over 65535 ladder steps"))?;
+        w.buf.extend_from_slice(&steps.to_be_bytes());
+        for s in &self.binary_ladder {
+            w.fixed(&s.proof);
+            match &s.commitment {
+                None => w.u8(0),
+                Some(c) => w.u8(1).fixed(c),
+            };
+        }
+        self.init.encode(&mut w)?;
+        Ok(w.buf)
+    }
+
+    pub fn from_bytes(b: &[u8], config: &Configuration) -> Result<OwnerInitResponse> {
+        whole(b, "OwnerInitResponse", |r| {
+            let full_tree_head = FullTreeHead::decode(r, config)?;
+            let greatest_versions = (0..r.u8()?).map(|_| r.u32()).collect::<Result<_>>()?;
+            let binary_ladder = (0..r.u16()?)
+                .map(|_| Ok(LadderStep { proof: r.array()?, commitment: r.optional(|r| r.array())? }))
+                .collect::<Result<_>>()?;
+            Ok(OwnerInitResponse {
+                full_tree_head,
+                greatest_versions,
+                binary_ladder,
+                init: CombinedTreeProof::decode(r)?,
+            })
+        })
+    }
+}
+
+/// `OwnerMonitorRequest`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OwnerMonitorRequest {
+    pub last: Option<u64>,
+    pub label: Vec<u8>,
+    /// The owner's contact monitoring map, ascending by position.
+    pub entries: Vec<(u64, u32)>,
+    /// The rightmost distinguished entry the owner has checked.
+    pub start: u64,
+    pub greatest_version: Option<u32>,
+}
+
+impl OwnerMonitorRequest {
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let mut w = MonitorRequest { last: self.last, label: self.label.clone(), entries: self.entries.clone() }
+            .to_bytes()
+            .map(|buf| Writer { buf })?;
+        w.u64(self.start);
+        optional_u32(&mut w, self.greatest_version);
+        Ok(w.buf)
+    }
+
+    pub fn from_bytes(b: &[u8]) -> Result<OwnerMonitorRequest> {
+        whole(b, "OwnerMonitorRequest", |r| {
+            let last = r.optional(|r| r.u64())?;
+            let label = r.vector(LABEL_MAX)?.to_vec();
+            let entries = (0..r.u8()?).map(|_| Ok((r.u64()?, r.u32()?))).collect::<Result<_>>()?;
+            Ok(OwnerMonitorRequest {
+                last,
+                label,
+                entries,
+                start: r.u64()?,
+                greatest_version: r.optional(|r| r.u32())?,
+            })
+        })
+    }
+}

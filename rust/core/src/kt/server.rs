@@ -15,7 +15,8 @@ use super::commitment::{commitment, search_key, update_value, OPENING_LEN};
 use super::ladder;
 use super::log_tree::{LogEntry, LogTree};
 use super::messages::{
-    DistinguishedRequest, FullTreeHead, LadderStep, MonitorRequest, ProofResponse, SearchRequest, SearchResponse,
+    DistinguishedRequest, FullTreeHead, LadderStep, MonitorRequest, OwnerInitRequest, OwnerInitResponse,
+    OwnerMonitorRequest, ProofResponse, SearchRequest, SearchResponse,
 };
 use super::search_tree::path_to;
 use super::session::Recorder;
@@ -35,6 +36,9 @@ fn refused(e: Error) -> Error {
         e => e,
     }
 }
+
+/// Most ladders one owner monitoring response gives; the owner asks again.
+const OWNER_LADDERS: usize = 16;
 
 /// One version of a label.
 struct Version {
@@ -356,19 +360,104 @@ impl Directory {
         let params = self.params()?;
         let full_tree_head = self.full_tree_head(req.last)?;
         let versions = self.labels.get(&req.label).ok_or_else(|| invalid("no such label"))?;
-        let positions_ascend = req.entries.windows(2).all(|w| w[0].0 < w[1].0);
-        let mut seen: Vec<u32> = req.entries.iter().map(|e| e.1).collect();
+        self.check_monitor_map(versions, &req.entries, params.n)?;
+        let keys = |v: u32| self.key_of(&req.label, v);
+        let mut rec = Recorder::new(
+            &self.log,
+            &self.entries,
+            &self.map,
+            params.n,
+            req.last,
+            Some(&keys),
+            Self::also(&full_tree_head),
+        );
+        let mut w = Walker::new(&mut rec, params);
+        w.update_view(req.last)?;
+        w.contact_monitor(&mut req.entries.iter().copied().collect()).map_err(refused)?;
+        ProofResponse { full_tree_head, proof: rec.finish()? }.to_bytes()
+    }
+
+    /// The draft's checks of a monitoring map: ascending positions, no
+    /// version twice, each position on the direct path of the entry that
+    /// added its version.
+    fn check_monitor_map(&self, versions: &[Version], entries: &[(u64, u32)], n: u64) -> Result<()> {
+        let positions_ascend = entries.windows(2).all(|w| w[0].0 < w[1].0);
+        let mut seen: Vec<u32> = entries.iter().map(|e| e.1).collect();
         seen.sort_unstable();
         if !positions_ascend || seen.windows(2).any(|w| w[0] == w[1]) {
             return Err(invalid("monitoring entries must ascend by position, without repeated versions"));
         }
-        for &(pos, version) in &req.entries {
+        for &(pos, version) in entries {
             let first =
                 versions.get(version as usize).ok_or_else(|| invalid(format!("no version {version}")))?.position;
-            let on_path = pos == first || (pos > first && pos < params.n && path_to(first, params.n).contains(&pos));
+            let on_path = pos == first || (pos > first && pos < n && path_to(first, n).contains(&pos));
             if !on_path {
                 return Err(invalid(format!("position {pos} is not on the direct path of version {version}'s entry")));
             }
+        }
+        Ok(())
+    }
+
+    /// The greatest version of a label's `versions` at entry `x`.
+    fn greatest_at(versions: &[Version], x: u64) -> Option<u32> {
+        (versions.partition_point(|v| v.position <= x) as u32).checked_sub(1)
+    }
+
+    /// Answers an `OwnerInitRequest`: the label's greatest version at the
+    /// entries owner initialization inspects, with full ladders there.
+    pub fn owner_init(&self, request: &[u8]) -> Result<Vec<u8>> {
+        let req = OwnerInitRequest::from_bytes(request)?;
+        let params = self.params()?;
+        let full_tree_head = self.full_tree_head(req.last)?;
+        let versions = self.labels.get(&req.label).map_or(&[][..], Vec::as_slice);
+        let keys = |v: u32| self.key_of(&req.label, v);
+        let mut rec = Recorder::new(
+            &self.log,
+            &self.entries,
+            &self.map,
+            params.n,
+            req.last,
+            Some(&keys),
+            Self::also(&full_tree_head),
+        );
+        let mut w = Walker::new(&mut rec, params);
+        w.update_view(req.last)?;
+        let entries = w.owner_entries(req.start).map_err(refused)?;
+        let greatest: Vec<u32> = entries.iter().map_while(|&x| Self::greatest_at(versions, x)).collect();
+        w.owner_init(req.start, &greatest).map_err(refused)?;
+        let mut looked_up: Vec<u32> = greatest.iter().flat_map(|&g| ladder::base(g)).chain([0]).collect();
+        looked_up.sort_unstable();
+        looked_up.dedup();
+        let newest = greatest.first().copied();
+        let binary_ladder = looked_up
+            .into_iter()
+            .map(|v| {
+                Ok(match versions.get(v as usize).filter(|_| newest.is_some_and(|g| v <= g)) {
+                    Some(s) => LadderStep { proof: s.proof, commitment: Some(s.commitment) },
+                    None => LadderStep { proof: search_key(&self.vrf, &req.label, v)?.1, commitment: None },
+                })
+            })
+            .collect::<Result<_>>()?;
+        OwnerInitResponse { full_tree_head, greatest_versions: greatest, binary_ladder, init: rec.finish()? }.to_bytes()
+    }
+
+    /// Answers an `OwnerMonitorRequest`: contact monitoring of the owner's
+    /// map, then ladders at the distinguished entries right of `start`, up
+    /// to the first holding a version the owner does not know of, at most
+    /// `OWNER_LADDERS` of them.
+    pub fn owner_monitor(&self, request: &[u8]) -> Result<Vec<u8>> {
+        let req = OwnerMonitorRequest::from_bytes(request)?;
+        let params = self.params()?;
+        let full_tree_head = self.full_tree_head(req.last)?;
+        let versions = self.labels.get(&req.label).map_or(&[][..], Vec::as_slice);
+        self.check_monitor_map(versions, &req.entries, params.n)?;
+        if req.start >= params.n {
+            return Err(invalid(format!("start {} is past the log's {} entries", req.start, params.n)));
+        }
+        let greatest = (versions.len() as u32).checked_sub(1);
+        let at_start = Self::greatest_at(versions, req.start);
+        if req.greatest_version > greatest || at_start > req.greatest_version {
+            return Err(invalid("greatest_version does not fit the label's versions"));
         }
         let keys = |v: u32| self.key_of(&req.label, v);
         let mut rec = Recorder::new(
@@ -383,6 +472,13 @@ impl Directory {
         let mut w = Walker::new(&mut rec, params);
         w.update_view(req.last)?;
         w.contact_monitor(&mut req.entries.iter().copied().collect()).map_err(refused)?;
+        let expected = |x: u64| Self::greatest_at(versions, x).min(req.greatest_version);
+        let mut ladders = 0;
+        let mut stop = |x: u64| {
+            ladders += 1;
+            ladders > OWNER_LADDERS || Self::greatest_at(versions, x) > req.greatest_version
+        };
+        w.owner_monitor(req.start, &expected, &mut stop).map_err(refused)?;
         ProofResponse { full_tree_head, proof: rec.finish()? }.to_bytes()
     }
 

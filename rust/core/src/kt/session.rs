@@ -153,6 +153,10 @@ impl Source for Recorder<'_> {
         Ok(self.map.get(&key, Some(*x + 1))?.is_some())
     }
 
+    fn exhausted(&self) -> bool {
+        false
+    }
+
     fn close(&mut self) -> Result<()> {
         let (x, lookups) = self.open.take().expect("close follows open");
         self.proof.prefix_proofs.push(self.map.prove(&lookups, Some(x + 1))?);
@@ -303,6 +307,10 @@ impl Source for Consumer<'_> {
         keys.push(*key);
         values.push(value);
         Ok(present)
+    }
+
+    fn exhausted(&self) -> bool {
+        self.next_proof == self.proof.prefix_proofs.len()
     }
 
     fn close(&mut self) -> Result<()> {

@@ -414,3 +414,73 @@ fn a_split_view_cannot_borrow_the_auditors_signature() {
     // The honest answer verifies.
     c.clone().verify_search(&req, &honest_resp.to_bytes().unwrap(), START + 11_000).unwrap();
 }
+
+/// An owner initializes from a distinguished entry, then monitors: its
+/// start moves right over distinguished entries holding what it knows, and
+/// stops before an entry holding a version it does not know.
+#[test]
+fn owners_initialize_and_monitor_their_labels() {
+    let mut d = directory(31, None);
+    grow(&mut d, 0, 60);
+    let mut c = Client::new(d.config().clone(), 4);
+    let req = c.distinguished_request(None);
+    let recent = c.verify_distinguished(&req, &d.distinguished(&req).unwrap(), now(&d)).unwrap();
+    let start = recent.last().unwrap().0;
+    for label in [&b"user1"[..], b"nobody"] {
+        let req = c.owner_init_request(label, start).unwrap();
+        let resp = d.owner_init(&req).unwrap();
+        // Every flipped byte is refused, and changes nothing.
+        let saved = c.save().unwrap();
+        for i in (0..resp.len()).step_by(3) {
+            let mut bad = resp.clone();
+            bad[i] ^= 0x10;
+            assert!(c.clone().verify_owner_init(&req, &bad, now(&d)).is_err(), "byte {i}");
+        }
+        assert_eq!(c.save().unwrap(), saved);
+        let greatest = c.verify_owner_init(&req, &resp, now(&d)).unwrap();
+        // `grow` gives user1 a version at entries 6, 21, 36, 51.
+        let made = (0..=start).filter(|i| i % 15 == 6).count() as u32;
+        let expected = if label == b"user1" { made.checked_sub(1) } else { None };
+        assert_eq!(greatest, expected);
+    }
+    // Other labels change; user1 stays as it was: monitoring moves right.
+    let mut starts = vec![start];
+    for _ in 0..6 {
+        let n = d.size();
+        for i in n..n + 15 {
+            d.stage(format!("other{i}").as_bytes(), b"keys").unwrap();
+            d.publish(START + 1000 * i).unwrap();
+        }
+        for label in [&b"user1"[..], b"nobody"] {
+            let req = c.owner_monitor_request(label).unwrap();
+            let moved = c.verify_owner_monitor(&req, &d.owner_monitor(&req).unwrap(), now(&d)).unwrap();
+            if label == b"user1" {
+                starts.push(moved);
+            }
+        }
+        c = Client::restore(&c.save().unwrap()).unwrap();
+    }
+    assert!(starts.windows(2).all(|w| w[0] <= w[1]) && starts.last() > starts.first(), "{starts:?}");
+    // A version the owner did not make: the log never gets it vouched for.
+    let n = d.size();
+    d.stage(b"user1", b"someone else's key").unwrap();
+    d.publish(START + 1000 * n).unwrap();
+    let unknown_at = n;
+    for i in n + 1..n + 60 {
+        d.publish(START + 1000 * i).unwrap();
+    }
+    for _ in 0..3 {
+        let req = c.owner_monitor_request(b"user1").unwrap();
+        let moved = c.verify_owner_monitor(&req, &d.owner_monitor(&req).unwrap(), now(&d)).unwrap();
+        assert!(moved < unknown_at, "start {moved} passed the unknown version at {unknown_at}");
+    }
+    // An owner state that claims more than the log holds is refused.
+    assert!(d
+        .owner_monitor(&{
+            let mut r =
+                super::messages::OwnerMonitorRequest::from_bytes(&c.owner_monitor_request(b"user1").unwrap()).unwrap();
+            r.greatest_version = Some(99);
+            r.to_bytes().unwrap()
+        })
+        .is_err());
+}
