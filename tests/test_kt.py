@@ -614,3 +614,106 @@ def test_client_state_survives_save_and_restore() -> None:
 def test_garbage_client_state_is_refused(state: bytes) -> None:
     with pytest.raises(ValueError):
         veritree.KtClient.restore(state)
+
+
+# 9. Third-party auditing and label owners, through the Python API.
+
+AUDITOR_KEY = b"\x0a" * 32
+
+
+def audited_log(lag: int = 30_000) -> tuple[veritree.KtDirectory, veritree.KtAuditor]:
+    d = veritree.KtDirectory(b"\x0b" * 32, b"\x0c" * 32, reasonable_monitoring_window=RMW,
+                             auditor_public_key=veritree.KtAuditor.public_key(AUDITOR_KEY), max_auditor_lag=lag)
+    return d, veritree.KtAuditor(d.config, AUDITOR_KEY)
+
+
+def audit(d: veritree.KtDirectory, a: veritree.KtAuditor) -> None:
+    head = b""
+    while a.size < d.size:
+        head = a.process(d.auditor_update(a.size))
+    if head:
+        d.set_auditor_head(head)
+
+
+def test_an_audited_log_serves_answers_clients_accept() -> None:
+    d, a = audited_log()
+    c = veritree.KtClient(d.config)
+    d.stage(b"alice", b"alice 0")
+    d.publish(T0)
+    with pytest.raises(ValueError, match="auditor"):  # no answer before the auditor has signed
+        d.search(c.search_request(b"alice"))
+    for i in range(20):
+        if i:
+            d.stage(b"alice", b"alice %d" % i)
+            d.publish(T0 + 1000 * i)
+        audit(d, a)
+        r = c.search_request(b"alice")
+        assert c.verify_search(r, d.search(r), now_ms=T0 + 1000 * i).value == b"alice %d" % i
+    # More than 255 updates become several entries, each audited.
+    for i in range(600):
+        d.stage(b"user%d" % i, b"keys")
+    d.publish(T0 + 20_000)
+    assert d.size == 23
+    audit(d, a)
+    r = c.search_request(b"user599")
+    assert c.verify_search(r, d.search(r), now_ms=T0 + 20_000).version == 0
+    # The log runs ahead of its auditor by more than the lag: refused.
+    for i in range(21, 60):
+        d.publish(T0 + 1000 * i)
+    r = c.search_request(b"alice")
+    with pytest.raises(veritree.VerificationError, match="auditor"):
+        c.verify_search(r, d.search(r), now_ms=T0 + 59_000)
+
+
+def test_the_auditor_refuses_another_logs_updates() -> None:
+    d, a = audited_log()
+    other, _ = audited_log()  # same keys; random openings make another tree
+    for log in (d, other):
+        for i in range(5):
+            log.stage(b"alice", b"keys %d" % i)
+            log.publish(T0 + 1000 * i)
+    audit(d, a)
+    d.stage(b"bob", b"keys")
+    d.publish(T0 + 6000)
+    other.stage(b"bob", b"keys")
+    other.publish(T0 + 6000)
+    with pytest.raises(veritree.VerificationError):
+        a.process(other.auditor_update(5))
+    assert a.size == 5
+    with pytest.raises((ValueError, veritree.VerificationError)):
+        a.process(d.auditor_update(5)[:-1])
+    head = a.process(d.auditor_update(5))
+    assert a.size == 6
+    # The other log cannot serve this log's auditor head: it signs another root.
+    with pytest.raises(veritree.VerificationError):
+        other.set_auditor_head(head)
+    with pytest.raises(ValueError):
+        other.set_auditor_head(head[:-1])
+
+
+def test_owners_follow_their_labels_from_a_distinguished_entry() -> None:
+    log = new_log()
+    log.publish([(b"owned", b"owner's keys")])
+    grow(log, 40)
+    owner = veritree.KtClient(log.d.config)
+    start = distinguished(owner, log)[-1][0]
+    req = owner.owner_init_request(b"owned", start)
+    assert owner.verify_owner_init(req, log.d.owner_init(req), now_ms=log.now) == 0
+    assert owner.owned_labels == [(b"owned", start, 0)]
+    grow(log, 60)
+    moved = []
+    for _ in range(3):
+        req = owner.owner_monitor_request(b"owned")
+        moved.append(owner.verify_owner_monitor(req, log.d.owner_monitor(req), now_ms=log.now))
+    assert moved[-1] > start and moved == sorted(moved)
+    restored = veritree.KtClient.restore(owner.save())
+    assert restored.owned_labels == owner.owned_labels
+    with pytest.raises(ValueError):
+        owner.owner_monitor_request(b"not mine")
+    # A version the owner did not make is never vouched for: the start stays before it.
+    log.publish([(b"owned", b"someone else's key")])
+    injected = len(log.timestamps) - 1
+    grow(log, 60)
+    for _ in range(3):
+        req = owner.owner_monitor_request(b"owned")
+        assert owner.verify_owner_monitor(req, log.d.owner_monitor(req), now_ms=log.now) < injected
