@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 
 use super::algorithms::{Params, Walker};
+use super::combined::CombinedTreeProof;
 use super::commitment::{commitment, update_value, verify_search_key};
 use super::ladder;
 use super::messages::{
@@ -36,6 +37,13 @@ pub struct Owned {
     pub start: u64,
     pub greatest: Option<u32>,
     pub material: LabelMaterial,
+}
+
+/// What a verified response leaves to keep: its head, the new view and root.
+struct Checked {
+    head: FullTreeHead,
+    view: View,
+    root: Hash,
 }
 
 /// A verified search result.
@@ -212,12 +220,34 @@ impl Client {
         Params { n, rmw: self.config.reasonable_monitoring_window, maximum_lifetime: self.config.maximum_lifetime }
     }
 
+    /// Runs `algorithm` over a received proof, after updating the view
+    /// from `last`, and checks all the response shows: the proof's leftovers
+    /// and inclusion, the signed heads, the clock. Returns the algorithm's
+    /// result and what [`Client::commit`] keeps; changes nothing itself.
+    fn check<T>(
+        &self,
+        head: &FullTreeHead,
+        last: Option<u64>,
+        proof: &CombinedTreeProof,
+        material: &LabelMaterial,
+        now: u64,
+        algorithm: impl FnOnce(&mut Walker<'_>) -> Result<T>,
+    ) -> Result<(T, Checked)> {
+        let (n, also) = self.size_of(head, last)?;
+        let mut consumer = Consumer::new(proof, material, n, &self.view, also);
+        let mut w = Walker::new(&mut consumer, self.params(n));
+        w.update_view(last)?;
+        let out = algorithm(&mut w)?;
+        let (root, view, also_root) = consumer.finish()?;
+        self.check_head(head, &root, &view, also_root, now)?;
+        Ok((out, Checked { head: head.clone(), view, root }))
+    }
+
     /// Verifies a search response (for `request`, made by this client) at
     /// local time `now` (ms since the epoch), and retains what it must.
     pub fn verify_search(&mut self, request: &[u8], response: &[u8], now: u64) -> Result<Found> {
         let req = SearchRequest::from_bytes(request)?;
         let resp = SearchResponse::from_bytes(response, &req, &self.config)?;
-        let (n, also) = self.size_of(&resp.full_tree_head, req.last)?;
         let t = req.version.or(resp.version).expect("one of the two names the version");
         let versions = ladder::base(t);
         if resp.binary_ladder.len() != versions.len() {
@@ -238,16 +268,14 @@ impl Client {
             };
             material.insert(v, (key, c));
         }
-        let mut consumer = Consumer::new(&resp.search, &material, n, &self.view, also);
-        let mut w = Walker::new(&mut consumer, self.params(n));
-        w.update_view(req.last)?;
-        let position = match req.version {
-            None => w.greatest_version(t)?,
-            Some(_) => w.fixed_version(t)?,
-        };
-        let rightmost = w.rightmost_distinguished()?;
-        let (root, view, also_root) = consumer.finish()?;
-        self.check_head(&resp.full_tree_head, &root, &view, also_root, now)?;
+        let ((position, rightmost), checked) =
+            self.check(&resp.full_tree_head, req.last, &resp.search, &material, now, |w| {
+                let position = match req.version {
+                    None => w.greatest_version(t)?,
+                    Some(_) => w.fixed_version(t)?,
+                };
+                Ok((position, w.rightmost_distinguished()?))
+            })?;
         let monitored = matches!(self.config.mode, Mode::ContactMonitoring) && rightmost.is_none_or(|d| position > d);
         if monitored {
             let m = self.monitors.entry(req.label.clone()).or_default();
@@ -258,7 +286,7 @@ impl Client {
                 m.material.insert(v, material[&v]);
             }
         }
-        self.commit(&resp.full_tree_head, view, root);
+        self.commit(checked);
         Ok(Found { version: t, value: resp.value, position, monitored })
     }
 
@@ -266,25 +294,21 @@ impl Client {
     pub fn verify_monitor(&mut self, request: &[u8], response: &[u8], now: u64) -> Result<()> {
         let req = MonitorRequest::from_bytes(request)?;
         let resp = ProofResponse::from_bytes(response, &self.config)?;
-        let (n, also) = self.size_of(&resp.full_tree_head, req.last)?;
         let monitor =
             self.monitors.get(&req.label).ok_or_else(|| invalid("this client does not monitor that label"))?;
         let mut entries: BTreeMap<u64, u32> = req.entries.iter().copied().collect();
         if entries != monitor.entries {
             return Err(invalid("the request is not this client's monitoring map"));
         }
-        let mut consumer = Consumer::new(&resp.proof, &monitor.material, n, &self.view, also);
-        let mut w = Walker::new(&mut consumer, self.params(n));
-        w.update_view(req.last)?;
-        w.contact_monitor(&mut entries)?;
-        let (root, view, also_root) = consumer.finish()?;
-        self.check_head(&resp.full_tree_head, &root, &view, also_root, now)?;
+        let ((), checked) = self.check(&resp.full_tree_head, req.last, &resp.proof, &monitor.material, now, |w| {
+            w.contact_monitor(&mut entries)
+        })?;
         if entries.is_empty() {
             self.monitors.remove(&req.label);
         } else {
             self.monitors.get_mut(&req.label).expect("present").entries = entries;
         }
-        self.commit(&resp.full_tree_head, view, root);
+        self.commit(checked);
         Ok(())
     }
 
@@ -293,7 +317,6 @@ impl Client {
     pub fn verify_owner_init(&mut self, request: &[u8], response: &[u8], now: u64) -> Result<Option<u32>> {
         let req = OwnerInitRequest::from_bytes(request)?;
         let resp = OwnerInitResponse::from_bytes(response, &self.config)?;
-        let (n, also) = self.size_of(&resp.full_tree_head, req.last)?;
         let g = &resp.greatest_versions;
         let mut versions: Vec<u32> = g.iter().flat_map(|&v| ladder::base(v)).chain([0]).collect();
         versions.sort_unstable();
@@ -309,15 +332,11 @@ impl Client {
             let key = verify_search_key(&self.config.vrf_public_key, &req.label, v, &step.proof)?;
             material.insert(v, (key, step.commitment));
         }
-        let mut consumer = Consumer::new(&resp.init, &material, n, &self.view, also);
-        let mut w = Walker::new(&mut consumer, self.params(n));
-        w.update_view(req.last)?;
-        w.owner_init(req.start, g)?;
-        let (root, view, also_root) = consumer.finish()?;
-        self.check_head(&resp.full_tree_head, &root, &view, also_root, now)?;
+        let ((), checked) =
+            self.check(&resp.full_tree_head, req.last, &resp.init, &material, now, |w| w.owner_init(req.start, g))?;
         let greatest = g.first().copied();
         self.owned.insert(req.label, Owned { start: req.start, greatest, material });
-        self.commit(&resp.full_tree_head, view, root);
+        self.commit(checked);
         Ok(greatest)
     }
 
@@ -327,21 +346,17 @@ impl Client {
     pub fn verify_owner_monitor(&mut self, request: &[u8], response: &[u8], now: u64) -> Result<u64> {
         let req = OwnerMonitorRequest::from_bytes(request)?;
         let resp = ProofResponse::from_bytes(response, &self.config)?;
-        let (n, also) = self.size_of(&resp.full_tree_head, req.last)?;
         let owned = self.owned.get(&req.label).ok_or_else(|| invalid("this client does not own that label"))?;
         if (req.start, req.greatest_version) != (owned.start, owned.greatest) || !req.entries.is_empty() {
             return Err(invalid("the request is not this client's owner state"));
         }
-        let mut consumer = Consumer::new(&resp.proof, &owned.material, n, &self.view, also);
-        let mut w = Walker::new(&mut consumer, self.params(n));
-        w.update_view(req.last)?;
         let greatest = owned.greatest;
-        let checked = w.owner_monitor(owned.start, &|_| greatest, &mut |_| false)?;
-        let (root, view, also_root) = consumer.finish()?;
-        self.check_head(&resp.full_tree_head, &root, &view, also_root, now)?;
-        let start = checked.unwrap_or(owned.start);
+        let (moved, checked) = self.check(&resp.full_tree_head, req.last, &resp.proof, &owned.material, now, |w| {
+            w.owner_monitor(owned.start, &|_| greatest, &mut |_| false)
+        })?;
+        let start = moved.unwrap_or(owned.start);
         self.owned.get_mut(&req.label).expect("owned").start = start;
-        self.commit(&resp.full_tree_head, view, root);
+        self.commit(checked);
         Ok(start)
     }
 
@@ -350,25 +365,22 @@ impl Client {
     pub fn verify_distinguished(&mut self, request: &[u8], response: &[u8], now: u64) -> Result<Vec<(u64, u64)>> {
         let req = DistinguishedRequest::from_bytes(request)?;
         let resp = ProofResponse::from_bytes(response, &self.config)?;
-        let (n, also) = self.size_of(&resp.full_tree_head, req.last)?;
-        let none = LabelMaterial::new();
-        let mut consumer = Consumer::new(&resp.proof, &none, n, &self.view, also);
-        let mut w = Walker::new(&mut consumer, self.params(n));
-        w.update_view(req.last)?;
-        let found = w.walk_distinguished(req.stop, self.recent)?;
-        let stamped = found.into_iter().map(|x| Ok((x, w.timestamp(x)?))).collect::<Result<Vec<_>>>()?;
-        let (root, view, also_root) = consumer.finish()?;
-        self.check_head(&resp.full_tree_head, &root, &view, also_root, now)?;
-        self.commit(&resp.full_tree_head, view, root);
+        let (stamped, checked) =
+            self.check(&resp.full_tree_head, req.last, &resp.proof, &LabelMaterial::new(), now, |w| {
+                let found = w.walk_distinguished(req.stop, self.recent)?;
+                found.into_iter().map(|x| Ok((x, w.timestamp(x)?))).collect::<Result<Vec<_>>>()
+            })?;
+        self.commit(checked);
         Ok(stamped)
     }
 
-    fn commit(&mut self, head: &FullTreeHead, view: View, root: Hash) {
-        if let FullTreeHead::Updated { auditor: Some(a), .. } = head {
-            self.auditor = Some(a.clone());
+    /// Keeps what a verified response showed.
+    fn commit(&mut self, checked: Checked) {
+        if let FullTreeHead::Updated { auditor: Some(a), .. } = checked.head {
+            self.auditor = Some(a);
         }
-        self.view = view;
-        self.root = root;
+        self.view = checked.view;
+        self.root = checked.root;
     }
 
     /// The retained state, to save and later [`Client::restore`]: the

@@ -11,6 +11,7 @@ use rayon::prelude::*;
 
 use super::algorithms::{Params, Walker};
 use super::auditor::{AuditorUpdate, EMPTY_PROOF, MAX_ADDED};
+use super::combined::CombinedTreeProof;
 use super::commitment::{commitment, search_key, update_value, OPENING_LEN};
 use super::ladder;
 use super::log_tree::{LogEntry, LogTree};
@@ -19,7 +20,7 @@ use super::messages::{
     OwnerMonitorRequest, ProofResponse, SearchRequest, SearchResponse,
 };
 use super::search_tree::path_to;
-use super::session::Recorder;
+use super::session::{Recorder, SearchKeys};
 use super::tree_head::{AuditorTreeHead, Configuration, Mode, TreeHead};
 use super::wire::Reader;
 use crate::error::{invalid, Error, Result};
@@ -272,6 +273,7 @@ impl Directory {
     fn full_tree_head(&self, last: Option<u64>) -> Result<FullTreeHead> {
         let n = self.size();
         match last {
+            _ if n == 0 => Err(invalid("the log has no entries yet")),
             Some(0) => Err(invalid("a user cannot have seen a log of 0 entries")),
             Some(l) if l > n => Err(invalid(format!("the user claims {l} entries; the log has {n}"))),
             Some(l) if l == n => Ok(FullTreeHead::Same),
@@ -300,10 +302,26 @@ impl Directory {
         }
     }
 
+    /// Runs `algorithm` for a user who saw `last` entries, after updating
+    /// its view, and records the proof: the one way every answer is made.
+    fn record<T>(
+        &self,
+        last: Option<u64>,
+        keys: Option<SearchKeys<'_>>,
+        head: &FullTreeHead,
+        algorithm: impl FnOnce(&mut Walker<'_>) -> Result<T>,
+    ) -> Result<(T, CombinedTreeProof)> {
+        let params = self.params()?;
+        let mut rec = Recorder::new(&self.log, &self.entries, &self.map, params.n, last, keys, Self::also(head));
+        let mut w = Walker::new(&mut rec, params);
+        w.update_view(last)?;
+        let out = algorithm(&mut w).map_err(refused)?;
+        Ok((out, rec.finish()?))
+    }
+
     /// Answers a `SearchRequest`.
     pub fn search(&self, request: &[u8]) -> Result<Vec<u8>> {
         let req = SearchRequest::from_bytes(request)?;
-        let params = self.params()?;
         let full_tree_head = self.full_tree_head(req.last)?;
         let versions = self.labels.get(&req.label).ok_or_else(|| invalid("no such label"))?;
         let greatest = versions.len() as u32 - 1;
@@ -327,29 +345,17 @@ impl Directory {
             Some(l) => Ok(l.1),
             None => self.key_of(&req.label, v),
         };
-        let mut rec = Recorder::new(
-            &self.log,
-            &self.entries,
-            &self.map,
-            params.n,
-            req.last,
-            Some(&keys),
-            Self::also(&full_tree_head),
-        );
-        let mut w = Walker::new(&mut rec, params);
-        w.update_view(req.last)?;
-        match req.version {
+        let (_, search) = self.record(req.last, Some(&keys), &full_tree_head, |w| match req.version {
             None => w.greatest_version(t),
             Some(_) => w.fixed_version(t),
-        }
-        .map_err(refused)?;
+        })?;
         let response = SearchResponse {
             full_tree_head,
             version: req.version.is_none().then_some(t),
             opening: target.opening,
             value: target.value.clone(),
-            search: rec.finish()?,
-            binary_ladder: ladder.iter().map(|l| l.2.clone()).collect(),
+            binary_ladder: ladder.into_iter().map(|l| l.2).collect(),
+            search,
         };
         response.to_bytes()
     }
@@ -362,19 +368,9 @@ impl Directory {
         let versions = self.labels.get(&req.label).ok_or_else(|| invalid("no such label"))?;
         self.check_monitor_map(versions, &req.entries, params.n)?;
         let keys = |v: u32| self.key_of(&req.label, v);
-        let mut rec = Recorder::new(
-            &self.log,
-            &self.entries,
-            &self.map,
-            params.n,
-            req.last,
-            Some(&keys),
-            Self::also(&full_tree_head),
-        );
-        let mut w = Walker::new(&mut rec, params);
-        w.update_view(req.last)?;
-        w.contact_monitor(&mut req.entries.iter().copied().collect()).map_err(refused)?;
-        ProofResponse { full_tree_head, proof: rec.finish()? }.to_bytes()
+        let mut map = req.entries.iter().copied().collect();
+        let (_, proof) = self.record(req.last, Some(&keys), &full_tree_head, |w| w.contact_monitor(&mut map))?;
+        ProofResponse { full_tree_head, proof }.to_bytes()
     }
 
     /// The draft's checks of a monitoring map: ascending positions, no
@@ -407,24 +403,15 @@ impl Directory {
     /// entries owner initialization inspects, with full ladders there.
     pub fn owner_init(&self, request: &[u8]) -> Result<Vec<u8>> {
         let req = OwnerInitRequest::from_bytes(request)?;
-        let params = self.params()?;
         let full_tree_head = self.full_tree_head(req.last)?;
         let versions = self.labels.get(&req.label).map_or(&[][..], Vec::as_slice);
         let keys = |v: u32| self.key_of(&req.label, v);
-        let mut rec = Recorder::new(
-            &self.log,
-            &self.entries,
-            &self.map,
-            params.n,
-            req.last,
-            Some(&keys),
-            Self::also(&full_tree_head),
-        );
-        let mut w = Walker::new(&mut rec, params);
-        w.update_view(req.last)?;
-        let entries = w.owner_entries(req.start).map_err(refused)?;
-        let greatest: Vec<u32> = entries.iter().map_while(|&x| Self::greatest_at(versions, x)).collect();
-        w.owner_init(req.start, &greatest).map_err(refused)?;
+        let (greatest, init) = self.record(req.last, Some(&keys), &full_tree_head, |w| {
+            let entries = w.owner_entries(req.start)?;
+            let greatest: Vec<u32> = entries.iter().map_while(|&x| Self::greatest_at(versions, x)).collect();
+            w.owner_init(req.start, &greatest)?;
+            Ok(greatest)
+        })?;
         let mut looked_up: Vec<u32> = greatest.iter().flat_map(|&g| ladder::base(g)).chain([0]).collect();
         looked_up.sort_unstable();
         looked_up.dedup();
@@ -438,7 +425,7 @@ impl Directory {
                 })
             })
             .collect::<Result<_>>()?;
-        OwnerInitResponse { full_tree_head, greatest_versions: greatest, binary_ladder, init: rec.finish()? }.to_bytes()
+        OwnerInitResponse { full_tree_head, greatest_versions: greatest, binary_ladder, init }.to_bytes()
     }
 
     /// Answers an `OwnerMonitorRequest`: contact monitoring of the owner's
@@ -460,38 +447,26 @@ impl Directory {
             return Err(invalid("greatest_version does not fit the label's versions"));
         }
         let keys = |v: u32| self.key_of(&req.label, v);
-        let mut rec = Recorder::new(
-            &self.log,
-            &self.entries,
-            &self.map,
-            params.n,
-            req.last,
-            Some(&keys),
-            Self::also(&full_tree_head),
-        );
-        let mut w = Walker::new(&mut rec, params);
-        w.update_view(req.last)?;
-        w.contact_monitor(&mut req.entries.iter().copied().collect()).map_err(refused)?;
         let expected = |x: u64| Self::greatest_at(versions, x).min(req.greatest_version);
         let mut ladders = 0;
         let mut stop = |x: u64| {
             ladders += 1;
             ladders > OWNER_LADDERS || Self::greatest_at(versions, x) > req.greatest_version
         };
-        w.owner_monitor(req.start, &expected, &mut stop).map_err(refused)?;
-        ProofResponse { full_tree_head, proof: rec.finish()? }.to_bytes()
+        let mut map = req.entries.iter().copied().collect();
+        let (_, proof) = self.record(req.last, Some(&keys), &full_tree_head, |w| {
+            w.contact_monitor(&mut map)?;
+            w.owner_monitor(req.start, &expected, &mut stop)
+        })?;
+        ProofResponse { full_tree_head, proof }.to_bytes()
     }
 
     /// Answers a `DistinguishedRequest`.
     pub fn distinguished(&self, request: &[u8]) -> Result<Vec<u8>> {
         let req = DistinguishedRequest::from_bytes(request)?;
-        let params = self.params()?;
         let full_tree_head = self.full_tree_head(req.last)?;
-        let mut rec =
-            Recorder::new(&self.log, &self.entries, &self.map, params.n, req.last, None, Self::also(&full_tree_head));
-        let mut w = Walker::new(&mut rec, params);
-        w.update_view(req.last)?;
-        w.walk_distinguished(req.stop, self.recent).map_err(refused)?;
-        ProofResponse { full_tree_head, proof: rec.finish()? }.to_bytes()
+        let (_, proof) =
+            self.record(req.last, None, &full_tree_head, |w| w.walk_distinguished(req.stop, self.recent))?;
+        ProofResponse { full_tree_head, proof }.to_bytes()
     }
 }
