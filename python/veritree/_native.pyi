@@ -129,7 +129,10 @@ class KtDirectory:
     def stage(self, label: BytesLike, value: BytesLike) -> int:
         """Queues a new version of `label` for the next entry; returns its version number."""
     def publish(self, timestamp: int | None = None) -> int:
-        """Publishes everything staged as one log entry; returns its index."""
+        """Publishes everything staged as one log entry; returns its index.
+
+        With an auditor, entries hold at most 255 updates: several may be made, and the last one's index returns.
+        """
     def auditor_update(self, index: int) -> bytes:
         """The `AuditorUpdate` of log entry `index` (third-party auditing mode)."""
     def set_auditor_head(self, head: BytesLike) -> None:

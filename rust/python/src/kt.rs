@@ -108,7 +108,8 @@ impl PyKtDirectory {
     }
 
     /// Publishes everything staged as one log entry stamped `timestamp` (ms
-    /// since the epoch; default now); returns the entry's index.
+    /// since the epoch; default now); returns the entry's index. With an
+    /// auditor, entries hold at most 255 updates: the last one's index.
     #[pyo3(signature = (timestamp = None))]
     fn publish(&self, py: Python<'_>, timestamp: Option<u64>) -> PyResult<u64> {
         let t = timestamp.unwrap_or_else(now_ms);
