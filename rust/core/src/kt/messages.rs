@@ -83,21 +83,44 @@ pub struct LadderStep {
     pub commitment: Option<Hash>,
 }
 
-fn encode_ladder(w: &mut Writer, steps: &[LadderStep]) -> Result<()> {
-    let n = u8::try_from(steps.len()).map_err(|_| invalid("a binary ladder of over 255 steps"))?;
-    w.u8(n);
-    for s in steps {
-        w.fixed(&s.proof);
-        match &s.commitment {
+impl LadderStep {
+    fn encode(&self, w: &mut Writer) {
+        w.fixed(&self.proof);
+        match &self.commitment {
             None => w.u8(0),
             Some(c) => w.u8(1).fixed(c),
         };
     }
+
+    fn decode(r: &mut Reader<'_>) -> Result<LadderStep> {
+        Ok(LadderStep { proof: r.array()?, commitment: r.optional(|r| r.array())? })
+    }
+}
+
+/// `BinaryLadderStep binary_ladder<0..2^8-1>`.
+fn encode_ladder(w: &mut Writer, steps: &[LadderStep]) -> Result<()> {
+    let n = u8::try_from(steps.len()).map_err(|_| invalid("a binary ladder of over 255 steps"))?;
+    w.u8(n);
+    steps.iter().for_each(|s| s.encode(w));
     Ok(())
 }
 
 fn decode_ladder(r: &mut Reader<'_>) -> Result<Vec<LadderStep>> {
-    (0..r.u8()?).map(|_| Ok(LadderStep { proof: r.array()?, commitment: r.optional(|r| r.array())? })).collect()
+    (0..r.u8()?).map(|_| LadderStep::decode(r)).collect()
+}
+
+/// A monitoring map: `MonitorMapEntry entries<0..2^8-1>`.
+fn encode_map(w: &mut Writer, entries: &[(u64, u32)]) -> Result<()> {
+    let n = u8::try_from(entries.len()).map_err(|_| invalid("over 255 monitoring map entries"))?;
+    w.u8(n);
+    for &(p, v) in entries {
+        w.u64(p).u32(v);
+    }
+    Ok(())
+}
+
+fn decode_map(r: &mut Reader<'_>) -> Result<Vec<(u64, u32)>> {
+    (0..r.u8()?).map(|_| Ok((r.u64()?, r.u32()?))).collect()
 }
 
 /// `SearchRequest`.
@@ -183,11 +206,7 @@ impl MonitorRequest {
         let mut w = Writer::default();
         optional_u64(&mut w, self.last);
         w.vector(&self.label, LABEL_MAX)?;
-        let n = u8::try_from(self.entries.len()).map_err(|_| invalid("over 255 monitoring map entries"))?;
-        w.u8(n);
-        for &(p, v) in &self.entries {
-            w.u64(p).u32(v);
-        }
+        encode_map(&mut w, &self.entries)?;
         Ok(w.buf)
     }
 
@@ -195,8 +214,7 @@ impl MonitorRequest {
         whole(b, "ContactMonitorRequest", |r| {
             let last = r.optional(|r| r.u64())?;
             let label = r.vector(LABEL_MAX)?.to_vec();
-            let entries = (0..r.u8()?).map(|_| Ok((r.u64()?, r.u32()?))).collect::<Result<_>>()?;
-            Ok(MonitorRequest { last, label, entries })
+            Ok(MonitorRequest { last, label, entries: decode_map(r)? })
         })
     }
 }
@@ -293,13 +311,7 @@ impl OwnerInitResponse {
         }
         let steps = u16::try_from(self.binary_ladder.len()).map_err(|_| invalid("over 65535 ladder steps"))?;
         w.buf.extend_from_slice(&steps.to_be_bytes());
-        for s in &self.binary_ladder {
-            w.fixed(&s.proof);
-            match &s.commitment {
-                None => w.u8(0),
-                Some(c) => w.u8(1).fixed(c),
-            };
-        }
+        self.binary_ladder.iter().for_each(|s| s.encode(&mut w));
         self.init.encode(&mut w)?;
         Ok(w.buf)
     }
@@ -308,9 +320,7 @@ impl OwnerInitResponse {
         whole(b, "OwnerInitResponse", |r| {
             let full_tree_head = FullTreeHead::decode(r, config)?;
             let greatest_versions = (0..r.u8()?).map(|_| r.u32()).collect::<Result<_>>()?;
-            let binary_ladder = (0..r.u16()?)
-                .map(|_| Ok(LadderStep { proof: r.array()?, commitment: r.optional(|r| r.array())? }))
-                .collect::<Result<_>>()?;
+            let binary_ladder = (0..r.u16()?).map(|_| LadderStep::decode(r)).collect::<Result<_>>()?;
             Ok(OwnerInitResponse {
                 full_tree_head,
                 greatest_versions,
@@ -335,9 +345,10 @@ pub struct OwnerMonitorRequest {
 
 impl OwnerMonitorRequest {
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
-        let mut w = MonitorRequest { last: self.last, label: self.label.clone(), entries: self.entries.clone() }
-            .to_bytes()
-            .map(|buf| Writer { buf })?;
+        let mut w = Writer::default();
+        optional_u64(&mut w, self.last);
+        w.vector(&self.label, LABEL_MAX)?;
+        encode_map(&mut w, &self.entries)?;
         w.u64(self.start);
         optional_u32(&mut w, self.greatest_version);
         Ok(w.buf)
@@ -347,11 +358,10 @@ impl OwnerMonitorRequest {
         whole(b, "OwnerMonitorRequest", |r| {
             let last = r.optional(|r| r.u64())?;
             let label = r.vector(LABEL_MAX)?.to_vec();
-            let entries = (0..r.u8()?).map(|_| Ok((r.u64()?, r.u32()?))).collect::<Result<_>>()?;
             Ok(OwnerMonitorRequest {
                 last,
                 label,
-                entries,
+                entries: decode_map(r)?,
                 start: r.u64()?,
                 greatest_version: r.optional(|r| r.u32())?,
             })
