@@ -42,6 +42,18 @@ impl PyKtDirectory {
     fn lock(&self) -> std::sync::MutexGuard<'_, Directory> {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
+
+    /// Answers an encoded request with `handler`, the GIL released.
+    fn answer<'py>(
+        &self,
+        py: Python<'py>,
+        request: &Bound<'py, PyAny>,
+        handler: fn(&Directory, &[u8]) -> veritree_core::Result<Vec<u8>>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let req = convert::bytes_of(request, "request")?;
+        let out = py.detach(|| handler(&self.lock(), &req)).py()?;
+        Ok(PyBytes::new(py, &out))
+    }
 }
 
 #[pymethods]
@@ -129,37 +141,27 @@ impl PyKtDirectory {
 
     /// Answers a SearchRequest with a SearchResponse.
     fn search<'py>(&self, py: Python<'py>, request: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
-        let req = convert::bytes_of(request, "request")?;
-        let out = py.detach(|| self.lock().search(&req)).py()?;
-        Ok(PyBytes::new(py, &out))
+        self.answer(py, request, Directory::search)
     }
 
     /// Answers a ContactMonitorRequest with a ContactMonitorResponse.
     fn monitor<'py>(&self, py: Python<'py>, request: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
-        let req = convert::bytes_of(request, "request")?;
-        let out = py.detach(|| self.lock().monitor(&req)).py()?;
-        Ok(PyBytes::new(py, &out))
+        self.answer(py, request, Directory::monitor)
     }
 
     /// Answers an OwnerInitRequest with an OwnerInitResponse.
     fn owner_init<'py>(&self, py: Python<'py>, request: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
-        let req = convert::bytes_of(request, "request")?;
-        let out = py.detach(|| self.lock().owner_init(&req)).py()?;
-        Ok(PyBytes::new(py, &out))
+        self.answer(py, request, Directory::owner_init)
     }
 
     /// Answers an OwnerMonitorRequest with an OwnerMonitorResponse.
     fn owner_monitor<'py>(&self, py: Python<'py>, request: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
-        let req = convert::bytes_of(request, "request")?;
-        let out = py.detach(|| self.lock().owner_monitor(&req)).py()?;
-        Ok(PyBytes::new(py, &out))
+        self.answer(py, request, Directory::owner_monitor)
     }
 
     /// Answers a DistinguishedRequest with a DistinguishedResponse.
     fn distinguished<'py>(&self, py: Python<'py>, request: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
-        let req = convert::bytes_of(request, "request")?;
-        let out = py.detach(|| self.lock().distinguished(&req)).py()?;
-        Ok(PyBytes::new(py, &out))
+        self.answer(py, request, Directory::distinguished)
     }
 
     fn __repr__(&self) -> String {
@@ -198,6 +200,21 @@ pub struct PyKtClient {
 impl PyKtClient {
     fn lock(&self) -> std::sync::MutexGuard<'_, Client> {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Verifies an encoded (request, response) pair with `verify` at
+    /// `now_ms` (default: the local clock), the GIL released.
+    fn check<T: Send>(
+        &self,
+        py: Python<'_>,
+        request: &Bound<'_, PyAny>,
+        response: &Bound<'_, PyAny>,
+        now_ms: Option<u64>,
+        verify: fn(&mut Client, &[u8], &[u8], u64) -> veritree_core::Result<T>,
+    ) -> PyResult<T> {
+        let (req, resp) = (convert::bytes_of(request, "request")?, convert::bytes_of(response, "response")?);
+        let now = now_ms.unwrap_or_else(self::now_ms);
+        py.detach(|| verify(&mut self.lock(), &req, &resp, now)).py()
     }
 }
 
@@ -251,9 +268,7 @@ impl PyKtClient {
         response: &Bound<'_, PyAny>,
         now_ms: Option<u64>,
     ) -> PyResult<PyKtFound> {
-        let (req, resp) = (convert::bytes_of(request, "request")?, convert::bytes_of(response, "response")?);
-        let now = now_ms.unwrap_or_else(self::now_ms);
-        let found = py.detach(|| self.lock().verify_search(&req, &resp, now)).py()?;
+        let found = self.check(py, request, response, now_ms, Client::verify_search)?;
         Ok(PyKtFound {
             version: found.version,
             value: PyBytes::new(py, &found.value).unbind(),
@@ -274,9 +289,7 @@ impl PyKtClient {
         response: &Bound<'_, PyAny>,
         now_ms: Option<u64>,
     ) -> PyResult<()> {
-        let (req, resp) = (convert::bytes_of(request, "request")?, convert::bytes_of(response, "response")?);
-        let now = now_ms.unwrap_or_else(self::now_ms);
-        py.detach(|| self.lock().verify_monitor(&req, &resp, now)).py()
+        self.check(py, request, response, now_ms, Client::verify_monitor)
     }
 
     /// Labels this client owns, with the rightmost distinguished entry
@@ -306,9 +319,7 @@ impl PyKtClient {
         response: &Bound<'_, PyAny>,
         now_ms: Option<u64>,
     ) -> PyResult<Option<u32>> {
-        let (req, resp) = (convert::bytes_of(request, "request")?, convert::bytes_of(response, "response")?);
-        let now = now_ms.unwrap_or_else(self::now_ms);
-        py.detach(|| self.lock().verify_owner_init(&req, &resp, now)).py()
+        self.check(py, request, response, now_ms, Client::verify_owner_init)
     }
 
     fn owner_monitor_request<'py>(&self, py: Python<'py>, label: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
@@ -325,9 +336,7 @@ impl PyKtClient {
         response: &Bound<'_, PyAny>,
         now_ms: Option<u64>,
     ) -> PyResult<u64> {
-        let (req, resp) = (convert::bytes_of(request, "request")?, convert::bytes_of(response, "response")?);
-        let now = now_ms.unwrap_or_else(self::now_ms);
-        py.detach(|| self.lock().verify_owner_monitor(&req, &resp, now)).py()
+        self.check(py, request, response, now_ms, Client::verify_owner_monitor)
     }
 
     #[pyo3(signature = (stop = None))]
@@ -345,9 +354,7 @@ impl PyKtClient {
         response: &Bound<'_, PyAny>,
         now_ms: Option<u64>,
     ) -> PyResult<Vec<(u64, u64)>> {
-        let (req, resp) = (convert::bytes_of(request, "request")?, convert::bytes_of(response, "response")?);
-        let now = now_ms.unwrap_or_else(self::now_ms);
-        py.detach(|| self.lock().verify_distinguished(&req, &resp, now)).py()
+        self.check(py, request, response, now_ms, Client::verify_distinguished)
     }
 
     fn __repr__(&self) -> String {
