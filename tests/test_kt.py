@@ -717,3 +717,51 @@ def test_owners_follow_their_labels_from_a_distinguished_entry() -> None:
     for _ in range(3):
         req = owner.owner_monitor_request(b"owned")
         assert owner.verify_owner_monitor(req, log.d.owner_monitor(req), now_ms=log.now) < injected
+
+
+def test_owners_update_their_labels_and_hear_of_every_other_version() -> None:
+    log = new_log()
+    grow(log, 30)
+    owner = veritree.KtClient(log.d.config)
+    start = distinguished(owner, log)[-1][0]
+    req = owner.owner_init_request(b"dave", start)
+    assert owner.verify_owner_init(req, log.d.owner_init(req), now_ms=log.now) is None
+    for round, values in enumerate([[b"phone"], [b"phone", b"laptop"], [b"tablet"]]):
+        req = owner.update_request(b"dave", values)
+        assert log.d.update(req) is None  # staged for the next entry
+        with pytest.raises(ValueError):
+            log.d.update(req)  # one batch at a time
+        log.values.setdefault(b"dave", []).extend(values)
+        log.publish()
+        grow(log, 3 + round, [b"alice"])
+        resp = log.d.update(req)
+        assert resp is not None
+        first = len(log.values[b"dave"]) - len(values)
+        for i in range(0, len(resp), 7):
+            bad = bytearray(resp)
+            bad[i] ^= 1
+            other = veritree.KtClient.restore(owner.save())
+            try:
+                other.verify_update(req, bytes(bad), now_ms=log.now)
+            except REJECTED:
+                continue
+            # As the draft has it, a value added at a distinguished entry is
+            # checked when the owner next monitors that entry.
+            mreq = other.owner_monitor_request(b"dave")
+            with pytest.raises(veritree.VerificationError):
+                other.verify_owner_monitor(mreq, log.d.owner_monitor(mreq), now_ms=log.now)
+        added = owner.verify_update(req, resp, now_ms=log.now)
+        assert added == [(first + i, v) for i, v in enumerate(values)]
+        assert owner.owned_labels[0][2] == len(log.values[b"dave"]) - 1
+    # A version the owner did not make is reported to it, with its value.
+    log.publish([(b"dave", b"attacker's key")])
+    req = owner.update_request(b"dave")
+    resp = log.d.update(req)
+    assert resp is not None
+    assert owner.verify_update(req, resp, now_ms=log.now) == [(4, b"attacker's key")]
+    with pytest.raises(ValueError):
+        log.d.update(owner.update_request(b"dave"))  # nothing newer, nothing to add
+    with pytest.raises(ValueError):
+        owner.update_request(b"not mine")
+    restored = veritree.KtClient.restore(owner.save())
+    assert restored.owned_labels == owner.owned_labels

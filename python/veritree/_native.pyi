@@ -142,6 +142,8 @@ class KtDirectory:
     def distinguished(self, request: BytesLike) -> bytes: ...
     def owner_init(self, request: BytesLike) -> bytes: ...
     def owner_monitor(self, request: BytesLike) -> bytes: ...
+    def update(self, request: BytesLike) -> bytes | None:
+        """Stages an owner's new values (None: ask again after `publish`), or the UpdateResponse for versions made since."""
 
 class KtAuditor:
     """A third-party auditor: checks each entry's AuditorUpdate and signs the log root."""
@@ -193,6 +195,11 @@ class KtClient:
     def owner_monitor_request(self, label: BytesLike) -> bytes: ...
     def verify_owner_monitor(self, request: BytesLike, response: BytesLike, now_ms: int | None = None) -> int:
         """The owner's new start: the rightmost distinguished entry checked so far."""
+    def update_request(self, label: BytesLike, values: Sequence[BytesLike] = ()) -> bytes: ...
+    def verify_update(
+        self, request: BytesLike, response: BytesLike, now_ms: int | None = None
+    ) -> list[tuple[int, bytes]]:
+        """[(version, value)] added at the response's entry; they may not be the request's values."""
     def distinguished_request(self, stop: int | None = None) -> bytes: ...
     def verify_distinguished(
         self, request: BytesLike, response: BytesLike, now_ms: int | None = None

@@ -64,6 +64,7 @@ def kt_directory(size: int, batches: list[int], searches: int) -> list[Row]:
                         "VRF limit", {"seconds": dt, "vrf_share": b / limit / dt}))
     rows += _serving(d, section, size, searches, clock)
     rows += _monitoring(d, section, size, clock)
+    rows += _updating(d, section, size, clock + 10_000)
     return rows
 
 
@@ -137,4 +138,40 @@ def _monitoring(d: veritree.KtDirectory, section: str, size: int, clock: int, co
             "responses/s", None, "", {"bytes": size_bytes}),
         Row(section, "contact monitor verifications", n / verify, "verifications/s"),
         Row(section, "contact monitor response size", size_bytes, "bytes"),
+    ]
+
+
+def _updating(d: veritree.KtDirectory, section: str, size: int, clock: int, count: int = 200) -> list[Row]:
+    """Owners of `count` labels each send an UpdateRequest with a new value;
+    the log publishes them in one entry (with 1,000 other updates), then
+    answers each owner's request again with the UpdateResponse it verifies."""
+    labels = [b"user%d" % (i * 15_485_863 % size) for i in range(count)]
+    seen = veritree.KtClient(d.config)
+    dreq = seen.distinguished_request()
+    start = seen.verify_distinguished(dreq, d.distinguished(dreq), now_ms=clock)[-1][0]
+    owners = []
+    for label in labels:
+        c = veritree.KtClient.restore(seen.save())
+        r = c.owner_init_request(label, start)
+        c.verify_owner_init(r, d.owner_init(r), now_ms=clock)
+        r = c.update_request(label, [b"owner's new keys"])
+        assert d.update(r) is None
+        owners.append((c, r))
+    for i in range(1000):
+        d.stage(b"other%d" % i, b"new account")
+    d.publish(clock)
+    t = time.perf_counter()
+    responses = [d.update(r) for _, r in owners]
+    serve = time.perf_counter() - t
+    t = time.perf_counter()
+    for (c, r), response in zip(owners, responses):
+        assert response is not None
+        c.verify_update(r, response, now_ms=clock)
+    verify = time.perf_counter() - t
+    size_bytes = sum(len(r or b"") for r in responses) / count
+    return [
+        Row(section, f"update responses ({count} owners)", count / serve, "responses/s", None, "",
+            {"bytes": size_bytes}),
+        Row(section, "update verifications by owners", count / verify, "verifications/s"),
+        Row(section, "update response size", size_bytes, "bytes"),
     ]

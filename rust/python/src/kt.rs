@@ -159,6 +159,17 @@ impl PyKtDirectory {
         self.answer(py, request, Directory::owner_monitor)
     }
 
+    /// Takes an UpdateRequest from a label's owner. New values for the
+    /// label's current greatest version are staged for the next entry and
+    /// None returns: the owner asks again after `publish`. Otherwise the
+    /// UpdateResponse for the first entry that added versions since the
+    /// owner's greatest.
+    fn update<'py>(&self, py: Python<'py>, request: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        let req = convert::bytes_of(request, "request")?;
+        let out = py.detach(|| self.lock().update(&req)).py()?;
+        Ok(out.map(|b| PyBytes::new(py, &b)))
+    }
+
     /// Answers a DistinguishedRequest with a DistinguishedResponse.
     fn distinguished<'py>(&self, py: Python<'py>, request: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
         self.answer(py, request, Directory::distinguished)
@@ -337,6 +348,35 @@ impl PyKtClient {
         now_ms: Option<u64>,
     ) -> PyResult<u64> {
         self.check(py, request, response, now_ms, Client::verify_owner_monitor)
+    }
+
+    /// An UpdateRequest for an owned label: adds `values` as new versions,
+    /// or with none asks for versions made since the greatest one known.
+    #[pyo3(signature = (label, values = Vec::new()))]
+    fn update_request<'py>(
+        &self,
+        py: Python<'py>,
+        label: &Bound<'py, PyAny>,
+        values: Vec<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let values =
+            values.iter().map(|v| Ok(convert::bytes_of(v, "value")?.to_vec())).collect::<PyResult<Vec<_>>>()?;
+        Ok(PyBytes::new(py, &self.lock().update_request(&convert::bytes_of(label, "label")?, &values).py()?))
+    }
+
+    /// Verifies an UpdateResponse; returns the versions it added, as
+    /// [(version, value)], ascending. They may not be the request's values
+    /// (someone else changed the label first): the caller judges them.
+    #[pyo3(signature = (request, response, now_ms = None))]
+    fn verify_update<'py>(
+        &self,
+        py: Python<'py>,
+        request: &Bound<'py, PyAny>,
+        response: &Bound<'py, PyAny>,
+        now_ms: Option<u64>,
+    ) -> PyResult<Vec<(u32, Bound<'py, PyBytes>)>> {
+        let added = self.check(py, request, response, now_ms, Client::verify_update)?;
+        Ok(added.into_iter().map(|(v, value)| (v, PyBytes::new(py, &value))).collect())
     }
 
     #[pyo3(signature = (stop = None))]

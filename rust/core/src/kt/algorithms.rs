@@ -433,6 +433,62 @@ impl<'s> Walker<'s> {
         Ok(())
     }
 
+    /// Updating a label (the draft's update algorithm), as its owner
+    /// checks it: versions `new` (ascending, the last the new greatest)
+    /// were added at entry `p`; before them the greatest was `prev`. First
+    /// a greatest-version search for `prev` in the tree before `p`, then
+    /// lookups at `p` for the new versions. Returns whether `p` is
+    /// distinguished (if not, the owner must also contact-monitor it).
+    ///
+    /// Deviation from the draft, step 2.1: it skips entries at or left of
+    /// the owner's start or of `prev`'s entry, but an `UpdateRequest`
+    /// tells the log neither the start nor (after owner initialization)
+    /// does the owner know `prev`'s entry. So every entry is inspected,
+    /// and one at or left of `settled` (whichever of the two the checker
+    /// knows) may hold less than `prev`: the lookups do not depend on what
+    /// either side knows, only the check does, and it is never weaker.
+    pub fn update_label(&mut self, p: u64, prev: Option<u32>, settled: u64, new: &[u32]) -> Result<bool> {
+        let g_new = *new.last().ok_or_else(|| failed("an update adds at least one version"))?;
+        if p >= self.p.n {
+            return Err(failed(format!("entry {p} is past the log's {} entries", self.p.n)));
+        }
+        if p > 0 {
+            let mut started = false;
+            for x in frontier(p) {
+                started = started || !self.distinguished(x)?;
+                if !started || self.expired(x)? {
+                    continue;
+                }
+                let outcome = self.search_ladder(x, prev.unwrap_or(0), true)?;
+                let fine = match prev {
+                    None => outcome == Ordering::Less,
+                    Some(_) if x <= settled => outcome != Ordering::Greater,
+                    Some(_) => outcome == Ordering::Equal,
+                };
+                if !fine {
+                    return Err(misbehaved(format!("entry {x} disagrees with the label's previous greatest version")));
+                }
+            }
+        }
+        let distinguished = self.distinguished(p)?;
+        if !distinguished && self.search_ladder(p, g_new, true)? != Ordering::Equal {
+            return Err(misbehaved(format!("entry {p} does not hold version {g_new} as the greatest")));
+        }
+        let laddered = super::ladder::base(g_new);
+        let extra: Vec<u32> = new.iter().copied().filter(|v| !laddered.contains(v)).collect();
+        if !extra.is_empty() {
+            self.timestamp(p)?;
+            self.src.open(p)?;
+            for v in extra {
+                if !self.src.lookup(v)? {
+                    return Err(misbehaved(format!("version {v} is missing from entry {p}, which added it")));
+                }
+            }
+            self.src.close()?;
+        }
+        Ok(distinguished)
+    }
+
     /// Walks the `recent` rightmost unexpired distinguished entries, right
     /// to left, stopping at `stop`; returns them in ascending order.
     pub fn walk_distinguished(&mut self, stop: Option<u64>, recent: usize) -> Result<Vec<u64>> {

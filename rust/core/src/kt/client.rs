@@ -12,7 +12,7 @@ use super::commitment::{commitment, update_value, verify_search_key};
 use super::ladder;
 use super::messages::{
     DistinguishedRequest, FullTreeHead, MonitorRequest, OwnerInitRequest, OwnerInitResponse, OwnerMonitorRequest,
-    ProofResponse, SearchRequest, SearchResponse,
+    ProofResponse, SearchRequest, SearchResponse, UpdateRequest, UpdateResponse,
 };
 use super::session::{Consumer, LabelMaterial, View};
 use super::tree_head::{AuditorTreeHead, Configuration, Mode};
@@ -36,7 +36,17 @@ pub struct LabelMonitor {
 pub struct Owned {
     pub start: u64,
     pub greatest: Option<u32>,
+    /// The greatest version from each entry on: (entry, version), ascending;
+    /// the first is the start's, then one per update processed.
+    pub known: Vec<(u64, u32)>,
     pub material: LabelMaterial,
+}
+
+impl Owned {
+    /// The greatest version the owner expects at entry `x`.
+    fn expected(&self, x: u64) -> Option<u32> {
+        self.known.iter().rev().find(|k| k.0 <= x).map(|k| k.1)
+    }
 }
 
 /// What a verified response leaves to keep: its head, the new view and root.
@@ -122,6 +132,15 @@ impl Client {
     /// (from [`Client::verify_distinguished`]).
     pub fn owner_init_request(&self, label: &[u8], start: u64) -> Result<Vec<u8>> {
         OwnerInitRequest { last: self.last(), label: label.to_vec(), start }.to_bytes()
+    }
+
+    /// The draft's `UpdateRequest` for an owned label: asks to add
+    /// `values` as new versions or, with none, for the versions made since
+    /// the greatest one the owner knows.
+    pub fn update_request(&self, label: &[u8], values: &[Vec<u8>]) -> Result<Vec<u8>> {
+        let o = self.owned.get(label).ok_or_else(|| invalid("this client does not own that label"))?;
+        let greatest_version = o.greatest;
+        UpdateRequest { last: self.last(), label: label.to_vec(), greatest_version, values: values.to_vec() }.to_bytes()
     }
 
     /// The owner monitoring request for an owned label.
@@ -335,7 +354,8 @@ impl Client {
         let ((), checked) =
             self.check(&resp.full_tree_head, req.last, &resp.init, &material, now, |w| w.owner_init(req.start, g))?;
         let greatest = g.first().copied();
-        self.owned.insert(req.label, Owned { start: req.start, greatest, material });
+        let known = greatest.map(|g| (req.start, g)).into_iter().collect();
+        self.owned.insert(req.label, Owned { start: req.start, greatest, known, material });
         self.commit(checked);
         Ok(greatest)
     }
@@ -350,14 +370,82 @@ impl Client {
         if (req.start, req.greatest_version) != (owned.start, owned.greatest) || !req.entries.is_empty() {
             return Err(invalid("the request is not this client's owner state"));
         }
-        let greatest = owned.greatest;
         let (moved, checked) = self.check(&resp.full_tree_head, req.last, &resp.proof, &owned.material, now, |w| {
-            w.owner_monitor(owned.start, &|_| greatest, &mut |_| false)
+            w.owner_monitor(owned.start, &|x| owned.expected(x), &mut |_| false)
         })?;
         let start = moved.unwrap_or(owned.start);
         self.owned.get_mut(&req.label).expect("owned").start = start;
         self.commit(checked);
         Ok(start)
+    }
+
+    /// Verifies an update response for an owned label (the draft's update
+    /// algorithm): the versions it reports were added at its entry, right
+    /// of what the owner knew, consistently with the tree before. Returns
+    /// them, (version, value), for the application to judge (the log may
+    /// list values other than the request's: the draft's answer when the
+    /// label moved on first); the owner now expects them, and
+    /// contact-monitors their entry if it is not distinguished.
+    pub fn verify_update(&mut self, request: &[u8], response: &[u8], now: u64) -> Result<Vec<(u32, Vec<u8>)>> {
+        let req = UpdateRequest::from_bytes(request)?;
+        let resp = UpdateResponse::from_bytes(response, &self.config)?;
+        let owned = self.owned.get(&req.label).ok_or_else(|| invalid("this client does not own that label"))?;
+        if req.greatest_version != owned.greatest {
+            return Err(invalid("the request is not this client's owner state"));
+        }
+        let p = resp.position;
+        let settled = owned.known.last().map_or(owned.start, |k| k.0.max(owned.start));
+        if p <= settled {
+            return Err(failed(format!("new versions at entry {p}, not right of entry {settled}")));
+        }
+        let values = if resp.values.is_empty() { req.values } else { resp.values };
+        if values.is_empty() || values.len() != resp.openings.len() {
+            return Err(failed("an update response without matching values and openings"));
+        }
+        let first = owned.greatest.map_or(0, |g| g + 1);
+        let new: Vec<u32> = (0..values.len() as u32).map(|i| first + i).collect();
+        let g_new = *new.last().expect("non-empty");
+        let known = owned.greatest.map_or(vec![0], ladder::base);
+        let mut versions: Vec<u32> = ladder::base(g_new).into_iter().chain(new.iter().copied()).collect();
+        versions.sort_unstable();
+        versions.dedup();
+        versions.retain(|v| !known.contains(v));
+        if resp.binary_ladder.len() != versions.len() {
+            return Err(failed(format!("{} ladder steps, not {}", resp.binary_ladder.len(), versions.len())));
+        }
+        let mut material = owned.material.clone();
+        for (&v, step) in versions.iter().zip(&resp.binary_ladder) {
+            if step.commitment.is_some() && owned.greatest.is_none_or(|g| v >= g) {
+                return Err(failed(format!("a commitment for version {v}, which the owner must compute")));
+            }
+            let key = verify_search_key(&self.config.vrf_public_key, &req.label, v, &step.proof)?;
+            material.insert(v, (key, step.commitment));
+        }
+        for ((&v, value), opening) in new.iter().zip(&values).zip(&resp.openings) {
+            let c = commitment(opening, &req.label, v, &update_value(value)?)?;
+            let key = material.get(&v).ok_or_else(|| failed(format!("no VRF proof for new version {v}")))?.0;
+            material.insert(v, (key, Some(c)));
+        }
+        let prev = owned.greatest;
+        let (distinguished, checked) =
+            self.check(&resp.full_tree_head, req.last, &resp.update, &material, now, |w| {
+                w.update_label(p, prev, settled, &new)
+            })?;
+        let owned = self.owned.get_mut(&req.label).expect("owned");
+        owned.greatest = Some(g_new);
+        owned.known.push((p, g_new));
+        owned.material = material.clone();
+        if !distinguished && matches!(self.config.mode, Mode::ContactMonitoring) {
+            let m = self.monitors.entry(req.label.clone()).or_default();
+            m.entries.insert(p, g_new);
+            for v in ladder::monitoring(g_new) {
+                if let Some(&km) = material.get(&v) {
+                    m.material.insert(v, km);
+                }
+            }
+        }
+        self.commit(checked);
+        Ok(new.into_iter().zip(values).collect())
     }
 
     /// Verifies a distinguished-heads response; returns the recent
@@ -413,6 +501,10 @@ impl Client {
                 None => w.u8(0),
                 Some(g) => w.u8(1).u32(g),
             };
+            w.u32(o.known.len() as u32);
+            for (p, v) in &o.known {
+                w.u64(*p).u32(*v);
+            }
             write_material(&mut w, &o.material)?;
         }
         w.u32(self.monitors.len() as u32);
@@ -444,7 +536,8 @@ impl Client {
         for _ in 0..r.u32()? {
             let label = r.vector(255)?.to_vec();
             let (start, greatest) = (r.u64()?, r.optional(|r| r.u32())?);
-            owned.insert(label, Owned { start, greatest, material: read_material(&mut r)? });
+            let known = (0..r.u32()?).map(|_| Ok((r.u64()?, r.u32()?))).collect::<Result<_>>()?;
+            owned.insert(label, Owned { start, greatest, known, material: read_material(&mut r)? });
         }
         let mut monitors = BTreeMap::new();
         for _ in 0..r.u32()? {
@@ -461,7 +554,7 @@ impl Client {
     }
 }
 
-const STATE_MAGIC: &[u8; 16] = b"veritree kt cli2";
+const STATE_MAGIC: &[u8; 16] = b"veritree kt cli3";
 
 fn write_material(w: &mut Writer, material: &LabelMaterial) -> Result<()> {
     let n = u16::try_from(material.len()).map_err(|_| invalid("too many ladder versions to save"))?;

@@ -368,3 +368,92 @@ impl OwnerMonitorRequest {
         })
     }
 }
+
+/// `UpdateRequest`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UpdateRequest {
+    pub last: Option<u64>,
+    pub label: Vec<u8>,
+    pub greatest_version: Option<u32>,
+    /// New values to create; empty asks to hear of versions made since.
+    pub values: Vec<Vec<u8>>,
+}
+
+fn encode_values(w: &mut Writer, values: &[Vec<u8>]) -> Result<()> {
+    let n = u8::try_from(values.len()).map_err(|_| invalid("over 255 values"))?;
+    w.u8(n);
+    for v in values {
+        w.vector(v, VALUE_MAX)?;
+    }
+    Ok(())
+}
+
+fn decode_values(r: &mut Reader<'_>) -> Result<Vec<Vec<u8>>> {
+    (0..r.u8()?).map(|_| Ok(r.vector(VALUE_MAX)?.to_vec())).collect()
+}
+
+impl UpdateRequest {
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let mut w = Writer::default();
+        optional_u64(&mut w, self.last);
+        w.vector(&self.label, LABEL_MAX)?;
+        optional_u32(&mut w, self.greatest_version);
+        encode_values(&mut w, &self.values)?;
+        Ok(w.buf)
+    }
+
+    pub fn from_bytes(b: &[u8]) -> Result<UpdateRequest> {
+        whole(b, "UpdateRequest", |r| {
+            Ok(UpdateRequest {
+                last: r.optional(|r| r.u64())?,
+                label: r.vector(LABEL_MAX)?.to_vec(),
+                greatest_version: r.optional(|r| r.u32())?,
+                values: decode_values(r)?,
+            })
+        })
+    }
+}
+
+/// `UpdateResponse` (no third-party management: no skipped versions, no
+/// signature suffixes).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UpdateResponse {
+    pub full_tree_head: FullTreeHead,
+    /// The log entry that added the versions.
+    pub position: u64,
+    pub values: Vec<Vec<u8>>,
+    /// `UpdateInfo.opening` of each version.
+    pub openings: Vec<[u8; OPENING_LEN]>,
+    pub binary_ladder: Vec<LadderStep>,
+    pub update: CombinedTreeProof,
+}
+
+impl UpdateResponse {
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let mut w = Writer::default();
+        self.full_tree_head.encode(&mut w)?;
+        w.u64(self.position);
+        encode_values(&mut w, &self.values)?;
+        let n = u8::try_from(self.openings.len()).map_err(|_| invalid("over 255 update infos"))?;
+        w.u8(n);
+        for o in &self.openings {
+            w.fixed(o);
+        }
+        encode_ladder(&mut w, &self.binary_ladder)?;
+        self.update.encode(&mut w)?;
+        Ok(w.buf)
+    }
+
+    pub fn from_bytes(b: &[u8], config: &Configuration) -> Result<UpdateResponse> {
+        whole(b, "UpdateResponse", |r| {
+            Ok(UpdateResponse {
+                full_tree_head: FullTreeHead::decode(r, config)?,
+                position: r.u64()?,
+                values: decode_values(r)?,
+                openings: (0..r.u8()?).map(|_| r.array()).collect::<Result<_>>()?,
+                binary_ladder: decode_ladder(r)?,
+                update: CombinedTreeProof::decode(r)?,
+            })
+        })
+    }
+}

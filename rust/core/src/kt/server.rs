@@ -17,7 +17,7 @@ use super::ladder;
 use super::log_tree::{LogEntry, LogTree};
 use super::messages::{
     DistinguishedRequest, FullTreeHead, LadderStep, MonitorRequest, OwnerInitRequest, OwnerInitResponse,
-    OwnerMonitorRequest, ProofResponse, SearchRequest, SearchResponse,
+    OwnerMonitorRequest, ProofResponse, SearchRequest, SearchResponse, UpdateRequest, UpdateResponse,
 };
 use super::search_tree::path_to;
 use super::session::{Recorder, SearchKeys};
@@ -459,6 +459,80 @@ impl Directory {
             w.owner_monitor(req.start, &expected, &mut stop)
         })?;
         ProofResponse { full_tree_head, proof }.to_bytes()
+    }
+
+    /// Answers an `UpdateRequest` from a label's owner.
+    ///
+    /// With new values and the label's current greatest version, the values
+    /// are staged for the next log entry (versions are published in
+    /// batches, not one entry per request) and `None` returns; the owner
+    /// asks again after publication. With an older greatest version, the
+    /// answer is the draft's `UpdateResponse` for the first entry that
+    /// added versions since, listing their values (the request's values
+    /// are then disregarded, as the draft says).
+    pub fn update(&mut self, request: &[u8]) -> Result<Option<Vec<u8>>> {
+        let req = UpdateRequest::from_bytes(request)?;
+        let greatest = self.greatest_version(&req.label);
+        let pending = self.staged_count.get(&req.label).copied().unwrap_or(0);
+        if req.greatest_version > greatest {
+            return Err(invalid("no version of the label is that great"));
+        }
+        if req.greatest_version == greatest {
+            if req.values.is_empty() {
+                return Err(invalid("no version of the label is newer than that, and no values to add"));
+            }
+            if pending > 0 {
+                return Err(invalid("versions of the label are already waiting for the next log entry"));
+            }
+            for value in &req.values {
+                self.stage(&req.label, value)?;
+            }
+            return Ok(None);
+        }
+        self.answer_update(&req).map(Some)
+    }
+
+    fn answer_update(&self, req: &UpdateRequest) -> Result<Vec<u8>> {
+        let full_tree_head = self.full_tree_head(req.last)?;
+        let versions = self.labels.get(&req.label).map_or(&[][..], Vec::as_slice);
+        let next = req.greatest_version.map_or(0, |g| g as usize + 1);
+        let p = versions[next].position;
+        let new: Vec<u32> =
+            (next..versions.len()).take_while(|&v| versions[v].position == p).map(|v| v as u32).collect();
+        let settled = req.greatest_version.map_or(0, |g| versions[g as usize].position);
+        let g_new = *new.last().expect("at least the first");
+        // The owner knows the VRF outputs of the previous ladder (or of
+        // version 0, from owner initialization).
+        let known = req.greatest_version.map_or(vec![0], ladder::base);
+        let mut looked_up: Vec<u32> = ladder::base(g_new).into_iter().chain(new.iter().copied()).collect();
+        looked_up.sort_unstable();
+        looked_up.dedup();
+        looked_up.retain(|v| !known.contains(v));
+        let binary_ladder = looked_up
+            .into_iter()
+            .map(|v| {
+                Ok(match versions.get(v as usize) {
+                    Some(s) => LadderStep {
+                        proof: s.proof,
+                        commitment: req.greatest_version.is_some_and(|g| v < g).then_some(s.commitment),
+                    },
+                    None => LadderStep { proof: search_key(&self.vrf, &req.label, v)?.1, commitment: None },
+                })
+            })
+            .collect::<Result<_>>()?;
+        let keys = |v: u32| self.key_of(&req.label, v);
+        let (_, update) = self.record(req.last, Some(&keys), &full_tree_head, |w| {
+            w.update_label(p, req.greatest_version, settled, &new)
+        })?;
+        UpdateResponse {
+            full_tree_head,
+            position: p,
+            values: new.iter().map(|&v| versions[v as usize].value.clone()).collect(),
+            openings: new.iter().map(|&v| versions[v as usize].opening).collect(),
+            binary_ladder,
+            update,
+        }
+        .to_bytes()
     }
 
     /// Answers a `DistinguishedRequest`.

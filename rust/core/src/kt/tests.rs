@@ -484,3 +484,114 @@ fn owners_initialize_and_monitor_their_labels() {
         })
         .is_err());
 }
+
+/// Owners add versions through `UpdateRequest`s and verify where the log
+/// put them, whether the entry is distinguished or not, one or several
+/// versions at a time; they learn of versions someone else added; and
+/// monitoring goes on over the new versions.
+#[test]
+fn owners_update_their_labels() {
+    let mut d = directory(41, None);
+    grow(&mut d, 0, 60);
+    let mut c = Client::new(d.config().clone(), 4);
+    let req = c.distinguished_request(None);
+    let recent = c.verify_distinguished(&req, &d.distinguished(&req).unwrap(), now(&d)).unwrap();
+    let start = recent.last().unwrap().0;
+    for label in [&b"user1"[..], b"newbie"] {
+        let req = c.owner_init_request(label, start).unwrap();
+        c.verify_owner_init(&req, &d.owner_init(&req).unwrap(), now(&d)).unwrap();
+    }
+    let (mut deferred, mut monitored) = (0, 0);
+    let mut clock = START + 1000 * 59;
+    for round in 0..8u64 {
+        let label = if round % 2 == 0 { &b"user1"[..] } else { b"newbie" };
+        let values: Vec<Vec<u8>> = (0..1 + round % 3).map(|k| format!("{round}.{k}").into_bytes()).collect();
+        let req = c.update_request(label, &values).unwrap();
+        assert!(d.update(&req).unwrap().is_none(), "staged, not answered");
+        assert!(d.update(&req).is_err(), "a second batch while one waits");
+        // Other labels change around it; gaps of 1 s leave recent entries
+        // undistinguished, gaps of 30 s make them distinguished.
+        let gap = if round % 4 < 2 { 1000 } else { 30_000 };
+        for i in 0..3 + round {
+            d.stage(format!("other{round}.{i}").as_bytes(), b"keys").unwrap();
+            clock += gap;
+            d.publish(clock).unwrap();
+        }
+        let at = clock + 5;
+        let resp = d.update(&req).unwrap().expect("published");
+        // Every flipped byte is refused and changes nothing, but for a value
+        // added at a distinguished entry: as in the draft, the owner then
+        // checks it when monitoring that entry.
+        let saved = c.save().unwrap();
+        for i in (0..resp.len()).step_by(5) {
+            let mut bad = resp.clone();
+            bad[i] ^= 0x04;
+            let mut cc = c.clone();
+            if cc.verify_update(&req, &bad, at).is_ok() {
+                let req = cc.owner_monitor_request(label).unwrap();
+                assert!(cc.verify_owner_monitor(&req, &d.owner_monitor(&req).unwrap(), at).is_err(), "byte {i}");
+                deferred += 1;
+            }
+        }
+        assert_eq!(c.save().unwrap(), saved);
+        let got = c.verify_update(&req, &resp, at).unwrap();
+        assert_eq!(got.iter().map(|g| g.1.clone()).collect::<Vec<_>>(), values);
+        assert_eq!(got.last().unwrap().0, d.greatest_version(label).unwrap());
+        // The owner's monitoring keeps verifying with the new versions.
+        let req = c.owner_monitor_request(label).unwrap();
+        c.verify_owner_monitor(&req, &d.owner_monitor(&req).unwrap(), at).unwrap();
+        // An undistinguished entry joins the owner's contact monitoring.
+        if let Some(m) = c.monitors().get(label) {
+            monitored += m.entries.len();
+            let req = c.monitor_request(label).unwrap();
+            c.verify_monitor(&req, &d.monitor(&req).unwrap(), at).unwrap();
+        }
+        c = Client::restore(&c.save().unwrap()).unwrap();
+    }
+    assert!(deferred > 0, "no update landed on a distinguished entry");
+    assert!(monitored > 0, "no update landed on an undistinguished entry");
+    // Someone else adds two versions, in two entries: the owner hears of
+    // each, in order, with its value.
+    for evil in [&b"evil 1"[..], b"evil 2"] {
+        d.stage(b"newbie", evil).unwrap();
+        clock += 60_000;
+        d.publish(clock).unwrap();
+    }
+    let mut heard = Vec::new();
+    while let Ok(Some(resp)) = d.update(&c.update_request(b"newbie", &[]).unwrap()) {
+        let req = c.update_request(b"newbie", &[]).unwrap();
+        heard.extend(c.verify_update(&req, &resp, clock + 5).unwrap().into_iter().map(|g| g.1));
+    }
+    assert_eq!(heard, vec![b"evil 1".to_vec(), b"evil 2".to_vec()]);
+    // A greatest version the label never had is refused.
+    let mut r = super::messages::UpdateRequest::from_bytes(&c.update_request(b"newbie", &[]).unwrap()).unwrap();
+    r.greatest_version = Some(999);
+    assert!(d.update(&r.to_bytes().unwrap()).is_err());
+}
+
+/// An update response that puts the new versions at or left of what the
+/// owner already verified, or that hides a version made in between, fails.
+#[test]
+fn an_update_the_owner_did_not_see_in_order_is_refused() {
+    let mut d = directory(43, None);
+    grow(&mut d, 0, 30);
+    let mut c = Client::new(d.config().clone(), 4);
+    let req = c.distinguished_request(None);
+    let recent = c.verify_distinguished(&req, &d.distinguished(&req).unwrap(), now(&d)).unwrap();
+    let req = c.owner_init_request(b"user1", recent.last().unwrap().0).unwrap();
+    c.verify_owner_init(&req, &d.owner_init(&req).unwrap(), now(&d)).unwrap();
+    let req = c.update_request(b"user1", &[b"mine".to_vec()]).unwrap();
+    d.update(&req).unwrap();
+    d.publish(START + 1000 * d.size()).unwrap();
+    let resp = d.update(&req).unwrap().unwrap();
+    // The same answer with an earlier position.
+    let mut parsed = super::messages::UpdateResponse::from_bytes(&resp, d.config()).unwrap();
+    parsed.position = 3;
+    assert!(c.clone().verify_update(&req, &parsed.to_bytes().unwrap(), now(&d)).is_err());
+    // Two values claimed where one was made.
+    let mut parsed = super::messages::UpdateResponse::from_bytes(&resp, d.config()).unwrap();
+    parsed.values.push(b"more".to_vec());
+    parsed.openings.push([0; 16]);
+    assert!(c.clone().verify_update(&req, &parsed.to_bytes().unwrap(), now(&d)).is_err());
+    c.verify_update(&req, &resp, now(&d)).unwrap();
+}
