@@ -206,6 +206,12 @@ class KtClient:
     ) -> list[tuple[int, int]]:
         """(index, timestamp) of the recent distinguished entries, ascending."""
 
+def ed25519_public_key(secret_key: BytesLike) -> bytes:
+    """The 32-byte Ed25519 public key of a 32-byte secret key seed."""
+def ed25519_sign(secret_key: BytesLike, message: BytesLike) -> bytes:
+    """The 64-byte Ed25519 signature of `message`."""
+def ed25519_verify(public_key: BytesLike, message: BytesLike, signature: BytesLike) -> None:
+    """Strict Ed25519 verification; VerificationError unless the signature is valid."""
 def ecvrf_prove(secret_key: BytesLike, alpha: BytesLike) -> bytes:
     """The 80-byte ECVRF-EDWARDS25519-SHA512-TAI proof (RFC 9381) of `alpha` under a 32-byte secret key seed."""
 def ecvrf_verify(public_key: BytesLike, alpha: BytesLike, proof: BytesLike) -> bytes:

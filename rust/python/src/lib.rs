@@ -9,6 +9,7 @@ use veritree_core::{throughput, verify, CompactRange};
 
 mod compact;
 mod convert;
+mod ed25519;
 mod errors;
 mod kt;
 mod log;
@@ -199,6 +200,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<kt::PyKtFound>()?;
     m.add_class::<kt::PyKtAuditor>()?;
     m.add_function(wrap_pyfunction!(map::verify_prefix_proof, m)?)?;
+    m.add_function(wrap_pyfunction!(ed25519::ed25519_public_key, m)?)?;
+    m.add_function(wrap_pyfunction!(ed25519::ed25519_sign, m)?)?;
+    m.add_function(wrap_pyfunction!(ed25519::ed25519_verify, m)?)?;
     m.add_function(wrap_pyfunction!(vrf::ecvrf_prove, m)?)?;
     m.add_function(wrap_pyfunction!(vrf::ecvrf_verify, m)?)?;
     m.add_function(wrap_pyfunction!(vrf::ecvrf_public_key, m)?)?;
