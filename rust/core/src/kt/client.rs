@@ -15,7 +15,7 @@ use super::messages::{
     ProofResponse, SearchRequest, SearchResponse, UpdateRequest, UpdateResponse,
 };
 use super::session::{Consumer, LabelMaterial, View};
-use super::tree_head::{AuditorTreeHead, Configuration, Mode};
+use super::tree_head::{AuditorTreeHead, Configuration, Mode, SignedHead};
 use super::wire::{Reader, Writer};
 use crate::error::{failed, invalid, Result};
 use crate::suite::Hash;
@@ -74,6 +74,9 @@ pub struct Client {
     view: View,
     /// The log root of the retained view.
     root: Hash,
+    /// The log's signature over the retained view's size and root (empty
+    /// before the first head): what peers gossip to detect split views.
+    signature: Vec<u8>,
     /// The last auditor tree head verified (third-party auditing).
     auditor: Option<AuditorTreeHead>,
     monitors: BTreeMap<Vec<u8>, LabelMonitor>,
@@ -89,6 +92,7 @@ impl Client {
             config,
             view: View::default(),
             root: [0; 32],
+            signature: Vec::new(),
             auditor: None,
             monitors: BTreeMap::new(),
             owned: BTreeMap::new(),
@@ -98,6 +102,15 @@ impl Client {
 
     pub fn config(&self) -> &Configuration {
         &self.config
+    }
+
+    /// The signed head of the retained view, for gossip; None before any.
+    pub fn signed_head(&self) -> Option<SignedHead> {
+        (self.view.size > 0).then(|| SignedHead {
+            tree_size: self.view.size,
+            root: self.root,
+            signature: self.signature.clone(),
+        })
     }
 
     pub fn view(&self) -> &View {
@@ -464,8 +477,11 @@ impl Client {
 
     /// Keeps what a verified response showed.
     fn commit(&mut self, checked: Checked) {
-        if let FullTreeHead::Updated { auditor: Some(a), .. } = checked.head {
-            self.auditor = Some(a);
+        if let FullTreeHead::Updated { head, auditor } = checked.head {
+            self.signature = head.signature;
+            if let Some(a) = auditor {
+                self.auditor = Some(a);
+            }
         }
         self.view = checked.view;
         self.root = checked.root;
@@ -478,6 +494,7 @@ impl Client {
         w.fixed(STATE_MAGIC);
         w.vector(&self.config.to_bytes()?, u32::MAX.into())?;
         w.u64(self.recent as u64).u64(self.view.size).fixed(&self.root);
+        w.vector(&self.signature, u16::MAX.into())?;
         match &self.auditor {
             None => w.u8(0),
             Some(a) => {
@@ -529,6 +546,7 @@ impl Client {
         let recent = usize::try_from(r.u64()?).map_err(|_| invalid("recent count too large"))?;
         let size = r.u64()?;
         let root = r.array()?;
+        let signature = r.vector(u16::MAX.into())?.to_vec();
         let auditor = r.optional(AuditorTreeHead::decode)?;
         let heads = (0..r.u8()?).map(|_| r.array()).collect::<Result<_>>()?;
         let frontier = (0..r.u8()?).map(|_| Ok((r.u64()?, r.u64()?, r.array()?))).collect::<Result<_>>()?;
@@ -550,11 +568,11 @@ impl Client {
         if view.heads.len() != size.count_ones() as usize || (size > 0) == view.frontier.is_empty() {
             return Err(invalid("the client state's view does not fit its size"));
         }
-        Ok(Client { config, view, root, auditor, monitors, owned, recent })
+        Ok(Client { config, view, root, signature, auditor, monitors, owned, recent })
     }
 }
 
-const STATE_MAGIC: &[u8; 16] = b"veritree kt cli3";
+const STATE_MAGIC: &[u8; 16] = b"veritree kt cli4";
 
 fn write_material(w: &mut Writer, material: &LabelMaterial) -> Result<()> {
     let n = u16::try_from(material.len()).map_err(|_| invalid("too many ladder versions to save"))?;

@@ -595,3 +595,45 @@ fn an_update_the_owner_did_not_see_in_order_is_refused() {
     assert!(c.clone().verify_update(&req, &parsed.to_bytes().unwrap(), now(&d)).is_err());
     c.verify_update(&req, &resp, now(&d)).unwrap();
 }
+
+/// Clients gossip their signed heads: the same log gives equal roots at
+/// equal sizes; a fork signed with the log's key gives two signed heads of
+/// one size with different roots (evidence); forged heads are refused.
+#[test]
+fn gossiped_heads_expose_a_split_view() {
+    use super::tree_head::SignedHead;
+    let (mut honest, mut fork) = (directory(5, None), directory(5, None));
+    grow(&mut honest, 0, 12);
+    grow(&mut fork, 0, 12);
+    honest.stage(b"user1", b"honest keys").unwrap();
+    fork.stage(b"user1", b"attacker keys").unwrap();
+    honest.publish(START + 12_000).unwrap();
+    fork.publish(START + 12_000).unwrap();
+    let head_of = |d: &Directory| {
+        let mut c = Client::new(d.config().clone(), 4);
+        assert!(c.signed_head().is_none());
+        let req = c.search_request(b"user0", None).unwrap();
+        c.verify_search(&req, &d.search(&req).unwrap(), now(d)).unwrap();
+        let restored = Client::restore(&c.save().unwrap()).unwrap();
+        assert_eq!(restored.signed_head(), c.signed_head());
+        c.signed_head().unwrap()
+    };
+    let (a, b, e) = (head_of(&honest), head_of(&honest), head_of(&fork));
+    let config = honest.config();
+    let parse = |h: &SignedHead| SignedHead::verified(&h.to_bytes().unwrap(), config);
+    assert_eq!(parse(&a).unwrap(), b);
+    let evil = parse(&e).unwrap();
+    assert_eq!(evil.tree_size, a.tree_size);
+    assert_ne!(evil.root, a.root, "a split view: one key signed two roots for one size");
+    // A head with a changed root, size or signature, or bad bytes, fails.
+    let bytes = a.to_bytes().unwrap();
+    for i in 0..bytes.len() {
+        let mut bad = bytes.clone();
+        bad[i] ^= 0x20;
+        assert!(SignedHead::verified(&bad, config).is_err(), "byte {i}");
+    }
+    assert!(SignedHead::verified(&bytes[..bytes.len() - 1], config).is_err());
+    assert!(SignedHead::verified(&[bytes.clone(), vec![0]].concat(), config).is_err());
+    let other = directory(6, None);
+    assert!(SignedHead::verified(&bytes, other.config()).is_err(), "another log's key");
+}

@@ -109,6 +109,37 @@ pub struct TreeHead {
     pub signature: Vec<u8>,
 }
 
+/// A tree head with the root it signs: what clients gossip to each other
+/// (alongside messages) so that a log showing two of them different trees
+/// is caught. Encoded as `uint64 tree_size; opaque root[32]; opaque
+/// signature<0..2^16-1>`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignedHead {
+    pub tree_size: u64,
+    pub root: Hash,
+    pub signature: Vec<u8>,
+}
+
+impl SignedHead {
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let mut w = Writer::default();
+        w.u64(self.tree_size).fixed(&self.root).vector(&self.signature, VEC16)?;
+        Ok(w.buf)
+    }
+
+    /// Decodes a peer's head and checks the log's signature on it.
+    pub fn verified(b: &[u8], config: &Configuration) -> Result<SignedHead> {
+        let mut r = Reader::new(b, "signed tree head");
+        let head = SignedHead { tree_size: r.u64()?, root: r.array()?, signature: r.vector(VEC16)?.to_vec() };
+        r.finish()?;
+        if head.tree_size == 0 {
+            return Err(invalid("a signed tree head of 0 entries"));
+        }
+        TreeHead { tree_size: head.tree_size, signature: head.signature.clone() }.verify(config, &head.root)?;
+        Ok(head)
+    }
+}
+
 /// `AuditorTreeHead`: an auditor's signed view of the log.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AuditorTreeHead {
