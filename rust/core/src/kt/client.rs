@@ -10,6 +10,7 @@ use super::algorithms::{Params, Walker};
 use super::combined::CombinedTreeProof;
 use super::commitment::{commitment, update_value, verify_search_key};
 use super::ladder;
+use super::log_tree::root_of_heads;
 use super::messages::{
     DistinguishedRequest, FullTreeHead, MonitorRequest, OwnerInitRequest, OwnerInitResponse, OwnerMonitorRequest,
     ProofResponse, SearchRequest, SearchResponse, UpdateRequest, UpdateResponse,
@@ -111,6 +112,38 @@ impl Client {
             root: self.root,
             signature: self.signature.clone(),
         })
+    }
+
+    /// What this client tells peers of the log (the split-view gossip): its
+    /// signed head and the retained view under it, nothing of the labels
+    /// it searched or owns. A peer checks it with [`Client::from_gossip`]
+    /// and asks its own directory to prove the view consistent.
+    pub fn gossip(&self) -> Result<Vec<u8>> {
+        if self.view.size == 0 {
+            return Err(invalid("this client has seen no tree head yet"));
+        }
+        let mut view = self.clone();
+        view.owned.clear();
+        view.monitors.clear();
+        view.save()
+    }
+
+    /// A peer's gossip as a client of the log with `config`, its signed
+    /// head verified (VerificationError for a forged one).
+    pub fn from_gossip(gossip: &[u8], config: &Configuration) -> Result<Client> {
+        let peer = Client::restore(gossip)?;
+        if &peer.config != config {
+            return Err(failed("the gossip is about another log"));
+        }
+        if !peer.owned.is_empty() || !peer.monitors.is_empty() || peer.view.size == 0 {
+            return Err(invalid("gossip carries a view and nothing else"));
+        }
+        if root_of_heads(peer.view.size, &peer.view.heads)? != peer.root {
+            return Err(failed("the gossiped view's subtrees do not make its root"));
+        }
+        let head = peer.signed_head().expect("non-empty view");
+        SignedHead::verified(&head.to_bytes()?, config)?;
+        Ok(peer)
     }
 
     pub fn view(&self) -> &View {

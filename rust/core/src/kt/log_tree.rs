@@ -68,6 +68,15 @@ fn fold(heads: &[(Hash, u64)]) -> Hash {
     acc
 }
 
+/// The root of a log of `n` leaves from its full subtrees' heads.
+pub fn root_of_heads(n: u64, heads: &[Hash]) -> Result<Hash> {
+    let sizes = full_subtrees(n);
+    if n == 0 || sizes.len() != heads.len() {
+        return Err(invalid(format!("{} heads for a log of {n} leaves", heads.len())));
+    }
+    Ok(fold(&heads.iter().copied().zip(sizes.into_iter().map(|s| s.1)).collect::<Vec<_>>()))
+}
+
 /// An in-memory log tree: every balanced subtree's head, by level.
 #[derive(Default)]
 pub struct LogTree {
@@ -343,6 +352,16 @@ mod tests {
             (h.finalize().into(), false)
         }
         go(leaves).0
+    }
+
+    #[test]
+    fn roots_from_full_subtree_heads() {
+        let t = tree(77);
+        for n in 1..=77 {
+            assert_eq!(root_of_heads(n, &t.full_subtree_heads(n)).unwrap(), t.root(n).unwrap());
+        }
+        assert!(root_of_heads(3, &t.full_subtree_heads(2)).is_err());
+        assert!(root_of_heads(0, &[]).is_err());
     }
 
     #[test]

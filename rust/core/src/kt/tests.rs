@@ -637,3 +637,46 @@ fn gossiped_heads_expose_a_split_view() {
     let other = directory(6, None);
     assert!(SignedHead::verified(&bytes, other.config()).is_err(), "another log's key");
 }
+
+/// Gossip of a whole view: a peer of the honest log gets its view proven
+/// consistent by the honest log; the fork cannot prove it, whatever the
+/// sizes. Gossip reveals no labels and forged gossip is refused.
+#[test]
+fn gossiped_views_are_proven_or_refused_by_the_directory() {
+    let (mut honest, mut fork) = (directory(7, None), directory(7, None));
+    grow(&mut honest, 0, 12);
+    grow(&mut fork, 0, 12);
+    honest.stage(b"user1", b"honest keys").unwrap();
+    fork.stage(b"user1", b"attacker keys").unwrap();
+    honest.publish(START + 12_000).unwrap();
+    fork.publish(START + 12_000).unwrap();
+    let mut alice = Client::new(honest.config().clone(), 4);
+    let req = alice.search_request(b"user1", None).unwrap();
+    alice.verify_search(&req, &honest.search(&req).unwrap(), now(&honest)).unwrap();
+    assert!(!alice.monitors().is_empty());
+    let gossip = alice.gossip().unwrap();
+    grow(&mut honest, 13, 17);
+    grow(&mut fork, 13, 15);
+    let config = honest.config();
+    for (d, consistent) in [(&honest, true), (&fork, false)] {
+        let mut probe = Client::from_gossip(&gossip, config).unwrap();
+        assert!(probe.monitors().is_empty() && probe.owned().is_empty());
+        let req = probe.distinguished_request(None);
+        let verdict = d.distinguished(&req).and_then(|resp| probe.verify_distinguished(&req, &resp, now(d)));
+        assert_eq!(verdict.is_ok(), consistent, "{verdict:?}");
+    }
+    // A changed signature, root or subtree head is refused (the frontier's
+    // timestamps are not signed: a peer that changes them only makes the
+    // directory's proof of its own gossip fail).
+    let find = |h: &[u8]| gossip.windows(h.len()).position(|w| w == h).unwrap();
+    let head = alice.signed_head().unwrap();
+    let spots = [find(&head.root), find(&head.signature) + 9, find(&alice.view().heads[0]) + 31];
+    for at in spots {
+        let mut bad = gossip.clone();
+        bad[at] ^= 1;
+        assert!(Client::from_gossip(&bad, config).is_err(), "byte {at}");
+    }
+    assert!(Client::from_gossip(&alice.save().unwrap(), config).is_err(), "a state with labels is not gossip");
+    assert!(Client::from_gossip(&gossip, directory(8, None).config()).is_err());
+    assert!(Client::new(config.clone(), 4).gossip().is_err());
+}
