@@ -1,0 +1,356 @@
+"""The verifying client of a Contact Key Verification directory.
+
+One `CkvClient` runs on each device. It looks contacts up and verifies every
+answer (the KEYTRANS proofs through `veritree.KtClient`, then the account
+key's signature on the device set); it owns and monitors its account's
+identifiers; it gossips its view of the tree with peers to catch split
+views; and it keeps the trust it has built (account keys of contacts,
+verification marks) in a state that syncs across the account's devices.
+Problems become `Alert`s, raised only when something is really wrong.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from veritree._native import KtClient, VerificationError
+from veritree.ckv.accounts import AccountKey, Device, DeviceSet, open_device_set
+from veritree.ckv.alerts import Alert, AlertKind
+from veritree.ckv.codes import check_public_code, public_code
+from veritree.ckv.transport import Transport, Unavailable
+
+STATE_MAGIC = b"veritree ckv state v1\n"
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass
+class Contact:
+    """What this account trusts about a contact's identifier."""
+
+    identifier: bytes
+    account_key: bytes
+    epoch: int
+    devices: dict[bytes, bytes]
+    #: Codes were compared with this account key (lost when it changes).
+    verified: bool = False
+
+
+@dataclass
+class _Own:
+    """This account: its key (the secret only on devices that hold it),
+    identifiers, and the device set it last signed or accepted."""
+
+    public: bytes
+    secret: bytes | None
+    identifiers: list[bytes]
+    devices: DeviceSet | None = None
+    #: The newest epoch seen per identifier: an older one is a replay.
+    epochs: dict[bytes, int] = field(default_factory=dict)
+
+
+@dataclass
+class CkvClient:
+    """A device's client of the directory behind `transport`."""
+
+    transport: Transport
+    kt: KtClient
+    clock: Callable[[], int] = now_ms
+    #: How long the directory may stay silent before an alert, ms.
+    unavailable_after: int = 3_600_000
+    contacts: dict[bytes, Contact] = field(default_factory=dict)
+    own: _Own | None = None
+    alerts: list[Alert] = field(default_factory=list)
+    last_answer: int | None = None
+
+    @classmethod
+    def connect(cls, transport: Transport, **options: object) -> CkvClient:
+        """A fresh client of the directory behind `transport`."""
+        return cls(transport, KtClient(transport.config()), **options)  # type: ignore[arg-type]
+
+    # -- talking to the directory: every answer verified, every failure judged
+
+    def _ask(self, what: str, send: Callable[[bytes], bytes], request: bytes,
+             verify: Callable[[bytes, bytes, int], object], identifier: bytes | None = None) -> object:
+        try:
+            response = send(request)
+        except Unavailable as e:
+            self._silent(str(e))
+            raise
+        self.last_answer = self.clock()
+        try:
+            return verify(request, response, self.clock())
+        except VerificationError as e:
+            stale = "stale tree" in str(e)
+            kind = AlertKind.STALE_TREE if stale else AlertKind.DIRECTORY_MISBEHAVED
+            self._alert(kind, identifier, f"the directory's answer to {what} does not verify: {e}",
+                        request=request, response=response)
+            raise
+
+    def _silent(self, reason: str) -> None:
+        """An unanswered request alerts only once the silence is long: a
+        dropped connection is not an attack."""
+        since = self.last_answer
+        if since is not None and self.clock() - since > self.unavailable_after:
+            if not any(a.kind is AlertKind.DIRECTORY_UNAVAILABLE for a in self.alerts):
+                self._alert(AlertKind.DIRECTORY_UNAVAILABLE, None,
+                            f"no answer from the directory for {(self.clock() - since) // 1000} s: {reason}")
+
+    def _alert(self, kind: AlertKind, identifier: bytes | None, message: str, **evidence: bytes | int | str) -> None:
+        self.alerts.append(Alert(kind, identifier, message, evidence))
+
+    def _start(self) -> int:
+        """The rightmost distinguished entry: where ownership starts."""
+        req = self.kt.distinguished_request()
+        recent = self._ask("a distinguished-heads request", self.transport.distinguished, req,
+                           self.kt.verify_distinguished)
+        assert isinstance(recent, list) and recent, "the root entry is always distinguished"
+        return int(recent[-1][0])
+
+    # -- this account
+
+    def create_account(self, identifiers: Sequence[bytes], device: Device,
+                       account: AccountKey | None = None) -> AccountKey:
+        """Registers a new account under `identifiers` with its first device."""
+        if self.own is not None:
+            raise ValueError("this client already has an account")
+        account = account or AccountKey.generate()
+        self.own = _Own(account.public, account.secret, list(identifiers))
+        start = self._start()
+        for identifier in identifiers:
+            req = self.kt.owner_init_request(identifier, start)
+            greatest = self._ask("owner initialization", self.transport.owner_init, req,
+                                 self.kt.verify_owner_init, identifier)
+            if greatest is not None:
+                raise ValueError(f"{identifier!r} is already registered")
+        self._publish(DeviceSet(account.public, 1, (device,)))
+        return account
+
+    def add_device(self, device: Device) -> None:
+        self._publish(self._next_set(lambda ds: ds + (device,)))
+
+    def remove_device(self, device_id: bytes) -> None:
+        self._publish(self._next_set(lambda ds: tuple(d for d in ds if d.device_id != device_id)))
+
+    def _next_set(self, change: Callable[[tuple[Device, ...]], tuple[Device, ...]]) -> DeviceSet:
+        own = self._own_with_secret()
+        assert own.devices is not None
+        return DeviceSet(own.public, own.devices.epoch + 1, change(own.devices.devices))
+
+    def _own_with_secret(self) -> _Own:
+        if self.own is None or self.own.secret is None:
+            raise ValueError("only a device holding the account key can change the account's devices")
+        return self.own
+
+    def _publish(self, devices: DeviceSet) -> None:
+        """Signs `devices` for each identifier and has the directory add it."""
+        own = self._own_with_secret()
+        account = AccountKey(own.secret)  # type: ignore[arg-type]
+        for identifier in own.identifiers:
+            self._catch_up(identifier)
+            value = account.sign(identifier, devices.devices, devices.epoch)
+            req = self.kt.update_request(identifier, [value])
+            added = self._ask("an update", self.transport.update, req, self.kt.verify_update, identifier)
+            assert isinstance(added, list)
+            self._judge_own(identifier, [v for _, v in added], expected=value)
+        own.devices = devices
+
+    def monitor(self) -> list[Alert]:
+        """Checks this account's identifiers (every version the directory
+        made since, and its distinguished entries) and every contact
+        monitored; returns the alerts raised by this call."""
+        before = len(self.alerts)
+        if self.own is not None:
+            for identifier in self.own.identifiers:
+                self._monitor_own(identifier)
+        for label in self.kt.monitored_labels:
+            req = self.kt.monitor_request(label)
+            self._ask("contact monitoring", self.transport.monitor, req, self.kt.verify_monitor, label)
+        return self.alerts[before:]
+
+    def _monitor_own(self, identifier: bytes) -> None:
+        self._catch_up(identifier)
+        req = self.kt.owner_monitor_request(identifier)
+        self._ask("owner monitoring", self.transport.owner_monitor, req, self.kt.verify_owner_monitor, identifier)
+
+    def _catch_up(self, identifier: bytes) -> None:
+        """Hears of every version of our identifier made since this device
+        last looked, one log entry at a time, and judges each."""
+        while True:
+            req = self.kt.update_request(identifier)
+            try:
+                added = self._ask("an update", self.transport.update, req, self.kt.verify_update, identifier)
+            except ValueError:
+                return  # nothing newer than what this device knows
+            assert isinstance(added, list)
+            self._judge_own(identifier, [v for _, v in added])
+
+    def _judge_own(self, identifier: bytes, values: list[bytes], expected: bytes | None = None) -> None:
+        """A version of our own identifier is fine when our account key
+        signed it (this device, or another of the account's) at a newer
+        epoch than the identifier had."""
+        assert self.own is not None
+        for value in values:
+            try:
+                ds = open_device_set(identifier, value)
+            except VerificationError as e:
+                self._alert(AlertKind.UNSIGNED_DEVICE, identifier,
+                            f"the directory added a device set for your identifier that your account key "
+                            f"did not sign ({e})", value=value)
+                continue
+            if ds.account_key != self.own.public:
+                self._alert(AlertKind.UNSIGNED_DEVICE, identifier,
+                            "the directory added a device set for your identifier under another account key",
+                            value=value, account_key=ds.account_key.hex())
+            elif ds.epoch <= self.own.epochs.get(identifier, 0):
+                self._alert(AlertKind.REPLAYED_DEVICE_SET, identifier,
+                            f"the directory re-added your device set {ds.epoch}, older than "
+                            f"{self.own.epochs[identifier]}", value=value)
+            else:
+                self.own.epochs[identifier] = ds.epoch
+                if self.own.devices is None or ds.epoch > self.own.devices.epoch:
+                    self.own.devices = ds  # another of this account's devices changed the set
+        if expected is not None and expected not in values:
+            self._alert(AlertKind.DIRECTORY_MISBEHAVED, identifier,
+                        "the directory did not add the device set this device sent", expected=expected)
+
+    # -- contacts
+
+    def lookup(self, identifier: bytes) -> Contact:
+        """The contact's verified devices. A changed set is accepted only
+        when the account key already trusted signed it, at a newer epoch;
+        anything else raises an alert (and the old trust stays)."""
+        req = self.kt.search_request(identifier)
+        found = self._ask("a search", self.transport.search, req, self.kt.verify_search, identifier)
+        value: bytes = found.value  # type: ignore[attr-defined]
+        try:
+            ds = open_device_set(identifier, value)
+        except VerificationError as e:
+            self._alert(AlertKind.UNSIGNED_DEVICE, identifier,
+                        f"the directory serves a device set its account key did not sign ({e})", value=value)
+            raise
+        known = self.contacts.get(identifier)
+        if known is None:
+            known = Contact(identifier, ds.account_key, ds.epoch, ds.device_keys())
+            self.contacts[identifier] = known
+        elif ds.account_key != known.account_key:
+            self._alert(AlertKind.ACCOUNT_KEY_CHANGED, identifier,
+                        "this contact's account key changed" + (": compare codes again" if known.verified else ""),
+                        old=known.account_key.hex(), new=ds.account_key.hex())
+            self.contacts[identifier] = known = Contact(identifier, ds.account_key, ds.epoch, ds.device_keys())
+        elif ds.epoch < known.epoch:
+            self._alert(AlertKind.REPLAYED_DEVICE_SET, identifier,
+                        f"the directory serves device set {ds.epoch}, older than {known.epoch} seen before",
+                        value=value)
+        elif ds.epoch > known.epoch:
+            known.epoch, known.devices = ds.epoch, ds.device_keys()
+        return known
+
+    def mark_verified(self, identifier: bytes, account_key: bytes) -> None:
+        """After two people's codes matched for `account_key`."""
+        contact = self.contacts.get(identifier)
+        if contact is None or contact.account_key != account_key:
+            raise ValueError("verify the account key the directory serves for this contact")
+        contact.verified = True
+
+    def public_code(self) -> str:
+        if self.own is None:
+            raise ValueError("this client has no account")
+        return public_code(self.own.public)
+
+    def check_public_code(self, identifier: bytes, code: str) -> bool:
+        """Whether a contact's published code matches the key the directory serves."""
+        return check_public_code(code, self.lookup(identifier).account_key)
+
+    # -- split views
+
+    def gossip(self) -> bytes:
+        """This client's view of the tree, to hand to peers (it names no labels)."""
+        return self.kt.gossip()
+
+    def check_gossip(self, gossip: bytes, peer: str = "a peer") -> bool:
+        """Asks the directory to prove a peer's view consistent with its
+        own tree, and compares the two heads where their sizes meet. False,
+        with a SPLIT_VIEW alert, when the directory showed the peer another
+        tree; ValueError or VerificationError for gossip that is not a
+        view of this log signed by its key."""
+        probe = KtClient.from_gossip(gossip, self.transport.config())
+        size, root, signature = probe.signed_head  # type: ignore[misc]
+        mine = self.kt.signed_head
+        if mine is not None and mine[0] == size and mine[1] != root:
+            self._alert(AlertKind.SPLIT_VIEW, None,
+                        f"{peer} was shown another tree of {size} entries, signed by the directory",
+                        size=size, peer_root=root.hex(), peer_signature=signature.hex(), my_root=mine[1].hex(),
+                        my_signature=mine[2].hex())
+            return False
+        req = probe.distinguished_request()
+        try:
+            response = self.transport.distinguished(req)
+            probe.verify_distinguished(req, response, self.clock())
+        except (ValueError, VerificationError) as e:
+            self._alert(AlertKind.SPLIT_VIEW, None,
+                        f"the directory cannot prove consistent the tree {peer} was shown ({e})",
+                        size=size, peer_root=root.hex(), peer_signature=signature.hex())
+            return False
+        return True
+
+    # -- the state an account's devices share
+
+    def export_state(self, sync_key: bytes, *, include_secret: bool = False) -> bytes:
+        """The client's state, authenticated with `sync_key` (HMAC-SHA256),
+        for another device of the account. The account's secret key is in
+        it only when asked for: carry such a state only over a channel that
+        keeps it confidential."""
+        own = None
+        if self.own is not None:
+            own = {
+                "public": self.own.public.hex(),
+                "secret": self.own.secret.hex() if include_secret and self.own.secret else None,
+                "identifiers": [i.hex() for i in self.own.identifiers],
+                "epochs": {i.hex(): e for i, e in self.own.epochs.items()},
+                "devices": None if self.own.devices is None else {
+                    "epoch": self.own.devices.epoch,
+                    "devices": [[d.device_id.hex(), d.key.hex()] for d in self.own.devices.devices],
+                },
+            }
+        body = json.dumps({
+            "kt": self.kt.save().hex(),
+            "own": own,
+            "contacts": [[c.identifier.hex(), c.account_key.hex(), c.epoch,
+                          [[k.hex(), v.hex()] for k, v in c.devices.items()], c.verified]
+                         for c in self.contacts.values()],
+        }, sort_keys=True).encode()
+        return STATE_MAGIC + hmac.new(sync_key, body, hashlib.sha256).digest() + body
+
+    @classmethod
+    def import_state(cls, transport: Transport, state: bytes, sync_key: bytes, **options: object) -> CkvClient:
+        """A client from `export_state`'s bytes; VerificationError unless
+        they carry a valid tag under `sync_key`."""
+        if not state.startswith(STATE_MAGIC) or len(state) < len(STATE_MAGIC) + 32:
+            raise ValueError("not a veritree CKV client state")
+        tag, body = state[len(STATE_MAGIC):len(STATE_MAGIC) + 32], state[len(STATE_MAGIC) + 32:]
+        if not hmac.compare_digest(tag, hmac.new(sync_key, body, hashlib.sha256).digest()):
+            raise VerificationError("the client state was not made with this sync key, or was changed")
+        doc = json.loads(body)
+        client = cls(transport, KtClient.restore(bytes.fromhex(doc["kt"])), **options)  # type: ignore[arg-type]
+        if doc["own"] is not None:
+            o = doc["own"]
+            devices = None
+            if o["devices"] is not None:
+                devs = tuple(Device(bytes.fromhex(i), bytes.fromhex(k)) for i, k in o["devices"]["devices"])
+                devices = DeviceSet(bytes.fromhex(o["public"]), o["devices"]["epoch"], devs)
+            client.own = _Own(bytes.fromhex(o["public"]), bytes.fromhex(o["secret"]) if o["secret"] else None,
+                              [bytes.fromhex(i) for i in o["identifiers"]], devices,
+                              {bytes.fromhex(i): e for i, e in o["epochs"].items()})
+        for ident, key, epoch, devs, verified in doc["contacts"]:
+            contact = Contact(bytes.fromhex(ident), bytes.fromhex(key), epoch,
+                              {bytes.fromhex(k): bytes.fromhex(v) for k, v in devs}, verified)
+            client.contacts[contact.identifier] = contact
+        return client

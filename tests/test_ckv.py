@@ -1,0 +1,197 @@
+"""The Contact Key Verification client over an in-process directory: honest
+runs raise no alert; each attack raises the right one, with evidence."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import veritree
+from veritree.ckv.accounts import AccountKey, Device
+from veritree.ckv.alerts import AlertKind
+from veritree.ckv.client import CkvClient
+from veritree.ckv.codes import CodeExchange
+from veritree.ckv.transport import LocalTransport, Unavailable
+
+RMW = 1_000
+SYNC = b"\x33" * 32
+
+
+class Clock:
+    """Milliseconds that move only when told: every publish is 2 s later."""
+
+    def __init__(self) -> None:
+        self.t = 1_700_000_000_000
+
+    def __call__(self) -> int:
+        return self.t
+
+    def tick(self, ms: int = 2_000) -> int:
+        self.t += ms
+        return self.t
+
+
+class World:
+    def __init__(self) -> None:
+        self.clock = Clock()
+        self.d = veritree.KtDirectory(b"\x01" * 32, b"\x02" * 32, reasonable_monitoring_window=RMW)
+        self.d.publish(self.clock.tick())
+        self.transport = LocalTransport(self.d, self.clock.tick)
+
+    def client(self) -> CkvClient:
+        return CkvClient.connect(self.transport, clock=self.clock)
+
+    def publish(self, *staged: tuple[bytes, bytes]) -> None:
+        for label, value in staged:
+            self.d.stage(label, value)
+        self.d.publish(self.clock.tick())
+
+
+@pytest.fixture
+def world() -> World:
+    return World()
+
+
+def people(world: World) -> Iterator[CkvClient]:
+    for name in (b"alice", b"bob"):
+        c = world.client()
+        c.create_account([b"user:" + name, b"mailto:" + name + b"@example.com"], Device(b"phone", name * 4))
+        yield c
+
+
+def test_honest_accounts_devices_and_lookups_raise_no_alert(world: World) -> None:
+    alice, bob = people(world)
+    seen = bob.lookup(b"user:alice")
+    assert seen.devices == {b"phone": b"alice" * 4}
+    alice.add_device(Device(b"laptop", b"L" * 32))
+    world.publish((b"someone", b"else"))
+    assert bob.lookup(b"mailto:alice@example.com").devices == {b"phone": b"alice" * 4, b"laptop": b"L" * 32}
+    assert bob.lookup(b"user:alice").epoch == 2
+    alice.remove_device(b"phone")
+    assert bob.lookup(b"user:alice").devices == {b"laptop": b"L" * 32}
+    for _ in range(3):
+        world.publish()
+        assert alice.monitor() == [] and bob.monitor() == []
+    assert alice.alerts == [] and bob.alerts == []
+
+
+def test_the_accounts_other_devices_follow_without_alerts(world: World) -> None:
+    (alice,) = list(people(world))[:1]
+    tablet = CkvClient.import_state(world.transport, alice.export_state(SYNC), SYNC, clock=world.clock)
+    alice.add_device(Device(b"tablet", b"T" * 32))
+    assert tablet.monitor() == []
+    assert tablet.own is not None and tablet.own.devices is not None
+    assert tablet.own.devices.device_keys()[b"tablet"] == b"T" * 32
+    with pytest.raises(ValueError):
+        tablet.add_device(Device(b"x", b"x"))  # no account key on this device
+    # A device given the secret can change the set; the first hears of it.
+    laptop = CkvClient.import_state(world.transport, alice.export_state(SYNC, include_secret=True), SYNC,
+                                    clock=world.clock)
+    laptop.add_device(Device(b"laptop", b"L" * 32))
+    assert alice.monitor() == [] and tablet.monitor() == []
+    alice.add_device(Device(b"watch", b"W" * 32))  # catches up first, then adds
+    assert alice.alerts == [] and laptop.monitor() == []
+
+
+def test_state_is_authenticated_and_keeps_secrets_out_unless_asked(world: World) -> None:
+    alice, bob = people(world)
+    bob.lookup(b"user:alice")
+    state = bob.export_state(SYNC)
+    assert bob.own is not None and bob.own.secret is not None and bob.own.secret.hex().encode() not in state
+    assert bob.own.secret.hex().encode() in bob.export_state(SYNC, include_secret=True)
+    for i in (30, len(state) // 2, len(state) - 3):
+        bad = bytearray(state)
+        bad[i] ^= 1
+        with pytest.raises((veritree.VerificationError, ValueError)):
+            CkvClient.import_state(world.transport, bytes(bad), SYNC)
+    with pytest.raises(veritree.VerificationError):
+        CkvClient.import_state(world.transport, state, b"\x34" * 32)
+    again = CkvClient.import_state(world.transport, state, SYNC)
+    assert again.contacts == bob.contacts
+
+
+def test_an_injected_device_is_caught_by_contacts_and_by_the_owner(world: World) -> None:
+    alice, bob = people(world)
+    bob.lookup(b"user:alice")
+    # The directory cannot sign with Alice's account key: it adds its device
+    # to her set and keeps her (now invalid) signature.
+    assert alice.own is not None
+    real = AccountKey(alice.own.secret or b"").sign(b"user:alice", (Device(b"phone", b"alice" * 4),), 2)
+    evil = bytearray(real)
+    evil[-70] ^= 1  # a device key the account key did not sign
+    world.publish((b"user:alice", bytes(evil)))
+    with pytest.raises(veritree.VerificationError):
+        bob.lookup(b"user:alice")
+    assert [a.kind for a in bob.alerts] == [AlertKind.UNSIGNED_DEVICE]
+    assert [a.kind for a in alice.monitor()] == [AlertKind.UNSIGNED_DEVICE]
+
+
+def test_a_new_account_key_is_reported_and_ends_verification(world: World) -> None:
+    alice, bob = people(world)
+    assert alice.own is not None and bob.own is not None
+    key = bob.lookup(b"user:alice").account_key
+    # Alice and Bob compare a short code over the account keys they see.
+    a = CodeExchange(alice.own.public, bob.lookup(b"user:bob").account_key, initiator=True)
+    b = CodeExchange(bob.own.public, key, initiator=False)
+    b.finish(a.reveal(b.respond(a.commit())))
+    assert a.code == b.code
+    bob.mark_verified(b"user:alice", key)
+    assert bob.check_public_code(b"user:alice", alice.public_code())
+    # A device signed by the account key keeps the mark, without an alert.
+    alice.add_device(Device(b"laptop", b"L" * 32))
+    assert bob.lookup(b"user:alice").verified and bob.alerts == []
+    # The directory swaps in its own account key.
+    mallory = AccountKey(b"\x66" * 32)
+    world.publish((b"user:alice", mallory.sign(b"user:alice", (Device(b"evil", b"E" * 32),), 99)))
+    contact = bob.lookup(b"user:alice")
+    assert not contact.verified and contact.account_key == mallory.public
+    assert [a.kind for a in bob.alerts] == [AlertKind.ACCOUNT_KEY_CHANGED]
+    assert "compare codes again" in bob.alerts[0].message
+    assert not bob.check_public_code(b"user:alice", alice.public_code())
+    assert [a.kind for a in alice.monitor()] == [AlertKind.UNSIGNED_DEVICE]
+
+
+def test_a_replayed_older_set_is_caught(world: World) -> None:
+    alice, bob = people(world)
+    assert alice.own is not None
+    old = AccountKey(alice.own.secret or b"").sign(b"user:alice", (Device(b"phone", b"alice" * 4),), 1)
+    alice.add_device(Device(b"laptop", b"L" * 32))
+    assert bob.lookup(b"user:alice").epoch == 2
+    world.publish((b"user:alice", old))
+    assert bob.lookup(b"user:alice").devices[b"laptop"] == b"L" * 32  # the old trust stays
+    assert [a.kind for a in bob.alerts] == [AlertKind.REPLAYED_DEVICE_SET]
+    assert [a.kind for a in alice.monitor()] == [AlertKind.REPLAYED_DEVICE_SET]
+
+
+class Flaky(LocalTransport):
+    down = False
+
+    def search(self, request: bytes) -> bytes:
+        if self.down:
+            raise Unavailable("connection refused")
+        return super().search(request)
+
+
+def test_silence_alerts_only_when_long(world: World) -> None:
+    alice, _ = people(world)
+    flaky = Flaky(world.d, world.clock.tick)
+    bob = CkvClient.connect(flaky, clock=world.clock, unavailable_after=60_000)
+    bob.lookup(b"user:alice")
+    flaky.down = True
+    for _ in range(3):
+        with pytest.raises(Unavailable):
+            bob.lookup(b"user:alice")
+    assert bob.alerts == []
+    world.clock.tick(61_000)
+    with pytest.raises(Unavailable):
+        bob.lookup(b"user:alice")
+    assert [a.kind for a in bob.alerts] == [AlertKind.DIRECTORY_UNAVAILABLE]
+
+
+def test_a_stale_tree_is_reported(world: World) -> None:
+    alice, _ = people(world)
+    bob = world.client()
+    world.clock.tick(2 * 86_400_000)  # the directory stopped publishing two days ago
+    with pytest.raises(veritree.VerificationError):
+        bob.lookup(b"user:alice")
+    assert [a.kind for a in bob.alerts] == [AlertKind.STALE_TREE]
