@@ -28,6 +28,26 @@ def main(argv: list[str] | None = None) -> int:
     keygen.add_argument(
         "--cosigner", action="store_true", help="a witness cosigner key (tlog-cosignature, type 0x04)"
     )
+    serve = sub.add_parser(
+        "serve",
+        help="run the key directory's HTTP service (IETF KEYTRANS over HTTP)",
+        description="Serves a KEYTRANS directory over HTTP, publishing a log entry every --publish-interval "
+        "seconds. Its signing and VRF keys live in DIR/signing.key and DIR/vrf.key (made on first run, "
+        "mode 0600); the OpenAPI description is at /openapi.json.",
+    )
+    serve.add_argument(
+        "--data", metavar="DIR", default="veritree-data", help="where the keys live (default: %(default)s)"
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on (default: %(default)s)")
+    serve.add_argument(
+        "--publish-interval", type=float, default=1.0, metavar="SECONDS",
+        help="seconds between log entries (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--reasonable-monitoring-window", type=int, default=86_400_000, metavar="MS",
+        help="how often clients are expected to monitor, in ms; part of the configuration (default: %(default)s)",
+    )
     args = parser.parse_args(argv)
     if args.command == "bench":
         from veritree import bench as bench_mod
@@ -35,7 +55,51 @@ def main(argv: list[str] | None = None) -> int:
         return bench_mod.run(quick=args.quick, json_path=args.json, billion_run=args.billion)
     if args.command == "keygen":
         return _keygen(args.name, args.out, args.cosigner)
+    if args.command == "serve":
+        return _serve(args.data, args.host, args.port, args.publish_interval, args.reasonable_monitoring_window)
     return 2
+
+
+def _serve(data: str, host: str, port: int, publish_interval: float, window: int) -> int:
+    import uvicorn
+
+    from veritree import KtDirectory
+    from veritree.ckv.server import create_app
+
+    try:
+        os.makedirs(data, mode=0o700, exist_ok=True)
+        signing_key = _secret_key(os.path.join(data, "signing.key"))
+        vrf_key = _secret_key(os.path.join(data, "vrf.key"))
+        # TODO: open the log persistently with KtDirectory.open(DIR/"log", signing_key, vrf_key, create=...)
+        # once that API lands; until then the log lives in memory and is lost when the service stops.
+        directory = KtDirectory(signing_key, vrf_key, reasonable_monitoring_window=window)
+        app = create_app(directory, publish_interval=publish_interval)
+    except (OSError, ValueError) as e:
+        print(f"veritree serve: {e}", file=sys.stderr)
+        return 1
+    print("veritree serve: the log is kept in memory only; it is lost when the service stops", file=sys.stderr)
+    uvicorn.run(app, host=host, port=port)
+    return 0
+
+
+def _secret_key(path: str) -> bytes:
+    """The 32-byte key in `path`, made on first use: a lost or changed key would orphan the log."""
+    key = os.urandom(32)
+    try:
+        _write_new(path, key, 0o600)
+    except FileExistsError:
+        with open(path, "rb") as f:
+            key = f.read(33)
+        if len(key) != 32:
+            raise ValueError(f"{path} does not hold a 32-byte key") from None
+        return key
+    # The new name must survive a crash before anything is signed with the key.
+    fd = os.open(os.path.dirname(path) or ".", os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return key
 
 
 def _keygen(name: str, out: str | None, cosigner: bool) -> int:
@@ -53,9 +117,9 @@ def _keygen(name: str, out: str | None, cosigner: bool) -> int:
             print(f"veritree keygen: {path} already exists; not overwriting it", file=sys.stderr)
             return 1
     try:
-        _write_new(key_path, signer_key, 0o600)
+        _write_new(key_path, signer_key.encode(), 0o600)
         try:
-            _write_new(pub_path, verifier_key, 0o644)
+            _write_new(pub_path, verifier_key.encode(), 0o644)
         except BaseException:
             os.unlink(key_path)
             raise
@@ -66,14 +130,18 @@ def _keygen(name: str, out: str | None, cosigner: bool) -> int:
     return 0
 
 
-def _write_new(path: str, text: str, mode: int) -> None:
+def _write_new(path: str, data: bytes, mode: int) -> None:
     """Creates `path` with `mode` from the start (O_EXCL: never an existing file or link)."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
     fd = os.open(path, flags, mode)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:
+        os.unlink(path)  # never leave a short key behind
+        raise
 
 
 if __name__ == "__main__":

@@ -1,0 +1,257 @@
+"""The key directory's HTTP service: the KEYTRANS wire messages over HTTP, and
+a publisher that turns staged updates into log entries on a fixed cadence.
+
+Every call into the directory runs in a worker thread: the Rust core releases
+the GIL and may take milliseconds, which the event loop must not wait out.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar, TypeVarTuple
+
+import anyio
+from anyio import TASK_STATUS_IGNORED, to_thread
+from anyio.abc import TaskStatus
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
+
+from veritree._native import KtDirectory, StorageError, VerificationError
+
+__all__ = ["Health", "create_app"]
+
+log = logging.getLogger(__name__)
+
+OCTETS = "application/octet-stream"
+_BINARY = {OCTETS: {"schema": {"type": "string", "format": "binary"}}}
+_ERROR = {"application/json": {"schema": {
+    "type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]}}}
+_BODY = {"requestBody": {"required": True, "content": _BINARY}}
+
+T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
+
+
+class Health(BaseModel):
+    """How far the log has grown and when it last did."""
+
+    size: int
+    last_publish_ms: int | None
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _answers(what: str | None, *refusals: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI responses: `what` as octets (None: 204), and the JSON refusals a client may get."""
+    out: dict[int | str, dict[str, Any]] = (
+        {204: {"description": "accepted"}} if what is None else {200: {"description": what, "content": _BINARY}}
+    )
+    reasons = {400: "a malformed or refused request", 404: "no such log entry", 413: "the body is too large",
+               415: "the body is not application/octet-stream", 503: "the directory cannot answer now"}
+    for status in refusals:
+        out[status] = {"description": reasons[status], "content": _ERROR}
+    return out
+
+
+async def _call(fn: Callable[[*Ts], T], *args: *Ts, refused: int = 400) -> T:
+    """`fn(*args)` in a worker thread; the client's mistakes become `refused`, storage failures 503."""
+    try:
+        return await to_thread.run_sync(fn, *args)
+    except (ValueError, IndexError) as e:
+        raise HTTPException(refused, str(e)) from None
+    except StorageError as e:
+        log.error("the directory's storage failed: %s", e)
+        raise HTTPException(503, "the directory's storage failed") from None
+
+
+def _octets(data: bytes) -> Response:
+    return Response(content=data, media_type=OCTETS)
+
+
+class _Publisher:
+    """Publishes an entry every interval and wakes the updates staged for it.
+
+    One lock covers staging and publishing, so that an update knows which
+    publication carries its values: the one after it took `published`.
+    """
+
+    lock: anyio.Lock
+    published: anyio.Event  # set by the next successful publication
+
+    def __init__(self, directory: KtDirectory, interval: float, clock: Callable[[], int]) -> None:
+        self.directory = directory
+        self.interval = interval
+        self.clock = clock
+        self.last_ms: int | None = None
+        self.failing = False  # log a run of failures once, not every interval
+
+    async def run(self, *, task_status: TaskStatus[None] = TASK_STATUS_IGNORED) -> None:
+        """Publishes at once (a new directory has no head to serve yet), then on a fixed cadence."""
+        self.lock, self.published = anyio.Lock(), anyio.Event()
+        tick = anyio.current_time()
+        await self.publish()
+        task_status.started()
+        while True:
+            tick = max(tick + self.interval, anyio.current_time())
+            await anyio.sleep_until(tick)
+            await self.publish()
+
+    async def publish(self) -> None:
+        async with self.lock:
+            # Never older than the last entry, which the directory would refuse if the clock stepped back.
+            ts = max(self.clock(), self.last_ms or 0)
+            try:
+                await to_thread.run_sync(self.directory.publish, ts)
+            except Exception as e:  # noqa: BLE001 - keep trying: the staged updates wait for the next success
+                if not self.failing:
+                    log.error("publishing failed (retrying every %s s): %s", self.interval, e)
+                self.failing = True
+                return
+            if self.failing:
+                log.warning("publishing works again")
+            self.failing, self.last_ms = False, ts
+            done, self.published = self.published, anyio.Event()
+        done.set()
+
+
+def create_app(
+    directory: KtDirectory,
+    *,
+    publish_interval: float = 1.0,
+    max_request_bytes: int = 64 * 1024,
+    validate_update: Callable[[bytes], None] | None = None,
+    update_wait: float = 30.0,
+    clock: Callable[[], int] = _now_ms,
+) -> FastAPI:
+    """The ASGI app serving `directory` (in memory or opened from disk; the app does not close it).
+
+    `validate_update(request)` sees each UpdateRequest before the directory
+    does and refuses it with ValueError (the account layer checks that a
+    device set is signed by its account key). An update whose values were
+    staged answers once they are published, or 503 after `update_wait`
+    seconds. `clock` stamps entries, in ms since the epoch.
+    """
+    if not publish_interval > 0 or not update_wait > 0 or max_request_bytes < 1:
+        raise ValueError("publish_interval and update_wait must be positive, max_request_bytes at least 1")
+    publisher = _Publisher(directory, publish_interval, clock)
+    config = directory.config  # fixed for the directory's life
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        async with anyio.create_task_group() as tasks:
+            await tasks.start(publisher.run)
+            yield
+            tasks.cancel_scope.cancel()
+
+    app = FastAPI(
+        title="veritree key directory",
+        summary="IETF KEYTRANS over HTTP: each body is a request's wire encoding, each answer a response's.",
+        version="1",
+        lifespan=lifespan,
+        generate_unique_id_function=lambda route: route.name,  # operation ids: the endpoints' names
+    )
+
+    async def refused(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        return JSONResponse({"error": str(exc.detail)}, exc.status_code, headers=exc.headers)
+
+    app.add_exception_handler(StarletteHTTPException, refused)
+
+    async def body(request: Request) -> bytes:
+        """The request's bytes, refused before more than `max_request_bytes` are read."""
+        media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media_type != OCTETS:
+            raise HTTPException(415, f"the body must be {OCTETS}: a request's wire encoding")
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > max_request_bytes:
+            raise HTTPException(413, f"the body is over {max_request_bytes} bytes")
+        data = bytearray()
+        try:
+            async for chunk in request.stream():
+                data += chunk
+                if len(data) > max_request_bytes:
+                    raise HTTPException(413, f"the body is over {max_request_bytes} bytes")
+        except ClientDisconnect:
+            raise HTTPException(400, "the client left before sending the whole body") from None
+        if not data:
+            raise HTTPException(400, "the body is empty: it must be a request's wire encoding")
+        return bytes(data)
+
+    def answering(handle: Callable[[bytes], bytes]) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            return _octets(await _call(handle, await body(request)))
+
+        return endpoint
+
+    @app.get("/v1/config", response_class=Response, responses=_answers("the encoded Configuration"),
+             summary="The Configuration a client verifies against")
+    async def get_config() -> Response:
+        return _octets(config)
+
+    @app.get("/v1/health", summary="Log size and the last publication time (ms since the epoch)")
+    async def health() -> Health:
+        size = await _call(lambda: directory.size)
+        return Health(size=size, last_publish_ms=publisher.last_ms)
+
+    for path, handle, summary in [
+        ("/v1/search", directory.search, "Search for a label: SearchRequest → SearchResponse"),
+        ("/v1/monitor", directory.monitor, "Monitor labels: ContactMonitorRequest → ContactMonitorResponse"),
+        ("/v1/distinguished", directory.distinguished,
+         "Recent distinguished entries: DistinguishedRequest → DistinguishedResponse"),
+        ("/v1/owner/init", directory.owner_init, "Take ownership of a label: OwnerInitRequest → OwnerInitResponse"),
+        ("/v1/owner/monitor", directory.owner_monitor,
+         "An owner monitors its label: OwnerMonitorRequest → OwnerMonitorResponse"),
+    ]:
+        app.add_api_route(
+            path, answering(handle), methods=["POST"], summary=summary, name=path[4:].replace("/", "_"),
+            response_class=Response, openapi_extra=_BODY, responses=_answers("the response", 400, 413, 415, 503),
+        )
+
+    @app.post("/v1/update", response_class=Response, openapi_extra=_BODY,
+              responses=_answers("the UpdateResponse", 400, 413, 415, 503),
+              summary="An owner adds values to its label: UpdateRequest → UpdateResponse, once published")
+    async def update(request: Request) -> Response:
+        data = await body(request)
+        if validate_update is not None:
+            await _call(validate_update, data)
+        deadline = anyio.current_time() + update_wait
+        while True:
+            async with publisher.lock:
+                answer = await _call(directory.update, data)
+                published = publisher.published
+            if answer is not None:
+                return _octets(answer)
+            # Staged (again, if a failed publication lost them): answer after the next publication.
+            with anyio.move_on_after(deadline - anyio.current_time()):
+                await published.wait()
+            if not published.is_set():
+                raise HTTPException(503, "the update is staged but was not published in time")
+
+    @app.get("/v1/auditor/update/{index}", response_class=Response,
+             responses=_answers("the AuditorUpdate", 404, 503),
+             summary="Third-party auditing: the AuditorUpdate of log entry `index` (a decimal number)")
+    async def auditor_update(index: str) -> Response:
+        # Anything but an entry number names no entry: 404, like an entry past the log's end.
+        if not (index.isascii() and index.isdigit() and int(index) < 2**64):
+            raise HTTPException(404, f"no log entry {index[:40]!r}")
+        return _octets(await _call(directory.auditor_update, int(index), refused=404))
+
+    @app.post("/v1/auditor/head", status_code=204, response_class=Response, openapi_extra=_BODY,
+              responses=_answers(None, 400, 413, 415, 503),
+              summary="Third-party auditing: the auditor's signed AuditorTreeHead to serve from now on")
+    async def auditor_head(request: Request) -> Response:
+        try:
+            await _call(directory.set_auditor_head, await body(request))
+        except VerificationError as e:
+            raise HTTPException(400, str(e)) from None
+        return Response(status_code=204)
+
+    return app
