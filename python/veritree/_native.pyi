@@ -102,9 +102,11 @@ def verify_prefix_proof(
     """Raises VerificationError unless `proof` shows each key holding its value (None: absent)."""
 
 class KtDirectory:
-    """A KEYTRANS transparency log (contact monitoring, KT_128_SHA256_Ed25519) holding versioned labels.
+    """A KEYTRANS transparency log (KT_128_SHA256_Ed25519) holding versioned labels.
 
-    Durations are milliseconds; keys are 32-byte seeds. Requests and responses are the draft's wire encodings.
+    Contact monitoring, or third-party auditing when `auditor_public_key` is given. Durations are milliseconds;
+    keys are 32-byte seeds, never stored. Requests and responses are the draft's wire encodings.
+    `KtDirectory(...)` lives in memory; `KtDirectory.open(path, ...)` keeps it on disk.
     """
 
     def __init__(
@@ -120,6 +122,35 @@ class KtDirectory:
         auditor_public_key: BytesLike | None = None,
         max_auditor_lag: int = 3_600_000,
     ) -> None: ...
+    @staticmethod
+    def open(
+        path: str | os.PathLike[str],
+        signing_key: BytesLike,
+        vrf_key: BytesLike,
+        *,
+        create: bool = False,
+        reasonable_monitoring_window: int = 86_400_000,
+        max_ahead: int = 60_000,
+        max_behind: int = 86_400_000,
+        maximum_lifetime: int | None = None,
+        recent: int = 4,
+        auditor_public_key: BytesLike | None = None,
+        max_auditor_lag: int = 3_600_000,
+    ) -> KtDirectory:
+        """Opens the directory kept in the folder `path`, made there if `create` and the folder is missing or empty.
+
+        Every entry whose `publish` returned survives a crash (staged updates do not), and reopens as the same
+        log: same roots, signed heads and answers. The keys and options must be the ones it was created with
+        (ValueError otherwise). One process at a time may open it (StorageError). Use as a context manager, or
+        call `close()`.
+        """
+    @property
+    def path(self) -> pathlib.Path | None:
+        """The folder of a directory opened with `open`, else None."""
+    def close(self) -> None:
+        """Releases the directory's memory, files and lock; later calls raise StorageError."""
+    def __enter__(self) -> KtDirectory: ...
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> bool: ...
     @property
     def config(self) -> bytes:
         """The encoded `Configuration` a client verifies against."""
@@ -132,6 +163,8 @@ class KtDirectory:
         """Publishes everything staged as one log entry; returns its index.
 
         With an auditor, entries hold at most 255 updates: several may be made, and the last one's index returns.
+        On disk, the entries are durable when this returns. A failure leaves what was not published staged; after
+        a failed write, writes raise StorageError until the directory is reopened.
         """
     def auditor_update(self, index: int) -> bytes:
         """The `AuditorUpdate` of log entry `index` (third-party auditing mode)."""

@@ -236,3 +236,61 @@ pub(crate) fn lock_exclusive(path: &Path, owner: &Path) -> Result<File> {
         Err(fs::TryLockError::Error(e)) => Err(io_error("lock", path, e)),
     }
 }
+
+/// Bytes of a journal record's checksum.
+const RECORD_SUM: usize = 16;
+
+/// A checksum of a journal record: catches torn and damaged records, not forgeries.
+fn record_sum(payload: &[u8]) -> [u8; RECORD_SUM] {
+    blake3::hash(payload).as_bytes()[..RECORD_SUM].try_into().expect("16 bytes")
+}
+
+/// One journal record as appended: `len (u32 LE) ‖ payload ‖ checksum`
+/// (the layout of the map's journal too).
+pub(crate) fn frame(payload: &[u8]) -> Result<Vec<u8>> {
+    let len = u32::try_from(payload.len()).map_err(|_| Error::InvalidArgument("a journal record over 4 GiB".into()))?;
+    let mut out = Vec::with_capacity(4 + payload.len() + RECORD_SUM);
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(payload);
+    out.extend_from_slice(&record_sum(payload));
+    Ok(out)
+}
+
+/// The payloads of the whole records in `bytes` (a journal after its
+/// header), and the length they span: a torn last record is left out.
+/// A bad record that is not the tail is damage: `Err` holds its offset.
+pub(crate) fn unframe(bytes: &[u8]) -> std::result::Result<(Vec<&[u8]>, usize), usize> {
+    let mut records = Vec::new();
+    let mut at = 0;
+    while at < bytes.len() {
+        let rest = &bytes[at..];
+        let whole =
+            rest.get(..4).map(|l| u32::from_le_bytes(l.try_into().expect("4 bytes")) as usize).and_then(|len| {
+                let payload = rest.get(4..4 + len)?;
+                let sum = rest.get(4 + len..4 + len + RECORD_SUM)?;
+                (sum == record_sum(payload)).then_some((payload, 4 + len + RECORD_SUM))
+            });
+        match whole {
+            Some((payload, used)) => {
+                records.push(payload);
+                at += used;
+            }
+            // A torn append is always the tail: nothing follows it.
+            None if is_torn_tail(rest) => break,
+            None => return Err(at),
+        }
+    }
+    Ok((records, at))
+}
+
+/// Whether `rest` can be a partly written last record: zeros (the file grew
+/// before its data landed), or a length field reaching the end of the file.
+fn is_torn_tail(rest: &[u8]) -> bool {
+    if rest.iter().all(|&b| b == 0) {
+        return true;
+    }
+    match rest.get(..4) {
+        None => true,
+        Some(l) => 4 + u32::from_le_bytes(l.try_into().expect("4 bytes")) as usize + RECORD_SUM >= rest.len(),
+    }
+}

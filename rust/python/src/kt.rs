@@ -2,6 +2,7 @@
 //! and its verifying client. Requests and responses are the draft's wire
 //! encodings, as bytes, so any transport can carry them.
 
+use std::path::PathBuf;
 use std::sync::{Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -13,6 +14,7 @@ use veritree_core::kt::client::Client;
 use veritree_core::kt::server::Directory;
 use veritree_core::kt::tree_head::{Configuration, Mode};
 use veritree_core::vrf::VrfSecretKey;
+use veritree_core::Error;
 
 use crate::convert::{self, CoreResult};
 
@@ -32,15 +34,68 @@ fn seed(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<[u8; 32]> {
 /// or third-party auditing when `auditor_public_key` is given (then every
 /// entry's `auditor_update` goes to the auditor, whose signed head returns
 /// through `set_auditor_head`). Durations are milliseconds. Secret keys are
-/// 32-byte seeds; they are never shown by repr or errors.
+/// 32-byte seeds; they are never shown by repr or errors, nor stored.
+///
+/// `KtDirectory(...)` lives in memory; `KtDirectory.open(path, ...)` keeps
+/// it in a folder, durable across crashes.
 #[pyclass(name = "KtDirectory", module = "veritree", frozen)]
 pub struct PyKtDirectory {
-    inner: Mutex<Directory>,
+    /// None once closed.
+    inner: Mutex<Option<Directory>>,
+    path: Option<PathBuf>,
+}
+
+/// The constructor's keyword options, less `recent`.
+struct Options<'a, 'py> {
+    reasonable_monitoring_window: u64,
+    max_ahead: u64,
+    max_behind: u64,
+    maximum_lifetime: Option<u64>,
+    auditor_public_key: Option<&'a Bound<'py, PyAny>>,
+    max_auditor_lag: u64,
+}
+
+impl Options<'_, '_> {
+    /// The keys from their seeds, and the configuration naming them.
+    fn configure(
+        &self,
+        signing_key: &Bound<'_, PyAny>,
+        vrf_key: &Bound<'_, PyAny>,
+    ) -> PyResult<(Configuration, SigningKey, VrfSecretKey)> {
+        let signing = SigningKey::from_bytes(&seed(signing_key, "signing_key")?);
+        let vrf = VrfSecretKey::from_seed(&seed(vrf_key, "vrf_key")?).py()?;
+        let mode = match self.auditor_public_key {
+            None => Mode::ContactMonitoring,
+            Some(k) => Mode::ThirdPartyAuditing {
+                max_auditor_lag: self.max_auditor_lag,
+                auditor_start_pos: 0,
+                auditor_public_key: seed(k, "auditor_public_key")?.to_vec(),
+            },
+        };
+        let config = Configuration {
+            mode,
+            signature_public_key: signing.verifying_key().as_bytes().to_vec(),
+            vrf_public_key: vrf.public_key().to_vec(),
+            max_ahead: self.max_ahead,
+            max_behind: self.max_behind,
+            reasonable_monitoring_window: self.reasonable_monitoring_window,
+            maximum_lifetime: self.maximum_lifetime,
+        };
+        Ok((config, signing, vrf))
+    }
 }
 
 impl PyKtDirectory {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Directory> {
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    fn wrap(directory: Directory, path: Option<PathBuf>) -> Self {
+        PyKtDirectory { inner: Mutex::new(Some(directory)), path }
+    }
+
+    /// Runs `f` on the directory (StorageError once it is closed).
+    fn with<T>(&self, f: impl FnOnce(&mut Directory) -> veritree_core::Result<T>) -> veritree_core::Result<T> {
+        match self.inner.lock().unwrap_or_else(PoisonError::into_inner).as_mut() {
+            Some(d) => f(d),
+            None => Err(Error::Storage("the directory is closed".into())),
+        }
     }
 
     /// Answers an encoded request with `handler`, the GIL released.
@@ -51,7 +106,7 @@ impl PyKtDirectory {
         handler: fn(&Directory, &[u8]) -> veritree_core::Result<Vec<u8>>,
     ) -> PyResult<Bound<'py, PyBytes>> {
         let req = convert::bytes_of(request, "request")?;
-        let out = py.detach(|| handler(&self.lock(), &req)).py()?;
+        let out = py.detach(|| self.with(|d| handler(d, &req))).py()?;
         Ok(PyBytes::new(py, &out))
     }
 }
@@ -74,69 +129,123 @@ impl PyKtDirectory {
         auditor_public_key: Option<&Bound<'_, PyAny>>,
         max_auditor_lag: u64,
     ) -> PyResult<Self> {
-        let signing = SigningKey::from_bytes(&seed(signing_key, "signing_key")?);
-        let vrf = VrfSecretKey::from_seed(&seed(vrf_key, "vrf_key")?).py()?;
-        let mode = match auditor_public_key {
-            None => Mode::ContactMonitoring,
-            Some(k) => Mode::ThirdPartyAuditing {
-                max_auditor_lag,
-                auditor_start_pos: 0,
-                auditor_public_key: seed(k, "auditor_public_key")?.to_vec(),
-            },
-        };
-        let config = Configuration {
-            mode,
-            signature_public_key: signing.verifying_key().as_bytes().to_vec(),
-            vrf_public_key: vrf.public_key().to_vec(),
+        let options = Options {
+            reasonable_monitoring_window,
             max_ahead,
             max_behind,
-            reasonable_monitoring_window,
             maximum_lifetime,
+            auditor_public_key,
+            max_auditor_lag,
         };
-        Ok(PyKtDirectory { inner: Mutex::new(Directory::new(config, signing, vrf, recent).py()?) })
+        let (config, signing, vrf) = options.configure(signing_key, vrf_key)?;
+        Ok(Self::wrap(Directory::new(config, signing, vrf, recent).py()?, None))
+    }
+
+    /// Opens the directory kept in the folder `path`, created there if
+    /// `create` is set and there is none (the folder must then be missing
+    /// or empty). Every entry whose `publish` returned survives a crash;
+    /// staged updates do not. The keyword options and keys must be the
+    /// ones it was created with (ValueError otherwise); the keys are never
+    /// written. One process at a time may open it (StorageError).
+    #[staticmethod]
+    #[pyo3(signature = (path, signing_key, vrf_key, *, create = false, reasonable_monitoring_window = 86_400_000,
+                        max_ahead = 60_000, max_behind = 86_400_000, maximum_lifetime = None, recent = 4,
+                        auditor_public_key = None, max_auditor_lag = 3_600_000))]
+    #[allow(clippy::too_many_arguments)] // the constructor's keyword options, and `create`
+    fn open(
+        py: Python<'_>,
+        path: PathBuf,
+        signing_key: &Bound<'_, PyAny>,
+        vrf_key: &Bound<'_, PyAny>,
+        create: bool,
+        reasonable_monitoring_window: u64,
+        max_ahead: u64,
+        max_behind: u64,
+        maximum_lifetime: Option<u64>,
+        recent: usize,
+        auditor_public_key: Option<&Bound<'_, PyAny>>,
+        max_auditor_lag: u64,
+    ) -> PyResult<Self> {
+        let options = Options {
+            reasonable_monitoring_window,
+            max_ahead,
+            max_behind,
+            maximum_lifetime,
+            auditor_public_key,
+            max_auditor_lag,
+        };
+        let (config, signing, vrf) = options.configure(signing_key, vrf_key)?;
+        let d = py.detach(|| Directory::open(&path, config, signing, vrf, recent, create)).py()?;
+        Ok(Self::wrap(d, Some(path)))
+    }
+
+    /// The folder of a directory opened with `KtDirectory.open`, else None.
+    #[getter]
+    fn path(&self) -> Option<PathBuf> {
+        self.path.clone()
+    }
+
+    /// Releases the directory's memory, files and lock; later calls raise
+    /// StorageError.
+    fn close(&self) {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner).take();
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __exit__(&self, _ty: &Bound<'_, PyAny>, _value: &Bound<'_, PyAny>, _tb: &Bound<'_, PyAny>) -> bool {
+        self.close();
+        false
     }
 
     /// The log's `Configuration`, encoded: what a client needs to verify it.
     #[getter]
     fn config<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
-        Ok(PyBytes::new(py, &self.lock().config().to_bytes().py()?))
+        Ok(PyBytes::new(py, &self.with(|d| d.config().to_bytes()).py()?))
     }
 
     /// Log entries published.
     #[getter]
-    fn size(&self) -> u64 {
-        self.lock().size()
+    fn size(&self) -> PyResult<u64> {
+        self.with(|d| Ok(d.size())).py()
     }
 
     /// The greatest published version of `label`, or None.
     fn greatest_version(&self, label: &Bound<'_, PyAny>) -> PyResult<Option<u32>> {
-        Ok(self.lock().greatest_version(&convert::bytes_of(label, "label")?))
+        let label = convert::bytes_of(label, "label")?;
+        self.with(|d| Ok(d.greatest_version(&label))).py()
     }
 
     /// Queues a new version of `label` with `value` for the next entry;
     /// returns the version number it will have.
     fn stage(&self, label: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<u32> {
-        self.lock().stage(&convert::bytes_of(label, "label")?, &convert::bytes_of(value, "value")?).py()
+        let (label, value) = (convert::bytes_of(label, "label")?, convert::bytes_of(value, "value")?);
+        self.with(|d| d.stage(&label, &value)).py()
     }
 
     /// Publishes everything staged as one log entry stamped `timestamp` (ms
     /// since the epoch; default now); returns the entry's index. With an
     /// auditor, entries hold at most 255 updates: the last one's index.
+    /// On disk, the entries are durable when this returns. A failure leaves
+    /// what was not published staged.
     #[pyo3(signature = (timestamp = None))]
     fn publish(&self, py: Python<'_>, timestamp: Option<u64>) -> PyResult<u64> {
         let t = timestamp.unwrap_or_else(now_ms);
-        py.detach(|| self.lock().publish(t)).py()
+        py.detach(|| self.with(|d| d.publish(t))).py()
     }
 
     /// The `AuditorUpdate` of log entry `index` (third-party auditing).
     fn auditor_update<'py>(&self, py: Python<'py>, index: u64) -> PyResult<Bound<'py, PyBytes>> {
-        let out = py.detach(|| self.lock().auditor_update(index)).py()?;
+        let out = py.detach(|| self.with(|d| d.auditor_update(index))).py()?;
         Ok(PyBytes::new(py, &out))
     }
 
     /// Takes the auditor's signed `AuditorTreeHead` to serve from now on.
-    fn set_auditor_head(&self, head: &Bound<'_, PyAny>) -> PyResult<()> {
-        self.lock().set_auditor_head(&convert::bytes_of(head, "head")?).py()
+    fn set_auditor_head(&self, py: Python<'_>, head: &Bound<'_, PyAny>) -> PyResult<()> {
+        let head = convert::bytes_of(head, "head")?;
+        py.detach(|| self.with(|d| d.set_auditor_head(&head))).py()
     }
 
     /// Answers a SearchRequest with a SearchResponse.
@@ -166,7 +275,7 @@ impl PyKtDirectory {
     /// owner's greatest.
     fn update<'py>(&self, py: Python<'py>, request: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyBytes>>> {
         let req = convert::bytes_of(request, "request")?;
-        let out = py.detach(|| self.lock().update(&req)).py()?;
+        let out = py.detach(|| self.with(|d| d.update(&req))).py()?;
         Ok(out.map(|b| PyBytes::new(py, &b)))
     }
 
@@ -176,7 +285,10 @@ impl PyKtDirectory {
     }
 
     fn __repr__(&self) -> String {
-        format!("KtDirectory(size={})", self.lock().size())
+        match self.with(|d| Ok(d.size())) {
+            Ok(size) => format!("KtDirectory(size={size})"),
+            Err(_) => "KtDirectory(closed)".into(),
+        }
     }
 }
 

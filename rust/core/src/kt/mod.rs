@@ -8,6 +8,7 @@ pub mod auditor;
 pub mod client;
 pub mod combined;
 pub mod commitment;
+mod journal;
 pub mod ladder;
 pub mod log_tree;
 pub mod messages;
@@ -17,5 +18,7 @@ pub mod session;
 pub mod tree_head;
 pub mod wire;
 
+#[cfg(test)]
+mod journal_tests;
 #[cfg(test)]
 mod tests;

@@ -1,9 +1,12 @@
 //! The Transparency Log's side: labels and their versions, staged updates
 //! published as log entries (one prefix-tree version each, many labels per
 //! entry), and answers to search, monitoring and distinguished-head
-//! requests, each with the proof the algorithms record.
+//! requests, each with the proof the algorithms record. In memory, or kept
+//! on disk by a journal ([`super::journal`]).
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
+use std::path::Path;
 
 use ed25519_dalek::SigningKey;
 use rand_core::RngCore;
@@ -13,6 +16,7 @@ use super::algorithms::{Params, Walker};
 use super::auditor::{AuditorUpdate, EMPTY_PROOF, MAX_ADDED};
 use super::combined::CombinedTreeProof;
 use super::commitment::{commitment, search_key, update_value, OPENING_LEN};
+use super::journal::{auditor_head_record, entry_record, Added, Journal, Record};
 use super::ladder;
 use super::log_tree::{LogEntry, LogTree};
 use super::messages::{
@@ -73,6 +77,8 @@ pub struct Directory {
     /// `AuditorUpdate`, and the newest auditor head received.
     added: Vec<Vec<(Key, Hash)>>,
     auditor_head: Option<AuditorTreeHead>,
+    /// Where an on-disk directory journals what it publishes.
+    journal: Option<Journal>,
 }
 
 impl Directory {
@@ -105,7 +111,65 @@ impl Directory {
             recent,
             added: Vec::new(),
             auditor_head: None,
+            journal: None,
         })
+    }
+
+    /// The directory kept in the folder `path`: reopened with every entry
+    /// whose `publish` returned, or created there if `create` is set and
+    /// there is none. `config` and `recent` must be the ones it was created
+    /// with; the keys are never stored.
+    pub fn open(
+        path: &Path,
+        config: Configuration,
+        signing: SigningKey,
+        vrf: VrfSecretKey,
+        recent: usize,
+        create: bool,
+    ) -> Result<Directory> {
+        let mut d = Directory::new(config, signing, vrf, recent)?;
+        let (journal, records) = Journal::open(path, &d.config, recent, create)?;
+        for (i, record) in records.into_iter().enumerate() {
+            d.replay(record).map_err(|e| {
+                Error::Storage(format!("record {} of the journal in {} does not replay: {e}", i + 1, path.display()))
+            })?;
+        }
+        if d.size() > 0 {
+            d.sign_head()?;
+        }
+        d.journal = Some(journal);
+        Ok(d)
+    }
+
+    /// The journal, for tests that break it.
+    #[cfg(test)]
+    pub(crate) fn journal_mut(&mut self) -> Option<&mut Journal> {
+        self.journal.as_mut()
+    }
+
+    /// The folder of an on-disk directory.
+    pub fn path(&self) -> Option<&Path> {
+        self.journal.as_ref().map(Journal::dir)
+    }
+
+    /// Redoes a journal record (no VRF, no signature: the caller signs the
+    /// last head).
+    fn replay(&mut self, record: Record) -> Result<()> {
+        match record {
+            Record::Entry { timestamp, previous_root, added } => {
+                self.check_timestamp(timestamp)?;
+                if previous_root != self.root()? {
+                    return Err(invalid("the log's root before the entry is not the recorded one"));
+                }
+                let versions = self.number(added.iter().map(|a| a.label.as_slice()));
+                let commitments = Self::commitments(&added, &versions)?;
+                self.apply(timestamp, added, commitments)
+            }
+            Record::AuditorHead(head) => {
+                self.auditor_head = Some(self.check_auditor_head(&head)?);
+                Ok(())
+            }
+        }
     }
 
     pub fn config(&self) -> &Configuration {
@@ -148,81 +212,150 @@ impl Directory {
         matches!(self.config.mode, Mode::ThirdPartyAuditing { .. })
     }
 
+    fn check_timestamp(&self, timestamp: u64) -> Result<()> {
+        if self.entries.last().is_some_and(|e| timestamp < e.timestamp) {
+            return Err(invalid("a log entry's timestamp cannot be older than the one before it"));
+        }
+        Ok(())
+    }
+
     /// Publishes every staged update as one log entry at `timestamp` (ms
     /// since the epoch, not older than the last entry); returns its index.
     /// With a third-party auditor, whose updates hold at most 255 leaves,
     /// larger batches become several entries (the last one's index returns).
+    /// An on-disk directory's entries are durable when this returns.
+    ///
+    /// An error leaves the updates not yet published staged, in order (so
+    /// the versions `stage` returned still hold): with an auditor, entries
+    /// made before the error stay published.
     pub fn publish(&mut self, timestamp: u64) -> Result<u64> {
-        if self.entries.last().is_some_and(|e| timestamp < e.timestamp) {
-            return Err(invalid("a log entry's timestamp cannot be older than the one before it"));
-        }
-        let mut staged = std::mem::take(&mut self.staged);
-        self.staged_count.clear();
-        if !self.auditing() {
-            return self.publish_entry(timestamp, staged);
-        }
+        self.check_timestamp(timestamp)?;
+        let per_entry = if self.auditing() { MAX_ADDED } else { usize::MAX };
         loop {
-            let rest = staged.split_off(staged.len().min(MAX_ADDED));
-            let position = self.publish_entry(timestamp, staged)?;
-            if rest.is_empty() {
+            let n = self.staged.len().min(per_entry);
+            let position = self.publish_entry(timestamp, n)?;
+            self.unstage(n);
+            if self.staged.is_empty() {
                 return Ok(position);
             }
-            staged = rest;
         }
     }
 
-    fn publish_entry(&mut self, timestamp: u64, staged: Vec<(Vec<u8>, Vec<u8>)>) -> Result<u64> {
-        let position = self.size();
-        let mut next: HashMap<&[u8], u32> = HashMap::new();
-        let numbered: Vec<(&[u8], u32, &[u8])> = staged
-            .iter()
-            .map(|(l, v)| {
-                let n = next.entry(l).or_insert_with(|| self.labels.get(l).map_or(0, |v| v.len() as u32));
-                *n += 1;
-                (l.as_slice(), *n - 1, v.as_slice())
-            })
-            .collect();
+    /// Takes the first `n` staged updates, now published, off the queue.
+    fn unstage(&mut self, n: usize) {
+        for (label, _) in self.staged.drain(..n) {
+            if let Entry::Occupied(mut count) = self.staged_count.entry(label) {
+                *count.get_mut() -= 1;
+                if *count.get() == 0 {
+                    count.remove();
+                }
+            }
+        }
+    }
+
+    /// Publishes the first `n` staged updates as one log entry: makes their
+    /// versions, journals them, then changes memory. A failure before the
+    /// journal has the entry changes nothing; one after it stops writes
+    /// (memory is behind the journal) until the directory is reopened.
+    fn publish_entry(&mut self, timestamp: u64, n: usize) -> Result<u64> {
+        if let Some(journal) = &self.journal {
+            journal.writable()?;
+        }
+        let batch = &self.staged[..n];
+        let versions = self.number(batch.iter().map(|(l, _)| l.as_slice()));
         // The VRF dominates publishing: every core evaluates it.
-        let made: Vec<(Vec<u8>, Version)> = numbered
+        let added: Vec<Added> = batch
             .par_iter()
-            .map(|&(label, version, value)| {
+            .zip(&versions)
+            .map(|((label, value), &version)| {
                 let (key, proof) = search_key(&self.vrf, label, version)?;
                 let mut opening = [0u8; OPENING_LEN];
                 rand_core::OsRng.fill_bytes(&mut opening);
-                let commitment = commitment(&opening, label, version, &update_value(value)?)?;
-                let v = Version { key, proof, commitment, opening, value: value.to_vec(), position };
-                Ok((label.to_vec(), v))
+                Ok(Added { label: label.clone(), value: value.clone(), opening, proof, key })
             })
             .collect::<Result<_>>()?;
-        let keys: Vec<Key> = made.iter().map(|(_, v)| v.key).collect();
-        let values: Vec<Hash> = made.iter().map(|(_, v)| v.commitment).collect();
-        let map_version = self.map.update(&keys, &values)?;
+        let commitments = Self::commitments(&added, &versions)?;
+        let position = self.size();
+        let previous_root = self.root()?;
+        if let Some(journal) = &mut self.journal {
+            journal.append(&entry_record(timestamp, &previous_root, &added)?)?;
+        }
+        let applied = self.apply(timestamp, added, commitments).and_then(|()| self.sign_head());
+        if let (Err(e), Some(journal)) = (&applied, &mut self.journal) {
+            journal
+                .poison(format!("log entry {position} is journaled but was not applied ({e}); reopen the directory"));
+        }
+        applied.map(|()| position)
+    }
+
+    /// The version numbers a batch of updates to `labels` takes: each
+    /// label's next ones after its published versions, in order.
+    fn number<'a>(&self, labels: impl Iterator<Item = &'a [u8]>) -> Vec<u32> {
+        let mut next: HashMap<&[u8], u32> = HashMap::new();
+        labels
+            .map(|l| {
+                let n = next.entry(l).or_insert_with(|| self.labels.get(l).map_or(0, |v| v.len() as u32));
+                *n += 1;
+                *n - 1
+            })
+            .collect()
+    }
+
+    /// The commitments of versions `versions` (numbered as by `number`).
+    fn commitments(added: &[Added], versions: &[u32]) -> Result<Vec<Hash>> {
+        added
+            .par_iter()
+            .zip(versions)
+            .map(|(a, &version)| commitment(&a.opening, &a.label, version, &update_value(&a.value)?))
+            .collect()
+    }
+
+    /// The log's root (zeros while it is empty).
+    fn root(&self) -> Result<Hash> {
+        match self.size() {
+            0 => Ok([0; 32]),
+            n => self.log.root(n),
+        }
+    }
+
+    /// Adds a log entry at `timestamp` holding `added`, with their
+    /// commitments, to memory. A failed prefix-tree update changes nothing.
+    fn apply(&mut self, timestamp: u64, added: Vec<Added>, commitments: Vec<Hash>) -> Result<()> {
+        let position = self.size();
+        let keys: Vec<Key> = added.iter().map(|a| a.key).collect();
+        let map_version = self.map.update(&keys, &commitments)?;
         debug_assert_eq!(map_version, position + 1);
         let entry = LogEntry { timestamp, prefix_root: self.map.root(None)? };
         self.log.push(entry.leaf_value());
         self.entries.push(entry);
         if self.auditing() {
-            let mut added: Vec<(Key, Hash)> = keys.iter().copied().zip(values.iter().copied()).collect();
-            added.sort_unstable_by_key(|a| a.0);
-            self.added.push(added);
+            let mut leaves: Vec<(Key, Hash)> = keys.into_iter().zip(commitments.iter().copied()).collect();
+            leaves.sort_unstable_by_key(|a| a.0);
+            self.added.push(leaves);
         }
-        for (label, v) in made {
-            self.labels.entry(label).or_default().push(v);
+        for (a, commitment) in added.into_iter().zip(commitments) {
+            let v = Version { key: a.key, proof: a.proof, commitment, opening: a.opening, value: a.value, position };
+            self.labels.entry(a.label).or_default().push(v);
         }
+        self.prune_expired(timestamp)
+    }
+
+    fn sign_head(&mut self) -> Result<()> {
         let n = self.size();
         self.head = Some(TreeHead::sign(&self.signing, &self.config, n, &self.log.root(n)?)?);
-        self.prune_expired(timestamp)?;
-        Ok(position)
+        Ok(())
     }
 
     /// Drops the prefix trees of expired entries: no algorithm looks into
     /// them (the draft's maximum lifetime). Their timestamps and roots stay,
-    /// for searches that pass over them.
+    /// for searches that pass over them. With an auditor, the tree before
+    /// the first live entry stays too: that entry's `AuditorUpdate` proves
+    /// its new leaves absent from it.
     fn prune_expired(&mut self, newest: u64) -> Result<()> {
         let Some(lifetime) = self.config.maximum_lifetime else { return Ok(()) };
         let first_live = self.entries.partition_point(|e| newest.saturating_sub(e.timestamp) >= lifetime) as u64;
         // Entry x's tree is map version x + 1.
-        self.map.prune(first_live + 1)
+        self.map.prune(if self.auditing() { first_live } else { first_live + 1 })
     }
 
     /// The oldest log entry whose prefix tree is still kept.
@@ -254,7 +387,21 @@ impl Directory {
 
     /// Takes the auditor's signed head (an encoded `AuditorTreeHead`) to
     /// serve with later tree heads; it must sign this log's root at its size.
+    /// An on-disk directory journals it first.
     pub fn set_auditor_head(&mut self, head: &[u8]) -> Result<()> {
+        let parsed = self.check_auditor_head(head)?;
+        if self.auditor_head.as_ref() == Some(&parsed) {
+            return Ok(());
+        }
+        if let Some(journal) = &mut self.journal {
+            journal.append(&auditor_head_record(head)?)?;
+        }
+        self.auditor_head = Some(parsed);
+        Ok(())
+    }
+
+    /// Decodes an auditor head and checks that it fits this log.
+    fn check_auditor_head(&self, head: &[u8]) -> Result<AuditorTreeHead> {
         let mut r = Reader::new(head, "AuditorTreeHead");
         let head = AuditorTreeHead::decode(&mut r)?;
         r.finish()?;
@@ -266,8 +413,7 @@ impl Directory {
             return Err(invalid("the auditor head's timestamp is not its last entry's"));
         }
         head.verify(&self.config, &self.log.root(n)?)?;
-        self.auditor_head = Some(head);
-        Ok(())
+        Ok(head)
     }
 
     fn full_tree_head(&self, last: Option<u64>) -> Result<FullTreeHead> {
