@@ -3,7 +3,9 @@ runs raise no alert; each attack raises the right one, with evidence."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import veritree
@@ -195,3 +197,49 @@ def test_a_stale_tree_is_reported(world: World) -> None:
     with pytest.raises(veritree.VerificationError):
         bob.lookup(b"user:alice")
     assert [a.kind for a in bob.alerts] == [AlertKind.STALE_TREE]
+
+
+def test_gossip_catches_a_split_view_and_passes_an_honest_one(tmp_path: Path) -> None:
+    # One directory on disk; the compromised operator copies it and serves
+    # Bob the copy, where it gives Alice another device.
+    clock = Clock()
+    options = {"reasonable_monitoring_window": RMW}
+    with veritree.KtDirectory.open(tmp_path / "real", b"\x01" * 32, b"\x02" * 32, create=True, **options) as d:
+        d.publish(clock.tick())
+        alice = CkvClient.connect(LocalTransport(d, clock.tick), clock=clock)
+        alice.create_account([b"user:alice"], Device(b"phone", b"A" * 32))
+    shutil.copytree(tmp_path / "real", tmp_path / "fork", ignore=shutil.ignore_patterns("lock"))
+    real = veritree.KtDirectory.open(tmp_path / "real", b"\x01" * 32, b"\x02" * 32, **options)
+    fork = veritree.KtDirectory.open(tmp_path / "fork", b"\x01" * 32, b"\x02" * 32, **options)
+    alice.transport = LocalTransport(real, clock.tick)
+    carol = CkvClient.connect(LocalTransport(real, clock.tick), clock=clock)
+    bob = CkvClient.connect(LocalTransport(fork, clock.tick), clock=clock)
+    evil = AccountKey(b"\x66" * 32).sign(b"user:alice", (Device(b"evil", b"E" * 32),), 5)
+    t = clock.tick()
+    real.publish(t)
+    fork.stage(b"user:alice", evil)
+    fork.publish(t)
+    assert bob.lookup(b"user:alice").devices == {b"evil": b"E" * 32}
+    assert carol.lookup(b"user:alice").devices == {b"phone": b"A" * 32}
+    alice.monitor()
+    # Same size: two heads the directory signed; the peers' own check is enough.
+    assert not bob.check_gossip(alice.gossip(), "alice")
+    assert [a.kind for a in bob.alerts] == [AlertKind.SPLIT_VIEW] and "peer_signature" in bob.alerts[0].evidence
+    # Other sizes: the fork cannot prove Alice's view consistent with Bob's.
+    real.publish(clock.tick())
+    alice.monitor()
+    assert not bob.check_gossip(alice.gossip(), "alice")
+    assert [a.kind for a in bob.alerts] == [AlertKind.SPLIT_VIEW] * 2
+    # Honest peers: no alert, whichever is ahead.
+    for _ in range(2):
+        assert carol.check_gossip(alice.gossip()) and alice.check_gossip(carol.gossip())
+        real.publish(clock.tick())
+        carol.monitor()
+    assert carol.alerts == [] and alice.alerts == []
+    # Forged or foreign gossip is refused outright.
+    bad = bytearray(alice.gossip())
+    bad[40] ^= 1
+    with pytest.raises((ValueError, veritree.VerificationError)):
+        carol.check_gossip(bytes(bad))
+    real.close()
+    fork.close()

@@ -211,6 +211,14 @@ class KtClient:
     def restore(state: BytesLike) -> KtClient: ...
     def save(self) -> bytes:
         """The retained state (view and monitoring maps; no secrets)."""
+    def gossip(self) -> bytes:
+        """This client's signed head and view of the log for peers (names no label)."""
+    @staticmethod
+    def from_gossip(gossip: BytesLike, config: BytesLike) -> KtClient:
+        """A client holding a peer's gossiped view (signed head verified); ask the directory to prove it."""
+    @property
+    def signed_head(self) -> tuple[int, bytes, bytes] | None:
+        """(tree_size, root, signature) of the last verified tree head."""
     @property
     def tree_size(self) -> int: ...
     @property

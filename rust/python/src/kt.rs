@@ -361,6 +361,28 @@ impl PyKtClient {
         Ok(PyBytes::new(py, &self.lock().save().py()?))
     }
 
+    /// This client's view of the log for peers (split-view gossip): its
+    /// signed head and retained view, naming no label.
+    fn gossip<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        Ok(PyBytes::new(py, &self.lock().gossip().py()?))
+    }
+
+    /// A peer's gossip about the log with `config`, as a client holding
+    /// that view (its signed head verified): ask the directory to update it
+    /// to prove the view consistent with the tree it serves.
+    #[staticmethod]
+    fn from_gossip(gossip: &Bound<'_, PyAny>, config: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let config = Configuration::from_bytes(&convert::bytes_of(config, "config")?).py()?;
+        let client = Client::from_gossip(&convert::bytes_of(gossip, "gossip")?, &config).py()?;
+        Ok(PyKtClient { inner: Mutex::new(client) })
+    }
+
+    /// (tree_size, root, signature) of the last verified tree head, or None.
+    #[getter]
+    fn signed_head<'py>(&self, py: Python<'py>) -> Option<(u64, Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
+        self.lock().signed_head().map(|h| (h.tree_size, PyBytes::new(py, &h.root), PyBytes::new(py, &h.signature)))
+    }
+
     /// The size of the last verified tree (0 before any).
     #[getter]
     fn tree_size(&self) -> u64 {
