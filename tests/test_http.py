@@ -14,12 +14,14 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, cast
 
 import httpx
 import pytest
 import uvicorn
 import veritree
+from veritree import cli
 from veritree.ckv.http import HttpTransport
 from veritree.ckv.server import create_app
 from veritree.ckv.transport import Unavailable
@@ -283,3 +285,26 @@ def test_openapi_describes_every_endpoint(url: str) -> None:
         assert operation["summary"]
         assert "application/octet-stream" in operation["requestBody"]["content"]
     assert "application/octet-stream" in spec["paths"]["/v1/config"]["get"]["responses"]["200"]["content"]
+
+
+def test_serve_makes_its_keys_once_and_reopens_its_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    served: list[tuple[str, int]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, host, port: served.append((host, port)))
+    data = tmp_path / "data"
+    assert cli.main(["serve", "--data", str(data), "--port", "8123"]) == 0
+    keys = {name: (data / name).read_bytes() for name in ("signing.key", "vrf.key")}
+    assert [len(key) for key in keys.values()] == [32, 32] and len(set(keys.values())) == 2
+    assert all((data / name).stat().st_mode & 0o777 == 0o600 for name in keys)
+    assert cli.main(["serve", "--data", str(data)]) == 0  # the same keys and log
+    assert {name: (data / name).read_bytes() for name in keys} == keys
+    assert served == [("127.0.0.1", 8123), ("127.0.0.1", 8000)]
+    # Refused with a reason, nothing served: another configuration than the log's, a damaged key.
+    assert cli.main(["serve", "--data", str(data), "--reasonable-monitoring-window", "5"]) == 1
+    (data / "vrf.key").write_bytes(b"short")
+    assert cli.main(["serve", "--data", str(data)]) == 1
+    assert len(served) == 2
+    out, err = capsys.readouterr()
+    assert "another configuration" in err and "vrf.key does not hold a 32-byte key" in err
+    assert not any(key.hex() in out + err for key in keys.values())

@@ -32,11 +32,11 @@ def main(argv: list[str] | None = None) -> int:
         "serve",
         help="run the key directory's HTTP service (IETF KEYTRANS over HTTP)",
         description="Serves a KEYTRANS directory over HTTP, publishing a log entry every --publish-interval "
-        "seconds. Its signing and VRF keys live in DIR/signing.key and DIR/vrf.key (made on first run, "
-        "mode 0600); the OpenAPI description is at /openapi.json.",
+        "seconds. The log lives in DIR/log, its signing and VRF keys in DIR/signing.key and DIR/vrf.key "
+        "(all made on first run, the keys with mode 0600); the OpenAPI description is at /openapi.json.",
     )
     serve.add_argument(
-        "--data", metavar="DIR", default="veritree-data", help="where the keys live (default: %(default)s)"
+        "--data", metavar="DIR", default="veritree-data", help="where the log and its keys live (default: %(default)s)"
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     serve.add_argument("--port", type=int, default=8000, help="port to listen on (default: %(default)s)")
@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     serve.add_argument(
         "--reasonable-monitoring-window", type=int, default=86_400_000, metavar="MS",
-        help="how often clients are expected to monitor, in ms; part of the configuration (default: %(default)s)",
+        help="how often clients are expected to monitor, in ms; fixed when the log is made (default: %(default)s)",
     )
     args = parser.parse_args(argv)
     if args.command == "bench":
@@ -63,22 +63,26 @@ def main(argv: list[str] | None = None) -> int:
 def _serve(data: str, host: str, port: int, publish_interval: float, window: int) -> int:
     import uvicorn
 
-    from veritree import KtDirectory
+    from veritree import KtDirectory, StorageError
     from veritree.ckv.server import create_app
 
     try:
         os.makedirs(data, mode=0o700, exist_ok=True)
         signing_key = _secret_key(os.path.join(data, "signing.key"))
         vrf_key = _secret_key(os.path.join(data, "vrf.key"))
-        # TODO: open the log persistently with KtDirectory.open(DIR/"log", signing_key, vrf_key, create=...)
-        # once that API lands; until then the log lives in memory and is lost when the service stops.
-        directory = KtDirectory(signing_key, vrf_key, reasonable_monitoring_window=window)
-        app = create_app(directory, publish_interval=publish_interval)
-    except (OSError, ValueError) as e:
+        directory = KtDirectory.open(
+            os.path.join(data, "log"), signing_key, vrf_key, create=True, reasonable_monitoring_window=window
+        )
+    except (OSError, ValueError, StorageError) as e:  # e.g. another window than the log was made with
         print(f"veritree serve: {e}", file=sys.stderr)
         return 1
-    print("veritree serve: the log is kept in memory only; it is lost when the service stops", file=sys.stderr)
-    uvicorn.run(app, host=host, port=port)
+    with directory:
+        try:
+            app = create_app(directory, publish_interval=publish_interval)
+        except ValueError as e:
+            print(f"veritree serve: {e}", file=sys.stderr)
+            return 2
+        uvicorn.run(app, host=host, port=port)
     return 0
 
 

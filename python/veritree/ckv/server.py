@@ -229,7 +229,7 @@ def create_app(
                 published = publisher.published
             if answer is not None:
                 return _octets(answer)
-            # Staged (again, if a failed publication lost them): answer after the next publication.
+            # Staged: the next publication carries the values (a failed one keeps them staged for the one after).
             with anyio.move_on_after(deadline - anyio.current_time()):
                 await published.wait()
             if not published.is_set():
