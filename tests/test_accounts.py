@@ -6,7 +6,7 @@ import pytest
 import veritree
 from hypothesis import given
 from hypothesis import strategies as st
-from veritree.ckv.accounts import MAGIC, AccountKey, Device, DeviceSet, open_device_set
+from veritree.ckv.accounts import MAGIC, AccountKey, Device, DeviceSet, open_device_set, validate_update
 
 ALICE = AccountKey(b"\x11" * 32)
 PHONE = Device(b"phone", b"\x01" * 32)
@@ -66,3 +66,27 @@ def test_bad_devices_and_sets_are_value_errors() -> None:
     with pytest.raises(ValueError):
         ALICE.sign(b"alice", (PHONE,), -1)
     assert "11" * 8 not in repr(ALICE)
+
+
+def _update_request(label: bytes, values: list[bytes]) -> bytes:
+    d = veritree.KtDirectory(b"\x01" * 32, b"\x02" * 32)
+    d.publish(1_700_000_000_000)
+    c = veritree.KtClient(d.config)
+    walk = c.distinguished_request()
+    start = c.verify_distinguished(walk, d.distinguished(walk), now_ms=1_700_000_000_000)[-1][0]
+    init = c.owner_init_request(label, start)
+    c.verify_owner_init(init, d.owner_init(init), now_ms=1_700_000_000_000)
+    return c.update_request(label, values)
+
+
+def test_the_directory_stages_only_signed_device_sets() -> None:
+    good = ALICE.sign(b"alice", (PHONE,), 1)
+    validate_update(_update_request(b"alice", [good]))
+    validate_update(_update_request(b"alice", []))
+    for values in ([good[:-1]], [good, b"junk"], [ALICE.sign(b"bob", (PHONE,), 1)]):
+        with pytest.raises(ValueError, match="not a device set"):
+            validate_update(_update_request(b"alice", values))
+    request = _update_request(b"alice", [good])
+    for bad in (request[:-1], request + b"\x00", b"\x02" + request[1:], b""):
+        with pytest.raises(ValueError):
+            validate_update(bad)
