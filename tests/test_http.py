@@ -9,11 +9,9 @@ must come back verified once published, every client mistake must get a
 from __future__ import annotations
 
 import logging
-import socket
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, cast
 
@@ -23,7 +21,7 @@ import uvicorn
 import veritree
 from veritree import cli
 from veritree.ckv.http import HttpTransport
-from veritree.ckv.server import create_app
+from veritree.ckv.server import create_app, serve_in_thread
 from veritree.ckv.transport import Unavailable
 
 SIGNING_KEY = bytes(range(32))
@@ -44,27 +42,6 @@ def new_directory(**config: Any) -> veritree.KtDirectory:
     return veritree.KtDirectory(SIGNING_KEY, VRF_KEY, reasonable_monitoring_window=RMW, **config)
 
 
-@contextmanager
-def serve(app: Any) -> Iterator[str]:
-    """Runs `app` under uvicorn on a free localhost port while the context lasts; yields its URL."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
-
-
 @pytest.fixture(scope="module")
 def directory() -> veritree.KtDirectory:
     return new_directory()
@@ -72,7 +49,7 @@ def directory() -> veritree.KtDirectory:
 
 @pytest.fixture(scope="module")
 def url(directory: veritree.KtDirectory) -> Iterator[str]:
-    with serve(create_app(directory, publish_interval=INTERVAL, validate_update=refuse_mallory)) as url:
+    with serve_in_thread(create_app(directory, publish_interval=INTERVAL, validate_update=refuse_mallory)) as url:
         yield url
 
 
@@ -191,7 +168,7 @@ def test_the_transport_raises_valueerror_with_the_reason(transport: HttpTranspor
 
 
 def test_a_directory_that_does_not_answer_is_unavailable() -> None:
-    with serve(create_app(new_directory(), publish_interval=INTERVAL)) as url:
+    with serve_in_thread(create_app(new_directory(), publish_interval=INTERVAL)) as url:
         transport = HttpTransport(url, timeout=2)
         config = transport.config()
     with transport, pytest.raises(Unavailable):  # the server has stopped
@@ -240,7 +217,7 @@ def test_updates_wait_out_failed_publications(caplog: pytest.LogCaptureFixture) 
         d.publish(now + ms)
     flaky = Flaky(d)
     app = create_app(cast(veritree.KtDirectory, flaky), publish_interval=INTERVAL, update_wait=0.3)
-    with caplog.at_level(logging.INFO), serve(app) as url, HttpTransport(url, timeout=5) as t:
+    with caplog.at_level(logging.INFO), serve_in_thread(app) as url, HttpTransport(url, timeout=5) as t:
         owner = veritree.KtClient(t.config())
         request = owner.owner_init_request(b"dave", start_entry(owner, t))
         owner.verify_owner_init(request, t.owner_init(request))
@@ -259,7 +236,7 @@ def test_updates_wait_out_failed_publications(caplog: pytest.LogCaptureFixture) 
 def test_a_third_party_auditor_signs_heads_over_http() -> None:
     auditor_public = veritree.KtAuditor.public_key(AUDITOR_KEY)
     d = new_directory(auditor_public_key=auditor_public)
-    with serve(create_app(d, publish_interval=INTERVAL)) as url, HttpTransport(url, timeout=5) as t:
+    with serve_in_thread(create_app(d, publish_interval=INTERVAL)) as url, HttpTransport(url, timeout=5) as t:
         auditor = veritree.KtAuditor(t.config(), AUDITOR_KEY)
         client = veritree.KtClient(t.config())
         request = client.distinguished_request()

@@ -8,12 +8,15 @@ the GIL and may take milliseconds, which the event loop must not wait out.
 from __future__ import annotations
 
 import logging
+import socket
+import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any, TypeVar, TypeVarTuple
 
 import anyio
+import uvicorn
 from anyio import TASK_STATUS_IGNORED, to_thread
 from anyio.abc import TaskStatus
 from fastapi import FastAPI, HTTPException, Request
@@ -255,3 +258,26 @@ def create_app(
         return Response(status_code=204)
 
     return app
+
+
+@contextmanager
+def serve_in_thread(app: FastAPI, host: str = "127.0.0.1") -> Iterator[str]:
+    """Runs `app` under uvicorn on a free port of `host`, in a background
+    thread, while the context lasts; yields its base URL (tests, the demo)."""
+    sock = socket.socket()
+    sock.bind((host, 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the server did not start")
+        time.sleep(0.01)
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
