@@ -48,6 +48,11 @@ def main(argv: list[str] | None = None) -> int:
         "--reasonable-monitoring-window", type=int, default=86_400_000, metavar="MS",
         help="how often clients are expected to monitor, in ms; fixed when the log is made (default: %(default)s)",
     )
+    demo = sub.add_parser(
+        "demo",
+        help="the whole story against a real local server: accounts, devices, lookups, codes, and two attacks",
+    )
+    demo.add_argument("--data", metavar="DIR", help="keep the demo's directories here (default: a temporary folder)")
     args = parser.parse_args(argv)
     if args.command == "bench":
         from veritree import bench as bench_mod
@@ -55,6 +60,10 @@ def main(argv: list[str] | None = None) -> int:
         return bench_mod.run(quick=args.quick, json_path=args.json, billion_run=args.billion)
     if args.command == "keygen":
         return _keygen(args.name, args.out, args.cosigner)
+    if args.command == "demo":
+        from veritree.ckv import demo as demo_mod
+
+        return demo_mod.run(args.data)
     if args.command == "serve":
         return _serve(args.data, args.host, args.port, args.publish_interval, args.reasonable_monitoring_window)
     return 2
@@ -64,6 +73,7 @@ def _serve(data: str, host: str, port: int, publish_interval: float, window: int
     import uvicorn
 
     from veritree import KtDirectory, StorageError
+    from veritree.ckv.accounts import validate_update
     from veritree.ckv.server import create_app
 
     try:
@@ -78,7 +88,7 @@ def _serve(data: str, host: str, port: int, publish_interval: float, window: int
         return 1
     with directory:
         try:
-            app = create_app(directory, publish_interval=publish_interval)
+            app = create_app(directory, publish_interval=publish_interval, validate_update=validate_update)
         except ValueError as e:
             print(f"veritree serve: {e}", file=sys.stderr)
             return 2
