@@ -73,8 +73,7 @@ def run(data: str | None = None, out: Callable[[str], None] = print) -> int:
 
 def _run(root: Path, story: Story) -> int:
     signing, vrf = secrets.token_bytes(32), secrets.token_bytes(32)  # the operator's keys, never printed
-    options = {"reasonable_monitoring_window": RMW}
-    real = KtDirectory.open(root / "directory", signing, vrf, create=True, **options)
+    real = KtDirectory.open(root / "directory", signing, vrf, create=True, reasonable_monitoring_window=RMW)
     app = create_app(real, publish_interval=INTERVAL, validate_update=validate_update)
     with real, serve_in_thread(app) as url, HttpTransport(url) as http:
         story.step(f"A key directory serves IETF KEYTRANS over HTTP at {url} (log on disk in {root})")
@@ -136,7 +135,7 @@ def _run(root: Path, story: Story) -> int:
 
         story.step("6. A split view: the operator shows carol another tree, where alice has its key")
         shutil.copytree(root / "directory", root / "fork", ignore=shutil.ignore_patterns("lock"))
-        fork = KtDirectory.open(root / "fork", signing, vrf, **options)
+        fork = KtDirectory.open(root / "fork", signing, vrf, reasonable_monitoring_window=RMW)
         fork_app = create_app(fork, publish_interval=INTERVAL, validate_update=validate_update)
         with fork, serve_in_thread(fork_app) as fork_url, HttpTransport(fork_url) as fork_http:
             carol.transport = fork_http
