@@ -391,7 +391,7 @@ def print_table(limits: dict[str, float], rows: list[Row]) -> None:
 
 
 def run(quick: bool = False, json_path: str | None = None, billion_run: bool = False) -> int:
-    from veritree import bench_kt, bench_map  # they import this module: load them once it is complete
+    from veritree import bench_ckv, bench_kt, bench_map  # they import this module: load them once it is complete
 
     limits = hashing_limits(0.3 if quick else 1.0)
     rows: list[Row] = []
@@ -406,6 +406,7 @@ def run(quick: bool = False, json_path: str | None = None, billion_run: bool = F
         with tempfile.TemporaryDirectory(prefix="veritree-bench-") as tmp:
             rows += bench_map.map_on_disk(10**5, [1000], os.path.join(tmp, "map"), repeat=2)
         rows += bench_kt.kt_directory(10_000, [1000], searches=200)
+        rows += bench_ckv.ckv_directory(10_000, lookups=300, updates=1000)
     else:
         rows += tree_builds([20, 22, 24, 26], repeat=3)
         rows += python_appends(200_000, 100, repeat=3)
@@ -418,6 +419,7 @@ def run(quick: bool = False, json_path: str | None = None, billion_run: bool = F
         with tempfile.TemporaryDirectory(prefix="veritree-bench-") as tmp:
             rows += bench_map.map_on_disk(10**7, [1000, 10_000, 100_000], os.path.join(tmp, "map"))
         rows += bench_kt.kt_directory(10**6, [1000, 10_000, 100_000], searches=2000)
+        rows += bench_ckv.ckv_directory(10**6, lookups=2000, updates=10_000)
     if billion_run:
         for suite in SUITES:
             rows += billion(suite, 30)
