@@ -17,6 +17,7 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from veritree._native import KtClient, VerificationError
 from veritree.ckv.accounts import AccountKey, Device, DeviceSet, open_device_set
@@ -25,6 +26,7 @@ from veritree.ckv.codes import check_public_code, public_code
 from veritree.ckv.transport import Transport, Unavailable
 
 STATE_MAGIC = b"veritree ckv state v1\n"
+T = TypeVar("T")
 
 
 def now_ms() -> int:
@@ -71,14 +73,15 @@ class CkvClient:
     last_answer: int | None = None
 
     @classmethod
-    def connect(cls, transport: Transport, **options: object) -> CkvClient:
+    def connect(cls, transport: Transport, *, clock: Callable[[], int] = now_ms,
+                unavailable_after: int = 3_600_000) -> CkvClient:
         """A fresh client of the directory behind `transport`."""
-        return cls(transport, KtClient(transport.config()), **options)  # type: ignore[arg-type]
+        return cls(transport, KtClient(transport.config()), clock, unavailable_after)
 
     # -- talking to the directory: every answer verified, every failure judged
 
     def _ask(self, what: str, send: Callable[[bytes], bytes], request: bytes,
-             verify: Callable[[bytes, bytes, int], object], identifier: bytes | None = None) -> object:
+             verify: Callable[[bytes, bytes, int], T], identifier: bytes | None = None) -> T:
         try:
             response = send(request)
         except Unavailable as e:
@@ -111,8 +114,8 @@ class CkvClient:
         req = self.kt.distinguished_request()
         recent = self._ask("a distinguished-heads request", self.transport.distinguished, req,
                            self.kt.verify_distinguished)
-        assert isinstance(recent, list) and recent, "the root entry is always distinguished"
-        return int(recent[-1][0])
+        assert recent, "the root entry is always distinguished"
+        return recent[-1][0]
 
     # -- this account
 
@@ -140,25 +143,23 @@ class CkvClient:
         self._publish(self._next_set(lambda ds: tuple(d for d in ds if d.device_id != device_id)))
 
     def _next_set(self, change: Callable[[tuple[Device, ...]], tuple[Device, ...]]) -> DeviceSet:
-        own = self._own_with_secret()
+        own, _ = self._own_with_secret()
         assert own.devices is not None
         return DeviceSet(own.public, own.devices.epoch + 1, change(own.devices.devices))
 
-    def _own_with_secret(self) -> _Own:
+    def _own_with_secret(self) -> tuple[_Own, AccountKey]:
         if self.own is None or self.own.secret is None:
             raise ValueError("only a device holding the account key can change the account's devices")
-        return self.own
+        return self.own, AccountKey(self.own.secret)
 
     def _publish(self, devices: DeviceSet) -> None:
         """Signs `devices` for each identifier and has the directory add it."""
-        own = self._own_with_secret()
-        account = AccountKey(own.secret)  # type: ignore[arg-type]
+        own, account = self._own_with_secret()
         for identifier in own.identifiers:
             self._catch_up(identifier)
             value = account.sign(identifier, devices.devices, devices.epoch)
             req = self.kt.update_request(identifier, [value])
             added = self._ask("an update", self.transport.update, req, self.kt.verify_update, identifier)
-            assert isinstance(added, list)
             self._judge_own(identifier, [v for _, v in added], expected=value)
         own.devices = devices
 
@@ -189,7 +190,6 @@ class CkvClient:
                 added = self._ask("an update", self.transport.update, req, self.kt.verify_update, identifier)
             except ValueError:
                 return  # nothing newer than what this device knows
-            assert isinstance(added, list)
             self._judge_own(identifier, [v for _, v in added])
 
     def _judge_own(self, identifier: bytes, values: list[bytes], expected: bytes | None = None) -> None:
@@ -229,7 +229,7 @@ class CkvClient:
         anything else raises an alert (and the old trust stays)."""
         req = self.kt.search_request(identifier)
         found = self._ask("a search", self.transport.search, req, self.kt.verify_search, identifier)
-        value: bytes = found.value  # type: ignore[attr-defined]
+        value = found.value
         try:
             ds = open_device_set(identifier, value)
         except VerificationError as e:
@@ -282,7 +282,8 @@ class CkvClient:
         tree; ValueError or VerificationError for gossip that is not a
         view of this log signed by its key."""
         probe = KtClient.from_gossip(gossip, self.transport.config())
-        size, root, signature = probe.signed_head  # type: ignore[misc]
+        assert probe.signed_head is not None, "gossip always carries a head"
+        size, root, signature = probe.signed_head
         mine = self.kt.signed_head
         if mine is not None and mine[0] == size and mine[1] != root:
             self._alert(AlertKind.SPLIT_VIEW, None,
@@ -330,7 +331,8 @@ class CkvClient:
         return STATE_MAGIC + hmac.new(sync_key, body, hashlib.sha256).digest() + body
 
     @classmethod
-    def import_state(cls, transport: Transport, state: bytes, sync_key: bytes, **options: object) -> CkvClient:
+    def import_state(cls, transport: Transport, state: bytes, sync_key: bytes, *,
+                     clock: Callable[[], int] = now_ms, unavailable_after: int = 3_600_000) -> CkvClient:
         """A client from `export_state`'s bytes; VerificationError unless
         they carry a valid tag under `sync_key`."""
         if not state.startswith(STATE_MAGIC) or len(state) < len(STATE_MAGIC) + 32:
@@ -339,7 +341,7 @@ class CkvClient:
         if not hmac.compare_digest(tag, hmac.new(sync_key, body, hashlib.sha256).digest()):
             raise VerificationError("the client state was not made with this sync key, or was changed")
         doc = json.loads(body)
-        client = cls(transport, KtClient.restore(bytes.fromhex(doc["kt"])), **options)  # type: ignore[arg-type]
+        client = cls(transport, KtClient.restore(bytes.fromhex(doc["kt"])), clock, unavailable_after)
         if doc["own"] is not None:
             o = doc["own"]
             devices = None
