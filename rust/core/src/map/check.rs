@@ -3,8 +3,8 @@
 //! (a commit would rewrite them), so this is how damage on disk is found.
 
 use super::hash::{MapSuite, ZERO};
-use super::node::{bit, common_prefix, lift, Arena, Inner, Key, Node, NodeRef};
-use crate::error::{Error, Result};
+use super::node::{bit, common_prefix, damaged, lift, Arena, Key, Node, NodeRef};
+use crate::error::Result;
 use crate::suite::Hash;
 
 /// Subtrees this many levels from the root or higher are checked in parallel.
@@ -28,10 +28,6 @@ impl Checked {
     }
 }
 
-fn damaged(what: String) -> Error {
-    Error::Storage(format!("the map's nodes are damaged: {what}"))
-}
-
 /// Re-hashes the tree under `root` and compares every stored branch hash
 /// and the resulting root with `expected`. Returns how many nodes it read.
 pub(crate) fn check(suite: MapSuite, arena: &Arena, root: NodeRef, expected: &Hash) -> Result<u64> {
@@ -41,7 +37,7 @@ pub(crate) fn check(suite: MapSuite, arena: &Arena, root: NodeRef, expected: &Ha
         _ => subtree(suite, arena, root, 0, 0, &mut count)?.at(suite, 0),
     };
     if got != *expected {
-        return Err(damaged("the root they hash to is not the version's root".into()));
+        return Err(damaged("the root they hash to is not the version's root"));
     }
     Ok(count)
 }
@@ -53,25 +49,17 @@ fn subtree(suite: MapSuite, arena: &Arena, node: NodeRef, at: usize, level: usiz
     match node.node() {
         Node::Empty => Err(damaged(format!("an empty child below depth {at}"))),
         Node::Leaf(l) => {
-            let leaf = slot(arena.leaves.as_slice(), l, "leaf")?;
+            let leaf = arena.leaf(l)?;
             Ok(Checked { hash: suite.leaf_hash(&leaf.key, &leaf.value), key: leaf.key, depth: None })
         }
         Node::Branch(_) | Node::Cherry(_) => {
-            let (br, stored) = match node.node() {
-                Node::Branch(b) => {
-                    let br = *slot(arena.branches.as_slice(), b, "branch")?;
-                    (Inner { left: br.left, right: br.right, rep: br.rep, depth: br.depth as usize }, Some(br.hash))
-                }
-                Node::Cherry(c) => {
-                    slot(arena.cherries.as_slice(), c, "cherry")?;
-                    (arena.inner(node).expect("a cherry"), None)
-                }
-                _ => unreachable!("matched above"),
+            // Checks the node, its references and its depth (not above `at`).
+            let br = arena.inner(node, at)?.expect("an inner node");
+            let stored = match node.node() {
+                Node::Branch(b) => Some(arena.branch(b)?.hash),
+                _ => None,
             };
             let depth = br.depth;
-            if depth < at {
-                return Err(damaged(format!("{node:?} at depth {depth} sits below depth {at}")));
-            }
             let (left, right) = (br.left, br.right);
             let (l, r) = if level < PAR_DEPTH {
                 let (mut cl, mut cr) = (0, 0);
@@ -88,19 +76,15 @@ fn subtree(suite: MapSuite, arena: &Arena, node: NodeRef, at: usize, level: usiz
                 )
             };
             // Both sides share the branch's prefix and split on bit `depth`.
-            let rep = slot(arena.leaves.as_slice(), br.rep, "leaf")?.key;
+            let rep = arena.leaf(br.rep)?.key;
             if common_prefix(&l.key, &r.key) != depth || bit(&l.key, depth) || common_prefix(&rep, &l.key) < depth {
-                return Err(damaged(format!("{node:?} does not split its keys at bit {depth}")));
+                return Err(damaged(format!("{:?} does not split its keys at bit {depth}", node.node())));
             }
             let hash = suite.parent_hash(&l.at(suite, depth + 1), &r.at(suite, depth + 1));
             if stored.is_some_and(|s| s != hash) {
-                return Err(damaged(format!("{node:?}'s stored hash is not the hash of its children")));
+                return Err(damaged(format!("{:?}'s stored hash is not the hash of its children", node.node())));
             }
             Ok(Checked { hash, key: l.key, depth: Some(depth) })
         }
     }
-}
-
-fn slot<'a, T>(records: &'a [T], i: u32, what: &str) -> Result<&'a T> {
-    records.get(i as usize).ok_or_else(|| damaged(format!("a {what} reference ({i}) past the end of its file")))
 }

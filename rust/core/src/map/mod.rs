@@ -105,8 +105,11 @@ impl Map {
     fn replay(&mut self, record: Record) -> Result<()> {
         match record {
             Record::Update { version, root, hash, keys, reused, stale, .. } => {
+                // Every node the record names is in the committed node files
+                // (the root may be empty): later walks and reused slots rely on it.
                 let lens = self.arena.lens();
-                let in_range = root.stored().is_none_or(|(kind, slot)| (slot as usize) < lens[kind as usize]);
+                let stored = |n: &NodeRef| n.stored().is_some_and(|(kind, slot)| (slot as usize) < lens[kind as usize]);
+                let in_range = (root == NodeRef::EMPTY || stored(&root)) && stale.iter().all(stored);
                 let overdrawn = (0..KINDS).any(|k| reused[k] > self.arena.free[k].len() as u64);
                 if version != self.version() + 1 || overdrawn || !in_range {
                     return Err(invalid(format!("version {version} does not follow the versions before it")));
@@ -192,19 +195,22 @@ impl Map {
 
     /// The value of `key` at `version`, if it has one.
     pub fn get(&self, key: &Key, version: Option<u64>) -> Result<Option<Value>> {
-        Ok(self.find(self.at(version)?.root, key).map(|l| l.value))
+        Ok(self.find(self.at(version)?.root, key)?.map(|l| l.value))
     }
 
-    fn find(&self, mut node: NodeRef, key: &Key) -> Option<&Leaf> {
+    /// The leaf of `key` under `node` (the root), if it has one. At most
+    /// 257 steps: [`Arena::inner`] checks that depths grow along the path.
+    fn find(&self, mut node: NodeRef, key: &Key) -> Result<Option<&Leaf>> {
+        let mut at = 0;
         loop {
-            match node.node() {
-                Node::Empty => return None,
-                Node::Leaf(l) => return Some(self.arena.leaf(l)).filter(|leaf| leaf.key == *key),
-                Node::Branch(_) | Node::Cherry(_) => {
-                    let inner = self.arena.inner(node).expect("an inner node");
-                    node = if bit(key, inner.depth) { inner.right } else { inner.left };
-                }
-            }
+            let Some(inner) = self.arena.inner(node, at)? else {
+                return match node.node() {
+                    Node::Leaf(l) => Ok(Some(self.arena.leaf(l)?).filter(|leaf| leaf.key == *key)),
+                    _ => Ok(None),
+                };
+            };
+            node = if bit(key, inner.depth) { inner.right } else { inner.left };
+            at = inner.depth + 1;
         }
     }
 
@@ -228,8 +234,10 @@ impl Map {
         ops.par_sort_unstable();
         check_unique(&ops)?;
         let root = self.at(None)?.root;
-        if let Some(k) = ops.iter().find(|k| self.find(root, k).is_none()) {
-            return Err(invalid(format!("key {} is not in the map", hex(k))));
+        for k in &ops {
+            if self.find(root, k)?.is_none() {
+                return Err(invalid(format!("key {} is not in the map", hex(k))));
+            }
         }
         self.publish(&ops, 0, ops.len() as u64)
     }
@@ -237,6 +245,11 @@ impl Map {
     fn publish<O: Op>(&mut self, ops: &[O], added: u64, removed: u64) -> Result<u64> {
         self.writable()?;
         let latest = *self.at(None)?;
+        // Lookups found every key to remove; on damaged nodes they may find
+        // more than the version holds. (Upserts replace at most one key each.)
+        if removed > latest.keys {
+            return Err(node::damaged(format!("{removed} keys to remove found in a version of {}", latest.keys)));
+        }
         let free = self.arena.free.each_ref().map(Vec::len);
         // A failed `apply` leaves the arena as it was.
         let applied = apply(self.suite, &mut self.arena, latest.root, ops)?;

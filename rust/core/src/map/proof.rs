@@ -58,7 +58,7 @@ fn sorted_request(keys: &[Key]) -> Result<Vec<(Key, usize)>> {
 pub(crate) fn prove(suite: MapSuite, arena: &Arena, root: NodeRef, keys: &[Key]) -> Result<Vec<u8>> {
     let sorted = sorted_request(keys)?;
     let mut p = Prover { suite, arena, results: vec![None; keys.len()], elements: Vec::new() };
-    p.walk(root, 0, &sorted);
+    p.walk(root, 0, &sorted)?;
     if p.elements.len() > MAX_ELEMENTS {
         return Err(invalid(format!(
             "the proof needs {} elements; PrefixProof holds at most {MAX_ELEMENTS}",
@@ -98,47 +98,51 @@ impl Prover<'_> {
 
     /// Records the terminals of `items` (sorted, non-empty) under `node`,
     /// which hangs at depth `pos`, and the elements beside their paths.
-    fn walk(&mut self, node: NodeRef, pos: usize, items: &[(Key, usize)]) {
-        match node.node() {
-            Node::Empty => self.end(items, |_| Terminal::StandIn, pos),
-            Node::Leaf(l) => {
-                let leaf = *self.arena.leaf(l);
-                let t = |k: &Key| {
-                    if *k == leaf.key {
-                        Terminal::Inclusion
-                    } else {
-                        Terminal::OtherLeaf(leaf.key, leaf.value)
-                    }
-                };
-                self.end(items, t, pos);
-            }
-            Node::Branch(_) | Node::Cherry(_) => {
-                let br = self.arena.inner(node).expect("an inner node");
-                let split = items.partition_point(|(k, _)| !bit(k, pos));
-                let sides = [&items[..split], &items[split..]];
-                if pos < br.depth {
-                    // A single-child parent: the branch's side continues, the
-                    // other side is a stand-in.
-                    let on = bit(&self.arena.leaf(br.rep).key, pos) as usize;
-                    for (side, its) in sides.into_iter().enumerate() {
-                        match (side == on, its.is_empty()) {
-                            (true, false) => self.walk(node, pos + 1, its),
-                            (true, true) => self.elements.push(self.arena.lifted(self.suite, node, pos + 1)),
-                            (false, false) => self.end(its, |_| Terminal::StandIn, pos + 1),
-                            (false, true) => self.elements.push(ZERO),
-                        }
-                    }
-                } else {
-                    for (child, its) in [br.left, br.right].into_iter().zip(sides) {
-                        if its.is_empty() {
-                            self.elements.push(self.arena.lifted(self.suite, child, pos + 1));
+    /// Each call goes one bit deeper, and [`Arena::inner`] refuses a node
+    /// whose depth is above `pos`, so a damaged tree cannot make it recurse
+    /// more than 257 levels.
+    fn walk(&mut self, node: NodeRef, pos: usize, items: &[(Key, usize)]) -> Result<()> {
+        let Some(br) = self.arena.inner(node, pos)? else {
+            match node.node() {
+                Node::Leaf(l) => {
+                    let leaf = *self.arena.leaf(l)?;
+                    let t = |k: &Key| {
+                        if *k == leaf.key {
+                            Terminal::Inclusion
                         } else {
-                            self.walk(child, pos + 1, its);
+                            Terminal::OtherLeaf(leaf.key, leaf.value)
                         }
-                    }
+                    };
+                    self.end(items, t, pos);
+                }
+                _ => self.end(items, |_| Terminal::StandIn, pos),
+            }
+            return Ok(());
+        };
+        let split = items.partition_point(|(k, _)| !bit(k, pos));
+        let sides = [&items[..split], &items[split..]];
+        if pos < br.depth {
+            // A single-child parent: the branch's side continues, the
+            // other side is a stand-in.
+            let on = bit(&self.arena.leaf(br.rep)?.key, pos) as usize;
+            for (side, its) in sides.into_iter().enumerate() {
+                match (side == on, its.is_empty()) {
+                    (true, false) => self.walk(node, pos + 1, its)?,
+                    (true, true) => self.elements.push(self.arena.lifted(self.suite, node, pos + 1)?),
+                    (false, false) => self.end(its, |_| Terminal::StandIn, pos + 1),
+                    (false, true) => self.elements.push(ZERO),
+                }
+            }
+        } else {
+            for (child, its) in [br.left, br.right].into_iter().zip(sides) {
+                if its.is_empty() {
+                    self.elements.push(self.arena.lifted(self.suite, child, pos + 1)?);
+                } else {
+                    self.walk(child, pos + 1, its)?;
                 }
             }
         }
+        Ok(())
     }
 }
 

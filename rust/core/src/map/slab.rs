@@ -78,13 +78,20 @@ impl<T: Pod> Slab<T> {
         self.len
     }
 
-    pub fn as_slice(&self) -> &[T] {
-        bytemuck::cast_slice(&self.map[..self.len * size_of::<T>()])
-    }
-
+    /// The record at `slot`, or `None` past the records in use (a damaged
+    /// reference): a bounds check, never a panic.
     #[inline]
-    pub fn get(&self, slot: u32) -> &T {
-        &self.as_slice()[slot as usize]
+    pub fn get(&self, slot: u32) -> Option<&T> {
+        let slot = slot as usize;
+        if slot >= self.len {
+            return None;
+        }
+        // Cheaper than `as_slice().get()`, which divides to check that the
+        // byte length is whole records. `from_bytes` cannot fail: the range
+        // is exactly one record, and records lie at multiples of their size
+        // (a multiple of their alignment) from the page-aligned mapping.
+        let at = slot * size_of::<T>();
+        self.map.get(at..at + size_of::<T>()).map(bytemuck::from_bytes)
     }
 
     /// Makes room for `extra` more records past the end.

@@ -349,6 +349,203 @@ fn check_finds_every_kind_of_damage_on_disk() {
     }
 }
 
+/// Whether `r` is what a walk may give on damaged nodes: a result, or a
+/// `Storage` error naming the damage.
+fn ok_or_damaged<T>(r: &Result<T>) -> bool {
+    match r {
+        Ok(_) => true,
+        Err(Error::Storage(m)) => m.contains("damaged node file"),
+        Err(_) => false,
+    }
+}
+
+/// Damaged child references, kind tags, leaf slots and depth bytes in each
+/// node file: lookups, proofs, updates, removals, pruning and `check` give
+/// `Storage` errors (or answers whose proofs do not verify), never a panic
+/// or an endless walk — including references back to an ancestor or to
+/// the node itself. Each case runs in a thread with a deadline.
+#[test]
+fn walks_refuse_damaged_references_without_panics_or_loops() {
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use node::{Branch, Cherry, Inner, Kind};
+
+    let dir = tempfile::tempdir().unwrap();
+    let pristine = dir.path().join("pristine");
+    let mut rng = Rng(4242);
+    // Narrow keys make chains (single-child parents), wide ones a deep tree.
+    let first: BTreeMap<Key, Value> = (0..600).map(|i| (rng.key(i % 3 == 0), rng.key(false))).collect();
+    let mut model = first.clone();
+    let mut second_keys: Vec<Key> = first.keys().step_by(4).copied().collect();
+    second_keys.extend((0..100).map(|_| rng.key(false)));
+    let second: BTreeMap<Key, Value> = second_keys.into_iter().map(|k| (k, rng.key(false))).collect();
+    model.extend(second.iter().map(|(k, v)| (*k, *v)));
+    let (root, lens) = {
+        let mut map = Map::open(&pristine, None, true).unwrap();
+        update(&mut map, &first.iter().map(|(k, v)| (*k, *v)).collect::<Vec<_>>());
+        update(&mut map, &second.iter().map(|(k, v)| (*k, *v)).collect::<Vec<_>>());
+        (map.versions.back().unwrap().root, map.arena.lens())
+    };
+    let [n_branches, n_cherries, n_leaves] = lens.map(|n| n as u32);
+
+    // The tree's shape: every inner node with its parent, depth first.
+    let map = Map::open(&pristine, None, false).unwrap();
+    let mut nodes: Vec<(NodeRef, Option<NodeRef>, Inner)> = Vec::new();
+    let mut stack = vec![(root, None)];
+    while let Some((n, parent)) = stack.pop() {
+        if let Some(inner) = map.arena.inner(n, 0).unwrap() {
+            nodes.push((n, parent, inner));
+            stack.extend([(inner.left, Some(n)), (inner.right, Some(n))]);
+        }
+    }
+    drop(map);
+    let slot = |n: NodeRef| n.stored().unwrap().1 as usize;
+    let kind = |n: NodeRef| n.stored().unwrap().0;
+    let depth_of = |n: NodeRef| nodes.iter().find(|x| x.0 == n).unwrap().2.depth;
+    // A branch below the root with a branch child; a cherry below a branch.
+    let &(b, _, b_inner) = nodes
+        .iter()
+        .find(|(n, p, i)| p.is_some() && kind(*n) == Kind::Branch && kind(i.left) == Kind::Branch)
+        .expect("a branch with a branch child");
+    let (c, c_inner) = (b_inner.left, nodes.iter().find(|x| x.0 == b_inner.left).unwrap().2);
+    let &(cherry, cherry_parent, _) = nodes.iter().find(|(n, _, _)| kind(*n) == Kind::Cherry).unwrap();
+    assert_eq!(kind(root), Kind::Branch);
+
+    let branch_at = |n: NodeRef, field: usize| ("branches", slot(n) * size_of::<Branch>() + field);
+    let cherry_at = |n: NodeRef, field: usize| ("cherries", slot(n) * size_of::<Cherry>() + field);
+    let (left, right, rep, depth) = (
+        std::mem::offset_of!(Branch, left),
+        std::mem::offset_of!(Branch, right),
+        std::mem::offset_of!(Branch, rep),
+        std::mem::offset_of!(Branch, depth),
+    );
+    let (c_left, c_right, c_depth) =
+        (std::mem::offset_of!(Cherry, left), std::mem::offset_of!(Cherry, right), std::mem::offset_of!(Cherry, depth));
+    let word = |r: NodeRef| bytemuck::bytes_of(&r).to_vec();
+    let u32le = |x: u32| x.to_le_bytes().to_vec();
+    let byte = |d: usize| vec![d as u8];
+    let cases: Vec<(&str, (&str, usize), Vec<u8>)> = vec![
+        (
+            "branch child: branch slot past the end",
+            branch_at(b, left),
+            word(NodeRef::new(Kind::Branch, n_branches + 7)),
+        ),
+        ("branch child: cherry slot past the end", branch_at(b, right), word(NodeRef::new(Kind::Cherry, n_cherries))),
+        ("branch child: leaf slot past the end", branch_at(b, left), word(NodeRef::leaf(n_leaves))),
+        ("branch child: the unused kind tag", branch_at(b, left), u32le(0xC000_0005)),
+        ("branch child: the empty reference", branch_at(b, right), word(NodeRef::EMPTY)),
+        ("branch child: the branch itself", branch_at(b, left), word(b)),
+        ("branch child: its parent", branch_at(c, right), word(b)),
+        ("branch child: the root", branch_at(c, left), word(root)),
+        ("branch child: another kind, in range", branch_at(b, left), word(NodeRef::new(Kind::Cherry, 0))),
+        ("root child: the root", branch_at(root, left), word(root)),
+        ("branch rep: past the leaf file", branch_at(b, rep), u32le(n_leaves + 3)),
+        ("branch rep: u32::MAX", branch_at(b, rep), u32le(u32::MAX)),
+        ("branch depth: back to its parent's", branch_at(c, depth), byte(b_inner.depth)),
+        ("branch depth: zero", branch_at(c, depth), byte(0)),
+        ("branch depth: 255, above its children", branch_at(b, depth), byte(255)),
+        ("root depth: 255", branch_at(root, depth), byte(255)),
+        ("branch depth: one more (a wrong split)", branch_at(c, depth), byte(c_inner.depth + 1)),
+        ("cherry leaf: past the end", cherry_at(cherry, c_left), u32le(n_leaves)),
+        ("cherry leaf: u32::MAX", cherry_at(cherry, c_right), u32le(u32::MAX)),
+        ("cherry leaf: another leaf", cherry_at(cherry, c_right), u32le(0)),
+        ("cherry depth: its parent's", cherry_at(cherry, c_depth), byte(depth_of(cherry_parent.unwrap()))),
+        ("cherry depth: zero", cherry_at(cherry, c_depth), byte(0)),
+        ("cherry depth: 255", cherry_at(cherry, c_depth), byte(255)),
+        ("leaf key: one bit", ("leaves", 5 * 64 + 3), byte(0x11)),
+        ("leaf value: one bit", ("leaves", 9 * 64 + 40), byte(0x01)),
+    ];
+
+    let keys: Vec<Key> = model
+        .keys()
+        .copied()
+        .chain((0..50).map(|_| rng.key(true)))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let big: Vec<(Key, Value)> = (0..update::PAR_MIN_OPS + 100)
+        .map(|_| (rng.key(false), rng.key(false)))
+        .collect::<BTreeMap<_, _>>()
+        .into_iter()
+        .collect();
+    for (i, (what, (file, at), bytes)) in cases.into_iter().enumerate() {
+        let path = dir.path().join(format!("case{i}"));
+        std::fs::create_dir(&path).unwrap();
+        for name in ["journal", "branches", "cherries", "leaves"] {
+            std::fs::copy(pristine.join(name), path.join(name)).unwrap();
+        }
+        let node_file = path.join(file);
+        let mut contents = std::fs::read(&node_file).unwrap();
+        let changed = contents[at..at + bytes.len()] != bytes[..];
+        contents[at..at + bytes.len()].copy_from_slice(&bytes);
+        std::fs::write(&node_file, &contents).unwrap();
+        assert!(changed, "{what}: the damage changes the file");
+
+        let (keys, model, big) = (keys.clone(), model.clone(), big.clone());
+        let (done, wait) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut map = Map::open(&path, None, false).unwrap();
+            let latest = map.version();
+            let root = map.root(None).unwrap();
+            let checked = map.check(None);
+            assert!(matches!(&checked, Err(Error::Storage(m)) if m.contains("damaged")), "check: {checked:?}");
+            let mut errors = 0;
+            for v in [latest, latest - 1] {
+                for k in &keys {
+                    let got = map.get(k, Some(v));
+                    assert!(ok_or_damaged(&got), "get: {got:?}");
+                    errors += got.is_err() as usize;
+                }
+            }
+            // A damaged depth can put leaves at depth 256, which a proof
+            // cannot encode: refused as for any such tree.
+            let provable = |r: &Result<Vec<u8>>| {
+                ok_or_damaged(r) || matches!(r, Err(Error::InvalidArgument(m)) if m.contains("depth 256"))
+            };
+            for chunk in keys.chunks(50) {
+                let proof = map.prove(chunk, None);
+                assert!(provable(&proof), "prove: {proof:?}");
+                errors += proof.is_err() as usize;
+            }
+            // A proof from damaged nodes never shows a value that was not written.
+            for k in &keys {
+                let (Ok(got), single) = (map.get(k, None), map.prove(&[*k], None)) else { continue };
+                assert!(provable(&single), "prove: {single:?}");
+                if let Ok(single) = single {
+                    let ok = verify_prefix_proof(map.suite(), &root, &[*k], &[got], &single).is_ok();
+                    assert!(!ok || got == model.get(k).copied(), "{} verified with a wrong value", hex(k));
+                }
+            }
+            // Small and large batches (a large one is planned across cores).
+            let small: Vec<(Key, Value)> =
+                keys.iter().step_by(37).map(|k| (*k, [7; 32])).collect::<BTreeMap<_, _>>().into_iter().collect();
+            for batch in [&small, &big] {
+                let (ks, vs): (Vec<Key>, Vec<Value>) = batch.iter().copied().unzip();
+                let r = map.update(&ks, &vs);
+                assert!(ok_or_damaged(&r), "update: {r:?}");
+                errors += r.is_err() as usize;
+            }
+            let gone: Vec<Key> = model.keys().step_by(29).copied().collect();
+            let r = map.remove(&gone);
+            // A lookup that lands on the wrong leaf says the key is absent.
+            assert!(ok_or_damaged(&r) || matches!(&r, Err(Error::InvalidArgument(m)) if m.contains("not in the map")));
+            errors += r.is_err() as usize;
+            map.prune(map.version()).unwrap();
+            let _ = map.check(None);
+            done.send(errors).unwrap();
+        });
+        match wait.recv_timeout(Duration::from_secs(60)) {
+            Ok(errors) => {
+                let soft = what.starts_with("leaf") || what.contains("in range") || what.contains("another leaf");
+                assert!(soft || what.contains("one more") || errors > 0, "{what}: no walk saw the damage");
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => panic!("{what}: a walk did not end"),
+            Err(mpsc::RecvTimeoutError::Disconnected) => panic!("{what}: a walk panicked (see above)"),
+        }
+    }
+}
+
 /// Inserting through a proof (what a KEYTRANS auditor does) gives the root
 /// the engine gets by inserting the same leaves, from the root before.
 #[test]
@@ -392,5 +589,53 @@ fn insertion_through_a_proof_matches_the_engine() {
         }
         let again = map.prove(&keys, None).unwrap();
         assert!(prefix_proof_insert(MapSuite::KeytransSha256, &leaves, &again).is_err());
+    }
+}
+
+/// Timings of the read and write hot paths (run by hand, in release):
+/// `cargo test --release -p veritree-core --lib map::tests::hot_path_timings -- --ignored --nocapture`.
+/// Best of several runs: a 10^6-key build, 10^4 gets (half present), and
+/// 200 proofs of 50 keys each.
+#[test]
+#[ignore]
+fn hot_path_timings() {
+    use std::time::Instant;
+    let runs: usize = std::env::var("RUNS").ok().and_then(|r| r.parse().ok()).unwrap_or(9);
+    let best = |runs: usize, f: &mut dyn FnMut()| {
+        (0..runs)
+            .map(|_| {
+                let t = Instant::now();
+                f();
+                t.elapsed().as_secs_f64()
+            })
+            .fold(f64::MAX, f64::min)
+    };
+    let mut rng = Rng(12345);
+    let n = 1_000_000;
+    let keys: Vec<Key> = (0..n).map(|_| rng.key(false)).collect();
+    let values: Vec<Value> = (0..n).map(|_| rng.key(false)).collect();
+    let probes: Vec<Key> =
+        (0..10_000).map(|i| if i % 2 == 0 { keys[(rng.next() % n as u64) as usize] } else { rng.key(false) }).collect();
+    let groups: Vec<Vec<Key>> = (0..200).map(|g| probes[g * 50..g * 50 + 50].to_vec()).collect();
+    for suite in MapSuite::ALL {
+        let mut map = Map::new(suite);
+        let build = best(3, &mut || {
+            map = Map::new(suite);
+            map.update(&keys, &values).unwrap();
+        });
+        let get = best(runs, &mut || {
+            let found = probes.iter().filter(|k| map.get(k, None).unwrap().is_some()).count();
+            assert_eq!(found, probes.len() / 2);
+        });
+        let prove = best(runs, &mut || {
+            let bytes: usize = groups.iter().map(|g| map.prove(g, None).unwrap().len()).sum();
+            assert!(bytes > 0);
+        });
+        println!(
+            "{suite:?}: build 10^6 keys {:.3} s; 10^4 gets {:.2} ms; 200 50-key proofs {:.2} ms",
+            build,
+            get * 1e3,
+            prove * 1e3
+        );
     }
 }

@@ -11,7 +11,8 @@ use rayon::prelude::*;
 
 use super::hash::{self, MapSuite, ZERO};
 use super::node::{
-    bit, common_prefix, key_cmp, lift, Arena, Branch, Cherry, Key, Kind, Leaf, Node, NodeRef, Value, KINDS, MAX_SLOT,
+    bit, common_prefix, damaged, key_cmp, lift, Arena, Branch, Cherry, Key, Kind, Leaf, Node, NodeRef, Value, KINDS,
+    MAX_SLOT,
 };
 use crate::error::{invalid, Result};
 use crate::mem::reserve_huge;
@@ -52,7 +53,7 @@ impl Op for Key {
 }
 
 /// Batches at least this large are split into units built in parallel.
-const PAR_MIN_OPS: usize = 1 << 13;
+pub(super) const PAR_MIN_OPS: usize = 1 << 13;
 
 /// A node of the version being built: an existing one, or a new one in a chunk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -97,12 +98,16 @@ pub(crate) struct Applied {
 
 /// Applies `ops` (sorted by key, unique, validated against the tree) to the
 /// tree rooted at `root`, and stores the new nodes in `arena`.
+///
+/// Every node read is checked ([`Arena::inner`], [`Arena::lifted`]): damage
+/// on the paths the batch walks, or beside them, is a `Storage` error, and
+/// the arena is left as it was.
 pub(crate) fn apply<O: Op>(suite: MapSuite, arena: &mut Arena, root: NodeRef, ops: &[O]) -> Result<Applied> {
-    let plan = plan(arena, root, 0, ops);
+    let plan = plan(arena, root, 0, ops)?;
     let mut units = Vec::new();
     plan.units(&mut units);
     let shared: &Arena = arena;
-    let (mut chunks, roots): (Vec<Chunk>, Vec<BRef>) = units
+    let built: Vec<Result<(Chunk, BRef)>> = units
         .into_par_iter()
         .enumerate()
         .map(|(i, (node, pos, ops))| {
@@ -112,15 +117,17 @@ pub(crate) fn apply<O: Op>(suite: MapSuite, arena: &mut Arena, root: NodeRef, op
             if !b.chunk.leaves.is_empty() {
                 reserve_huge(&mut b.chunk.branches, ops.len());
             }
-            let top = b.update(node, pos, ops);
+            let top = b.update(node, pos, ops)?;
             debug_assert_eq!(b.made_leaves, b.chunk.leaves.len());
-            b.hash_all();
-            (b.chunk, top)
+            b.hash_all()?;
+            Ok((b.chunk, top))
         })
-        .unzip();
+        .collect();
+    let (mut chunks, roots): (Vec<Chunk>, Vec<BRef>) =
+        built.into_iter().collect::<Result<Vec<_>>>()?.into_iter().unzip();
     let mut frames = Frames { suite, arena: shared, chunks: &chunks, top: Chunk::default(), next_unit: 0 };
     let id = chunks.len() as u32;
-    let top = frames.make(&plan, &roots, id);
+    let top = frames.make(&plan, &roots, id)?;
     let hash = value_at(
         suite,
         shared,
@@ -133,7 +140,7 @@ pub(crate) fn apply<O: Op>(suite: MapSuite, arena: &mut Arena, root: NodeRef, op
         },
         top,
         0,
-    );
+    )?;
     let top_chunk = frames.top;
     chunks.push(top_chunk);
     let stale = chunks.iter().flat_map(|c| c.stale.iter().copied()).collect();
@@ -169,31 +176,33 @@ impl<'o, O> Plan<'o, O> {
 /// Splits where the outcome's shape is certain: at an existing branch every
 /// op falls under (so it stays a branch, both sides keeping keys), or, in an
 /// empty subtree, at the first bit where the batch's keys differ. Removals
-/// could empty a side, so batches of removals are never split.
-fn plan<'o, O: Op>(arena: &Arena, node: NodeRef, pos: usize, ops: &'o [O]) -> Plan<'o, O> {
+/// could empty a side, so batches of removals are never split. Each level
+/// goes at least one bit deeper ([`Arena::inner`] checks), so a damaged
+/// reference back up the tree cannot make it recurse without end.
+fn plan<'o, O: Op>(arena: &Arena, node: NodeRef, pos: usize, ops: &'o [O]) -> Result<Plan<'o, O>> {
     let unit = Plan::Unit(node, pos, ops);
     if ops.len() < PAR_MIN_OPS || ops[0].value().is_none() {
-        return unit;
+        return Ok(unit);
     }
     let (first, last) = (ops[0].key(), ops[ops.len() - 1].key());
-    let (depth, left, right) = match (node.node(), arena.inner(node)) {
-        (Node::Leaf(_), _) => return unit,
-        (_, Some(inner)) => {
-            let rep = &arena.leaf(inner.rep).key;
+    let (depth, left, right) = match arena.inner(node, pos)? {
+        Some(inner) => {
+            let rep = &arena.leaf(inner.rep)?.key;
             if common_prefix(first, rep).min(common_prefix(last, rep)) < inner.depth {
-                return unit;
+                return Ok(unit);
             }
             (inner.depth, inner.left, inner.right)
         }
-        _ => (common_prefix(first, last), NodeRef::EMPTY, NodeRef::EMPTY),
+        None if node.is_leaf() => return Ok(unit),
+        None => (common_prefix(first, last), NodeRef::EMPTY, NodeRef::EMPTY),
     };
     let split = ops.partition_point(|o| !bit(o.key(), depth));
-    Plan::Split {
+    Ok(Plan::Split {
         old: node,
         depth,
-        left: Box::new(plan(arena, left, depth + 1, &ops[..split])),
-        right: Box::new(plan(arena, right, depth + 1, &ops[split..])),
-    }
+        left: Box::new(plan(arena, left, depth + 1, &ops[..split])?),
+        right: Box::new(plan(arena, right, depth + 1, &ops[split..])?),
+    })
 }
 
 /// Builds one unit into its own chunk.
@@ -207,61 +216,76 @@ struct Builder<'a, 'o> {
 
 impl Builder<'_, '_> {
     /// The subtree at depth `pos` that `node` becomes once `ops` (all under
-    /// the prefix of `pos` bits) are applied.
-    fn update<O: Op>(&mut self, node: NodeRef, pos: usize, ops: &[O]) -> BRef {
+    /// the prefix of `pos` bits) are applied. Each call goes at least one
+    /// bit deeper than its caller's node, so it recurses at most 257 levels.
+    fn update<O: Op>(&mut self, node: NodeRef, pos: usize, ops: &[O]) -> Result<BRef> {
         if ops.is_empty() {
-            return BRef::Old(node);
+            return Ok(BRef::Old(node));
         }
-        match node.node() {
-            Node::Empty => self.build(pos, ops, None),
-            Node::Leaf(l) => {
-                let key = self.arena.leaf(l).key;
-                match ops.binary_search_by(|o| key_cmp(o.key(), &key)) {
-                    Ok(i) => {
-                        self.chunk.stale.push(node);
-                        if ops[i].value().is_none() {
-                            // Validated: the only key under a leaf is its own.
-                            debug_assert_eq!(ops.len(), 1);
-                            return EMPTY;
+        let Some(br) = self.arena.inner(node, pos)? else {
+            let Node::Leaf(l) = node.node() else { return self.fresh(pos, ops, None) };
+            let key = self.arena.leaf(l)?.key;
+            return match ops.binary_search_by(|o| key_cmp(o.key(), &key)) {
+                Ok(i) => {
+                    self.chunk.stale.push(node);
+                    if ops[i].value().is_none() {
+                        // Validated: the only key under a leaf is its own.
+                        if ops.len() > 1 {
+                            return Err(damaged("keys found in the map are not on their paths"));
                         }
-                        self.chunk.replaced += 1;
-                        self.build(pos, ops, None)
+                        return Ok(EMPTY);
                     }
-                    Err(_) => self.build(pos, ops, Some((node, key))),
+                    self.chunk.replaced += 1;
+                    self.fresh(pos, ops, None)
                 }
-            }
-            Node::Branch(_) | Node::Cherry(_) => {
-                let br = self.arena.inner(node).expect("an inner node");
-                let rep = self.arena.leaf(br.rep).key;
-                let (first, last) = (ops[0].key(), ops[ops.len() - 1].key());
-                let diverge = common_prefix(first, &rep).min(common_prefix(last, &rep));
-                let depth = br.depth;
-                if diverge < depth {
-                    // Some keys leave the branch's prefix at bit `diverge`:
-                    // a new branch there, the old one below it on one side.
-                    // Left side first: new leaves are made in key order.
-                    let split = ops.partition_point(|o| !bit(o.key(), diverge));
-                    let (l, r) = (&ops[..split], &ops[split..]);
-                    let (l, r) = if bit(&rep, diverge) {
-                        let fresh = self.build(diverge + 1, l, None);
-                        (fresh, self.update(node, diverge + 1, r))
-                    } else {
-                        let kept = self.update(node, diverge + 1, l);
-                        (kept, self.build(diverge + 1, r, None))
-                    };
-                    return self.make_branch(diverge, l, r);
+                Err(_) if common_prefix(&key, ops[0].key()) < pos => {
+                    Err(damaged(format!("leaf {l} is not on the path of its prefix")))
                 }
-                self.chunk.stale.push(node);
-                let split = ops.partition_point(|o| !bit(o.key(), depth));
-                let l = self.update(br.left, depth + 1, &ops[..split]);
-                let r = self.update(br.right, depth + 1, &ops[split..]);
-                self.make_branch(depth, l, r)
-            }
+                Err(_) => self.fresh(pos, ops, Some((node, key))),
+            };
+        };
+        let rep = self.arena.leaf(br.rep)?.key;
+        let (first, last) = (ops[0].key(), ops[ops.len() - 1].key());
+        let diverge = common_prefix(first, &rep).min(common_prefix(last, &rep));
+        let depth = br.depth;
+        if diverge < pos {
+            return Err(damaged(format!("{:?}'s leaf {} is not on the path of its prefix", node.node(), br.rep)));
         }
+        if diverge < depth {
+            // Some keys leave the branch's prefix at bit `diverge`:
+            // a new branch there, the old one below it on one side.
+            // Left side first: new leaves are made in key order.
+            let split = ops.partition_point(|o| !bit(o.key(), diverge));
+            let (l, r) = (&ops[..split], &ops[split..]);
+            let (l, r) = if bit(&rep, diverge) {
+                let fresh = self.fresh(diverge + 1, l, None)?;
+                (fresh, self.update(node, diverge + 1, r)?)
+            } else {
+                let kept = self.update(node, diverge + 1, l)?;
+                (kept, self.fresh(diverge + 1, r, None)?)
+            };
+            return self.make_branch(diverge, l, r);
+        }
+        self.chunk.stale.push(node);
+        let split = ops.partition_point(|o| !bit(o.key(), depth));
+        let l = self.update(br.left, depth + 1, &ops[..split])?;
+        let r = self.update(br.right, depth + 1, &ops[split..])?;
+        self.make_branch(depth, l, r)
+    }
+
+    /// [`Self::build`], for a walk that reached a place with no key of
+    /// `ops`: removals (validated by lookups, which found their keys) must
+    /// not end there, so on a damaged tree they are an error here.
+    fn fresh<O: Op>(&mut self, pos: usize, ops: &[O], extra: Option<(NodeRef, Key)>) -> Result<BRef> {
+        if ops.first().is_some_and(|o| o.value().is_none()) {
+            return Err(damaged("keys found in the map are not on their paths"));
+        }
+        Ok(self.build(pos, ops, extra))
     }
 
     /// A new subtree at depth `pos` holding the upserts `ops` and, if given,
-    /// an existing leaf (whose key is not among them).
+    /// an existing leaf (whose key is not among them and shares their first
+    /// `pos` bits). Reads nothing from the arena, so nothing can fail.
     fn build<O: Op>(&mut self, pos: usize, ops: &[O], extra: Option<(NodeRef, Key)>) -> BRef {
         match (ops.len(), extra) {
             (0, None) => return EMPTY,
@@ -284,7 +308,14 @@ impl Builder<'_, '_> {
         };
         let l = self.build(depth + 1, &ops[..split], le);
         let r = self.build(depth + 1, &ops[split..], re);
-        self.make_branch(depth, l, r)
+        // Both sides hold a key: the first and last keys differ at `depth`.
+        // The left one is a leaf (new, or `extra`) or a new branch.
+        debug_assert!(l != EMPTY && r != EMPTY);
+        let rep = match l {
+            BRef::NewBranch(_, i) => self.chunk.branches[i as usize].rep,
+            _ => l,
+        };
+        self.push_branch(depth, l, r, rep)
     }
 
     fn new_leaf<O: Op>(&mut self, op: &O) -> BRef {
@@ -296,21 +327,25 @@ impl Builder<'_, '_> {
 
     /// A branch splitting on bit `depth`; an empty side makes it collapse
     /// into the other side.
-    fn make_branch(&mut self, depth: usize, l: BRef, r: BRef) -> BRef {
+    fn make_branch(&mut self, depth: usize, l: BRef, r: BRef) -> Result<BRef> {
         if l == EMPTY {
-            return r;
+            return Ok(r);
         }
         if r == EMPTY {
-            return l;
+            return Ok(l);
         }
-        let rep = rep_leaf(self.arena, &|_| &self.chunk, l);
+        let rep = rep_leaf(self.arena, &|_| &self.chunk, l)?;
+        Ok(self.push_branch(depth, l, r, rep))
+    }
+
+    fn push_branch(&mut self, depth: usize, l: BRef, r: BRef, rep: BRef) -> BRef {
         self.chunk.branches.push(NewBranch { hash: ZERO, left: l, right: r, rep, depth: depth as u8 });
         BRef::NewBranch(self.id, self.chunk.branches.len() as u32 - 1)
     }
 
     /// Hashes every new branch of the chunk, children before parents; all
     /// branches of one height go through the suite's batch hashing together.
-    fn hash_all(&mut self) {
+    fn hash_all(&mut self) -> Result<()> {
         let (suite, arena) = (self.suite, self.arena);
         // A leaf is laid out as its hash input: key, then value.
         let pairs: &[Hash] = bytemuck::cast_slice(self.chunk.leaves);
@@ -341,7 +376,7 @@ impl Builder<'_, '_> {
                 for c in [b.left, b.right] {
                     inputs.push(match c {
                         BRef::NewLeaf(_, j) => leaf_hashes[j as usize],
-                        _ => value_at(suite, arena, &|_| &self.chunk, c, at),
+                        _ => value_at(suite, arena, &|_| &self.chunk, c, at)?,
                     });
                 }
             }
@@ -352,6 +387,7 @@ impl Builder<'_, '_> {
                 self.chunk.branches[i as usize].hash = *h;
             }
         }
+        Ok(())
     }
 }
 
@@ -365,15 +401,15 @@ struct Frames<'a, 'o> {
 }
 
 impl Frames<'_, '_> {
-    fn make<O>(&mut self, plan: &Plan<'_, O>, roots: &[BRef], id: u32) -> BRef {
+    fn make<O>(&mut self, plan: &Plan<'_, O>, roots: &[BRef], id: u32) -> Result<BRef> {
         match plan {
             Plan::Unit(..) => {
                 self.next_unit += 1;
-                roots[self.next_unit - 1]
+                Ok(roots[self.next_unit - 1])
             }
             Plan::Split { old, depth, left, right } => {
-                let l = self.make(left, roots, id);
-                let r = self.make(right, roots, id);
+                let l = self.make(left, roots, id)?;
+                let r = self.make(right, roots, id)?;
                 if *old != NodeRef::EMPTY {
                     self.top.stale.push(*old);
                 }
@@ -382,54 +418,63 @@ impl Frames<'_, '_> {
                 let get = |c: u32| if c == id { top } else { &chunks[c as usize] };
                 let at = depth + 1;
                 let hash = self.suite.parent_hash(
-                    &value_at(self.suite, self.arena, &get, l, at),
-                    &value_at(self.suite, self.arena, &get, r, at),
+                    &value_at(self.suite, self.arena, &get, l, at)?,
+                    &value_at(self.suite, self.arena, &get, r, at)?,
                 );
-                let rep = rep_leaf(self.arena, &get, l);
+                let rep = rep_leaf(self.arena, &get, l)?;
                 self.top.branches.push(NewBranch { hash, left: l, right: r, rep, depth: *depth as u8 });
-                BRef::NewBranch(id, self.top.branches.len() as u32 - 1)
+                Ok(BRef::NewBranch(id, self.top.branches.len() as u32 - 1))
             }
         }
     }
 }
 
-/// The leaf reference standing for `r`'s prefix.
-fn rep_leaf<'c>(arena: &Arena, chunk: &dyn Fn(u32) -> &'c Chunk<'c>, r: BRef) -> BRef {
-    match r {
-        BRef::Old(n) => match arena.inner(n) {
+/// The leaf reference standing for `r`'s prefix (checked to be in the leaf
+/// file: [`store`] turns it into a slot).
+fn rep_leaf<'c>(arena: &Arena, chunk: &dyn Fn(u32) -> &'c Chunk<'c>, r: BRef) -> Result<BRef> {
+    Ok(match r {
+        // Only the references are needed here: `n`'s depth is checked
+        // where its value is taken ([`value_at`]).
+        BRef::Old(n) => match arena.inner(n, 0)? {
             Some(inner) => BRef::Old(NodeRef::leaf(inner.rep)),
             None => r,
         },
         BRef::NewLeaf(..) => r,
         BRef::NewBranch(c, i) => chunk(c).branches[i as usize].rep,
-    }
+    })
 }
 
-fn leaf_of<'c>(arena: &'c Arena, chunk: &dyn Fn(u32) -> &'c Chunk<'c>, r: BRef) -> &'c Leaf {
+fn leaf_of<'c>(arena: &'c Arena, chunk: &dyn Fn(u32) -> &'c Chunk<'c>, r: BRef) -> Result<&'c Leaf> {
     match r {
         BRef::Old(n) => match n.node() {
             Node::Leaf(l) => arena.leaf(l),
             _ => unreachable!("rep references are leaves"),
         },
-        BRef::NewLeaf(c, i) => &chunk(c).leaves[i as usize],
+        BRef::NewLeaf(c, i) => Ok(&chunk(c).leaves[i as usize]),
         BRef::NewBranch(..) => unreachable!("rep references are leaves"),
     }
 }
 
 /// The value of `r` hanging at depth `at`.
-fn value_at<'c>(suite: MapSuite, arena: &'c Arena, chunk: &dyn Fn(u32) -> &'c Chunk<'c>, r: BRef, at: usize) -> Hash {
-    match r {
-        BRef::Old(n) => arena.lifted(suite, n, at),
+fn value_at<'c>(
+    suite: MapSuite,
+    arena: &'c Arena,
+    chunk: &dyn Fn(u32) -> &'c Chunk<'c>,
+    r: BRef,
+    at: usize,
+) -> Result<Hash> {
+    Ok(match r {
+        BRef::Old(n) => arena.lifted(suite, n, at)?,
         BRef::NewLeaf(..) => {
-            let l = leaf_of(arena, chunk, r);
+            let l = leaf_of(arena, chunk, r)?;
             suite.leaf_hash(&l.key, &l.value)
         }
         BRef::NewBranch(c, i) => {
             let b = &chunk(c).branches[i as usize];
-            let key = &leaf_of(arena, chunk, b.rep).key;
+            let key = &leaf_of(arena, chunk, b.rep)?.key;
             lift(suite, b.hash, key, b.depth as usize, at)
         }
-    }
+    })
 }
 
 /// Whether `r` is a leaf, new or old.
