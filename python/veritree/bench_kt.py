@@ -64,7 +64,7 @@ def kt_directory(size: int, batches: list[int], searches: int) -> list[Row]:
                         "VRF limit", {"seconds": dt, "vrf_share": b / limit / dt}))
     rows += _serving(d, section, size, searches, clock)
     rows += _monitoring(d, section, size, clock)
-    rows += _updating(d, section, size, clock + 10_000)
+    rows += _updating(d, section, size, clock + 10_000)  # labels user<size>... were made by the batches
     return rows
 
 
@@ -141,37 +141,45 @@ def _monitoring(d: veritree.KtDirectory, section: str, size: int, clock: int, co
     ]
 
 
-def _updating(d: veritree.KtDirectory, section: str, size: int, clock: int, count: int = 200) -> list[Row]:
-    """Owners of `count` labels each send an UpdateRequest with a new value;
-    the log publishes them in one entry (with 1,000 other updates), then
-    answers each owner's request again with the UpdateResponse it verifies."""
-    labels = [b"user%d" % (i * 15_485_863 % size) for i in range(count)]
+def _updating(d: veritree.KtDirectory, section: str, fresh: int, clock: int, count: int = 200) -> list[Row]:
+    """Owners send UpdateRequests with a new value: `count` register a new
+    label, `count` add a second version to a label made by the batches
+    (labels `user<fresh>` on, never rotated). The log publishes them in one
+    entry (with 1,000 other updates), then answers each owner's request again
+    with the UpdateResponse it verifies."""
     seen = veritree.KtClient(d.config)
     dreq = seen.distinguished_request()
     start = seen.verify_distinguished(dreq, d.distinguished(dreq), now_ms=clock)[-1][0]
-    owners = []
-    for label in labels:
-        c = veritree.KtClient.restore(seen.save())
-        r = c.owner_init_request(label, start)
-        c.verify_owner_init(r, d.owner_init(r), now_ms=clock)
-        r = c.update_request(label, [b"owner's new keys"])
-        assert d.update(r) is None
-        owners.append((c, r))
+    cases = {"registration (first version)": [b"owner%d" % i for i in range(count)],
+             "second version": [b"user%d" % (fresh + i) for i in range(count)]}
+    owners: dict[str, list[tuple[veritree.KtClient, bytes]]] = {}
+    for case, labels in cases.items():
+        owners[case] = []
+        for label in labels:
+            c = veritree.KtClient.restore(seen.save())
+            r = c.owner_init_request(label, start)
+            c.verify_owner_init(r, d.owner_init(r), now_ms=clock)
+            r = c.update_request(label, [b"owner's new keys"])
+            assert d.update(r) is None, "staged for the next entry"
+            owners[case].append((c, r))
     for i in range(1000):
         d.stage(b"other%d" % i, b"new account")
     d.publish(clock)
-    t = time.perf_counter()
-    responses = [d.update(r) for _, r in owners]
-    serve = time.perf_counter() - t
-    t = time.perf_counter()
-    for (c, r), response in zip(owners, responses):
-        assert response is not None
-        c.verify_update(r, response, now_ms=clock)
-    verify = time.perf_counter() - t
-    size_bytes = sum(len(r or b"") for r in responses) / count
-    return [
-        Row(section, f"update responses ({count} owners)", count / serve, "responses/s", None, "",
-            {"bytes": size_bytes}),
-        Row(section, "update verifications by owners", count / verify, "verifications/s"),
-        Row(section, "update response size", size_bytes, "bytes"),
-    ]
+    rows = []
+    for case, pairs in owners.items():
+        t = time.perf_counter()
+        responses = [d.update(r) for _, r in pairs]
+        serve = time.perf_counter() - t
+        t = time.perf_counter()
+        for (c, r), response in zip(pairs, responses):
+            assert response is not None
+            c.verify_update(r, response, now_ms=clock)
+        verify = time.perf_counter() - t
+        size_bytes = sum(len(r or b"") for r in responses) / count
+        rows += [
+            Row(section, f"owner update, {case}: responses", count / serve, "responses/s", None, "",
+                {"bytes": size_bytes}),
+            Row(section, f"owner update, {case}: verifications", count / verify, "verifications/s"),
+            Row(section, f"owner update, {case}: response size", size_bytes, "bytes"),
+        ]
+    return rows
