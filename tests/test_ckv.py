@@ -243,3 +243,51 @@ def test_gossip_catches_a_split_view_and_passes_an_honest_one(tmp_path: Path) ->
         carol.check_gossip(bytes(bad))
     real.close()
     fork.close()
+
+
+def test_two_devices_holding_the_key_change_the_set_in_turn_without_alerts(world: World) -> None:
+    (alice,) = list(people(world))[:1]
+    laptop = CkvClient.import_state(world.transport, alice.export_state(SYNC, include_secret=True), SYNC,
+                                    clock=world.clock)
+    alice.add_device(Device(b"tablet", b"T" * 32))
+    laptop.add_device(Device(b"watch", b"W" * 32))  # catches up first: keeps the tablet
+    assert laptop.own is not None and laptop.own.devices is not None
+    assert set(laptop.own.devices.device_keys()) == {b"phone", b"tablet", b"watch"}
+    assert laptop.own.devices.epoch == 3
+    assert alice.monitor() == [] and laptop.alerts == [] and alice.alerts == []
+    assert alice.own is not None and alice.own.secret is not None
+    assert alice.own.secret.hex() not in repr(alice) and repr(alice.own.secret) not in repr(alice)
+
+
+class Garbled(LocalTransport):
+    def search(self, request: bytes) -> bytes:
+        return super().search(request)[:-7]
+
+
+def test_a_garbled_answer_is_an_alert_and_a_slow_clock_is_not(world: World) -> None:
+    alice, _ = people(world)
+    bob = CkvClient.connect(Garbled(world.d, world.clock.tick), clock=world.clock)
+    with pytest.raises(veritree.VerificationError):
+        bob.lookup(b"user:alice")
+    assert [a.kind for a in bob.alerts] == [AlertKind.DIRECTORY_MISBEHAVED]
+    carol = CkvClient.connect(world.transport, clock=lambda: world.clock() - 3_600_000)  # an hour slow
+    with pytest.raises(veritree.VerificationError, match="ahead of this clock"):
+        carol.lookup(b"user:alice")
+    assert carol.alerts == []
+
+
+def test_a_client_pins_the_directorys_configuration(world: World) -> None:
+    alice, _ = people(world)
+    other = veritree.KtDirectory(b"\x05" * 32, b"\x06" * 32, reasonable_monitoring_window=RMW)
+    other.stage(b"user:alice", AccountKey(b"\x66" * 32).sign(b"user:alice", (Device(b"evil", b"E" * 32),), 1))
+    other.publish(world.clock.tick())
+    # A client given the real configuration refuses another log's answers.
+    victim = CkvClient.connect(LocalTransport(other, world.clock.tick), config=world.d.config, clock=world.clock)
+    with pytest.raises(veritree.VerificationError):
+        victim.lookup(b"user:alice")
+    # Gossip about another log is refused outright.
+    stranger = CkvClient.connect(LocalTransport(other, world.clock.tick), clock=world.clock)
+    stranger.kt.verify_distinguished(req := stranger.kt.distinguished_request(), other.distinguished(req),
+                                     world.clock())
+    with pytest.raises(veritree.VerificationError, match="another log"):
+        alice.check_gossip(stranger.gossip())

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import veritree
-from veritree.ckv.accounts import Device, validate_update
+from veritree.ckv.accounts import AccountKey, Device, update_validator
 from veritree.ckv.alerts import AlertKind
 from veritree.ckv.client import CkvClient
 from veritree.ckv.http import HttpTransport
@@ -28,7 +28,7 @@ def open_directory(path: Path, create: bool = False) -> veritree.KtDirectory:
 def test_a_restart_loses_nothing_and_clients_keep_verifying(tmp_path: Path) -> None:
     path = tmp_path / "log"
     with open_directory(path, create=True) as d:
-        app = create_app(d, publish_interval=0.05, validate_update=validate_update)
+        app = create_app(d, publish_interval=0.05, validate_update=update_validator(d))
         with serve_in_thread(app) as url, HttpTransport(url) as http:
             alice, bob = CkvClient.connect(http), CkvClient.connect(http)
             alice.create_account([b"user:alice"], Device(b"phone", b"P" * 32))
@@ -39,7 +39,7 @@ def test_a_restart_loses_nothing_and_clients_keep_verifying(tmp_path: Path) -> N
     states = {name: c.export_state(b"s" * 32, include_secret=True) for name, c in (("alice", alice), ("bob", bob))}
     with open_directory(path) as d:
         assert d.size >= size
-        app = create_app(d, publish_interval=0.05, validate_update=validate_update)
+        app = create_app(d, publish_interval=0.05, validate_update=update_validator(d))
         with serve_in_thread(app) as url, HttpTransport(url) as http:
             alice = CkvClient.import_state(http, states["alice"], b"s" * 32)
             bob = CkvClient.import_state(http, states["bob"], b"s" * 32)
@@ -51,6 +51,15 @@ def test_a_restart_loses_nothing_and_clients_keep_verifying(tmp_path: Path) -> N
             # value) whose value no account key signed is refused.
             with pytest.raises(ValueError, match="not a device set"):
                 http.update(b"\x00" + b"\x01m" + b"\x00" + b"\x01" + (4).to_bytes(4, "big") + b"junk")
+            # Nobody takes over alice's identifier or brings back her old set
+            # through the service (the owner's state says version 2 is newest).
+            assert alice.own is not None and alice.own.secret is not None
+            mallory = CkvClient.import_state(http, states["alice"], b"s" * 32)
+            assert mallory.monitor() == []  # now knows version 2, the tablet
+            for value in (AccountKey(b"\x66" * 32).sign(b"user:alice", (Device(b"evil", b"E" * 32),), 9),
+                          AccountKey(alice.own.secret).sign(b"user:alice", (Device(b"phone", b"P" * 32),), 1)):
+                with pytest.raises(ValueError, match="another account key|not newer"):
+                    http.update(mallory.kt.update_request(b"user:alice", [value]))
     assert alice.alerts == [] and bob.alerts == []
 
 

@@ -157,6 +157,8 @@ class KtDirectory:
     @property
     def size(self) -> int: ...
     def greatest_version(self, label: BytesLike) -> int | None: ...
+    def value(self, label: BytesLike) -> bytes | None:
+        """The value of the label's greatest published version."""
     def stage(self, label: BytesLike, value: BytesLike) -> int:
         """Queues a new version of `label` for the next entry; returns its version number."""
     def publish(self, timestamp: int | None = None) -> int:

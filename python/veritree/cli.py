@@ -73,7 +73,7 @@ def _serve(data: str, host: str, port: int, publish_interval: float, window: int
     import uvicorn
 
     from veritree import KtDirectory, StorageError
-    from veritree.ckv.accounts import validate_update
+    from veritree.ckv.accounts import update_validator
     from veritree.ckv.server import create_app
 
     try:
@@ -88,7 +88,7 @@ def _serve(data: str, host: str, port: int, publish_interval: float, window: int
         return 1
     with directory:
         try:
-            app = create_app(directory, publish_interval=publish_interval, validate_update=validate_update)
+            app = create_app(directory, publish_interval=publish_interval, validate_update=update_validator(directory))
         except ValueError as e:
             print(f"veritree serve: {e}", file=sys.stderr)
             return 2

@@ -3,7 +3,7 @@ that sign device sets, a verifying client with alerts, verification codes,
 and the directory's HTTP service (`veritree.ckv.server`, imported on its own
 so that clients do not load the web framework)."""
 
-from veritree.ckv.accounts import AccountKey, Device, DeviceSet, open_device_set, validate_update
+from veritree.ckv.accounts import AccountKey, Device, DeviceSet, open_device_set, update_validator, validate_update
 from veritree.ckv.alerts import Alert, AlertKind
 from veritree.ckv.client import CkvClient, Contact
 from veritree.ckv.codes import CodeExchange, check_public_code, format_safety_number, public_code, safety_number
@@ -28,5 +28,6 @@ __all__ = [
     "open_device_set",
     "public_code",
     "safety_number",
+    "update_validator",
     "validate_update",
 ]

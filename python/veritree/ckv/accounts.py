@@ -27,7 +27,9 @@ import secrets
 import struct
 from dataclasses import dataclass
 
-from veritree._native import VerificationError, ed25519_public_key, ed25519_sign, ed25519_verify
+from collections.abc import Callable
+
+from veritree._native import KtDirectory, VerificationError, ed25519_public_key, ed25519_sign, ed25519_verify
 
 MAGIC = b"veritree device set v1"
 SIG_DOMAIN = b"veritree device set sig"
@@ -177,3 +179,30 @@ def validate_update(request: bytes) -> None:
             open_device_set(label, value)
         except VerificationError as e:
             raise ValueError(f"not a device set signed by its account key: {e}") from None
+
+
+def update_validator(directory: KtDirectory) -> Callable[[bytes], None]:
+    """The server's check before staging (`create_app(validate_update=...)`):
+    `validate_update`, and, for an identifier that already has a valid set,
+    the same account key at a newer epoch. So nobody can take over another's
+    identifier or bring back an older set through the service; a lost
+    account key needs the operator's recovery procedure, outside the API.
+    Clients check all this again: the operator can bypass its own server."""
+
+    def check(request: bytes) -> None:
+        validate_update(request)
+        label, values = _update_request_values(request)
+        current = directory.value(label)
+        try:
+            previous = None if current is None else open_device_set(label, current)
+        except VerificationError:
+            previous = None  # a damaged current set: any properly signed one replaces it
+        for value in values:
+            ds = open_device_set(label, value)
+            if previous is not None and ds.account_key != previous.account_key:
+                raise ValueError("the identifier belongs to another account key")
+            if previous is not None and ds.epoch <= previous.epoch:
+                raise ValueError(f"device set {ds.epoch} is not newer than the current {previous.epoch}")
+            previous = ds
+
+    return check

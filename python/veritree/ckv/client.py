@@ -51,8 +51,8 @@ class _Own:
     identifiers, and the device set it last signed or accepted."""
 
     public: bytes
-    secret: bytes | None
-    identifiers: list[bytes]
+    secret: bytes | None = field(repr=False)
+    identifiers: list[bytes] = field(default_factory=list)
     devices: DeviceSet | None = None
     #: The newest epoch seen per identifier: an older one is a replay.
     epochs: dict[bytes, int] = field(default_factory=dict)
@@ -64,6 +64,8 @@ class CkvClient:
 
     transport: Transport
     kt: KtClient
+    #: The directory's configuration, pinned when the client first met it.
+    config: bytes
     clock: Callable[[], int] = now_ms
     #: How long the directory may stay silent before an alert, ms.
     unavailable_after: int = 3_600_000
@@ -73,10 +75,13 @@ class CkvClient:
     last_answer: int | None = None
 
     @classmethod
-    def connect(cls, transport: Transport, *, clock: Callable[[], int] = now_ms,
+    def connect(cls, transport: Transport, *, config: bytes | None = None, clock: Callable[[], int] = now_ms,
                 unavailable_after: int = 3_600_000) -> CkvClient:
-        """A fresh client of the directory behind `transport`."""
-        return cls(transport, KtClient(transport.config()), clock, unavailable_after)
+        """A fresh client of the directory behind `transport`; pass the
+        directory's `config` when the application ships it, rather than
+        trusting the first answer."""
+        config = transport.config() if config is None else config
+        return cls(transport, KtClient(config), config, clock, unavailable_after)
 
     # -- talking to the directory: every answer verified, every failure judged
 
@@ -87,15 +92,17 @@ class CkvClient:
         except Unavailable as e:
             self._silent(str(e))
             raise
-        self.last_answer = self.clock()
         try:
-            return verify(request, response, self.clock())
-        except VerificationError as e:
-            stale = "stale tree" in str(e)
-            kind = AlertKind.STALE_TREE if stale else AlertKind.DIRECTORY_MISBEHAVED
+            out = verify(request, response, self.clock())
+        except (VerificationError, ValueError) as e:  # a malformed answer is no better than a forged one
+            if "ahead of this clock" in str(e):
+                raise  # this device's clock is behind: not the directory's doing
+            kind = AlertKind.STALE_TREE if "stale tree" in str(e) else AlertKind.DIRECTORY_MISBEHAVED
             self._alert(kind, identifier, f"the directory's answer to {what} does not verify: {e}",
                         request=request, response=response)
-            raise
+            raise VerificationError(f"the answer to {what} does not verify: {e}") from e
+        self.last_answer = self.clock()
+        return out
 
     def _silent(self, reason: str) -> None:
         """An unanswered request alerts only once the silence is long: a
@@ -133,35 +140,40 @@ class CkvClient:
                                  self.kt.verify_owner_init, identifier)
             if greatest is not None:
                 raise ValueError(f"{identifier!r} is already registered")
-        self._publish(DeviceSet(account.public, 1, (device,)))
+        self._publish(lambda _: (device,))
         return account
 
     def add_device(self, device: Device) -> None:
-        self._publish(self._next_set(lambda ds: ds + (device,)))
+        self._publish(lambda ds: ds + (device,))
 
     def remove_device(self, device_id: bytes) -> None:
-        self._publish(self._next_set(lambda ds: tuple(d for d in ds if d.device_id != device_id)))
-
-    def _next_set(self, change: Callable[[tuple[Device, ...]], tuple[Device, ...]]) -> DeviceSet:
-        own, _ = self._own_with_secret()
-        assert own.devices is not None
-        return DeviceSet(own.public, own.devices.epoch + 1, change(own.devices.devices))
+        self._publish(lambda ds: tuple(d for d in ds if d.device_id != device_id))
 
     def _own_with_secret(self) -> tuple[_Own, AccountKey]:
         if self.own is None or self.own.secret is None:
             raise ValueError("only a device holding the account key can change the account's devices")
         return self.own, AccountKey(self.own.secret)
 
-    def _publish(self, devices: DeviceSet) -> None:
-        """Signs `devices` for each identifier and has the directory add it."""
+    def _publish(self, change: Callable[[tuple[Device, ...]], tuple[Device, ...]]) -> None:
+        """Catches up with the account's other devices, applies `change` to
+        the device set, signs it for each identifier and has the directory
+        add it; then checks the entry by owner monitoring (an entry that is
+        distinguished is checked only there, as the draft has it)."""
         own, account = self._own_with_secret()
         for identifier in own.identifiers:
             self._catch_up(identifier)
+        current = own.devices
+        devices = DeviceSet(own.public, current.epoch + 1 if current else 1, change(current.devices if current else ()))
+        for identifier in own.identifiers:
             value = account.sign(identifier, devices.devices, devices.epoch)
             req = self.kt.update_request(identifier, [value])
-            added = self._ask("an update", self.transport.update, req, self.kt.verify_update, identifier)
-            self._judge_own(identifier, [v for _, v in added], expected=value)
-        own.devices = devices
+            added = [v for _, v in self._ask("an update", self.transport.update, req, self.kt.verify_update,
+                                             identifier)]
+            self._judge_own(identifier, added)
+            if value not in added:
+                raise ValueError(f"{identifier!r} changed meanwhile (another device?): try again")
+            req = self.kt.owner_monitor_request(identifier)
+            self._ask("owner monitoring", self.transport.owner_monitor, req, self.kt.verify_owner_monitor, identifier)
 
     def monitor(self) -> list[Alert]:
         """Checks this account's identifiers (every version the directory
@@ -192,7 +204,7 @@ class CkvClient:
                 return  # nothing newer than what this device knows
             self._judge_own(identifier, [v for _, v in added])
 
-    def _judge_own(self, identifier: bytes, values: list[bytes], expected: bytes | None = None) -> None:
+    def _judge_own(self, identifier: bytes, values: list[bytes]) -> None:
         """A version of our own identifier is fine when our account key
         signed it (this device, or another of the account's) at a newer
         epoch than the identifier had."""
@@ -217,9 +229,6 @@ class CkvClient:
                 self.own.epochs[identifier] = ds.epoch
                 if self.own.devices is None or ds.epoch > self.own.devices.epoch:
                     self.own.devices = ds  # another of this account's devices changed the set
-        if expected is not None and expected not in values:
-            self._alert(AlertKind.DIRECTORY_MISBEHAVED, identifier,
-                        "the directory did not add the device set this device sent", expected=expected)
 
     # -- contacts
 
@@ -275,32 +284,39 @@ class CkvClient:
         """This client's view of the tree, to hand to peers (it names no labels)."""
         return self.kt.gossip()
 
-    def check_gossip(self, gossip: bytes, peer: str = "a peer") -> bool:
-        """Asks the directory to prove a peer's view consistent with its
-        own tree, and compares the two heads where their sizes meet. False,
-        with a SPLIT_VIEW alert, when the directory showed the peer another
-        tree; ValueError or VerificationError for gossip that is not a
-        view of this log signed by its key."""
-        probe = KtClient.from_gossip(gossip, self.transport.config())
-        assert probe.signed_head is not None, "gossip always carries a head"
-        size, root, signature = probe.signed_head
-        mine = self.kt.signed_head
-        if mine is not None and mine[0] == size and mine[1] != root:
-            self._alert(AlertKind.SPLIT_VIEW, None,
-                        f"{peer} was shown another tree of {size} entries, signed by the directory",
-                        size=size, peer_root=root.hex(), peer_signature=signature.hex(), my_root=mine[1].hex(),
-                        my_signature=mine[2].hex())
-            return False
-        req = probe.distinguished_request()
-        try:
-            response = self.transport.distinguished(req)
-            probe.verify_distinguished(req, response, self.clock())
-        except (ValueError, VerificationError) as e:
-            self._alert(AlertKind.SPLIT_VIEW, None,
-                        f"the directory cannot prove consistent the tree {peer} was shown ({e})",
-                        size=size, peer_root=root.hex(), peer_signature=signature.hex())
-            return False
-        return True
+    def check_gossip(self, gossip: bytes, peer: str = "a peer", attempts: int = 5) -> bool:
+        """Asks the directory to extend a peer's view, and this client's,
+        and requires the two to meet at one size with one root. False, with
+        a SPLIT_VIEW alert, when the directory showed the peer another tree;
+        ValueError or VerificationError for gossip that is not a view of
+        this log signed by its key."""
+        probe = KtClient.from_gossip(gossip, self.config)
+        for _ in range(attempts):  # a publication between the two requests: ask again
+            req = probe.distinguished_request()
+            try:
+                probe.verify_distinguished(req, self.transport.distinguished(req), self.clock())
+            except (ValueError, VerificationError) as e:
+                head = probe.signed_head
+                assert head is not None, "gossip always carries a head"
+                self._alert(AlertKind.SPLIT_VIEW, None,
+                            f"the directory cannot prove consistent the tree {peer} was shown ({e})",
+                            size=head[0], peer_root=head[1].hex(), peer_signature=head[2].hex())
+                return False
+            own = self.kt.distinguished_request()
+            self._ask("a distinguished-heads request", self.transport.distinguished, own, self.kt.verify_distinguished)
+            theirs, mine = probe.signed_head, self.kt.signed_head
+            assert theirs is not None and mine is not None, "both views hold a head now"
+            if theirs[0] == mine[0]:
+                if theirs[1] == mine[1]:
+                    return True
+                self._alert(AlertKind.SPLIT_VIEW, None,
+                            f"{peer} was shown another tree of {mine[0]} entries, signed by the directory",
+                            size=mine[0], peer_root=theirs[1].hex(), peer_signature=theirs[2].hex(),
+                            my_root=mine[1].hex(), my_signature=mine[2].hex())
+                return False
+        self._alert(AlertKind.SPLIT_VIEW, None,
+                    f"the directory never showed {peer}'s view and this one the same tree in {attempts} tries")
+        return False
 
     # -- the state an account's devices share
 
@@ -322,6 +338,7 @@ class CkvClient:
                 },
             }
         body = json.dumps({
+            "config": self.config.hex(),
             "kt": self.kt.save().hex(),
             "own": own,
             "contacts": [[c.identifier.hex(), c.account_key.hex(), c.epoch,
@@ -341,7 +358,8 @@ class CkvClient:
         if not hmac.compare_digest(tag, hmac.new(sync_key, body, hashlib.sha256).digest()):
             raise VerificationError("the client state was not made with this sync key, or was changed")
         doc = json.loads(body)
-        client = cls(transport, KtClient.restore(bytes.fromhex(doc["kt"])), clock, unavailable_after)
+        client = cls(transport, KtClient.restore(bytes.fromhex(doc["kt"])), bytes.fromhex(doc["config"]), clock,
+                     unavailable_after)
         if doc["own"] is not None:
             o = doc["own"]
             devices = None

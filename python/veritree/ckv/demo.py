@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from veritree._native import KtDirectory, VerificationError
-from veritree.ckv.accounts import AccountKey, Device, validate_update
+from veritree.ckv.accounts import AccountKey, Device, update_validator
 from veritree.ckv.alerts import Alert
 from veritree.ckv.client import CkvClient
 from veritree.ckv.codes import CodeExchange
@@ -74,7 +74,7 @@ def run(data: str | None = None, out: Callable[[str], None] = print) -> int:
 def _run(root: Path, story: Story) -> int:
     signing, vrf = secrets.token_bytes(32), secrets.token_bytes(32)  # the operator's keys, never printed
     real = KtDirectory.open(root / "directory", signing, vrf, create=True, reasonable_monitoring_window=RMW)
-    app = create_app(real, publish_interval=INTERVAL, validate_update=validate_update)
+    app = create_app(real, publish_interval=INTERVAL, validate_update=update_validator(real))
     with real, serve_in_thread(app) as url, HttpTransport(url) as http:
         story.step(f"A key directory serves IETF KEYTRANS over HTTP at {url} (log on disk in {root})")
 
@@ -136,7 +136,7 @@ def _run(root: Path, story: Story) -> int:
         story.step("6. A split view: the operator shows carol another tree, where alice has its key")
         shutil.copytree(root / "directory", root / "fork", ignore=shutil.ignore_patterns("lock"))
         fork = KtDirectory.open(root / "fork", signing, vrf, reasonable_monitoring_window=RMW)
-        fork_app = create_app(fork, publish_interval=INTERVAL, validate_update=validate_update)
+        fork_app = create_app(fork, publish_interval=INTERVAL, validate_update=update_validator(fork))
         with fork, serve_in_thread(fork_app) as fork_url, HttpTransport(fork_url) as fork_http:
             carol.transport = fork_http
             fork.stage(b"tel:+15550100", AccountKey(secrets.token_bytes(32)).sign(

@@ -31,13 +31,16 @@ class HttpTransport:
     """The `Transport` of a directory served at `base_url` (e.g. ``http://127.0.0.1:8000``).
 
     A `client` passed in is used as is (for its pool, proxies or TLS
-    settings) and left open by `close`; `timeout` applies to every request.
-    An update with new values waits for the directory's next publication.
+    settings) and left open by `close`; `timeout` applies to every request
+    but updates: one with new values waits for the directory's next
+    publication (the server holds it up to 30 s), so it gets `update_timeout`.
     """
 
-    def __init__(self, base_url: str, *, timeout: float = 10.0, client: httpx.Client | None = None) -> None:
+    def __init__(self, base_url: str, *, timeout: float = 10.0, update_timeout: float = 60.0,
+                 client: httpx.Client | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        self.update_timeout = update_timeout
         self._owned = client is None
         self._client = httpx.Client() if client is None else client
 
@@ -61,7 +64,7 @@ class HttpTransport:
 
     def update(self, request: bytes) -> bytes:
         """The UpdateResponse; a request with new values returns once they are published."""
-        return self._post("/v1/update", request)
+        return self._send("POST", "/v1/update", request, self.update_timeout).content
 
     def auditor_update(self, index: int) -> bytes:
         """The AuditorUpdate of log entry `index` (ValueError if there is none)."""
@@ -90,11 +93,12 @@ class HttpTransport:
     def _post(self, path: str, body: bytes) -> bytes:
         return self._send("POST", path, body).content
 
-    def _send(self, method: str, path: str, body: bytes | None = None) -> httpx.Response:
+    def _send(self, method: str, path: str, body: bytes | None = None, timeout: float | None = None) -> httpx.Response:
         url = self.base_url + path
         headers = {} if body is None else {"content-type": _OCTETS}
         try:
-            response = self._client.request(method, url, content=body, headers=headers, timeout=self.timeout)
+            response = self._client.request(method, url, content=body, headers=headers,
+                                            timeout=timeout or self.timeout)
         except httpx.TransportError as e:  # refused, reset, timed out, unreadable
             raise Unavailable(f"{method} {url}: {type(e).__name__}: {e}") from e
         status = response.status_code

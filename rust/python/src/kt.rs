@@ -218,6 +218,13 @@ impl PyKtDirectory {
         self.with(|d| Ok(d.greatest_version(&label))).py()
     }
 
+    /// The value of the greatest published version of `label`, or None.
+    fn value<'py>(&self, py: Python<'py>, label: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        let label = convert::bytes_of(label, "label")?;
+        let value = self.with(|d| Ok(d.value(&label).map(<[u8]>::to_vec))).py()?;
+        Ok(value.map(|v| PyBytes::new(py, &v)))
+    }
+
     /// Queues a new version of `label` with `value` for the next entry;
     /// returns the version number it will have.
     fn stage(&self, label: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<u32> {

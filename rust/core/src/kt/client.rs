@@ -448,7 +448,9 @@ impl Client {
         if values.is_empty() || values.len() != resp.openings.len() {
             return Err(failed("an update response without matching values and openings"));
         }
-        let first = owned.greatest.map_or(0, |g| g + 1);
+        let first = owned.greatest.map_or(Some(0), |g| g.checked_add(1));
+        let first = first.filter(|f| f.checked_add(values.len() as u32).is_some());
+        let first = first.ok_or_else(|| failed("versions past 2^32 - 1"))?;
         let new: Vec<u32> = (0..values.len() as u32).map(|i| first + i).collect();
         let g_new = *new.last().expect("non-empty");
         let known = owned.greatest.map_or(vec![0], ladder::base);

@@ -191,6 +191,12 @@ impl Directory {
         self.labels.get(label).map(|v| v.len() as u32 - 1)
     }
 
+    /// The value of the greatest published version of `label`, if any: what
+    /// a service checks a new version against before staging it.
+    pub fn value(&self, label: &[u8]) -> Option<&[u8]> {
+        self.labels.get(label).and_then(|v| v.last()).map(|v| v.value.as_slice())
+    }
+
     /// Queues a new version of `label` for the next log entry; returns the
     /// version it will have.
     pub fn stage(&mut self, label: &[u8], value: &[u8]) -> Result<u32> {
