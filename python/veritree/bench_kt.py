@@ -159,6 +159,7 @@ def _updating(d: veritree.KtDirectory, section: str, fresh: int, clock: int, cou
             c = veritree.KtClient.restore(seen.save())
             r = c.owner_init_request(label, start)
             c.verify_owner_init(r, d.owner_init(r), now_ms=clock)
+            _catch_up(d, c, label, clock)
             r = c.update_request(label, [b"owner's new keys"])
             assert d.update(r) is None, "staged for the next entry"
             owners[case].append((c, r))
@@ -183,3 +184,16 @@ def _updating(d: veritree.KtDirectory, section: str, fresh: int, clock: int, cou
             Row(section, f"owner update, {case}: response size", size_bytes, "bytes"),
         ]
     return rows
+
+
+def _catch_up(d: veritree.KtDirectory, owner: veritree.KtClient, label: bytes, now: int) -> None:
+    """Brings an owner to the label's greatest version: versions made after
+    its start entry are learnt through UpdateResponses, one entry at a time."""
+    while True:
+        request = owner.update_request(label)
+        try:
+            response = d.update(request)
+        except ValueError:
+            return  # nothing newer
+        assert response is not None, "no values: answered at once"
+        owner.verify_update(request, response, now_ms=now)
