@@ -34,14 +34,13 @@ use std::path::{Path, PathBuf};
 use super::hash::MapSuite;
 use super::node::{NodeRef, KINDS};
 use crate::error::{invalid, Error, Result};
-use crate::fsio::{io_error, lock_exclusive, sync_dir};
+use crate::fsio::{frame, io_error, lock_exclusive, sync_dir, unframe};
 use crate::suite::Hash;
 
 const MAGIC: &[u8; 16] = b"veritree map v2\n";
 /// The node files, in [`super::node::Kind`] order.
 const NODE_FILES: [&str; KINDS] = ["branches", "cherries", "leaves"];
 const HEADER: usize = 32;
-const CHECKSUM: usize = 16;
 const UPDATE: u8 = 1;
 const PRUNE: u8 = 2;
 /// Bytes of an update record before its stale list.
@@ -123,11 +122,6 @@ impl Record {
     }
 }
 
-/// Checksum of a record: catches torn and damaged records, not forgeries.
-fn checksum(payload: &[u8]) -> [u8; CHECKSUM] {
-    blake3::hash(payload).as_bytes()[..CHECKSUM].try_into().expect("16 bytes")
-}
-
 /// An open map directory (its lock held) and its journal.
 pub(crate) struct Disk {
     dir: PathBuf,
@@ -206,12 +200,7 @@ impl Disk {
 
     /// Appends `record` and makes it durable.
     pub fn append(&mut self, record: &Record) -> Result<()> {
-        let payload = record.encode();
-        let mut buf = Vec::with_capacity(4 + payload.len() + CHECKSUM);
-        let len = u32::try_from(payload.len()).map_err(|_| invalid("a version record over 4 GiB"))?;
-        buf.extend_from_slice(&len.to_le_bytes());
-        buf.extend_from_slice(&payload);
-        buf.extend_from_slice(&checksum(&payload));
+        let buf = frame(&record.encode())?;
         let path = self.dir.join("journal");
         self.journal.write_all(&buf).map_err(|e| io_error("append to", &path, e))?;
         self.journal.sync_data().map_err(|e| io_error("fdatasync", &path, e))
@@ -253,39 +242,13 @@ fn read_journal(f: &mut File, path: &Path) -> Result<(MapSuite, Vec<Record>, u64
         return Err(damaged("not a veritree map journal"));
     }
     let suite = MapSuite::from_id(bytes[16]).ok_or_else(|| damaged("unknown suite"))?;
-    let mut records = Vec::new();
-    let mut at = HEADER;
-    while at < bytes.len() {
-        let rest = &bytes[at..];
-        let whole =
-            rest.get(..4).map(|l| u32::from_le_bytes(l.try_into().expect("4 bytes")) as usize).and_then(|len| {
-                let payload = rest.get(4..4 + len)?;
-                let sum = rest.get(4 + len..4 + len + CHECKSUM)?;
-                (sum == checksum(payload)).then_some((payload, 4 + len + CHECKSUM))
-            });
-        match whole {
-            Some((payload, used)) => {
-                records.push(Record::decode(payload).ok_or_else(|| damaged("a malformed record"))?);
-                at += used;
-            }
-            // A torn append is always the tail: nothing follows it.
-            None if is_torn_tail(rest) => break,
-            None => return Err(damaged(&format!("a bad record at byte {at}"))),
-        }
-    }
-    Ok((suite, records, at as u64))
-}
-
-/// Whether `rest` can be a partly written last record: zeros (the file grew
-/// before its data landed), or a length field reaching the end of the file.
-fn is_torn_tail(rest: &[u8]) -> bool {
-    if rest.iter().all(|&b| b == 0) {
-        return true;
-    }
-    match rest.get(..4) {
-        None => true,
-        Some(l) => 4 + u32::from_le_bytes(l.try_into().expect("4 bytes")) as usize + CHECKSUM >= rest.len(),
-    }
+    let (payloads, used) =
+        unframe(&bytes[HEADER..]).map_err(|at| damaged(&format!("a bad record at byte {}", HEADER + at)))?;
+    let records = payloads
+        .into_iter()
+        .map(|p| Record::decode(p).ok_or_else(|| damaged("a malformed record")))
+        .collect::<Result<Vec<_>>>()?;
+    Ok((suite, records, (HEADER + used) as u64))
 }
 
 #[cfg(test)]
