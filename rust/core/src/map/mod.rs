@@ -2,6 +2,7 @@
 //! prefix tree, with batch updates, lookups and multi-key proofs at any
 //! retained version, in memory or on disk.
 
+mod bulk;
 mod check;
 mod disk;
 mod hash;
@@ -26,7 +27,7 @@ use disk::{Disk, Record};
 use node::{bit, key_cmp, Arena, Leaf, Node, NodeRef, KINDS};
 use proof::hex;
 use slab::Slab;
-use update::{apply, Op};
+use update::{apply, Applied, Op};
 
 use crate::error::{invalid, Error, Result};
 use crate::mem::reserve_huge;
@@ -220,12 +221,16 @@ impl Map {
         if keys.len() != values.len() {
             return Err(invalid(format!("{} keys but {} values", keys.len(), values.len())));
         }
+        let suite = self.suite;
+        if !keys.is_empty() && self.at(None)?.root == NodeRef::EMPTY {
+            return self.publish(keys.len() as u64, 0, |arena, _| bulk::build(suite, arena, keys, values));
+        }
         let mut ops = Vec::new();
         reserve_huge(&mut ops, keys.len());
         ops.par_extend(keys.par_iter().zip(values).map(|(key, value)| Leaf { key: *key, value: *value }));
         ops.par_sort_unstable_by(|a, b| key_cmp(&a.key, &b.key));
         check_unique(&ops)?;
-        self.publish(&ops, ops.len() as u64, 0)
+        self.publish(ops.len() as u64, 0, |arena, root| apply(suite, arena, root, &ops))
     }
 
     /// Removes `keys` (each must be present) as one new version, which it returns.
@@ -239,10 +244,18 @@ impl Map {
                 return Err(invalid(format!("key {} is not in the map", hex(k))));
             }
         }
-        self.publish(&ops, 0, ops.len() as u64)
+        let suite = self.suite;
+        self.publish(0, ops.len() as u64, |arena, root| apply(suite, arena, root, &ops))
     }
 
-    fn publish<O: Op>(&mut self, ops: &[O], added: u64, removed: u64) -> Result<u64> {
+    /// Makes the next version from what `change` makes of the latest one's
+    /// tree: `added` upserts (some may replace) and `removed` removals.
+    fn publish(
+        &mut self,
+        added: u64,
+        removed: u64,
+        change: impl FnOnce(&mut Arena, NodeRef) -> Result<Applied>,
+    ) -> Result<u64> {
         self.writable()?;
         let latest = *self.at(None)?;
         // Lookups found every key to remove; on damaged nodes they may find
@@ -252,7 +265,7 @@ impl Map {
         }
         let free = self.arena.free.each_ref().map(Vec::len);
         // A failed `apply` leaves the arena as it was.
-        let applied = apply(self.suite, &mut self.arena, latest.root, ops)?;
+        let applied = change(&mut self.arena, latest.root)?;
         let version = self.version() + 1;
         let keys = latest.keys + added - applied.replaced - removed;
         let mut stale = applied.stale;
@@ -267,8 +280,7 @@ impl Map {
                 stale,
             };
             // Nodes durable first, then the record that makes them a version.
-            let durable =
-                self.arena.leaves.sync().and_then(|()| self.arena.branches.sync()).and_then(|()| disk.append(&record));
+            let durable = self.arena.sync().and_then(|()| disk.append(&record));
             if let Err(e) = durable {
                 self.broken = Some(format!("a write failed ({e}); reopen the map"));
                 return Err(e);

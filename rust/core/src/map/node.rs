@@ -301,6 +301,13 @@ impl Arena {
         })
     }
 
+    /// Makes every node written so far durable (a no-op in memory).
+    pub fn sync(&self) -> Result<()> {
+        self.leaves.sync()?;
+        self.branches.sync()?;
+        self.cherries.sync()
+    }
+
     /// Bytes held by the arenas (mapped capacity, not just live nodes).
     pub fn bytes(&self) -> usize {
         let free: usize = self.free.iter().map(|f| f.capacity() * 4).sum();

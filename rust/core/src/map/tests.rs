@@ -146,6 +146,86 @@ fn large_batches_build_in_parallel_and_agree() {
     assert_eq!(parallel.len(None).unwrap(), model2.len() as u64);
 }
 
+/// The first batch of an empty map is built by its own path ([`super::bulk`]):
+/// it makes the very tree the general update path makes (same root, same
+/// node count, same proofs), for every shape of key set, in any input order.
+#[test]
+fn builds_from_scratch_match_the_update_path() {
+    let mut rng = Rng(99);
+    // Keys sharing their first 64 bits all fall in one bucket of the sort.
+    let shared = |rng: &mut Rng| {
+        let mut k = rng.key(false);
+        k[..8].copy_from_slice(&[0xA5; 8]);
+        k
+    };
+    for suite in MapSuite::ALL {
+        for n in [1, 2, 3, 17, 1000, 40_000] {
+            for shape in 0..3 {
+                let mut entries: Vec<(Key, Value)> = (0..n)
+                    .map(|_| {
+                        let k = match shape {
+                            0 => rng.key(false),
+                            1 => rng.key(n <= 64),
+                            _ => shared(&mut rng),
+                        };
+                        (k, rng.key(false))
+                    })
+                    .collect::<BTreeMap<_, _>>()
+                    .into_iter()
+                    .collect();
+                if shape == 1 {
+                    entries.reverse();
+                }
+                let mut bulk = Map::new(suite);
+                update(&mut bulk, &entries);
+                // The general path: one key first, then the rest into that tree.
+                let mut general = Map::new(suite);
+                update(&mut general, &entries[..1]);
+                update(&mut general, &entries[1..]);
+                let model: BTreeMap<Key, Value> = entries.iter().copied().collect();
+                let what = format!("{suite:?} n={n} shape {shape}");
+                assert_eq!(bulk.root(None).unwrap(), reference_root(suite, &model), "{what}");
+                assert_eq!(bulk.root(None).unwrap(), general.root(None).unwrap(), "{what}");
+                assert_eq!(bulk.check(None).unwrap(), general.check(None).unwrap(), "{what}: node count");
+                assert_eq!(bulk.len(None).unwrap(), model.len() as u64);
+                for (k, v) in entries.iter().step_by(1 + n / 50) {
+                    assert_eq!(bulk.get(k, None).unwrap(), Some(*v));
+                    let absent = rng.key(false);
+                    assert_eq!(bulk.prove(&[*k, absent], None).unwrap(), general.prove(&[*k, absent], None).unwrap());
+                }
+            }
+        }
+    }
+}
+
+/// A failed first batch (a duplicate key) leaves the map as it was; a map
+/// emptied by removals is built again from scratch beside its old versions.
+#[test]
+fn builds_from_scratch_refuse_duplicates_and_rebuild_emptied_maps() {
+    let suite = MapSuite::KeytransSha256;
+    let mut rng = Rng(5);
+    let entries: Vec<(Key, Value)> = (0..30_000).map(|_| (rng.key(false), rng.key(false))).collect();
+    let mut map = Map::new(suite);
+    let (mut keys, mut values): (Vec<Key>, Vec<Value>) = entries.iter().copied().unzip();
+    keys.push(keys[12_345]);
+    values.push([7; 32]);
+    let err = map.update(&keys, &values).unwrap_err().to_string();
+    assert!(err.contains("duplicate key") && err.contains(&hex(&keys[12_345])), "{err}");
+    assert_eq!((map.version(), map.len(None).unwrap(), map.arena.lens()), (0, 0, [0; KINDS]));
+    update(&mut map, &entries);
+    let model: BTreeMap<Key, Value> = entries.iter().copied().collect();
+    assert_eq!(map.root(None).unwrap(), reference_root(suite, &model));
+    map.remove(&entries.iter().map(|e| e.0).collect::<Vec<_>>()).unwrap();
+    assert_eq!(map.root(None).unwrap(), ZERO);
+    let again: Vec<(Key, Value)> = (0..20_000).map(|_| (rng.key(false), rng.key(false))).collect();
+    update(&mut map, &again);
+    let model2: BTreeMap<Key, Value> = again.iter().copied().collect();
+    assert_eq!(map.root(None).unwrap(), reference_root(suite, &model2));
+    // n leaves and n - 1 branches each.
+    assert_eq!((map.check(None).unwrap(), map.check(Some(1)).unwrap()), (2 * 20_000 - 1, 2 * 30_000 - 1));
+    assert_eq!(map.root(Some(1)).unwrap(), reference_root(suite, &model), "the first tree is intact");
+}
+
 #[test]
 fn edge_shapes() {
     let suite = MapSuite::KeytransSha256;
