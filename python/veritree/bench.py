@@ -423,6 +423,7 @@ def run(quick: bool = False, json_path: str | None = None, billion_run: bool = F
     if billion_run:
         for suite in SUITES:
             rows += billion(suite, 30)
+        rows += bench_map.map_builds([10**8], repeat=1, suites=("keytrans-sha256",))
         with tempfile.TemporaryDirectory(prefix="veritree-bench-") as tmp:
             rows += bench_map.map_on_disk(10**8, [1000, 10_000, 100_000], os.path.join(tmp, "map"))
         rows += bench_kt.kt_directory(10**7, [1000, 10_000, 100_000], searches=2000)

@@ -152,21 +152,24 @@ fn large_batches_build_in_parallel_and_agree() {
 #[test]
 fn builds_from_scratch_match_the_update_path() {
     let mut rng = Rng(99);
-    // Keys sharing their first 64 bits all fall in one bucket of the sort.
-    let shared = |rng: &mut Rng| {
+    // Keys sharing their first byte, or their first 64 bits, fall in one
+    // bucket of the sort's first pass (then sorted by the next bytes, or
+    // by comparison).
+    let shared = |rng: &mut Rng, bytes: usize| {
         let mut k = rng.key(false);
-        k[..8].copy_from_slice(&[0xA5; 8]);
+        k[..bytes].fill(0xA5);
         k
     };
     for suite in MapSuite::ALL {
         for n in [1, 2, 3, 17, 1000, 40_000] {
-            for shape in 0..3 {
+            for shape in 0..4 {
                 let mut entries: Vec<(Key, Value)> = (0..n)
                     .map(|_| {
                         let k = match shape {
                             0 => rng.key(false),
                             1 => rng.key(n <= 64),
-                            _ => shared(&mut rng),
+                            2 => shared(&mut rng, 1),
+                            _ => shared(&mut rng, 8),
                         };
                         (k, rng.key(false))
                     })
