@@ -53,7 +53,7 @@ def node_hashes(keys: np.ndarray) -> int:
     return len(keys) + int(np.maximum(0, lcp - prev).sum())
 
 
-def map_builds(sizes: list[int], repeat: int = 2, suites: tuple[MapSuite, ...] = MAP_SUITES) -> list[Row]:
+def map_builds(sizes: list[int], repeat: int = 3, suites: tuple[MapSuite, ...] = MAP_SUITES) -> list[Row]:
     """Maps built from scratch in one batch: keys/s, and node hashes/s against the limit.
 
     Best of `repeat` builds, each into a fresh map: the first touch of fresh
@@ -76,8 +76,20 @@ def map_builds(sizes: list[int], repeat: int = 2, suites: tuple[MapSuite, ...] =
             rate = hashes / best
             rows.append(Row(f"prefix tree build, {suite}", f"{n:,} random keys in one batch", n / best, "keys/s",
                             rate / limits[LIMIT_OF[suite]], "hashing limit (node hashes)",
-                            {"node_hashes": hashes, "seconds": best, "memory_bytes_per_key": memory / n}))
+                            {"node_hashes": hashes, "seconds": best, "memory_bytes_per_key": memory / n,
+                             "first_touch_seconds": first_touch(memory)}))
     return rows
+
+
+def first_touch(size: int) -> float:
+    """Seconds to write `size` bytes of fresh memory (one core): a floor under
+    any build that ends holding that much, as the kernel (and, on a VM, the
+    host) provides each page at its first touch."""
+    t = time.perf_counter()
+    a = np.ones(size, dtype=np.uint8)
+    elapsed = time.perf_counter() - t
+    del a
+    return elapsed
 
 
 def map_updates(size: int, batches: list[int], repeat: int) -> list[Row]:

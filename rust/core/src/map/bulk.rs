@@ -33,9 +33,15 @@ pub(crate) fn build(suite: MapSuite, arena: &mut Arena, keys: &[Key], values: &[
     }
     arena.leaves.reserve(n)?;
     let base = arena.leaves.len() as u32;
+    let writeback = arena.leaves.writeback();
     let leaves = arena.leaves.spare_mut(n);
     sort_into(leaves, keys, values);
     let leaves: &[Leaf] = leaves;
+    // On disk, the leaves (two thirds of the bytes) go to disk while the
+    // branches are hashed.
+    if let Some(w) = writeback {
+        w.start(base as usize, n);
+    }
     // Neighbours' common prefixes: where the tree branches (256: equal keys).
     let seps: Vec<u16> = leaves.par_windows(2).map(|w| common_prefix(&w[0].key, &w[1].key) as u16).collect();
     if let Some(i) = seps.par_iter().position_first(|&s| s == 256) {

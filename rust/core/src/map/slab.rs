@@ -146,6 +146,13 @@ impl<T: Pod> Slab<T> {
         self.len += n;
     }
 
+    /// Something that starts writing records of this slab's file to disk
+    /// while the slab is borrowed (`None` in memory).
+    pub fn writeback(&self) -> Option<Writeback<T>> {
+        let file = self.file.as_ref()?.try_clone().ok()?;
+        Some(Writeback { file, _records: PhantomData })
+    }
+
     /// Bytes mapped (capacity, not just records in use).
     pub fn bytes(&self) -> usize {
         self.map.len()
@@ -157,5 +164,24 @@ impl<T: Pod> Slab<T> {
             Some(_) => self.map.flush().map_err(|e| storage("msync", e)),
             None => Ok(()),
         }
+    }
+}
+
+/// Starts the disk writes of a node file's records early, so that they
+/// overlap the work that follows; the commit's msync then waits for less.
+pub(crate) struct Writeback<T> {
+    file: File,
+    _records: PhantomData<T>,
+}
+
+impl<T> Writeback<T> {
+    /// Starts writing records `[from, from + n)` (advice: an error here
+    /// shows again, and is reported, at the commit's msync).
+    pub fn start(&self, from: usize, n: usize) {
+        use std::os::fd::AsRawFd;
+        let (offset, len) = ((from * size_of::<T>()) as i64, (n * size_of::<T>()) as i64);
+        // SAFETY: the descriptor belongs to `self.file`, open for the whole
+        // call; sync_file_range reads nothing from our memory.
+        unsafe { libc::sync_file_range(self.file.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE) };
     }
 }
