@@ -20,12 +20,3 @@ pub(crate) fn advise_huge_pages<T>(v: &mut Vec<T>) {
 
 #[cfg(not(target_os = "linux"))]
 pub(crate) fn advise_huge_pages<T>(_: &mut Vec<T>) {}
-
-/// Reserves room for `extra` more items, advising huge pages when that
-/// means a fresh allocation.
-pub(crate) fn reserve_huge<T>(v: &mut Vec<T>, extra: usize) {
-    if v.capacity() - v.len() < extra {
-        v.reserve(extra);
-        advise_huge_pages(v);
-    }
-}

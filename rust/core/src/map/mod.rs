@@ -30,7 +30,6 @@ use slab::Slab;
 use update::{apply, Applied, Op};
 
 use crate::error::{invalid, Error, Result};
-use crate::mem::reserve_huge;
 use crate::suite::Hash;
 
 /// One published state of the map.
@@ -226,7 +225,7 @@ impl Map {
             return self.publish(keys.len() as u64, 0, |arena, _| bulk::build(suite, arena, keys, values));
         }
         let mut ops = Vec::new();
-        reserve_huge(&mut ops, keys.len());
+        ops.reserve_exact(keys.len());
         ops.par_extend(keys.par_iter().zip(values).map(|(key, value)| Leaf { key: *key, value: *value }));
         ops.par_sort_unstable_by(|a, b| key_cmp(&a.key, &b.key));
         check_unique(&ops)?;

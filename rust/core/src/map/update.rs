@@ -15,7 +15,6 @@ use super::node::{
     MAX_SLOT,
 };
 use crate::error::{invalid, Result};
-use crate::mem::reserve_huge;
 use crate::suite::Hash;
 
 /// One change: an upsert (`key → value`) or a removal (no value).
@@ -115,7 +114,7 @@ pub(crate) fn apply<O: Op>(suite: MapSuite, arena: &mut Arena, root: NodeRef, op
             let mut b = Builder { suite, arena: shared, id: i as u32, chunk, made_leaves: 0 };
             // An upsert makes about one branch: no regrowing. Removals make few.
             if !b.chunk.leaves.is_empty() {
-                reserve_huge(&mut b.chunk.branches, ops.len());
+                b.chunk.branches.reserve_exact(ops.len());
             }
             let top = b.update(node, pos, ops)?;
             debug_assert_eq!(b.made_leaves, b.chunk.leaves.len());
