@@ -289,6 +289,10 @@ impl Arena {
             Node::Branch(b) => {
                 let br = self.branch(b)?;
                 let depth = check_depth(node, br.depth as usize, at)?;
+                if depth == at {
+                    // No chain to lift through: the leaf (a cache miss) is not needed.
+                    return Ok(br.hash);
+                }
                 lift(suite, br.hash, &self.leaf(br.rep)?.key, depth, at)
             }
             Node::Cherry(c) => {

@@ -243,33 +243,43 @@ impl Builder<'_, '_> {
                 Err(_) => self.fresh(pos, ops, Some((node, key))),
             };
         };
-        let rep = self.arena.leaf(br.rep)?.key;
-        let (first, last) = (ops[0].key(), ops[ops.len() - 1].key());
-        let diverge = common_prefix(first, &rep).min(common_prefix(last, &rep));
         let depth = br.depth;
-        if diverge < pos {
-            return Err(damaged(format!("{:?}'s leaf {} is not on the path of its prefix", node.node(), br.rep)));
-        }
-        if diverge < depth {
-            // Some keys leave the branch's prefix at bit `diverge`:
-            // a new branch there, the old one below it on one side.
-            // Left side first: new leaves are made in key order.
-            let split = ops.partition_point(|o| !bit(o.key(), diverge));
-            let (l, r) = (&ops[..split], &ops[split..]);
-            let (l, r) = if bit(&rep, diverge) {
-                let fresh = self.fresh(diverge + 1, l, None)?;
-                (fresh, self.update(node, diverge + 1, r)?)
-            } else {
-                let kept = self.update(node, diverge + 1, l)?;
-                (kept, self.fresh(diverge + 1, r, None)?)
-            };
-            return self.make_branch(diverge, l, r);
+        if depth > pos {
+            // The branch's prefix runs past the path: its leaf holds the
+            // rest of it. (At `depth == pos` the path is the whole prefix,
+            // which every op shares: reading the leaf would cost a cache
+            // miss for nothing.)
+            let rep = self.arena.leaf(br.rep)?.key;
+            let (first, last) = (ops[0].key(), ops[ops.len() - 1].key());
+            let diverge = common_prefix(first, &rep).min(common_prefix(last, &rep));
+            if diverge < pos {
+                return Err(damaged(format!("{:?}'s leaf {} is not on the path of its prefix", node.node(), br.rep)));
+            }
+            if diverge < depth {
+                return self.diverge(node, ops, &rep, diverge);
+            }
         }
         self.chunk.stale.push(node);
         let split = ops.partition_point(|o| !bit(o.key(), depth));
         let l = self.update(br.left, depth + 1, &ops[..split])?;
         let r = self.update(br.right, depth + 1, &ops[split..])?;
         self.make_branch(depth, l, r)
+    }
+
+    /// `ops` leave the prefix of `node` (whose leaf's key is `rep`) at bit
+    /// `diverge`: a new branch there, the old node below it on one side.
+    /// Left side first: new leaves are made in key order.
+    fn diverge<O: Op>(&mut self, node: NodeRef, ops: &[O], rep: &Key, diverge: usize) -> Result<BRef> {
+        let split = ops.partition_point(|o| !bit(o.key(), diverge));
+        let (l, r) = (&ops[..split], &ops[split..]);
+        let (l, r) = if bit(rep, diverge) {
+            let fresh = self.fresh(diverge + 1, l, None)?;
+            (fresh, self.update(node, diverge + 1, r)?)
+        } else {
+            let kept = self.update(node, diverge + 1, l)?;
+            (kept, self.fresh(diverge + 1, r, None)?)
+        };
+        self.make_branch(diverge, l, r)
     }
 
     /// [`Self::build`], for a walk that reached a place with no key of
