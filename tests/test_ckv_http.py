@@ -79,3 +79,22 @@ def test_a_silent_directory_is_reported_once_its_silence_is_long(tmp_path: Path)
         carol.monitor()
     assert [a.kind for a in carol.alerts] == [AlertKind.DIRECTORY_UNAVAILABLE]
     http.close()
+
+
+def test_a_restart_with_the_clock_stepped_back_keeps_publishing(tmp_path: Path) -> None:
+    path = tmp_path / "log"
+    # The first run's clock was 20 s ahead (clients accept up to a minute).
+    future = int(time.time() * 1000) + 20_000
+    with open_directory(path, create=True) as d:
+        app = create_app(d, publish_interval=0.05, clock=lambda: future)
+        with serve_in_thread(app) as url, HttpTransport(url) as http:
+            CkvClient.connect(http).create_account([b"user:dave"], Device(b"phone", b"D" * 32))
+        assert d.last_timestamp == future
+    with open_directory(path) as d:
+        size = d.size
+        app = create_app(d, publish_interval=0.05)  # the real clock, behind the last entry
+        with serve_in_thread(app) as url, HttpTransport(url) as http:
+            erin = CkvClient.connect(http)
+            erin.create_account([b"user:erin"], Device(b"phone", b"E" * 32))  # waits for a publication
+            assert d.size > size and d.last_timestamp == future
+            assert erin.alerts == []

@@ -156,6 +156,9 @@ class KtDirectory:
         """The encoded `Configuration` a client verifies against."""
     @property
     def size(self) -> int: ...
+    @property
+    def last_timestamp(self) -> int | None:
+        """The newest log entry's timestamp (ms since the epoch), or None before the first."""
     def greatest_version(self, label: BytesLike) -> int | None: ...
     def value(self, label: BytesLike) -> bytes | None:
         """The value of the label's greatest published version."""

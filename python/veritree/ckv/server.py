@@ -42,7 +42,7 @@ Ts = TypeVarTuple("Ts")
 
 
 class Health(BaseModel):
-    """How far the log has grown and when it last did."""
+    """How far the log has grown and when it last did (the newest entry's timestamp)."""
 
     size: int
     last_publish_ms: int | None
@@ -93,7 +93,8 @@ class _Publisher:
         self.directory = directory
         self.interval = interval
         self.clock = clock
-        self.last_ms: int | None = None
+        # A directory reopened from disk: its next entry may not be older than its last.
+        self.last_ms: int | None = directory.last_timestamp
         self.failing = False  # log a run of failures once, not every interval
 
     async def run(self, *, task_status: TaskStatus[None] = TASK_STATUS_IGNORED) -> None:

@@ -212,6 +212,13 @@ impl PyKtDirectory {
         self.with(|d| Ok(d.size())).py()
     }
 
+    /// The newest log entry's timestamp (ms since the epoch), or None
+    /// before the first: the next entry's may not be older.
+    #[getter]
+    fn last_timestamp(&self) -> PyResult<Option<u64>> {
+        self.with(|d| Ok(d.entries().last().map(|e| e.timestamp))).py()
+    }
+
     /// The greatest published version of `label`, or None.
     fn greatest_version(&self, label: &Bound<'_, PyAny>) -> PyResult<Option<u32>> {
         let label = convert::bytes_of(label, "label")?;
