@@ -6,7 +6,7 @@
 
 use std::collections::BTreeSet;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -281,6 +281,30 @@ pub(crate) fn unframe(bytes: &[u8]) -> std::result::Result<(Vec<&[u8]>, usize), 
         }
     }
     Ok((records, at))
+}
+
+/// Cuts `file` (the journal at `path`) back to `end`, its last whole record,
+/// and leaves the journal positioned there for the next append. What is cut
+/// off, unless it is all zeros, is first kept beside the journal as
+/// `<name>.cut-<end>`: a torn append looks like this, but so does a durable
+/// last record that rotted, whose entry would otherwise be lost unseen.
+pub(crate) fn cut_tail(file: &mut File, path: &Path, end: u64) -> Result<()> {
+    file.seek(SeekFrom::Start(end)).map_err(|e| io_error("seek", path, e))?;
+    let mut tail = Vec::new();
+    file.read_to_end(&mut tail).map_err(|e| io_error("read", path, e))?;
+    if tail.iter().any(|&b| b != 0) {
+        let mut kept = path.as_os_str().to_owned();
+        kept.push(format!(".cut-{end}"));
+        let kept = PathBuf::from(kept);
+        // Durable before the cut; a crash mid-write leaves part of a copy.
+        File::create(&kept)
+            .and_then(|mut f| f.write_all(&tail).and_then(|()| f.sync_all()))
+            .map_err(|e| io_error("keep the cut tail in", &kept, e))?;
+        sync_dir(path.parent().unwrap_or(Path::new(".")))?;
+    }
+    file.set_len(end).map_err(|e| io_error("truncate", path, e))?;
+    file.seek(SeekFrom::Start(end)).map_err(|e| io_error("seek", path, e))?;
+    Ok(())
 }
 
 /// Whether `rest` can be a partly written last record: zeros (the file grew

@@ -33,14 +33,14 @@
 //! prefix trees' versions.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use super::commitment::OPENING_LEN;
 use super::tree_head::Configuration;
 use super::wire::{Reader, Writer};
 use crate::error::{invalid, Error, Result};
-use crate::fsio::{frame, io_error, lock_exclusive, sync_dir, unframe};
+use crate::fsio::{cut_tail, frame, io_error, lock_exclusive, sync_dir, unframe};
 use crate::map::Key;
 use crate::suite::Hash;
 use crate::vrf::PROOF_LEN;
@@ -168,8 +168,7 @@ impl Journal {
         file.read_to_end(&mut bytes).map_err(|e| io_error("read", &path, e))?;
         let (records, end) = read(&bytes, &path, config, recent)?;
         // Cut off a torn last record so the next one follows committed data.
-        file.set_len(end).map_err(|e| io_error("truncate", &path, e))?;
-        file.seek(SeekFrom::Start(end)).map_err(|e| io_error("seek", &path, e))?;
+        cut_tail(&mut file, &path, end)?;
         Ok((Journal { dir: dir.to_path_buf(), file, broken: None, _lock: lock }, records))
     }
 

@@ -208,6 +208,9 @@ fn a_torn_last_record_is_cut_at_every_offset() {
             assert_eq!(open(&path, false).size(), 6, "a record appended after the cut survives");
         }
     }
+    // What a cut removed is kept beside the journal (zeros are not).
+    let kept = fs::read(path.join(format!("journal.cut-{start}"))).unwrap();
+    assert!(!kept.is_empty() && whole[start as usize..].starts_with(&kept));
 }
 
 #[test]

@@ -28,13 +28,13 @@
 //! cherries brought ours to about 96).
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use super::hash::MapSuite;
 use super::node::{NodeRef, KINDS};
 use crate::error::{invalid, Error, Result};
-use crate::fsio::{frame, io_error, lock_exclusive, sync_dir, unframe};
+use crate::fsio::{cut_tail, frame, io_error, lock_exclusive, sync_dir, unframe};
 use crate::suite::Hash;
 
 const MAGIC: &[u8; 16] = b"veritree map v2\n";
@@ -167,8 +167,7 @@ impl Disk {
             )));
         }
         // Cut off a torn last record so the next one follows committed data.
-        journal.set_len(end).map_err(|e| io_error("truncate", &journal_path, e))?;
-        journal.seek(SeekFrom::Start(end)).map_err(|e| io_error("seek", &journal_path, e))?;
+        cut_tail(&mut journal, &journal_path, end)?;
         let node_file = |name: &str| {
             let p = dir.join(name);
             OpenOptions::new().read(true).write(true).open(&p).map_err(|e| io_error("open", &p, e))

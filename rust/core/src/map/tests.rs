@@ -347,11 +347,23 @@ fn on_disk_map_cuts_a_torn_record_and_refuses_damage() {
         drop(map);
         assert_eq!(std::fs::metadata(&journal).unwrap().len(), first_end as u64, "the torn tail is cut off");
     }
-    // The file grew but its data never landed: zeros.
+    // What was cut is kept beside the journal (the last cut: all but one byte).
+    let kept = path.join(format!("journal.cut-{first_end}"));
+    assert_eq!(std::fs::read(&kept).unwrap(), &whole[first_end..whole.len() - 1]);
+    std::fs::remove_file(&kept).unwrap();
+    // The file grew but its data never landed: zeros, cut and not kept.
     let mut zeros = whole[..first_end].to_vec();
     zeros.resize(whole.len(), 0);
     std::fs::write(&journal, &zeros).unwrap();
     assert_eq!(Map::open(&path, None, false).unwrap().version(), 1);
+    assert!(!kept.exists());
+    // A whole last record that fails its checksum (torn, or rotted after it
+    // was durable) is cut too, and kept for an operator to look at.
+    let mut rotted = whole.clone();
+    *rotted.last_mut().unwrap() ^= 1;
+    std::fs::write(&journal, &rotted).unwrap();
+    assert_eq!(Map::open(&path, None, false).unwrap().version(), 1);
+    assert_eq!(std::fs::read(&kept).unwrap(), &rotted[first_end..]);
     // A flipped byte in a record that others follow is damage.
     let mut bad = whole.clone();
     bad[40] ^= 1;
