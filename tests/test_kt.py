@@ -729,8 +729,9 @@ def test_owners_update_their_labels_and_hear_of_every_other_version() -> None:
     for round, values in enumerate([[b"phone"], [b"phone", b"laptop"], [b"tablet"]]):
         req = owner.update_request(b"dave", values)
         assert log.d.update(req) is None  # staged for the next entry
-        with pytest.raises(ValueError):
-            log.d.update(req)  # one batch at a time
+        assert log.d.update(req) is None  # a retry waits for the same entry
+        with pytest.raises(ValueError, match="already waiting"):
+            log.d.update(owner.update_request(b"dave", [b"other"]))  # one batch at a time
         log.values.setdefault(b"dave", []).extend(values)
         log.publish()
         grow(log, 3 + round, [b"alice"])

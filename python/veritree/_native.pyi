@@ -181,7 +181,9 @@ class KtDirectory:
     def owner_init(self, request: BytesLike) -> bytes: ...
     def owner_monitor(self, request: BytesLike) -> bytes: ...
     def update(self, request: BytesLike) -> bytes | None:
-        """Stages an owner's new values (None: ask again after `publish`), or the UpdateResponse for versions made since."""
+        """Stages an owner's new values (None: ask again after `publish`; the same request again while they wait
+        also gives None, other values for the label then raise ValueError), or the UpdateResponse for versions made
+        since."""
 
 class KtAuditor:
     """A third-party auditor: checks each entry's AuditorUpdate and signs the log root."""

@@ -284,7 +284,9 @@ impl PyKtDirectory {
 
     /// Takes an UpdateRequest from a label's owner. New values for the
     /// label's current greatest version are staged for the next entry and
-    /// None returns: the owner asks again after `publish`. Otherwise the
+    /// None returns: the owner asks again after `publish` (the same request
+    /// again while they wait also gives None; other values for the label
+    /// are refused until they are published). Otherwise the
     /// UpdateResponse for the first entry that added versions since the
     /// owner's greatest.
     fn update<'py>(&self, py: Python<'py>, request: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyBytes>>> {

@@ -634,7 +634,13 @@ impl Directory {
                 return Err(invalid("no version of the label is newer than that, and no values to add"));
             }
             if pending > 0 {
-                return Err(invalid("versions of the label are already waiting for the next log entry"));
+                let mut waiting = self.staged.iter().filter(|(label, _)| *label == req.label).map(|(_, v)| v);
+                if pending as usize == req.values.len() && waiting.by_ref().eq(&req.values) {
+                    // The same request again (its answer was lost): it
+                    // waits for the entry its values already wait for.
+                    return Ok(None);
+                }
+                return Err(invalid("other versions of the label are already waiting for the next log entry"));
             }
             for value in &req.values {
                 self.stage(&req.label, value)?;

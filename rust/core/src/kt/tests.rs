@@ -508,7 +508,9 @@ fn owners_update_their_labels() {
         let values: Vec<Vec<u8>> = (0..1 + round % 3).map(|k| format!("{round}.{k}").into_bytes()).collect();
         let req = c.update_request(label, &values).unwrap();
         assert!(d.update(&req).unwrap().is_none(), "staged, not answered");
-        assert!(d.update(&req).is_err(), "a second batch while one waits");
+        assert!(d.update(&req).unwrap().is_none(), "a retry waits for the same entry");
+        let more = c.update_request(label, &[b"more".to_vec()]).unwrap();
+        assert!(d.update(&more).is_err(), "a second batch while one waits");
         // Other labels change around it; gaps of 1 s leave recent entries
         // undistinguished, gaps of 30 s make them distinguished.
         let gap = if round % 4 < 2 { 1000 } else { 30_000 };
@@ -581,8 +583,15 @@ fn an_update_the_owner_did_not_see_in_order_is_refused() {
     let req = c.owner_init_request(b"user1", recent.last().unwrap().0).unwrap();
     c.verify_owner_init(&req, &d.owner_init(&req).unwrap(), now(&d)).unwrap();
     let req = c.update_request(b"user1", &[b"mine".to_vec()]).unwrap();
-    d.update(&req).unwrap();
+    let before = d.greatest_version(b"user1").unwrap();
+    assert_eq!(d.update(&req).unwrap(), None, "staged");
+    // A retry of the same request waits for the same entry, staging nothing
+    // more; other values meanwhile are refused.
+    assert_eq!(d.update(&req).unwrap(), None, "the same request again");
+    let other = c.update_request(b"user1", &[b"other".to_vec()]).unwrap();
+    assert!(d.update(&other).unwrap_err().to_string().contains("already waiting"));
     d.publish(START + 1000 * d.size()).unwrap();
+    assert_eq!(d.greatest_version(b"user1"), Some(before + 1), "one version made, not two");
     let resp = d.update(&req).unwrap().unwrap();
     // The same answer with an earlier position.
     let mut parsed = super::messages::UpdateResponse::from_bytes(&resp, d.config()).unwrap();
