@@ -90,3 +90,6 @@ def test_the_directory_stages_only_signed_device_sets() -> None:
     for bad in (request[:-1], request + b"\x00", b"\x02" + request[1:], b""):
         with pytest.raises(ValueError):
             validate_update(bad)
+    # The service reads the request with the directory's own decoder.
+    two = [ALICE.sign(b"alice", (PHONE,), 1), b"x"]
+    assert veritree.kt_update_request_values(_update_request(b"alice", two)) == (b"alice", two)

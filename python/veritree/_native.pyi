@@ -254,6 +254,8 @@ class KtClient:
     ) -> list[tuple[int, int]]:
         """(index, timestamp) of the recent distinguished entries, ascending."""
 
+def kt_update_request_values(request: BytesLike) -> tuple[bytes, list[bytes]]:
+    """The label and new values of an encoded UpdateRequest, decoded as `KtDirectory.update` decodes it."""
 def ed25519_public_key(secret_key: BytesLike) -> bytes:
     """The 32-byte Ed25519 public key of a 32-byte secret key seed."""
 def ed25519_sign(secret_key: BytesLike, message: BytesLike) -> bytes:

@@ -29,7 +29,14 @@ from dataclasses import dataclass
 
 from collections.abc import Callable
 
-from veritree._native import KtDirectory, VerificationError, ed25519_public_key, ed25519_sign, ed25519_verify
+from veritree._native import (
+    KtDirectory,
+    VerificationError,
+    ed25519_public_key,
+    ed25519_sign,
+    ed25519_verify,
+    kt_update_request_values,
+)
 
 MAGIC = b"veritree device set v1"
 SIG_DOMAIN = b"veritree device set sig"
@@ -141,39 +148,11 @@ def open_device_set(identifier: bytes, value: bytes) -> DeviceSet:
     return parsed
 
 
-def _update_request_values(request: bytes) -> tuple[bytes, list[bytes]]:
-    """The label and new values of a KEYTRANS UpdateRequest (the draft's
-    encoding: optional<uint64> last, label<0..255>, optional<uint32>
-    greatest_version, values<0..255> of opaque<0..2^32-1>)."""
-    at = 0
-
-    def take(n: int) -> bytes:
-        nonlocal at
-        if at + n > len(request):
-            raise ValueError("a truncated UpdateRequest")
-        at += n
-        return request[at - n : at]
-
-    def optional(n: int) -> None:
-        flag = take(1)[0]
-        if flag > 1:
-            raise ValueError("an optional field's presence octet must be 0 or 1")
-        take(n * flag)
-
-    optional(8)
-    label = take(take(1)[0])
-    optional(4)
-    values = [take(struct.unpack(">I", take(4))[0]) for _ in range(take(1)[0])]
-    if at != len(request):
-        raise ValueError("trailing bytes after the UpdateRequest")
-    return label, values
-
-
 def validate_update(request: bytes) -> None:
     """The directory's check before it stages an owner's update: every new
     value must be a device set signed, for this identifier, by the account
     key it names. (Clients check the rest: that it is the key they trust.)"""
-    label, values = _update_request_values(request)
+    label, values = kt_update_request_values(request)
     for value in values:
         try:
             open_device_set(label, value)
@@ -191,7 +170,7 @@ def update_validator(directory: KtDirectory) -> Callable[[bytes], None]:
 
     def check(request: bytes) -> None:
         validate_update(request)
-        label, values = _update_request_values(request)
+        label, values = kt_update_request_values(request)
         current = directory.value(label)
         try:
             previous = None if current is None else open_device_set(label, current)

@@ -11,6 +11,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use veritree_core::kt::auditor::Auditor;
 use veritree_core::kt::client::Client;
+use veritree_core::kt::messages::UpdateRequest;
 use veritree_core::kt::server::Directory;
 use veritree_core::kt::tree_head::{Configuration, Mode};
 use veritree_core::vrf::VrfSecretKey;
@@ -592,4 +593,15 @@ impl PyKtAuditor {
         head.encode(&mut w).py()?;
         Ok(PyBytes::new(py, &w.buf))
     }
+}
+
+/// The label and new values of an encoded `UpdateRequest`, decoded as the
+/// directory decodes it (so a service's checks read exactly what it stages).
+#[pyfunction]
+pub fn kt_update_request_values<'py>(
+    py: Python<'py>,
+    request: &Bound<'py, PyAny>,
+) -> PyResult<(Bound<'py, PyBytes>, Vec<Bound<'py, PyBytes>>)> {
+    let req = UpdateRequest::from_bytes(&convert::bytes_of(request, "request")?).py()?;
+    Ok((PyBytes::new(py, &req.label), req.values.iter().map(|v| PyBytes::new(py, v)).collect()))
 }

@@ -199,6 +199,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<kt::PyKtClient>()?;
     m.add_class::<kt::PyKtFound>()?;
     m.add_class::<kt::PyKtAuditor>()?;
+    m.add_function(wrap_pyfunction!(kt::kt_update_request_values, m)?)?;
     m.add_function(wrap_pyfunction!(map::verify_prefix_proof, m)?)?;
     m.add_function(wrap_pyfunction!(ed25519::ed25519_public_key, m)?)?;
     m.add_function(wrap_pyfunction!(ed25519::ed25519_sign, m)?)?;
