@@ -285,3 +285,23 @@ def test_serve_makes_its_keys_once_and_reopens_its_log(
     out, err = capsys.readouterr()
     assert "another configuration" in err and "vrf.key does not hold a 32-byte key" in err
     assert not any(key.hex() in out + err for key in keys.values())
+
+
+def test_an_idle_log_publishes_only_a_heartbeat() -> None:
+    d = new_directory()
+    app = create_app(d, publish_interval=INTERVAL, heartbeat=1.0)
+    with serve_in_thread(app) as url, HttpTransport(url, timeout=5) as t:
+        size = t.health()["size"]  # the entry published at start
+        time.sleep(8 * INTERVAL)
+        assert t.health()["size"] == size, "nothing staged: no entry per interval"
+        owner = veritree.KtClient(t.config())
+        walk = owner.distinguished_request()
+        request = owner.owner_init_request(b"erin", owner.verify_distinguished(walk, t.distinguished(walk))[-1][0])
+        owner.verify_owner_init(request, t.owner_init(request))
+        request = owner.update_request(b"erin", [b"phone"])
+        assert owner.verify_update(request, t.update(request)) == [(0, b"phone")]  # published at the next interval
+        assert t.health()["size"] == size + 1
+        time.sleep(1.3)
+        assert t.health()["size"] == size + 2, "the heartbeat keeps the newest entry fresh"
+    with pytest.raises(ValueError, match="heartbeat"):
+        create_app(d, heartbeat=0)

@@ -157,6 +157,9 @@ class KtDirectory:
     @property
     def size(self) -> int: ...
     @property
+    def staged(self) -> int:
+        """Updates staged for the next log entry."""
+    @property
     def last_timestamp(self) -> int | None:
         """The newest log entry's timestamp (ms since the epoch), or None before the first."""
     def greatest_version(self, label: BytesLike) -> int | None: ...

@@ -45,6 +45,11 @@ def main(argv: list[str] | None = None) -> int:
         help="seconds between log entries (default: %(default)s)",
     )
     serve.add_argument(
+        "--heartbeat", type=float, default=600.0, metavar="SECONDS",
+        help="with nothing to publish, an empty entry only this often; keep it well under the clients' "
+        "max_behind (a day by default) (default: %(default)s)",
+    )
+    serve.add_argument(
         "--reasonable-monitoring-window", type=int, default=86_400_000, metavar="MS",
         help="how often clients are expected to monitor, in ms; fixed when the log is made (default: %(default)s)",
     )
@@ -65,11 +70,12 @@ def main(argv: list[str] | None = None) -> int:
 
         return demo_mod.run(args.data)
     if args.command == "serve":
-        return _serve(args.data, args.host, args.port, args.publish_interval, args.reasonable_monitoring_window)
+        return _serve(args.data, args.host, args.port, args.publish_interval, args.heartbeat,
+                      args.reasonable_monitoring_window)
     return 2
 
 
-def _serve(data: str, host: str, port: int, publish_interval: float, window: int) -> int:
+def _serve(data: str, host: str, port: int, publish_interval: float, heartbeat: float, window: int) -> int:
     import uvicorn
 
     from veritree import KtDirectory, StorageError
@@ -88,7 +94,8 @@ def _serve(data: str, host: str, port: int, publish_interval: float, window: int
         return 1
     with directory:
         try:
-            app = create_app(directory, publish_interval=publish_interval, validate_update=update_validator(directory))
+            app = create_app(directory, publish_interval=publish_interval, heartbeat=heartbeat,
+                             validate_update=update_validator(directory))
         except ValueError as e:
             print(f"veritree serve: {e}", file=sys.stderr)
             return 2

@@ -89,9 +89,11 @@ class _Publisher:
     lock: anyio.Lock
     published: anyio.Event  # set by the next successful publication
 
-    def __init__(self, directory: KtDirectory, interval: float, clock: Callable[[], int]) -> None:
+    def __init__(self, directory: KtDirectory, interval: float, heartbeat: float | None,
+                 clock: Callable[[], int]) -> None:
         self.directory = directory
         self.interval = interval
+        self.heartbeat_ms = None if heartbeat is None else heartbeat * 1000
         self.clock = clock
         # A directory reopened from disk: its next entry may not be older than its last.
         self.last_ms: int | None = directory.last_timestamp
@@ -112,6 +114,9 @@ class _Publisher:
         async with self.lock:
             # Never older than the last entry, which the directory would refuse if the clock stepped back.
             ts = max(self.clock(), self.last_ms or 0)
+            heartbeat, last = self.heartbeat_ms, self.last_ms
+            if heartbeat is not None and last is not None and self.directory.staged == 0 and ts - last < heartbeat:
+                return  # nothing staged, and the newest entry is recent enough for clients
             try:
                 await to_thread.run_sync(self.directory.publish, ts)
             except Exception as e:  # noqa: BLE001 - keep trying: the staged updates wait for the next success
@@ -133,6 +138,7 @@ def create_app(
     max_request_bytes: int = 64 * 1024,
     validate_update: Callable[[bytes], None] | None = None,
     update_wait: float = 30.0,
+    heartbeat: float | None = None,
     clock: Callable[[], int] = _now_ms,
 ) -> FastAPI:
     """The ASGI app serving `directory` (in memory or opened from disk; the app does not close it).
@@ -141,11 +147,16 @@ def create_app(
     does and refuses it with ValueError (the account layer checks that a
     device set is signed by its account key). An update whose values were
     staged answers once they are published, or 503 after `update_wait`
-    seconds. `clock` stamps entries, in ms since the epoch.
+    seconds. With nothing staged, an entry is published only once the
+    newest is `heartbeat` seconds old (None: every interval), so an idle
+    log does not grow an entry per interval; keep it well under the
+    clients' `max_behind`. `clock` stamps entries, in ms since the epoch.
     """
     if not publish_interval > 0 or not update_wait > 0 or max_request_bytes < 1:
         raise ValueError("publish_interval and update_wait must be positive, max_request_bytes at least 1")
-    publisher = _Publisher(directory, publish_interval, clock)
+    if heartbeat is not None and not heartbeat > 0:
+        raise ValueError("heartbeat must be positive (or None)")
+    publisher = _Publisher(directory, publish_interval, heartbeat, clock)
     config = directory.config  # fixed for the directory's life
 
     @asynccontextmanager

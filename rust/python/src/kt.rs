@@ -213,6 +213,12 @@ impl PyKtDirectory {
         self.with(|d| Ok(d.size())).py()
     }
 
+    /// Updates staged for the next log entry.
+    #[getter]
+    fn staged(&self) -> PyResult<usize> {
+        self.with(|d| Ok(d.staged())).py()
+    }
+
     /// The newest log entry's timestamp (ms since the epoch), or None
     /// before the first: the next entry's may not be older.
     #[getter]

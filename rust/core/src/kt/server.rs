@@ -176,6 +176,11 @@ impl Directory {
         &self.config
     }
 
+    /// Updates staged for the next log entry.
+    pub fn staged(&self) -> usize {
+        self.staged.len()
+    }
+
     /// Log entries published so far.
     pub fn size(&self) -> u64 {
         self.entries.len() as u64
