@@ -263,7 +263,7 @@ impl Map {
             return Err(node::damaged(format!("{removed} keys to remove found in a version of {}", latest.keys)));
         }
         let free = self.arena.free.each_ref().map(Vec::len);
-        // A failed `apply` leaves the arena as it was.
+        // A failed change leaves the arena as it was.
         let applied = change(&mut self.arena, latest.root)?;
         let version = self.version() + 1;
         let keys = latest.keys + added - applied.replaced - removed;
