@@ -17,7 +17,6 @@ use super::hash::{self, MapSuite};
 use super::node::{
     bit, common_prefix, key_cmp, lift, Arena, Branch, Cherry, Key, Kind, Leaf, NodeRef, Value, MAX_SLOT,
 };
-use super::proof::hex;
 use super::update::Applied;
 use crate::error::{invalid, Result};
 use crate::suite::Hash;
@@ -47,7 +46,7 @@ pub(crate) fn build(suite: MapSuite, arena: &mut Arena, keys: &[Key], values: &[
     // Neighbours' common prefixes: where the tree branches (256: equal keys).
     let seps: Vec<u16> = leaves.par_windows(2).map(|w| common_prefix(&w[0].key, &w[1].key) as u16).collect();
     if let Some(i) = seps.par_iter().position_first(|&s| s == 256) {
-        return Err(invalid(format!("duplicate key {} in one batch", hex(&leaves[i].key))));
+        return Err(super::duplicate(&leaves[i].key));
     }
 
     let mut parts = Vec::new();

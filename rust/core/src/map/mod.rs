@@ -352,9 +352,14 @@ impl Map {
     }
 }
 
+/// The error for a key given twice in one batch.
+fn duplicate(key: &Key) -> Error {
+    invalid(format!("duplicate key {} in one batch", hex(key)))
+}
+
 fn check_unique<O: Op>(sorted: &[O]) -> Result<()> {
     match sorted.windows(2).find(|w| w[0].key() == w[1].key()) {
-        Some(w) => Err(invalid(format!("duplicate key {} in one batch", hex(w[0].key())))),
+        Some(w) => Err(duplicate(w[0].key())),
         None => Ok(()),
     }
 }

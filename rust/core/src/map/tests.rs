@@ -37,6 +37,11 @@ impl Rng {
         self.0
     }
 
+    /// `n` random keys, each with a random value.
+    fn entries(&mut self, n: usize) -> Vec<(Key, Value)> {
+        (0..n).map(|_| (self.key(false), self.key(false))).collect()
+    }
+
     /// A key from a small space when `narrow`, so prefixes collide a lot.
     fn key(&mut self, narrow: bool) -> Key {
         let mut k = [0u8; 32];
@@ -130,7 +135,7 @@ fn random_batches_match_the_definition_at_every_version() {
 fn large_batches_build_in_parallel_and_agree() {
     let suite = MapSuite::KeytransSha256;
     let mut rng = Rng(7);
-    let entries: Vec<(Key, Value)> = (0..50_000).map(|_| (rng.key(false), rng.key(false))).collect();
+    let entries: Vec<(Key, Value)> = rng.entries(50_000);
     let mut parallel = Map::new(suite);
     update(&mut parallel, &entries);
     let model: BTreeMap<Key, Value> = entries.iter().copied().collect();
@@ -207,7 +212,7 @@ fn builds_from_scratch_match_the_update_path() {
 fn builds_from_scratch_refuse_duplicates_and_rebuild_emptied_maps() {
     let suite = MapSuite::KeytransSha256;
     let mut rng = Rng(5);
-    let entries: Vec<(Key, Value)> = (0..30_000).map(|_| (rng.key(false), rng.key(false))).collect();
+    let entries: Vec<(Key, Value)> = rng.entries(30_000);
     let mut map = Map::new(suite);
     let (mut keys, mut values): (Vec<Key>, Vec<Value>) = entries.iter().copied().unzip();
     keys.push(keys[12_345]);
@@ -220,7 +225,7 @@ fn builds_from_scratch_refuse_duplicates_and_rebuild_emptied_maps() {
     assert_eq!(map.root(None).unwrap(), reference_root(suite, &model));
     map.remove(&entries.iter().map(|e| e.0).collect::<Vec<_>>()).unwrap();
     assert_eq!(map.root(None).unwrap(), ZERO);
-    let again: Vec<(Key, Value)> = (0..20_000).map(|_| (rng.key(false), rng.key(false))).collect();
+    let again: Vec<(Key, Value)> = rng.entries(20_000);
     update(&mut map, &again);
     let model2: BTreeMap<Key, Value> = again.iter().copied().collect();
     assert_eq!(map.root(None).unwrap(), reference_root(suite, &model2));
