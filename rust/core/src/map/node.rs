@@ -278,6 +278,42 @@ impl Arena {
         Ok(Some(inner))
     }
 
+    /// Starts loading `node`'s record into the cache (a hint).
+    #[inline]
+    pub fn prefetch(&self, node: NodeRef) {
+        match node.node() {
+            Node::Leaf(l) => self.leaves.prefetch(l),
+            Node::Branch(b) => self.branches.prefetch(b),
+            Node::Cherry(c) => self.cherries.prefetch(c),
+            Node::Empty => {}
+        }
+    }
+
+    /// Starts loading every node that walks for `keys` from `node` (at
+    /// depth `pos`) will read, and their siblings. A walk for many keys is
+    /// depth first, so each of its cache misses would wait for the one
+    /// before; here all the keys' paths go down together, a level a round,
+    /// and a round's misses overlap. Reads only what earlier rounds asked for.
+    pub fn warm<'k>(&self, node: NodeRef, pos: usize, keys: impl Iterator<Item = &'k Key>) {
+        let mut at: Vec<(NodeRef, usize, &Key)> = keys.map(|k| (node, pos, k)).collect();
+        self.prefetch(node);
+        while !at.is_empty() {
+            at.retain_mut(|(node, pos, key)| {
+                // Damage (an error here) is left for the walk to report.
+                let Ok(Some(inner)) = self.inner(*node, *pos) else { return false };
+                if inner.depth > *pos {
+                    self.leaves.prefetch(inner.rep);
+                }
+                let (next, other) =
+                    if bit(key, inner.depth) { (inner.right, inner.left) } else { (inner.left, inner.right) };
+                self.prefetch(next);
+                self.prefetch(other);
+                (*node, *pos) = (next, inner.depth + 1);
+                true
+            });
+        }
+    }
+
     /// The value of `node` when it hangs at depth `at` (its parent is at `at - 1`).
     pub fn lifted(&self, suite: MapSuite, node: NodeRef, at: usize) -> Result<Hash> {
         Ok(match node.node() {

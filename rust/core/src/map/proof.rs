@@ -58,6 +58,7 @@ fn sorted_request(keys: &[Key]) -> Result<Vec<(Key, usize)>> {
 pub(crate) fn prove(suite: MapSuite, arena: &Arena, root: NodeRef, keys: &[Key]) -> Result<Vec<u8>> {
     let sorted = sorted_request(keys)?;
     let mut p = Prover { suite, arena, results: vec![None; keys.len()], elements: Vec::new() };
+    arena.warm(root, 0, sorted.iter().map(|(k, _)| k));
     p.walk(root, 0, &sorted)?;
     if p.elements.len() > MAX_ELEMENTS {
         return Err(invalid(format!(

@@ -94,6 +94,29 @@ impl<T: Pod> Slab<T> {
         self.map.get(at..at + size_of::<T>()).map(bytemuck::from_bytes)
     }
 
+    /// Starts loading record `slot` into the cache, so that its read later
+    /// need not wait for memory (a hint: a slot past the end is ignored).
+    #[inline]
+    pub fn prefetch(&self, slot: u32) {
+        let at = slot as usize * size_of::<T>();
+        if at + size_of::<T>() > self.map.len() {
+            return;
+        }
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+            let first = self.map[at..].as_ptr();
+            // SAFETY: SSE is part of every x86_64 CPU, and a prefetch only
+            // hints the cache (it never faults); both addresses lie inside
+            // the mapping anyway (checked above). A packed record may
+            // straddle two cache lines: both are asked for.
+            unsafe {
+                _mm_prefetch::<_MM_HINT_T0>(first.cast());
+                _mm_prefetch::<_MM_HINT_T0>(first.wrapping_add(size_of::<T>() - 1).cast());
+            }
+        }
+    }
+
     /// Makes room for `extra` more records past the end.
     pub fn reserve(&mut self, extra: usize) -> Result<()> {
         let need = (self.len + extra) * size_of::<T>();
