@@ -331,9 +331,12 @@ impl Map {
                 self.arena.free[kind as usize].push(slot);
             }
         }
-        // Highest first, so updates take the lowest slots, densely.
+        // Highest first, so updates take the lowest slots, densely. Once
+        // each: on a damaged tree a node reachable twice goes stale twice,
+        // and two new nodes must never share its slot.
         for free in &mut self.arena.free {
             free.par_sort_unstable_by(|a, b| b.cmp(a));
+            free.dedup();
         }
     }
 
