@@ -245,6 +245,25 @@ def test_gossip_catches_a_split_view_and_passes_an_honest_one(tmp_path: Path) ->
     fork.close()
 
 
+def test_gossip_is_judged_by_its_signed_head_not_by_the_peers_word(world: World) -> None:
+    # Gossip's frontier timestamps are signed by no one: a peer that
+    # rewrites them must not make the honest directory look split.
+    alice, _ = people(world)
+    carol = world.client()
+    carol.lookup(b"user:alice")
+    gossip = alice.gossip()
+    k = bin(alice.kt.tree_size).count("1")  # frontier entries: 48 bytes each, before 8 bytes of label maps
+    assert k >= 2
+    for i, t in [(k - 1, 1 << 62), (k - 1, 0), (0, 1 << 62)]:
+        bad = bytearray(gossip)
+        at = len(bad) - 8 - 48 * (k - i) + 8
+        bad[at:at + 8] = t.to_bytes(8, "big")
+        assert carol.check_gossip(bytes(bad), "mallory")
+        world.publish()
+        assert carol.check_gossip(bytes(bad), "mallory")
+    assert carol.alerts == []
+
+
 def test_two_devices_holding_the_key_change_the_set_in_turn_without_alerts(world: World) -> None:
     (alice,) = list(people(world))[:1]
     laptop = CkvClient.import_state(world.transport, alice.export_state(SYNC, include_secret=True), SYNC,

@@ -225,7 +225,9 @@ class KtClient:
         """This client's signed head and view of the log for peers (names no label)."""
     @staticmethod
     def from_gossip(gossip: BytesLike, config: BytesLike) -> KtClient:
-        """A client holding a peer's gossiped view (signed head verified); ask the directory to prove it."""
+        """A probe holding a peer's signed head and the subtree heads under it (nothing unsigned).
+
+        It only extends its view (its distinguished request asks for no entries): ask the directory to prove it."""
     @property
     def signed_head(self) -> tuple[int, bytes, bytes] | None:
         """(tree_size, root, signature) of the last verified tree head."""

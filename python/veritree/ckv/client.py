@@ -286,10 +286,12 @@ class CkvClient:
 
     def check_gossip(self, gossip: bytes, peer: str = "a peer", attempts: int = 5) -> bool:
         """Asks the directory to extend a peer's view, and this client's,
-        and requires the two to meet at one size with one root. False, with
-        a SPLIT_VIEW alert, when the directory showed the peer another tree;
-        ValueError or VerificationError for gossip that is not a view of
-        this log signed by its key."""
+        and requires the two to meet at one size with one root. Only the
+        signed head and the subtree heads under it count (the rest of the
+        gossip is the peer's word), so a peer cannot make the directory look
+        split. False, with a SPLIT_VIEW alert, when the directory showed the
+        peer another tree; ValueError or VerificationError for gossip that
+        is not a view of this log signed by its key."""
         probe = KtClient.from_gossip(gossip, self.config)
         for _ in range(attempts):  # a publication between the two requests: ask again
             req = probe.distinguished_request()

@@ -390,9 +390,10 @@ impl PyKtClient {
         Ok(PyBytes::new(py, &self.lock().gossip().py()?))
     }
 
-    /// A peer's gossip about the log with `config`, as a client holding
-    /// that view (its signed head verified): ask the directory to update it
-    /// to prove the view consistent with the tree it serves.
+    /// A peer's gossip about the log with `config`, as a probe holding its
+    /// signed head (verified) and the subtree heads under it, nothing
+    /// unsigned: ask the directory to update it to prove the view
+    /// consistent with the tree it serves.
     #[staticmethod]
     fn from_gossip(gossip: &Bound<'_, PyAny>, config: &Bound<'_, PyAny>) -> PyResult<Self> {
         let config = Configuration::from_bytes(&convert::bytes_of(config, "config")?).py()?;

@@ -15,6 +15,7 @@ use super::messages::{
     DistinguishedRequest, FullTreeHead, MonitorRequest, OwnerInitRequest, OwnerInitResponse, OwnerMonitorRequest,
     ProofResponse, SearchRequest, SearchResponse, UpdateRequest, UpdateResponse,
 };
+use super::search_tree::frontier;
 use super::session::{Consumer, LabelMaterial, View};
 use super::tree_head::{AuditorTreeHead, Configuration, Mode, SignedHead};
 use super::wire::{Reader, Writer};
@@ -83,6 +84,9 @@ pub struct Client {
     monitors: BTreeMap<Vec<u8>, LabelMonitor>,
     owned: BTreeMap<Vec<u8>, Owned>,
     recent: usize,
+    /// A probe from [`Client::from_gossip`]: its frontier holds placeholders,
+    /// so it can only extend its view (see there).
+    probe: bool,
 }
 
 impl Client {
@@ -98,6 +102,7 @@ impl Client {
             monitors: BTreeMap::new(),
             owned: BTreeMap::new(),
             recent,
+            probe: false,
         }
     }
 
@@ -128,8 +133,10 @@ impl Client {
         view.save()
     }
 
-    /// A peer's gossip as a client of the log with `config`, its signed
-    /// head verified (VerificationError for a forged one).
+    /// A peer's gossip as a probe of the log with `config`: its signed head
+    /// verified (VerificationError for a forged one) and the subtree heads
+    /// under it, nothing else. Its distinguished request extends that view
+    /// to the log's current head, which proves the two consistent.
     pub fn from_gossip(gossip: &[u8], config: &Configuration) -> Result<Client> {
         let peer = Client::restore(gossip)?;
         if &peer.config != config {
@@ -143,7 +150,28 @@ impl Client {
         }
         let head = peer.signed_head().expect("non-empty view");
         SignedHead::verified(&head.to_bytes()?, config)?;
-        Ok(peer)
+        // The signature and root cover the size and the subtree heads only.
+        // The frontier's timestamps and prefix roots, the auditor head and
+        // `recent` are the peer's word: a peer that changed them would make
+        // the honest directory's proof fail, blamed as a split view. So the
+        // probe keeps none of them and only extends its view: that reads no
+        // retained entry, and, asking for no distinguished entries, its walk
+        // reads only frontier entries it holds already, so it follows the
+        // log's path whatever they say. Placeholders of 0 keep the proven
+        // timestamps in order (all retained entries lie to their left); the
+        // check this gives up, that the new ones are no older than the
+        // peer's, the peer's own client made.
+        let placeholders = frontier(peer.view.size).into_iter().map(|x| (x, 0, [0; 32])).collect();
+        let view = View { frontier: placeholders, ..peer.view };
+        Ok(Client { view, auditor: None, recent: 0, probe: true, ..peer })
+    }
+
+    /// Refuses what a probe cannot verify: anything but a view update.
+    fn not_probe(&self) -> Result<()> {
+        if self.probe {
+            return Err(invalid("a probe from gossip can only extend its view (a distinguished request)"));
+        }
+        Ok(())
     }
 
     pub fn view(&self) -> &View {
@@ -159,6 +187,7 @@ impl Client {
     }
 
     pub fn search_request(&self, label: &[u8], version: Option<u32>) -> Result<Vec<u8>> {
+        self.not_probe()?;
         SearchRequest { last: self.last(), label: label.to_vec(), version }.to_bytes()
     }
 
@@ -177,6 +206,7 @@ impl Client {
     /// Starts owning `label` from `start`, an unexpired distinguished entry
     /// (from [`Client::verify_distinguished`]).
     pub fn owner_init_request(&self, label: &[u8], start: u64) -> Result<Vec<u8>> {
+        self.not_probe()?;
         OwnerInitRequest { last: self.last(), label: label.to_vec(), start }.to_bytes()
     }
 
@@ -202,7 +232,10 @@ impl Client {
         req.to_bytes()
     }
 
+    /// Asks for the recent distinguished entries after `stop`; a probe
+    /// asks for none, whatever `stop` (see [`Client::from_gossip`]).
     pub fn distinguished_request(&self, stop: Option<u64>) -> Vec<u8> {
+        let stop = if self.probe { Some(u64::MAX) } else { stop };
         DistinguishedRequest { last: self.last(), stop }.to_bytes()
     }
 
@@ -258,6 +291,8 @@ impl Client {
             FullTreeHead::Same if *root != self.root => {
                 return Err(failed("the log's root changed under the same tree head"))
             }
+            // A probe shown nothing new has only placeholders to date.
+            FullTreeHead::Same if self.probe => return Ok(()),
             FullTreeHead::Same => {}
             FullTreeHead::Updated { head, auditor } => {
                 head.verify(&self.config, root)?;
@@ -500,6 +535,9 @@ impl Client {
     /// distinguished entries (index, timestamp), ascending.
     pub fn verify_distinguished(&mut self, request: &[u8], response: &[u8], now: u64) -> Result<Vec<(u64, u64)>> {
         let req = DistinguishedRequest::from_bytes(request)?;
+        if self.probe && req.stop != Some(u64::MAX) {
+            return Err(invalid("a probe from gossip asks for no distinguished entries"));
+        }
         let resp = ProofResponse::from_bytes(response, &self.config)?;
         let (stamped, checked) =
             self.check(&resp.full_tree_head, req.last, &resp.proof, &LabelMaterial::new(), now, |w| {
@@ -525,6 +563,7 @@ impl Client {
     /// The retained state, to save and later [`Client::restore`]: the
     /// configuration, the view and the monitoring maps (no secrets).
     pub fn save(&self) -> Result<Vec<u8>> {
+        self.not_probe()?;
         let mut w = Writer::default();
         w.fixed(STATE_MAGIC);
         w.vector(&self.config.to_bytes()?, u32::MAX.into())?;
@@ -603,7 +642,7 @@ impl Client {
         if view.heads.len() != size.count_ones() as usize || (size > 0) == view.frontier.is_empty() {
             return Err(invalid("the client state's view does not fit its size"));
         }
-        Ok(Client { config, view, root, signature, auditor, monitors, owned, recent })
+        Ok(Client { config, view, root, signature, auditor, monitors, owned, recent, probe: false })
     }
 }
 

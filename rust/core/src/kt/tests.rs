@@ -674,9 +674,8 @@ fn gossiped_views_are_proven_or_refused_by_the_directory() {
         let verdict = d.distinguished(&req).and_then(|resp| probe.verify_distinguished(&req, &resp, now(d)));
         assert_eq!(verdict.is_ok(), consistent, "{verdict:?}");
     }
-    // A changed signature, root or subtree head is refused (the frontier's
-    // timestamps are not signed: a peer that changes them only makes the
-    // directory's proof of its own gossip fail).
+    // A changed signature, root or subtree head is refused (the frontier is
+    // not signed: see the next test).
     let find = |h: &[u8]| gossip.windows(h.len()).position(|w| w == h).unwrap();
     let head = alice.signed_head().unwrap();
     let spots = [find(&head.root), find(&head.signature) + 9, find(&alice.view().heads[0]) + 31];
@@ -688,4 +687,68 @@ fn gossiped_views_are_proven_or_refused_by_the_directory() {
     assert!(Client::from_gossip(&alice.save().unwrap(), config).is_err(), "a state with labels is not gossip");
     assert!(Client::from_gossip(&gossip, directory(8, None).config()).is_err());
     assert!(Client::new(config.clone(), 4).gossip().is_err());
+}
+
+/// The frontier a gossiped view carries (timestamps, prefix roots) is
+/// covered by no signature: a peer that rewrites it must not make the
+/// honest directory look split (the probe uses the signed head and subtree
+/// heads alone), nor make a fork pass; and a probe verifies nothing else.
+#[test]
+fn gossip_with_a_rewritten_frontier_is_judged_on_its_signed_head_alone() {
+    let (mut honest, mut fork) = (directory(9, None), directory(9, None));
+    grow(&mut honest, 0, 13);
+    grow(&mut fork, 0, 12);
+    fork.stage(b"user1", b"attacker keys").unwrap();
+    fork.publish(START + 12_000).unwrap();
+    let mut alice = Client::new(honest.config().clone(), 4);
+    let req = alice.distinguished_request(None);
+    alice.verify_distinguished(&req, &honest.distinguished(&req).unwrap(), now(&honest)).unwrap();
+    let gossip = alice.gossip().unwrap();
+    // The frontier's entries (index, timestamp, prefix root: 48 bytes
+    // each) come last, before the two empty label maps.
+    let k = alice.view().frontier.len();
+    assert!(k >= 3);
+    let rewrite = |i: usize, field: usize, value: &[u8]| {
+        let mut g = gossip.clone();
+        let at = g.len() - 8 - 48 * (k - i) + field;
+        g[at..at + value.len()].copy_from_slice(value);
+        g
+    };
+    let far = (START + (1 << 40)).to_be_bytes();
+    let forged = [
+        rewrite(k - 1, 8, &far),                // the newest entry from the future
+        rewrite(k - 1, 8, &0u64.to_be_bytes()), // ... or stale
+        rewrite(0, 8, &far),                    // timestamps out of order
+        rewrite(1, 16, &[0xee; 32]),            // a prefix root
+        rewrite(0, 0, &5u64.to_be_bytes()),     // an index
+    ];
+    let config = honest.config().clone();
+    let probes: Vec<Client> = forged.iter().map(|g| Client::from_gossip(g, &config).unwrap()).collect();
+    let probe = |p: &mut Client, d: &Directory| {
+        let req = p.distinguished_request(None);
+        d.distinguished(&req).and_then(|resp| p.verify_distinguished(&req, &resp, now(d)))
+    };
+    let walk = alice.distinguished_request(None);
+    for p in &probes {
+        // The directory has not grown: it answers "same head".
+        assert_eq!(probe(&mut p.clone(), &honest).unwrap(), vec![]);
+        assert!(p.search_request(b"user1", None).is_err() && p.save().is_err(), "a probe only extends its view");
+        let walked = p.clone().verify_distinguished(&walk, &honest.distinguished(&walk).unwrap(), now(&honest));
+        assert!(matches!(walked, Err(Error::InvalidArgument(_))), "{walked:?}");
+    }
+    grow(&mut honest, 13, 17);
+    grow(&mut fork, 13, 15);
+    let head = |d: &Directory| {
+        let mut c = Client::new(config.clone(), 4);
+        let req = c.distinguished_request(None);
+        c.verify_distinguished(&req, &d.distinguished(&req).unwrap(), now(d)).unwrap();
+        c.signed_head()
+    };
+    for p in &probes {
+        let mut q = p.clone();
+        probe(&mut q, &honest).unwrap();
+        assert_eq!(q.signed_head(), head(&honest));
+        probe(&mut q, &honest).unwrap();
+        assert!(probe(&mut p.clone(), &fork).is_err(), "the fork cannot prove the signed head");
+    }
 }
