@@ -16,7 +16,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
-use veritree_benches::{random_batch, SplitMix64};
+use veritree_benches::{random_batch, random_pairs};
 use veritree_core::map::{verify_prefix_proof, Key, Map, MapSuite, Value, MAX_PROOF_KEYS};
 use veritree_core::Hash;
 
@@ -38,15 +38,7 @@ fn name(suite: MapSuite) -> String {
 /// `n` random keys and as many random values; the keys are distinct with
 /// overwhelming probability (`Map::update` rejects a batch that is not).
 fn random_entries(n: usize, seed: u64) -> (Vec<Key>, Vec<Value>) {
-    let mut rng = SplitMix64::new(seed);
-    let mut word = || {
-        let mut b = [0u8; 32];
-        for w in b.chunks_exact_mut(8) {
-            w.copy_from_slice(&rng.next_u64().to_le_bytes());
-        }
-        b
-    };
-    (0..n).map(|_| (word(), word())).unzip()
+    random_pairs(n, seed).into_iter().unzip()
 }
 
 /// A suite's 10^6-key map, built once and shared by the batch, proof and

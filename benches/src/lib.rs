@@ -23,6 +23,15 @@ impl SplitMix64 {
         z ^ (z >> 31)
     }
 
+    /// 32 random bytes.
+    pub fn bytes32(&mut self) -> [u8; 32] {
+        let mut b = [0u8; 32];
+        for w in b.chunks_exact_mut(8) {
+            w.copy_from_slice(&self.next_u64().to_le_bytes());
+        }
+        b
+    }
+
     /// A value in `[0, n)` (multiply-shift: no modulo bias worth speaking of).
     pub fn below(&mut self, n: u64) -> u64 {
         ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
@@ -37,22 +46,20 @@ pub struct Entries {
 impl Entries {
     pub fn new(n: usize) -> Self {
         let mut rng = SplitMix64::new(0x5eed);
-        let items = (0..n)
-            .map(|_| {
-                let mut e = [0u8; 32];
-                for w in e.chunks_exact_mut(8) {
-                    w.copy_from_slice(&rng.next_u64().to_le_bytes());
-                }
-                e
-            })
-            .collect();
-        Entries { items }
+        Entries { items: (0..n).map(|_| rng.bytes32()).collect() }
     }
 
     /// The entries' leaf hashes under `suite` (hashed on every core).
     pub fn leaf_hashes(&self, suite: Suite) -> Vec<Hash> {
         suite.leaf_hashes(&self.items)
     }
+}
+
+/// `n` random (key, value) pairs for the prefix tree benches; the keys are
+/// distinct with overwhelming probability.
+pub fn random_pairs(n: usize, seed: u64) -> Vec<([u8; 32], [u8; 32])> {
+    let mut rng = SplitMix64::new(seed);
+    (0..n).map(|_| (rng.bytes32(), rng.bytes32())).collect()
 }
 
 /// `count` indices drawn uniformly from `[0, size)`, repeats allowed.

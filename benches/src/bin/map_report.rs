@@ -29,7 +29,7 @@ use std::time::Instant;
 
 use rayon::ThreadPool;
 use serde_json::{json, Value};
-use veritree_benches::SplitMix64;
+use veritree_benches::random_pairs;
 use veritree_core::map::{verify_prefix_proof, Key, Map, MapSuite};
 use veritree_core::throughput::node_hash_limit;
 use veritree_core::Suite;
@@ -46,20 +46,6 @@ const NODES_PER_KEY_ESTIMATE: f64 = 2.44;
 const PEER_MEMORY_LIMIT: f64 = 14e9;
 
 type Entry = (Key, [u8; 32]);
-
-/// `n` random (key, value) pairs; distinct keys with overwhelming probability
-/// (checked where it matters: the base trees).
-fn random_entries(n: usize, seed: u64) -> Vec<Entry> {
-    let mut rng = SplitMix64::new(seed);
-    let mut word = || {
-        let mut b = [0u8; 32];
-        for w in b.chunks_exact_mut(8) {
-            w.copy_from_slice(&rng.next_u64().to_le_bytes());
-        }
-        b
-    };
-    (0..n).map(|_| (word(), word())).collect()
-}
 
 /// Nodes of the prefix tree over `keys`: one leaf per key plus one parent per
 /// distinct prefix shared by two or more keys (the root and every branch and
@@ -141,7 +127,7 @@ impl Tree for Ours {
             verify_prefix_proof(self.map.suite(), &root, &keys, &values, &proof).expect("a proof of our own keys");
         }
         // And one absent key, proved absent.
-        let absent = random_entries(1, 0xab5e47)[0].0;
+        let absent = random_pairs(1, 0xab5e47)[0].0;
         let proof = self.map.prove(&[absent], None).expect("one key");
         verify_prefix_proof(self.map.suite(), &root, &[absent], &[None], &proof).expect("a non-inclusion proof");
     }
@@ -339,7 +325,7 @@ fn main() {
 
     // Build 10^5, best of three, alternating; the last tree of each is kept
     // as a base for the batches.
-    let small = random_entries(SMALL_BUILD, 1);
+    let small = random_pairs(SMALL_BUILD, 1);
     let sample: Vec<Entry> = small.iter().step_by(SMALL_BUILD / 1000).copied().collect();
     let mut small_trees: Vec<Option<Box<dyn Tree>>> = (0..n_imps).map(|_| None).collect();
     let mut small_mem = vec![0.0f64; n_imps];
@@ -371,7 +357,7 @@ fn main() {
 
     // Build 10^6 once each; a peer only where its 10^5 build predicts it fits
     // (n log n growth: x10 keys, x1.2 for the deeper tree).
-    let large = random_entries(LARGE_BUILD, 2);
+    let large = random_pairs(LARGE_BUILD, 2);
     let sample: Vec<Entry> = large.iter().step_by(LARGE_BUILD / 1000).copied().collect();
     let mut large_trees: Vec<Option<Box<dyn Tree>>> = (0..n_imps).map(|_| None).collect();
     let mut large_s = vec![None; n_imps];
@@ -419,7 +405,7 @@ fn main() {
         for base in bases {
             let mut best = vec![None; n_imps];
             for rep in 0..REPS {
-                let entries = random_entries(batch, 1000 + (bi * REPS + rep) as u64 + base as u64);
+                let entries = random_pairs(batch, 1000 + (bi * REPS + rep) as u64 + base as u64);
                 for (i, imp) in imps.iter().enumerate() {
                     let tree = if base == LARGE_BUILD {
                         large_trees[i].as_mut()

@@ -79,8 +79,8 @@ fn main() {
         }
         let mut branches = tx.open_table(BRANCHES).unwrap();
         let mut branch = [0u8; 45];
-        for i in 0..n.saturating_sub(1) {
-            branch[..32].copy_from_slice(&ks[i]); // stands in for the hash
+        for (i, k) in ks.iter().enumerate().take(n.saturating_sub(1)) {
+            branch[..32].copy_from_slice(k); // stands in for the hash
             branch[32..36].copy_from_slice(&(i as u32).to_le_bytes());
             branches.insert(i as u32, &branch).unwrap();
         }
