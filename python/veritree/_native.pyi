@@ -25,6 +25,15 @@ class VerificationError(VeritreeError):
 class StorageError(VeritreeError):
     """A stored log is missing, damaged, locked by another writer, or cannot be written."""
 
+class ClockError(VeritreeError):
+    """This device's clock is behind the log's timestamps beyond `max_ahead`: the clock's fault, not the log's."""
+
+class LogBehindError(ValueError):
+    """The log refused a request naming more entries than it serves; args: (message, signed_head).
+
+    `signed_head` encodes the log's current head (size, root, signature): `KtClient.judge_behind` tells
+    whether it proves a rollback."""
+
 class Log:
     """An append-only Merkle log (RFC 9162 tree shape): in memory, or durable as C2SP tlog-tiles via Log.open."""
 
@@ -214,7 +223,11 @@ class KtFound:
         """Whether the client must now monitor the label."""
 
 class KtClient:
-    """A verifying KEYTRANS client; failed verifications raise VerificationError and change nothing."""
+    """A verifying KEYTRANS client; failed verifications raise VerificationError and change nothing.
+
+    A log ahead of the local clock raises ClockError. Third-party management is refused (ValueError).
+    Verify each response before making the next request from the same client (one lock around both
+    when threads share it)."""
 
     def __init__(self, config: BytesLike, *, recent: int = 4) -> None: ...
     @staticmethod
@@ -237,7 +250,10 @@ class KtClient:
     def monitored_labels(self) -> list[bytes]: ...
     def search_request(self, label: BytesLike, version: int | None = None) -> bytes: ...
     def verify_search(self, request: BytesLike, response: BytesLike, now_ms: int | None = None) -> KtFound: ...
-    def monitor_request(self, label: BytesLike) -> bytes: ...
+    def monitor_request(self, label: BytesLike) -> bytes:
+        """The ContactMonitorRequest for the leftmost 255 entries of the label's monitoring map."""
+    def monitoring(self, label: BytesLike) -> dict[int, int]:
+        """The label's monitoring map, {position: greatest version proven there}."""
     def verify_monitor(self, request: BytesLike, response: BytesLike, now_ms: int | None = None) -> None: ...
     @property
     def owned_labels(self) -> list[tuple[bytes, int, int | None]]:
@@ -246,8 +262,16 @@ class KtClient:
     def verify_owner_init(self, request: BytesLike, response: BytesLike, now_ms: int | None = None) -> int | None:
         """The label's greatest version at `start` (None: none), now owned by this client."""
     def owner_monitor_request(self, label: BytesLike) -> bytes: ...
-    def verify_owner_monitor(self, request: BytesLike, response: BytesLike, now_ms: int | None = None) -> int:
-        """The owner's new start: the rightmost distinguished entry checked so far."""
+    def verify_owner_monitor(
+        self, request: BytesLike, response: BytesLike, now_ms: int | None = None
+    ) -> tuple[int, bool]:
+        """(start, complete): the rightmost distinguished entry checked so far, and whether it is the tree's
+        rightmost one (if not, ask again). An answer that makes no progress raises VerificationError."""
+    def owner_expired(self, label: BytesLike) -> bool:
+        """Whether the owner's start has passed the log's maximum lifetime: initialize ownership again."""
+    def judge_behind(self, head: BytesLike) -> tuple[int, bytes, bytes]:
+        """The (tree_size, root, signature) of a LogBehindError's head when it proves a rollback;
+        VerificationError when it proves nothing (forged, or not smaller than this client's view)."""
     def update_request(self, label: BytesLike, values: Sequence[BytesLike] = ()) -> bytes: ...
     def verify_update(
         self, request: BytesLike, response: BytesLike, now_ms: int | None = None

@@ -161,7 +161,7 @@ fn run_veritree(w: &Workload) -> Side {
     let publish = rate(w.n as usize, t);
 
     let config = d.config().clone();
-    let fresh = |k: usize| vec![Client::new(config.clone(), RECENT); k];
+    let fresh = |k: usize| vec![Client::new(config.clone(), RECENT).unwrap(); k];
     let asks: Vec<_> = w.probes.iter().map(|&i| (i, None, 0)).collect();
     let (sizes, lookup_serve, lookup_verify) = veritree_searches(&d, &fresh(asks.len()), &asks);
     let lookup_returning = Some(Sizes::of(&veritree_searches(&d, &returning(&d, asks.len()), &asks).0));
@@ -190,7 +190,7 @@ fn run_veritree(w: &Workload) -> Side {
 /// `k` copies of a client that has verified a search at the directory's
 /// current size (of label `user0000000000`).
 fn returning(d: &Directory, k: usize) -> Vec<Client> {
-    let mut c = Client::new(d.config().clone(), RECENT);
+    let mut c = Client::new(d.config().clone(), RECENT).unwrap();
     let req = c.search_request(&label(0), None).unwrap();
     c.verify_search(&req, &d.search(&req).unwrap(), now(d)).unwrap();
     vec![c; k]

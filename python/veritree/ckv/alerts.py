@@ -19,8 +19,17 @@ class AlertKind(enum.Enum):
     REPLAYED_DEVICE_SET = "replayed-device-set"
     #: Two people were shown different trees.
     SPLIT_VIEW = "split-view"
-    #: An answer that does not verify: a forged proof, a fork, a rollback.
+    #: An answer that does not verify (a forged proof, a fork, a withheld
+    #: version), or a refusal the directory had no ground for.
     DIRECTORY_MISBEHAVED = "directory-misbehaved"
+    #: The directory serves a smaller tree than one it showed this device
+    #: before (restored from an old copy, or a shorter fork): both signed
+    #: heads are the evidence.
+    ROLLBACK = "rollback"
+    #: This device was away longer than the directory keeps log entries,
+    #: and versions of its own identifier were made meanwhile that can no
+    #: longer be checked one by one (the newest one still is).
+    MONITORING_GAP = "monitoring-gap"
     #: The newest tree the directory serves is older than the log allows.
     STALE_TREE = "stale-tree"
     #: The directory has not answered for longer than the client tolerates.

@@ -7,6 +7,14 @@ identifiers; it gossips its view of the tree with peers to catch split
 views; and it keeps the trust it has built (account keys of contacts,
 verification marks) in a state that syncs across the account's devices.
 Problems become `Alert`s, raised only when something is really wrong.
+
+What a caller can get besides alerts: `VerificationError` (an answer did
+not verify; an alert says why and keeps the evidence), `Unavailable` (no
+answer; an alert follows only once the silence is long), `ClockError` (this
+device's clock is behind the directory's: not the directory's fault),
+and `ValueError` for this client's own mistakes or a refusal of the request
+(documented per method). A `CkvClient` may be shared between threads: each
+public method holds the client's lock while it runs.
 """
 
 from __future__ import annotations
@@ -14,19 +22,41 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Concatenate, ParamSpec, TypeVar
 
-from veritree._native import KtClient, VerificationError
+from veritree._native import ClockError, KtClient, LogBehindError, VerificationError
 from veritree.ckv.accounts import AccountKey, Device, DeviceSet, open_device_set
 from veritree.ckv.alerts import Alert, AlertKind
 from veritree.ckv.codes import check_public_code, public_code
 from veritree.ckv.transport import Transport, Unavailable
 
 STATE_MAGIC = b"veritree ckv state v1\n"
+#: Most owner monitoring answers one `monitor()` asks for per identifier;
+#: each must make progress (the directory answers 16 distinguished entries
+#: a time), so this covers over a thousand entries unmonitored.
+MAX_OWNER_ROUNDS = 64
+#: Most versions of one identifier heard of per catch-up (one entry each).
+MAX_CATCH_UP = 1024
+#: Most entries one contact monitoring request carries (the draft's limit).
+MONITOR_CHUNK = 255
 T = TypeVar("T")
+P = ParamSpec("P")
+
+
+def _locked(method: Callable[Concatenate[CkvClient, P], T]) -> Callable[Concatenate[CkvClient, P], T]:
+    """Runs a public method under the client's lock: a response must be
+    verified by the state its request was made from."""
+
+    def run(self: CkvClient, *args: P.args, **kwargs: P.kwargs) -> T:
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    run.__name__, run.__qualname__, run.__doc__ = method.__name__, method.__qualname__, method.__doc__
+    return run
 
 
 def now_ms() -> int:
@@ -56,6 +86,9 @@ class _Own:
     devices: DeviceSet | None = None
     #: The newest epoch seen per identifier: an older one is a replay.
     epochs: dict[bytes, int] = field(default_factory=dict)
+    #: The greatest version judged per identifier: owner monitoring that
+    #: starts again (after a long absence) may hear of it a second time.
+    judged: dict[bytes, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -72,7 +105,14 @@ class CkvClient:
     contacts: dict[bytes, Contact] = field(default_factory=dict)
     own: _Own | None = None
     alerts: list[Alert] = field(default_factory=list)
+    #: When the directory last answered (local clock, ms), and when the
+    #: first attempt since went unanswered (None while it answers).
     last_answer: int | None = None
+    unanswered_since: int | None = None
+    #: Identifiers whose owner monitoring has not reached the rightmost
+    #: distinguished entry yet (the next `monitor()` goes on).
+    behind: set[bytes] = field(default_factory=set)
+    _lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
 
     @classmethod
     def connect(cls, transport: Transport, *, config: bytes | None = None, clock: Callable[[], int] = now_ms,
@@ -85,50 +125,110 @@ class CkvClient:
 
     # -- talking to the directory: every answer verified, every failure judged
 
-    def _ask(self, what: str, send: Callable[[bytes], bytes], request: bytes,
-             verify: Callable[[bytes, bytes, int], T], identifier: bytes | None = None) -> T:
+    def _send(self, what: str, send: Callable[[bytes], bytes], request: bytes, *,
+              refusal_is_silence: bool = False) -> bytes:
+        """The directory's answer to `request`. No answer is silence (an
+        alert once it lasts); with `refusal_is_silence`, so is a refusal (an
+        honest directory answers every monitoring request this client
+        makes). A refusal that says this client saw more of the log than the
+        directory serves is judged: proof of a rollback, or a false refusal."""
         try:
             response = send(request)
         except Unavailable as e:
             self._silent(str(e))
             raise
+        except LogBehindError as e:
+            raise self._behind(what, request, e) from e
+        except ValueError as e:
+            if refusal_is_silence:
+                self._silent(f"{what} refused: {e}")
+            else:
+                self._answered()
+            raise
+        self._answered()
+        return response
+
+    def _check(self, what: str, verify: Callable[[bytes, bytes, int], T], request: bytes, response: bytes,
+               identifier: bytes | None, *, alert: bool = True) -> T:
+        """Verifies an answer; one that fails is an alert with the evidence
+        (unless the caller judges it itself) and a VerificationError.
+        ClockError (this clock is behind the log) goes up as it is."""
         try:
-            out = verify(request, response, self.clock())
-        except (VerificationError, ValueError) as e:  # a malformed answer is no better than a forged one
-            if "ahead of this clock" in str(e):
-                raise  # this device's clock is behind: not the directory's doing
-            kind = AlertKind.STALE_TREE if "stale tree" in str(e) else AlertKind.DIRECTORY_MISBEHAVED
-            self._alert(kind, identifier, f"the directory's answer to {what} does not verify: {e}",
-                        request=request, response=response)
+            return verify(request, response, self.clock())
+        except VerificationError as e:
+            if alert:
+                self._fail(what, e, identifier, request, response)
             raise VerificationError(f"the answer to {what} does not verify: {e}") from e
-        self.last_answer = self.clock()
-        return out
+
+    def _fail(self, what: str, e: Exception, identifier: bytes | None, request: bytes, response: bytes) -> None:
+        kind = AlertKind.STALE_TREE if "stale tree" in str(e) else AlertKind.DIRECTORY_MISBEHAVED
+        self._alert(kind, identifier, f"the directory's answer to {what} does not verify: {e}",
+                    request=request, response=response)
+
+    def _ask(self, what: str, send: Callable[[bytes], bytes], request: bytes,
+             verify: Callable[[bytes, bytes, int], T], identifier: bytes | None = None, *,
+             refusal_is_silence: bool = False) -> T:
+        response = self._send(what, send, request, refusal_is_silence=refusal_is_silence)
+        return self._check(what, verify, request, response, identifier)
+
+    def _answered(self) -> None:
+        self.last_answer, self.unanswered_since = self.clock(), None
 
     def _silent(self, reason: str) -> None:
-        """An unanswered request alerts only once the silence is long: a
-        dropped connection is not an attack."""
-        since = self.last_answer
-        if since is not None and self.clock() - since > self.unavailable_after:
-            if not any(a.kind is AlertKind.DIRECTORY_UNAVAILABLE for a in self.alerts):
-                self._alert(AlertKind.DIRECTORY_UNAVAILABLE, None,
-                            f"no answer from the directory for {(self.clock() - since) // 1000} s: {reason}")
+        """An unanswered request alerts only once the directory has answered
+        none of this device's attempts for `unavailable_after` ms: a dropped
+        connection after a quiet spell is not an attack."""
+        now = self.clock()
+        if self.unanswered_since is None:
+            self.unanswered_since = now
+        elif now - self.unanswered_since >= self.unavailable_after:
+            since = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(self.unanswered_since / 1000))
+            self._alert(AlertKind.DIRECTORY_UNAVAILABLE, None,
+                        f"the directory has answered none of this device's requests since {since}",
+                        silent_ms=now - self.unanswered_since, last=reason)
+
+    def _behind(self, what: str, request: bytes, refusal: LogBehindError) -> VerificationError:
+        """A refusal saying this client's view is ahead of the log: with a
+        smaller head the log signed, proof of a rollback (both heads kept);
+        otherwise a refusal the log had no ground for."""
+        head = refusal.args[1] if len(refusal.args) > 1 and isinstance(refusal.args[1], bytes) else b""
+        mine = self.kt.signed_head
+        assert mine is not None, "only a client that saw a tree can be ahead of it"
+        try:
+            size, root, signature = self.kt.judge_behind(head)
+        except (VerificationError, ValueError) as e:
+            self._alert(AlertKind.DIRECTORY_MISBEHAVED, None,
+                        f"the directory refused {what} as ahead of its log, without proof ({e})",
+                        request=request, refusal=head)
+            return VerificationError(f"the directory refused {what} without ground: {e}")
+        self._alert(AlertKind.ROLLBACK, None,
+                    f"the directory now serves a tree of {size} entries; it showed this device {mine[0]}",
+                    size=size, root=root.hex(), signature=signature.hex(),
+                    my_size=mine[0], my_root=mine[1].hex(), my_signature=mine[2].hex())
+        return VerificationError(f"the directory rolled back from {mine[0]} to {size} entries")
 
     def _alert(self, kind: AlertKind, identifier: bytes | None, message: str, **evidence: bytes | int | str) -> None:
-        self.alerts.append(Alert(kind, identifier, message, evidence))
+        """Raises an alert, once: the same finding again adds nothing."""
+        if not any((a.kind, a.identifier, a.message) == (kind, identifier, message) for a in self.alerts):
+            self.alerts.append(Alert(kind, identifier, message, evidence))
 
     def _start(self) -> int:
         """The rightmost distinguished entry: where ownership starts."""
         req = self.kt.distinguished_request()
         recent = self._ask("a distinguished-heads request", self.transport.distinguished, req,
-                           self.kt.verify_distinguished)
+                           self.kt.verify_distinguished, refusal_is_silence=True)
         assert recent, "the root entry is always distinguished"
         return recent[-1][0]
 
     # -- this account
 
+    @_locked
     def create_account(self, identifiers: Sequence[bytes], device: Device,
                        account: AccountKey | None = None) -> AccountKey:
-        """Registers a new account under `identifiers` with its first device."""
+        """Registers a new account under `identifiers` with its first
+        device. ValueError if this client has an account already or an
+        identifier is registered (the directory's word: whoever asks first
+        registers an identifier)."""
         if self.own is not None:
             raise ValueError("this client already has an account")
         account = account or AccountKey.generate()
@@ -143,9 +243,13 @@ class CkvClient:
         self._publish(lambda _: (device,))
         return account
 
+    @_locked
     def add_device(self, device: Device) -> None:
+        """Adds `device` to the account's set (on a device holding the
+        account key; ValueError otherwise, or if its id is taken)."""
         self._publish(lambda ds: ds + (device,))
 
+    @_locked
     def remove_device(self, device_id: bytes) -> None:
         self._publish(lambda ds: tuple(d for d in ds if d.device_id != device_id))
 
@@ -157,59 +261,131 @@ class CkvClient:
     def _publish(self, change: Callable[[tuple[Device, ...]], tuple[Device, ...]]) -> None:
         """Catches up with the account's other devices, applies `change` to
         the device set, signs it for each identifier and has the directory
-        add it; then checks the entry by owner monitoring (an entry that is
-        distinguished is checked only there, as the draft has it)."""
+        add it; then monitors the identifier again (an entry that is
+        distinguished is checked only there, as the draft has it).
+        ValueError if another device changed an identifier meanwhile."""
         own, account = self._own_with_secret()
         for identifier in own.identifiers:
-            self._catch_up(identifier)
+            self._sync_own(identifier)
         current = own.devices
         devices = DeviceSet(own.public, current.epoch + 1 if current else 1, change(current.devices if current else ()))
         for identifier in own.identifiers:
             value = account.sign(identifier, devices.devices, devices.epoch)
             req = self.kt.update_request(identifier, [value])
-            added = [v for _, v in self._ask("an update", self.transport.update, req, self.kt.verify_update,
-                                             identifier)]
+            added = self._ask("an update", self.transport.update, req, self.kt.verify_update, identifier)
             self._judge_own(identifier, added)
-            if value not in added:
+            if value not in [v for _, v in added]:
                 raise ValueError(f"{identifier!r} changed meanwhile (another device?): try again")
-            req = self.kt.owner_monitor_request(identifier)
-            self._ask("owner monitoring", self.transport.owner_monitor, req, self.kt.verify_owner_monitor, identifier)
+            self._sync_own(identifier)
 
+    @_locked
     def monitor(self) -> list[Alert]:
         """Checks this account's identifiers (every version the directory
-        made since, and its distinguished entries) and every contact
-        monitored; returns the alerts raised by this call."""
+        made since, and its distinguished entries, until owner monitoring
+        reaches the rightmost one or `MAX_OWNER_ROUNDS` answers) and every
+        contact monitored; returns the alerts raised by this call.
+        `caught_up` says whether owner monitoring got all the way."""
         before = len(self.alerts)
         if self.own is not None:
             for identifier in self.own.identifiers:
-                self._monitor_own(identifier)
+                self._sync_own(identifier)
         for label in self.kt.monitored_labels:
-            req = self.kt.monitor_request(label)
-            self._ask("contact monitoring", self.transport.monitor, req, self.kt.verify_monitor, label)
+            self._monitor_contact(label)
         return self.alerts[before:]
 
-    def _monitor_own(self, identifier: bytes) -> None:
-        self._catch_up(identifier)
-        req = self.kt.owner_monitor_request(identifier)
-        self._ask("owner monitoring", self.transport.owner_monitor, req, self.kt.verify_owner_monitor, identifier)
+    @property
+    def caught_up(self) -> bool:
+        """Whether owner monitoring of every identifier reached the
+        rightmost distinguished entry at the last `monitor()`."""
+        return not self.behind
 
-    def _catch_up(self, identifier: bytes) -> None:
+    def _sync_own(self, identifier: bytes) -> None:
         """Hears of every version of our identifier made since this device
-        last looked, one log entry at a time, and judges each."""
-        while True:
+        last looked, then owner-monitors it until it reaches the rightmost
+        distinguished entry. What the owner believes comes from verified
+        answers only: a refusal to tell of new versions proves nothing, and
+        owner monitoring then finds any version withheld."""
+        start = self._start()  # a fresh view: is the owner's start still kept?
+        self._catch_up(identifier)
+        if self.kt.owner_expired(identifier):
+            self._reinit(identifier, start)
+        for _ in range(MAX_OWNER_ROUNDS):
+            req = self.kt.owner_monitor_request(identifier)
+            response = self._send("owner monitoring", self.transport.owner_monitor, req, refusal_is_silence=True)
+            try:
+                _, complete = self._check("owner monitoring", self.kt.verify_owner_monitor, req, response,
+                                          identifier, alert=False)
+            except VerificationError as e:
+                # An honest directory stops before an entry holding a version
+                # this owner has not heard of: hear of it, then go on. A
+                # directory that neither tells of one nor lets monitoring on
+                # hides something.
+                if self._catch_up(identifier):
+                    continue
+                self._fail("owner monitoring", e, identifier, req, response)
+                raise
+            if complete:
+                self.behind.discard(identifier)
+                return
+        self.behind.add(identifier)
+
+    def _catch_up(self, identifier: bytes) -> bool:
+        """Asks for the versions of our identifier made since the greatest
+        this device knows, one log entry at a time, and judges each; True if
+        any. A refusal ends it and proves nothing: owner monitoring checks
+        that nothing was withheld."""
+        heard = False
+        for _ in range(MAX_CATCH_UP):
             req = self.kt.update_request(identifier)
             try:
-                added = self._ask("an update", self.transport.update, req, self.kt.verify_update, identifier)
+                response = self._send("an update", self.transport.update, req)
             except ValueError:
-                return  # nothing newer than what this device knows
-            self._judge_own(identifier, [v for _, v in added])
+                break
+            self._judge_own(identifier, self._check("an update", self.kt.verify_update, req, response, identifier))
+            heard = True
+        return heard
 
-    def _judge_own(self, identifier: bytes, values: list[bytes]) -> None:
+    def _reinit(self, identifier: bytes, start: int) -> None:
+        """Owner monitoring from `start` again: the old start has passed the
+        log's maximum lifetime (this device was away too long). Versions the
+        new start holds beyond those heard of were made meanwhile and can no
+        longer be checked one by one: the draft's case of something possibly
+        missed, so an alert; the current one is still judged."""
+        known = {label: greatest for label, _, greatest in self.kt.owned_labels}[identifier]
+        req = self.kt.owner_init_request(identifier, start)
+        greatest = self._ask("owner initialization", self.transport.owner_init, req, self.kt.verify_owner_init,
+                             identifier)
+        if greatest is not None and (known is None or greatest > known):
+            first = 0 if known is None else known + 1
+            self._alert(AlertKind.MONITORING_GAP, identifier,
+                        f"versions {first} to {greatest} of your identifier were made while this device was away "
+                        f"longer than the directory keeps entries: they can no longer be checked one by one",
+                        first=first, last=greatest)
+            search = self.kt.search_request(identifier)
+            current = self._ask("a search", self.transport.search, search, self.kt.verify_search, identifier)
+            self._judge_own(identifier, [(current.version, current.value)])
+
+    def _monitor_contact(self, label: bytes) -> None:
+        """Contact monitoring of `label`, a chunk of the draft's 255 entries
+        at a time (each chunk moves its entries onto the frontier)."""
+        for _ in range(MAX_OWNER_ROUNDS):
+            whole = len(self.kt.monitoring(label)) <= MONITOR_CHUNK
+            req = self.kt.monitor_request(label)
+            self._ask("contact monitoring", self.transport.monitor, req, self.kt.verify_monitor, label,
+                      refusal_is_silence=True)
+            if whole or label not in self.kt.monitored_labels:
+                return
+
+    def _judge_own(self, identifier: bytes, added: list[tuple[int, bytes]]) -> None:
         """A version of our own identifier is fine when our account key
         signed it (this device, or another of the account's) at a newer
-        epoch than the identifier had."""
+        epoch than the identifier had. A version judged before (heard of
+        again after owner monitoring started over) is not judged twice."""
         assert self.own is not None
-        for value in values:
+        for version, value in added:
+            if version <= self.own.judged.get(identifier, -1):
+                continue
+            self.own.judged[identifier] = version
             try:
                 ds = open_device_set(identifier, value)
             except VerificationError as e:
@@ -232,10 +408,12 @@ class CkvClient:
 
     # -- contacts
 
+    @_locked
     def lookup(self, identifier: bytes) -> Contact:
         """The contact's verified devices. A changed set is accepted only
         when the account key already trusted signed it, at a newer epoch;
-        anything else raises an alert (and the old trust stays)."""
+        anything else raises an alert (and the old trust stays). ValueError
+        if the directory refuses (no such identifier)."""
         req = self.kt.search_request(identifier)
         found = self._ask("a search", self.transport.search, req, self.kt.verify_search, identifier)
         value = found.value
@@ -262,6 +440,7 @@ class CkvClient:
             known.epoch, known.devices = ds.epoch, ds.device_keys()
         return known
 
+    @_locked
     def mark_verified(self, identifier: bytes, account_key: bytes) -> None:
         """After two people's codes matched for `account_key`."""
         contact = self.contacts.get(identifier)
@@ -269,21 +448,25 @@ class CkvClient:
             raise ValueError("verify the account key the directory serves for this contact")
         contact.verified = True
 
+    @_locked
     def public_code(self) -> str:
         if self.own is None:
             raise ValueError("this client has no account")
         return public_code(self.own.public)
 
+    @_locked
     def check_public_code(self, identifier: bytes, code: str) -> bool:
         """Whether a contact's published code matches the key the directory serves."""
         return check_public_code(code, self.lookup(identifier).account_key)
 
     # -- split views
 
+    @_locked
     def gossip(self) -> bytes:
         """This client's view of the tree, to hand to peers (it names no labels)."""
         return self.kt.gossip()
 
+    @_locked
     def check_gossip(self, gossip: bytes, peer: str = "a peer", attempts: int = 5) -> bool:
         """Asks the directory to extend a peer's view, and this client's,
         and requires the two to meet at one size with one root. Only the
@@ -291,7 +474,8 @@ class CkvClient:
         gossip is the peer's word), so a peer cannot make the directory look
         split. False, with a SPLIT_VIEW alert, when the directory showed the
         peer another tree; ValueError or VerificationError for gossip that
-        is not a view of this log signed by its key."""
+        is not a view of this log signed by its key. ClockError when this
+        device's clock is behind the log: clock trouble, not a split view."""
         probe = KtClient.from_gossip(gossip, self.config)
         for _ in range(attempts):  # a publication between the two requests: ask again
             req = probe.distinguished_request()
@@ -322,6 +506,7 @@ class CkvClient:
 
     # -- the state an account's devices share
 
+    @_locked
     def export_state(self, sync_key: bytes, *, include_secret: bool = False) -> bytes:
         """The client's state, authenticated with `sync_key` (HMAC-SHA256),
         for another device of the account. The account's secret key is in
@@ -334,6 +519,7 @@ class CkvClient:
                 "secret": self.own.secret.hex() if include_secret and self.own.secret else None,
                 "identifiers": [i.hex() for i in self.own.identifiers],
                 "epochs": {i.hex(): e for i, e in self.own.epochs.items()},
+                "judged": {i.hex(): v for i, v in self.own.judged.items()},
                 "devices": None if self.own.devices is None else {
                     "epoch": self.own.devices.epoch,
                     "devices": [[d.device_id.hex(), d.key.hex()] for d in self.own.devices.devices],
@@ -370,7 +556,8 @@ class CkvClient:
                 devices = DeviceSet(bytes.fromhex(o["public"]), o["devices"]["epoch"], devs)
             client.own = _Own(bytes.fromhex(o["public"]), bytes.fromhex(o["secret"]) if o["secret"] else None,
                               [bytes.fromhex(i) for i in o["identifiers"]], devices,
-                              {bytes.fromhex(i): e for i, e in o["epochs"].items()})
+                              {bytes.fromhex(i): e for i, e in o["epochs"].items()},
+                              {bytes.fromhex(i): v for i, v in o.get("judged", {}).items()})
         for ident, key, epoch, devs, verified in doc["contacts"]:
             contact = Contact(bytes.fromhex(ident), bytes.fromhex(key), epoch,
                               {bytes.fromhex(k): bytes.fromhex(v) for k, v in devs}, verified)

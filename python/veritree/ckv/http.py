@@ -3,7 +3,9 @@
 It only moves bytes: every answer is checked by `veritree.KtClient`, so the
 transport trusts nothing it receives and only sorts failures into the two a
 client acts on differently: its own bad request (ValueError) and a directory
-that did not answer (`Unavailable`, worth retrying later).
+that did not answer (`Unavailable`, worth retrying later). A 409 is the
+directory saying the client has seen more of the log than it serves, with its
+signed head: `LogBehindError`, which the client judges.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Self, TypedDict
 
 import httpx
 
+from veritree._native import LogBehindError
 from veritree.ckv.transport import Unavailable
 
 __all__ = ["Health", "HttpTransport"]
@@ -104,6 +107,9 @@ class HttpTransport:
         status = response.status_code
         if 200 <= status < 300:
             return response
+        if status == 409:
+            raise LogBehindError(f"the directory refused {method} {path} (409): {_reason(response)}",
+                                 _signed_head(response))
         if 400 <= status < 500:
             raise ValueError(f"the directory refused {method} {path} ({status}): {_reason(response)}")
         raise Unavailable(f"{method} {url}: the directory answered {status}: {_reason(response)}")
@@ -118,3 +124,12 @@ def _reason(response: httpx.Response) -> str:
     except (ValueError, KeyError, TypeError):
         pass
     return response.text[:200] or response.reason_phrase
+
+
+def _signed_head(response: httpx.Response) -> bytes:
+    """The signed head a 409 carries (empty if it carries none: the client then finds the refusal unfounded)."""
+    try:
+        head = response.json()["signed_head"]
+        return bytes.fromhex(head) if isinstance(head, str) else b""
+    except (ValueError, KeyError, TypeError):
+        return b""

@@ -25,7 +25,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
-from veritree._native import KtDirectory, StorageError, VerificationError
+from veritree._native import KtDirectory, LogBehindError, StorageError, VerificationError
 
 __all__ = ["Health", "create_app"]
 
@@ -57,7 +57,9 @@ def _answers(what: str | None, *refusals: int) -> dict[int | str, dict[str, Any]
     out: dict[int | str, dict[str, Any]] = (
         {204: {"description": "accepted"}} if what is None else {200: {"description": what, "content": _BINARY}}
     )
-    reasons = {400: "a malformed or refused request", 404: "no such log entry", 413: "the body is too large",
+    reasons = {400: "a malformed or refused request", 404: "no such log entry",
+               409: "the request names more log entries than the log has: `signed_head` (hex) is its current head",
+               413: "the body is too large",
                415: "the body is not application/octet-stream", 503: "the directory cannot answer now"}
     for status in refusals:
         out[status] = {"description": reasons[status], "content": _ERROR}
@@ -68,6 +70,9 @@ async def _call(fn: Callable[[*Ts], T], *args: *Ts, refused: int = 400) -> T:
     """`fn(*args)` in a worker thread; the client's mistakes become `refused`, storage failures 503."""
     try:
         return await to_thread.run_sync(fn, *args)
+    except LogBehindError as e:
+        message, head = e.args
+        raise HTTPException(409, {"error": message, "signed_head": head.hex()}) from None
     except (ValueError, IndexError) as e:
         raise HTTPException(refused, str(e)) from None
     except StorageError as e:
@@ -176,7 +181,8 @@ def create_app(
 
     async def refused(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
-        return JSONResponse({"error": str(exc.detail)}, exc.status_code, headers=exc.headers)
+        content = exc.detail if isinstance(exc.detail, dict) else {"error": str(exc.detail)}
+        return JSONResponse(content, exc.status_code, headers=exc.headers)
 
     app.add_exception_handler(StarletteHTTPException, refused)
 
@@ -227,11 +233,12 @@ def create_app(
     ]:
         app.add_api_route(
             path, answering(handle), methods=["POST"], summary=summary, name=path[4:].replace("/", "_"),
-            response_class=Response, openapi_extra=_BODY, responses=_answers("the response", 400, 413, 415, 503),
+            response_class=Response, openapi_extra=_BODY,
+            responses=_answers("the response", 400, 409, 413, 415, 503),
         )
 
     @app.post("/v1/update", response_class=Response, openapi_extra=_BODY,
-              responses=_answers("the UpdateResponse", 400, 413, 415, 503),
+              responses=_answers("the UpdateResponse", 400, 409, 413, 415, 503),
               summary="An owner adds values to its label: UpdateRequest → UpdateResponse, once published")
     async def update(request: Request) -> Response:
         data = await body(request)

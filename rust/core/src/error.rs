@@ -15,6 +15,16 @@ pub enum Error {
     /// A proof, root or signature does not check out. Nothing forged passes.
     #[error("verification failed: {0}")]
     Verification(String),
+    /// The local clock and the log's timestamps disagree by more than the
+    /// configuration allows, in the direction that is the clock's fault (the
+    /// log looks ahead of it): not evidence against the log.
+    #[error("clock: {0}")]
+    Clock(String),
+    /// A request names a tree larger than the log serves. `head` is the
+    /// log's current signed head (a `SignedHead` encoding): signed by the
+    /// log and smaller than a head it signed before, it proves a rollback.
+    #[error("{message}")]
+    Behind { message: String, head: Vec<u8> },
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

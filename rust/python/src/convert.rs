@@ -10,7 +10,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes};
 use veritree_core::{Error, Hash, Suite};
 
-use crate::errors::{StorageError, VerificationError};
+use crate::errors::{ClockError, LogBehindError, StorageError, VerificationError};
 
 /// Maps a core error onto the matching Python exception.
 pub fn to_py(e: Error) -> PyErr {
@@ -19,6 +19,10 @@ pub fn to_py(e: Error) -> PyErr {
         Error::OutOfRange(m) => pyo3::exceptions::PyIndexError::new_err(m),
         Error::Storage(_) => StorageError::new_err(e.to_string()),
         Error::Verification(_) => VerificationError::new_err(e.to_string()),
+        Error::Clock(m) => ClockError::new_err(m),
+        Error::Behind { message, head } => {
+            Python::attach(|py| LogBehindError::new_err((message, PyBytes::new(py, &head).unbind())))
+        }
     }
 }
 

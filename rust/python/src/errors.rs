@@ -11,3 +11,18 @@ create_exception!(
     VeritreeError,
     "A stored log is missing, damaged, locked by another writer, or cannot be written."
 );
+create_exception!(
+    veritree,
+    ClockError,
+    VeritreeError,
+    "This device's clock and the log's timestamps disagree beyond the configuration's bounds, in the \
+     direction that is the clock's fault (the log looks ahead of it). Not evidence against the log."
+);
+create_exception!(
+    veritree,
+    LogBehindError,
+    pyo3::exceptions::PyValueError,
+    "The log refused a request naming a tree larger than it serves. args: (message, signed_head), \
+     signed_head being the log's current head (size, root, signature) encoded: signed by the log and \
+     smaller than a head it signed before, it proves a rollback (KtClient.judge_behind)."
+);

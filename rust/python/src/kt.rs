@@ -337,7 +337,13 @@ impl PyKtFound {
 /// with what it saw before, signed head, monotonic and fresh timestamps,
 /// VRF proofs, commitments, prefix proofs — and keeps the retained state the
 /// draft requires. A response that fails raises VerificationError and
-/// leaves the state as it was. `now_ms` defaults to the local clock.
+/// leaves the state as it was; a log that looks ahead of the local clock
+/// raises ClockError (the clock's fault, not the log's). `now_ms` defaults
+/// to the local clock. Third-party management configurations are refused
+/// (ValueError). Each call is atomic, but a response must be verified by
+/// the state its request was made from: a client shared between threads
+/// needs one lock around each request and its verification (`CkvClient`
+/// takes one); otherwise the second raises ValueError.
 #[pyclass(name = "KtClient", module = "veritree", frozen)]
 pub struct PyKtClient {
     inner: Mutex<Client>,
@@ -370,7 +376,7 @@ impl PyKtClient {
     #[pyo3(signature = (config, *, recent = 4))]
     fn new(config: &Bound<'_, PyAny>, recent: usize) -> PyResult<Self> {
         let config = Configuration::from_bytes(&convert::bytes_of(config, "config")?).py()?;
-        Ok(PyKtClient { inner: Mutex::new(Client::new(config, recent)) })
+        Ok(PyKtClient { inner: Mutex::new(Client::new(config, recent).py()?) })
     }
 
     /// A client from `save()`'s bytes.
@@ -495,8 +501,11 @@ impl PyKtClient {
         Ok(PyBytes::new(py, &self.lock().owner_monitor_request(&convert::bytes_of(label, "label")?).py()?))
     }
 
-    /// Verifies an OwnerMonitorResponse; returns the owner's new start (the
-    /// rightmost distinguished entry now checked).
+    /// Verifies an OwnerMonitorResponse; returns (start, complete): the
+    /// owner's new start (the rightmost distinguished entry now checked) and
+    /// whether it is the tree's rightmost distinguished entry (if not, ask
+    /// again). A response that makes no progress toward it raises
+    /// VerificationError.
     #[pyo3(signature = (request, response, now_ms = None))]
     fn verify_owner_monitor(
         &self,
@@ -504,8 +513,35 @@ impl PyKtClient {
         request: &Bound<'_, PyAny>,
         response: &Bound<'_, PyAny>,
         now_ms: Option<u64>,
-    ) -> PyResult<u64> {
-        self.check(py, request, response, now_ms, Client::verify_owner_monitor)
+    ) -> PyResult<(u64, bool)> {
+        let p = self.check(py, request, response, now_ms, Client::verify_owner_monitor)?;
+        Ok((p.start, p.complete))
+    }
+
+    /// Whether the owner's start for `label` has passed the log's maximum
+    /// lifetime in the retained view: the owner must initialize again.
+    fn owner_expired(&self, label: &Bound<'_, PyAny>) -> PyResult<bool> {
+        self.lock().owner_expired(&convert::bytes_of(label, "label")?).py()
+    }
+
+    /// The monitoring map of `label`, {position: version} (empty if the
+    /// client does not monitor it).
+    fn monitoring(&self, label: &Bound<'_, PyAny>) -> PyResult<std::collections::BTreeMap<u64, u32>> {
+        let label = convert::bytes_of(label, "label")?;
+        Ok(self.lock().monitors().get(label.as_ref()).map(|m| m.entries.clone()).unwrap_or_default())
+    }
+
+    /// Judges a LogBehindError's signed head (its args[1]): returns
+    /// (tree_size, root, signature) when it proves a rollback (signed by the
+    /// log, smaller than the head this client verified); VerificationError
+    /// when it proves nothing (forged, or not smaller).
+    fn judge_behind<'py>(
+        &self,
+        py: Python<'py>,
+        head: &Bound<'py, PyAny>,
+    ) -> PyResult<(u64, Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
+        let h = self.lock().judge_behind(&convert::bytes_of(head, "head")?).py()?;
+        Ok((h.tree_size, PyBytes::new(py, &h.root), PyBytes::new(py, &h.signature)))
     }
 
     /// An UpdateRequest for an owned label: adds `values` as new versions,

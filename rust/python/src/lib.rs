@@ -190,6 +190,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("VeritreeError", py.get_type::<errors::VeritreeError>())?;
     m.add("VerificationError", py.get_type::<errors::VerificationError>())?;
     m.add("StorageError", py.get_type::<errors::StorageError>())?;
+    m.add("ClockError", py.get_type::<errors::ClockError>())?;
+    m.add("LogBehindError", py.get_type::<errors::LogBehindError>())?;
     m.add("SUITES", pyo3::types::PyTuple::new(py, veritree_core::Suite::ALL.map(|s| s.name()))?)?;
     m.add_class::<log::PyLog>()?;
     m.add_class::<compact::PyCompactRange>()?;

@@ -19,16 +19,48 @@ use super::search_tree::frontier;
 use super::session::{Consumer, LabelMaterial, View};
 use super::tree_head::{AuditorTreeHead, Configuration, Mode, SignedHead};
 use super::wire::{Reader, Writer};
-use crate::error::{failed, invalid, Result};
+use crate::error::{failed, invalid, Error, Result};
 use crate::suite::Hash;
 
 /// What the user must keep monitoring for one label (contact monitoring).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LabelMonitor {
-    /// Position → version proven there.
+    /// Position → the greatest version proven there. Versions grow with
+    /// positions and none repeats (see [`LabelMonitor::track`]).
     pub entries: BTreeMap<u64, u32>,
     /// Search keys and commitments of the versions its ladders look up.
     pub material: LabelMaterial,
+}
+
+/// Most entries one `ContactMonitorRequest` carries (`entries<0..2^8-1>`):
+/// a larger map is monitored a chunk at a time.
+pub const MONITOR_CHUNK: usize = 255;
+
+impl LabelMonitor {
+    /// Starts monitoring `version` at `position`. The map keeps, per
+    /// position, the greatest version proven there, each version once, and
+    /// versions growing with positions: the draft's contact monitoring
+    /// refuses to go on where a ladder for a lesser version was given on a
+    /// greater one's path (its step 3.1.2), so a map out of that order
+    /// would make an honest log refuse every later monitoring request. A
+    /// version at or left of a greater one is covered by it (the draft's
+    /// step 3.1.1 drops it where their paths meet), so it is not added; a
+    /// lesser one right of the new version is dropped for the same reason.
+    /// A search for an older version therefore never displaces a newer one.
+    fn track(&mut self, position: u64, version: u32) {
+        if self.entries.iter().any(|(&q, &w)| w == version || (q <= position && w > version)) {
+            return;
+        }
+        self.entries.retain(|&q, &mut w| !(q >= position && w < version));
+        self.entries.insert(position, version);
+    }
+
+    /// The entries of the next monitoring request: the leftmost
+    /// [`MONITOR_CHUNK`]. Once monitored they sit on the frontier (at most
+    /// 64 entries), so each chunk after the first shrinks the rest.
+    fn chunk(&self) -> Vec<(u64, u32)> {
+        self.entries.iter().take(MONITOR_CHUNK).map(|(&p, &v)| (p, v)).collect()
+    }
 }
 
 /// What a label's owner keeps: the rightmost distinguished entry it has
@@ -37,6 +69,10 @@ pub struct LabelMonitor {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Owned {
     pub start: u64,
+    /// The start entry's timestamp: once the log's newest entry is a
+    /// maximum lifetime younger, the start has expired and the owner must
+    /// initialize again (see [`Client::owner_expired`]).
+    pub start_timestamp: u64,
     pub greatest: Option<u32>,
     /// The greatest version from each entry on: (entry, version), ascending;
     /// the first is the start's, then one per update processed.
@@ -49,6 +85,16 @@ impl Owned {
     fn expected(&self, x: u64) -> Option<u32> {
         self.known.iter().rev().find(|k| k.0 <= x).map(|k| k.1)
     }
+}
+
+/// Where owner monitoring stands after a verified response.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OwnerProgress {
+    /// The rightmost distinguished entry checked so far (the owner's start).
+    pub start: u64,
+    /// Whether that is the rightmost distinguished entry of the tree the
+    /// response carried: if not, the owner asks again.
+    pub complete: bool,
 }
 
 /// What a verified response leaves to keep: its head, the new view and root.
@@ -92,8 +138,12 @@ pub struct Client {
 impl Client {
     /// A client that has seen nothing of the log with `config`; `recent`
     /// must match the log's definition of recent distinguished entries.
-    pub fn new(config: Configuration, recent: usize) -> Client {
-        Client {
+    /// Third-party management is refused: its UpdateValue signatures by the
+    /// service operator are not checked yet, and the draft forbids consuming
+    /// a value before they are.
+    pub fn new(config: Configuration, recent: usize) -> Result<Client> {
+        supported(&config)?;
+        Ok(Client {
             config,
             view: View::default(),
             root: [0; 32],
@@ -103,7 +153,7 @@ impl Client {
             owned: BTreeMap::new(),
             recent,
             probe: false,
-        }
+        })
     }
 
     pub fn config(&self) -> &Configuration {
@@ -194,8 +244,7 @@ impl Client {
     /// The monitoring request for a label this client monitors.
     pub fn monitor_request(&self, label: &[u8]) -> Result<Vec<u8>> {
         let m = self.monitors.get(label).ok_or_else(|| invalid("this client does not monitor that label"))?;
-        let entries = m.entries.iter().map(|(&p, &v)| (p, v)).collect();
-        MonitorRequest { last: self.last(), label: label.to_vec(), entries }.to_bytes()
+        MonitorRequest { last: self.last(), label: label.to_vec(), entries: m.chunk() }.to_bytes()
     }
 
     /// The labels this client owns, and what it knows of each.
@@ -308,7 +357,7 @@ impl Client {
             }
         }
         if newest > now.saturating_add(self.config.max_ahead) {
-            return Err(failed(format!("the newest log entry is {} ms ahead of this clock", newest - now)));
+            return Err(Error::Clock(format!("the newest log entry is {} ms ahead of this clock", newest - now)));
         }
         if now.saturating_sub(newest) > self.config.max_behind {
             return Err(failed(format!("the newest log entry is {} ms old: a stale tree", now - newest)));
@@ -336,10 +385,10 @@ impl Client {
         let (n, also) = self.size_of(head, last)?;
         let mut consumer = Consumer::new(proof, material, n, &self.view, also);
         let mut w = Walker::new(&mut consumer, self.params(n));
-        w.update_view(last)?;
-        let out = algorithm(&mut w)?;
-        let (root, view, also_root) = consumer.finish()?;
-        self.check_head(head, &root, &view, also_root, now)?;
+        w.update_view(last).map_err(blame)?;
+        let out = algorithm(&mut w).map_err(blame)?;
+        let (root, view, also_root) = consumer.finish().map_err(blame)?;
+        self.check_head(head, &root, &view, also_root, now).map_err(blame)?;
         Ok((out, Checked { head: head.clone(), view, root }))
     }
 
@@ -347,7 +396,7 @@ impl Client {
     /// local time `now` (ms since the epoch), and retains what it must.
     pub fn verify_search(&mut self, request: &[u8], response: &[u8], now: u64) -> Result<Found> {
         let req = SearchRequest::from_bytes(request)?;
-        let resp = SearchResponse::from_bytes(response, &req, &self.config)?;
+        let resp = SearchResponse::from_bytes(response, &req, &self.config).map_err(blame)?;
         let t = req.version.or(resp.version).expect("one of the two names the version");
         let versions = ladder::base(t);
         if resp.binary_ladder.len() != versions.len() {
@@ -357,13 +406,13 @@ impl Client {
                 versions.len()
             )));
         }
-        let update = update_value(&resp.value)?;
+        let update = update_value(&resp.value).map_err(blame)?;
         let mut material = LabelMaterial::new();
         for (&v, step) in versions.iter().zip(&resp.binary_ladder) {
-            let key = verify_search_key(&self.config.vrf_public_key, &req.label, v, &step.proof)?;
+            let key = verify_search_key(&self.config.vrf_public_key, &req.label, v, &step.proof).map_err(blame)?;
             let c = match (v == t, step.commitment) {
                 (true, Some(_)) => return Err(failed("the ladder carries a commitment for the target version")),
-                (true, None) => Some(commitment(&resp.opening, &req.label, t, &update)?),
+                (true, None) => Some(commitment(&resp.opening, &req.label, t, &update).map_err(blame)?),
                 (false, c) => c,
             };
             material.insert(v, (key, c));
@@ -379,9 +428,7 @@ impl Client {
         let monitored = matches!(self.config.mode, Mode::ContactMonitoring) && rightmost.is_none_or(|d| position > d);
         if monitored {
             let m = self.monitors.entry(req.label.clone()).or_default();
-            if !m.entries.values().any(|&v| v == t) {
-                m.entries.insert(position, t);
-            }
+            m.track(position, t);
             for v in ladder::monitoring(t) {
                 m.material.insert(v, material[&v]);
             }
@@ -393,20 +440,25 @@ impl Client {
     /// Verifies a contact monitoring response for `request` at time `now`.
     pub fn verify_monitor(&mut self, request: &[u8], response: &[u8], now: u64) -> Result<()> {
         let req = MonitorRequest::from_bytes(request)?;
-        let resp = ProofResponse::from_bytes(response, &self.config)?;
         let monitor =
             self.monitors.get(&req.label).ok_or_else(|| invalid("this client does not monitor that label"))?;
-        let mut entries: BTreeMap<u64, u32> = req.entries.iter().copied().collect();
-        if entries != monitor.entries {
+        if req.entries != monitor.chunk() {
             return Err(invalid("the request is not this client's monitoring map"));
         }
+        let resp = ProofResponse::from_bytes(response, &self.config).map_err(blame)?;
+        let mut entries: BTreeMap<u64, u32> = req.entries.iter().copied().collect();
         let ((), checked) = self.check(&resp.full_tree_head, req.last, &resp.proof, &monitor.material, now, |w| {
             w.contact_monitor(&mut entries)
         })?;
-        if entries.is_empty() {
+        let m = self.monitors.get_mut(&req.label).expect("present");
+        for (p, _) in &req.entries {
+            m.entries.remove(p);
+        }
+        for (p, v) in entries {
+            m.track(p, v);
+        }
+        if m.entries.is_empty() {
             self.monitors.remove(&req.label);
-        } else {
-            self.monitors.get_mut(&req.label).expect("present").entries = entries;
         }
         self.commit(checked);
         Ok(())
@@ -416,7 +468,7 @@ impl Client {
     /// greatest version at the starting entry, which the owner then keeps.
     pub fn verify_owner_init(&mut self, request: &[u8], response: &[u8], now: u64) -> Result<Option<u32>> {
         let req = OwnerInitRequest::from_bytes(request)?;
-        let resp = OwnerInitResponse::from_bytes(response, &self.config)?;
+        let resp = OwnerInitResponse::from_bytes(response, &self.config).map_err(blame)?;
         let g = &resp.greatest_versions;
         let mut versions: Vec<u32> = g.iter().flat_map(|&v| ladder::base(v)).chain([0]).collect();
         versions.sort_unstable();
@@ -429,35 +481,90 @@ impl Client {
             if g.contains(&v) && step.commitment.is_none() {
                 return Err(failed(format!("no commitment for version {v}, which the log says exists")));
             }
-            let key = verify_search_key(&self.config.vrf_public_key, &req.label, v, &step.proof)?;
+            let key = verify_search_key(&self.config.vrf_public_key, &req.label, v, &step.proof).map_err(blame)?;
             material.insert(v, (key, step.commitment));
         }
-        let ((), checked) =
-            self.check(&resp.full_tree_head, req.last, &resp.init, &material, now, |w| w.owner_init(req.start, g))?;
+        let (start_timestamp, checked) = self.check(&resp.full_tree_head, req.last, &resp.init, &material, now, |w| {
+            w.owner_init(req.start, g)?;
+            w.timestamp(req.start)
+        })?;
         let greatest = g.first().copied();
         let known = greatest.map(|g| (req.start, g)).into_iter().collect();
-        self.owned.insert(req.label, Owned { start: req.start, greatest, known, material });
+        self.owned.insert(req.label, Owned { start: req.start, start_timestamp, greatest, known, material });
         self.commit(checked);
         Ok(greatest)
     }
 
     /// Verifies an owner monitoring response: the distinguished entries
     /// right of the owner's start hold exactly the versions it knows. The
-    /// owner's start moves to the rightmost entry checked, which returns.
-    pub fn verify_owner_monitor(&mut self, request: &[u8], response: &[u8], now: u64) -> Result<u64> {
+    /// owner's start moves to the rightmost entry checked. The log may stop
+    /// early (the draft lets it bound its answer), so the result says
+    /// whether the start is now the tree's rightmost distinguished entry;
+    /// if not, the owner asks again. A response that neither gets there
+    /// nor checks a single entry toward it is refused: the draft's owner
+    /// queries "until ... successfully reached the rightmost distinguished
+    /// log entry", and a log that stops before the first entry it should
+    /// check hides that entry from its owner. (An honest log stops there
+    /// only when the entry holds a version the owner has not heard of: the
+    /// owner then asks for it with an `UpdateRequest` and monitors again.)
+    pub fn verify_owner_monitor(&mut self, request: &[u8], response: &[u8], now: u64) -> Result<OwnerProgress> {
         let req = OwnerMonitorRequest::from_bytes(request)?;
-        let resp = ProofResponse::from_bytes(response, &self.config)?;
         let owned = self.owned.get(&req.label).ok_or_else(|| invalid("this client does not own that label"))?;
         if (req.start, req.greatest_version) != (owned.start, owned.greatest) || !req.entries.is_empty() {
             return Err(invalid("the request is not this client's owner state"));
         }
-        let (moved, checked) = self.check(&resp.full_tree_head, req.last, &resp.proof, &owned.material, now, |w| {
-            w.owner_monitor(owned.start, &|x| owned.expected(x), &mut |_| false)
-        })?;
-        let start = moved.unwrap_or(owned.start);
-        self.owned.get_mut(&req.label).expect("owned").start = start;
+        let resp = ProofResponse::from_bytes(response, &self.config).map_err(blame)?;
+        let ((moved, rightmost), checked) =
+            self.check(&resp.full_tree_head, req.last, &resp.proof, &owned.material, now, |w| {
+                let moved = w.owner_monitor(owned.start, &|x| owned.expected(x), &mut |_| false)?;
+                let moved = moved.map(|x| Ok((x, w.timestamp(x)?))).transpose()?;
+                // Frontier entries only: every one is in the proof already.
+                Ok((moved, w.rightmost_distinguished()?))
+            })?;
+        let (start, start_timestamp) = moved.unwrap_or((owned.start, owned.start_timestamp));
+        let complete = rightmost.is_none_or(|r| r <= start);
+        if !complete && moved.is_none() {
+            return Err(failed(format!(
+                "owner monitoring made no progress: it stopped at entry {start}, before the rightmost \
+                 distinguished entry {}",
+                rightmost.unwrap_or(0)
+            )));
+        }
+        let owned = self.owned.get_mut(&req.label).expect("owned");
+        (owned.start, owned.start_timestamp) = (start, start_timestamp);
         self.commit(checked);
-        Ok(start)
+        Ok(OwnerProgress { start, complete })
+    }
+
+    /// Whether the owner's start for `label` has passed the log's maximum
+    /// lifetime in the retained view (the log no longer keeps what owner
+    /// monitoring from there needs): the owner then initializes again from
+    /// a recent distinguished entry, after hearing of the versions it can
+    /// through `UpdateRequest`s. Versions the new start holds beyond those
+    /// were made while this client was away and can no longer be checked
+    /// one by one.
+    pub fn owner_expired(&self, label: &[u8]) -> Result<bool> {
+        let o = self.owned.get(label).ok_or_else(|| invalid("this client does not own that label"))?;
+        let newest = self.view.newest_timestamp().unwrap_or(0);
+        Ok(self.config.maximum_lifetime.is_some_and(|ml| newest.saturating_sub(o.start_timestamp) >= ml))
+    }
+
+    /// Judges a log's refusal of a request from this client's view as one
+    /// naming more entries than the log serves (`head`: the signed head it
+    /// came with). Returns the log's head when it proves a rollback: signed
+    /// by the log, and smaller than the head this client verified before.
+    /// VerificationError when the refusal proves nothing of the kind (the
+    /// head is forged, or not smaller): the log refused a request it should
+    /// have answered.
+    pub fn judge_behind(&self, head: &[u8]) -> Result<SignedHead> {
+        let theirs = SignedHead::verified(head, &self.config).map_err(blame)?;
+        if theirs.tree_size >= self.view.size {
+            return Err(failed(format!(
+                "the log refused a view of {} entries as ahead of it, with a signed head of {}",
+                self.view.size, theirs.tree_size
+            )));
+        }
+        Ok(theirs)
     }
 
     /// Verifies an update response for an owned label (the draft's update
@@ -469,11 +576,11 @@ impl Client {
     /// contact-monitors their entry if it is not distinguished.
     pub fn verify_update(&mut self, request: &[u8], response: &[u8], now: u64) -> Result<Vec<(u32, Vec<u8>)>> {
         let req = UpdateRequest::from_bytes(request)?;
-        let resp = UpdateResponse::from_bytes(response, &self.config)?;
         let owned = self.owned.get(&req.label).ok_or_else(|| invalid("this client does not own that label"))?;
         if req.greatest_version != owned.greatest {
             return Err(invalid("the request is not this client's owner state"));
         }
+        let resp = UpdateResponse::from_bytes(response, &self.config).map_err(blame)?;
         let p = resp.position;
         let settled = owned.known.last().map_or(owned.start, |k| k.0.max(owned.start));
         if p <= settled {
@@ -501,11 +608,11 @@ impl Client {
             if step.commitment.is_some() && owned.greatest.is_none_or(|g| v >= g) {
                 return Err(failed(format!("a commitment for version {v}, which the owner must compute")));
             }
-            let key = verify_search_key(&self.config.vrf_public_key, &req.label, v, &step.proof)?;
+            let key = verify_search_key(&self.config.vrf_public_key, &req.label, v, &step.proof).map_err(blame)?;
             material.insert(v, (key, step.commitment));
         }
         for ((&v, value), opening) in new.iter().zip(&values).zip(&resp.openings) {
-            let c = commitment(opening, &req.label, v, &update_value(value)?)?;
+            let c = commitment(opening, &req.label, v, &update_value(value).map_err(blame)?).map_err(blame)?;
             let key = material.get(&v).ok_or_else(|| failed(format!("no VRF proof for new version {v}")))?.0;
             material.insert(v, (key, Some(c)));
         }
@@ -520,7 +627,7 @@ impl Client {
         owned.material = material.clone();
         if !distinguished && matches!(self.config.mode, Mode::ContactMonitoring) {
             let m = self.monitors.entry(req.label.clone()).or_default();
-            m.entries.insert(p, g_new);
+            m.track(p, g_new);
             for v in ladder::monitoring(g_new) {
                 if let Some(&km) = material.get(&v) {
                     m.material.insert(v, km);
@@ -538,7 +645,7 @@ impl Client {
         if self.probe && req.stop != Some(u64::MAX) {
             return Err(invalid("a probe from gossip asks for no distinguished entries"));
         }
-        let resp = ProofResponse::from_bytes(response, &self.config)?;
+        let resp = ProofResponse::from_bytes(response, &self.config).map_err(blame)?;
         let (stamped, checked) =
             self.check(&resp.full_tree_head, req.last, &resp.proof, &LabelMaterial::new(), now, |w| {
                 let found = w.walk_distinguished(req.stop, self.recent)?;
@@ -561,7 +668,8 @@ impl Client {
     }
 
     /// The retained state, to save and later [`Client::restore`]: the
-    /// configuration, the view and the monitoring maps (no secrets).
+    /// configuration, the view and the monitoring maps (no secrets). Every
+    /// count is 32 bits wide, so any state this client holds round-trips.
     pub fn save(&self) -> Result<Vec<u8>> {
         self.not_probe()?;
         let mut w = Writer::default();
@@ -577,17 +685,17 @@ impl Client {
                 &mut w
             }
         };
-        w.u8(self.view.heads.len() as u8);
+        w.u32(self.view.heads.len() as u32);
         for h in &self.view.heads {
             w.fixed(h);
         }
-        w.u8(self.view.frontier.len() as u8);
+        w.u32(self.view.frontier.len() as u32);
         for (x, t, r) in &self.view.frontier {
             w.u64(*x).u64(*t).fixed(r);
         }
         w.u32(self.owned.len() as u32);
         for (label, o) in &self.owned {
-            w.vector(label, 255)?.u64(o.start);
+            w.vector(label, 255)?.u64(o.start).u64(o.start_timestamp);
             match o.greatest {
                 None => w.u8(0),
                 Some(g) => w.u8(1).u32(g),
@@ -601,7 +709,7 @@ impl Client {
         w.u32(self.monitors.len() as u32);
         for (label, m) in &self.monitors {
             w.vector(label, 255)?;
-            w.u8(m.entries.len() as u8);
+            w.u32(m.entries.len() as u32);
             for (p, v) in &m.entries {
                 w.u64(*p).u32(*v);
             }
@@ -610,31 +718,42 @@ impl Client {
         Ok(w.buf)
     }
 
-    /// A client from [`Client::save`]'s bytes, decoded strictly.
+    /// A client from [`Client::save`]'s bytes, decoded strictly. The
+    /// previous format (`cli4`, one-byte counts, no start timestamps) loads
+    /// too: its owned labels count as expired, so the owner initializes
+    /// again on its next monitoring, which raises nothing unless versions
+    /// were made meanwhile that it can no longer check.
     pub fn restore(state: &[u8]) -> Result<Client> {
         let mut r = Reader::new(state, "client state");
-        if r.fixed(STATE_MAGIC.len())? != STATE_MAGIC {
-            return Err(invalid("not a veritree KEYTRANS client state"));
+        let magic = r.fixed(STATE_MAGIC.len())?;
+        let v4 = magic == STATE_MAGIC_V4;
+        if magic != STATE_MAGIC && !v4 {
+            return Err(invalid("not a veritree KEYTRANS client state (or one from a newer veritree)"));
         }
+        let count = |r: &mut Reader<'_>| if v4 { r.u8().map(u32::from) } else { r.u32() };
         let config = Configuration::from_bytes(r.vector(u32::MAX.into())?)?;
+        supported(&config)?;
         let recent = usize::try_from(r.u64()?).map_err(|_| invalid("recent count too large"))?;
         let size = r.u64()?;
         let root = r.array()?;
         let signature = r.vector(u16::MAX.into())?.to_vec();
         let auditor = r.optional(AuditorTreeHead::decode)?;
-        let heads = (0..r.u8()?).map(|_| r.array()).collect::<Result<_>>()?;
-        let frontier = (0..r.u8()?).map(|_| Ok((r.u64()?, r.u64()?, r.array()?))).collect::<Result<_>>()?;
+        let heads = (0..count(&mut r)?).map(|_| r.array()).collect::<Result<_>>()?;
+        let frontier = (0..count(&mut r)?).map(|_| Ok((r.u64()?, r.u64()?, r.array()?))).collect::<Result<_>>()?;
         let mut owned = BTreeMap::new();
         for _ in 0..r.u32()? {
             let label = r.vector(255)?.to_vec();
-            let (start, greatest) = (r.u64()?, r.optional(|r| r.u32())?);
+            let start = r.u64()?;
+            let start_timestamp = if v4 { 0 } else { r.u64()? };
+            let greatest = r.optional(|r| r.u32())?;
             let known = (0..r.u32()?).map(|_| Ok((r.u64()?, r.u32()?))).collect::<Result<_>>()?;
-            owned.insert(label, Owned { start, greatest, known, material: read_material(&mut r)? });
+            let material = read_material(&mut r)?;
+            owned.insert(label, Owned { start, start_timestamp, greatest, known, material });
         }
         let mut monitors = BTreeMap::new();
         for _ in 0..r.u32()? {
             let label = r.vector(255)?.to_vec();
-            let entries = (0..r.u8()?).map(|_| Ok((r.u64()?, r.u32()?))).collect::<Result<_>>()?;
+            let entries = (0..count(&mut r)?).map(|_| Ok((r.u64()?, r.u32()?))).collect::<Result<_>>()?;
             monitors.insert(label, LabelMonitor { entries, material: read_material(&mut r)? });
         }
         r.finish()?;
@@ -646,7 +765,29 @@ impl Client {
     }
 }
 
-const STATE_MAGIC: &[u8; 16] = b"veritree kt cli4";
+const STATE_MAGIC: &[u8; 16] = b"veritree kt cli5";
+const STATE_MAGIC_V4: &[u8; 16] = b"veritree kt cli4";
+
+/// Refuses the deployment modes this client cannot verify.
+fn supported(config: &Configuration) -> Result<()> {
+    if matches!(config.mode, Mode::ThirdPartyManagement { .. }) {
+        return Err(invalid(
+            "third-party management is not supported: the service operator's signatures on values are not \
+             checked yet, and the draft forbids consuming a value before they are",
+        ));
+    }
+    Ok(())
+}
+
+/// What a response carried that is malformed or does not fit (its
+/// decoding, an index out of range) is as much a failed verification as a
+/// forged proof; clock trouble stays what it is.
+fn blame(e: Error) -> Error {
+    match e {
+        Error::InvalidArgument(m) | Error::OutOfRange(m) => failed(m),
+        e => e,
+    }
+}
 
 fn write_material(w: &mut Writer, material: &LabelMaterial) -> Result<()> {
     let n = u16::try_from(material.len()).map_err(|_| invalid("too many ladder versions to save"))?;

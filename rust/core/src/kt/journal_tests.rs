@@ -93,7 +93,7 @@ type Ask = fn(&Directory, &[u8]) -> Result<Vec<u8>, Error>;
 /// saw nothing or part of the log; monitoring maps from a client's.
 fn requests(d: &Directory, now: u64) -> Vec<(Ask, Vec<u8>)> {
     let n = d.size();
-    let mut c = Client::new(d.config().clone(), 4);
+    let mut c = Client::new(d.config().clone(), 4).unwrap();
     let req = c.distinguished_request(None);
     let distinguished = c.verify_distinguished(&req, &d.distinguished(&req).unwrap(), now).unwrap();
     let mut out: Vec<(Ask, Vec<u8>)> = Vec::new();
@@ -150,7 +150,7 @@ fn a_reopened_directory_is_the_same_log() {
         grow_audited(&mut d, auditor.as_deref_mut(), 0, 60);
         // An entry after the auditor's head: heads are served as taken.
         grow(&mut d, 60, 61);
-        let mut c = Client::new(d.config().clone(), 4);
+        let mut c = Client::new(d.config().clone(), 4).unwrap();
         let req = c.search_request(b"user3", None).unwrap();
         c.verify_search(&req, &d.search(&req).unwrap(), START + 61_000).unwrap();
         let asked = requests(&d, START + 61_000);

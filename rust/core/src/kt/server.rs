@@ -25,7 +25,7 @@ use super::messages::{
 };
 use super::search_tree::path_to;
 use super::session::{Recorder, SearchKeys};
-use super::tree_head::{AuditorTreeHead, Configuration, Mode, TreeHead};
+use super::tree_head::{AuditorTreeHead, Configuration, Mode, SignedHead, TreeHead};
 use super::wire::Reader;
 use crate::error::{invalid, Error, Result};
 use crate::map::{Key, Map, MapSuite};
@@ -427,12 +427,22 @@ impl Directory {
         Ok(head)
     }
 
+    /// The current signed head with the root it signs (None before the
+    /// first entry): what a refusal to a user ahead of the log carries.
+    fn signed_head(&self) -> Result<SignedHead> {
+        let head = self.head.as_ref().ok_or_else(|| invalid("the log has no entries yet"))?;
+        Ok(SignedHead { tree_size: head.tree_size, root: self.log.root(head.tree_size)?, signature: head.signature.clone() })
+    }
+
     fn full_tree_head(&self, last: Option<u64>) -> Result<FullTreeHead> {
         let n = self.size();
         match last {
             _ if n == 0 => Err(invalid("the log has no entries yet")),
             Some(0) => Err(invalid("a user cannot have seen a log of 0 entries")),
-            Some(l) if l > n => Err(invalid(format!("the user claims {l} entries; the log has {n}"))),
+            Some(l) if l > n => Err(Error::Behind {
+                message: format!("the user claims {l} entries; the log has {n}"),
+                head: self.signed_head()?.to_bytes()?,
+            }),
             Some(l) if l == n => Ok(FullTreeHead::Same),
             _ if self.auditing() && self.auditor_head.is_none() => Err(invalid("the log has no auditor tree head yet")),
             _ => Ok(FullTreeHead::Updated {
