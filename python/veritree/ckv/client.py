@@ -51,7 +51,7 @@ def _locked(method: Callable[Concatenate[CkvClient, P], T]) -> Callable[Concaten
     """Runs a public method under the client's lock: a response must be
     verified by the state its request was made from."""
 
-    def run(self: CkvClient, *args: P.args, **kwargs: P.kwargs) -> T:
+    def run(self: CkvClient, /, *args: P.args, **kwargs: P.kwargs) -> T:
         with self._lock:
             return method(self, *args, **kwargs)
 
