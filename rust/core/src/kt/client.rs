@@ -484,10 +484,11 @@ impl Client {
             let key = verify_search_key(&self.config.vrf_public_key, &req.label, v, &step.proof).map_err(blame)?;
             material.insert(v, (key, step.commitment));
         }
-        let (start_timestamp, checked) = self.check(&resp.full_tree_head, req.last, &resp.init, &material, now, |w| {
-            w.owner_init(req.start, g)?;
-            w.timestamp(req.start)
-        })?;
+        let (start_timestamp, checked) =
+            self.check(&resp.full_tree_head, req.last, &resp.init, &material, now, |w| {
+                w.owner_init(req.start, g)?;
+                w.timestamp(req.start)
+            })?;
         let greatest = g.first().copied();
         let known = greatest.map(|g| (req.start, g)).into_iter().collect();
         self.owned.insert(req.label, Owned { start: req.start, start_timestamp, greatest, known, material });
@@ -753,8 +754,16 @@ impl Client {
         let mut monitors = BTreeMap::new();
         for _ in 0..r.u32()? {
             let label = r.vector(255)?.to_vec();
-            let entries = (0..count(&mut r)?).map(|_| Ok((r.u64()?, r.u32()?))).collect::<Result<_>>()?;
-            monitors.insert(label, LabelMonitor { entries, material: read_material(&mut r)? });
+            let entries: Vec<(u64, u32)> =
+                (0..count(&mut r)?).map(|_| Ok((r.u64()?, r.u32()?))).collect::<Result<_>>()?;
+            // Tracked again: a map saved before `track` kept its order (a
+            // repeated version, an older one right of a newer) is one the
+            // log refuses; this heals it without losing the newest version.
+            let mut m = LabelMonitor { entries: BTreeMap::new(), material: read_material(&mut r)? };
+            for (p, v) in entries.into_iter().rev() {
+                m.track(p, v);
+            }
+            monitors.insert(label, m);
         }
         r.finish()?;
         let view = View { size, heads, frontier };
@@ -804,4 +813,124 @@ fn write_material(w: &mut Writer, material: &LabelMaterial) -> Result<()> {
 
 fn read_material(r: &mut Reader<'_>) -> Result<LabelMaterial> {
     (0..r.u16()?).map(|_| Ok((r.u32()?, (r.array()?, r.optional(|r| r.array())?)))).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A small obviously-correct model of what a monitoring map must
+    /// satisfy after any sequence of tracked (position, version) pairs.
+    fn well_formed(m: &LabelMonitor) -> bool {
+        let versions: Vec<u32> = m.entries.values().copied().collect();
+        versions.windows(2).all(|w| w[0] < w[1])
+    }
+
+    #[test]
+    fn tracking_keeps_versions_growing_with_positions_and_never_drops_the_newest() {
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move |n: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % n
+        };
+        for _ in 0..2000 {
+            let mut m = LabelMonitor::default();
+            let mut newest: Option<u32> = None;
+            for _ in 0..1 + next(12) {
+                let (p, v) = (next(40), next(10) as u32);
+                let before = m.entries.clone();
+                m.track(p, v);
+                newest = newest.max(Some(v));
+                assert!(well_formed(&m), "{before:?} + ({p}, {v}) -> {:?}", m.entries);
+                assert!(m.entries.values().any(|&w| Some(w) == newest), "the newest version was dropped");
+                // An older version never displaces a newer one.
+                for (q, w) in before {
+                    assert!(w < v || m.entries.get(&q) == Some(&w), "({q}, {w}) lost to ({p}, {v})");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn large_maps_are_monitored_in_chunks_and_saved_whole() {
+        let mut c = Client::new(
+            Configuration {
+                mode: Mode::ContactMonitoring,
+                signature_public_key: vec![1; 32],
+                vrf_public_key: vec![2; 32],
+                max_ahead: 1,
+                max_behind: 1,
+                reasonable_monitoring_window: 1,
+                maximum_lifetime: Some(2),
+            },
+            4,
+        )
+        .unwrap();
+        let mut m = LabelMonitor::default();
+        for i in 0..600u32 {
+            m.track(u64::from(i) * 3, i);
+        }
+        assert_eq!(m.entries.len(), 600);
+        assert_eq!(m.chunk().len(), MONITOR_CHUNK);
+        assert_eq!(m.chunk()[0], (0, 0));
+        c.monitors.insert(b"busy".to_vec(), m);
+        c.owned
+            .insert(b"mine".to_vec(), Owned { start: 7, start_timestamp: 99, greatest: Some(3), ..Owned::default() });
+        let back = Client::restore(&c.save().unwrap()).unwrap();
+        assert_eq!(back.monitors, c.monitors);
+        assert_eq!(back.owned, c.owned);
+        let req = MonitorRequest::from_bytes(&back.monitor_request(b"busy").unwrap()).unwrap();
+        assert_eq!(req.entries.len(), MONITOR_CHUNK);
+    }
+
+    #[test]
+    fn the_previous_state_format_loads_with_owners_to_initialize_again() {
+        let config = Configuration {
+            mode: Mode::ContactMonitoring,
+            signature_public_key: vec![1; 32],
+            vrf_public_key: vec![2; 32],
+            max_ahead: 1,
+            max_behind: 1,
+            reasonable_monitoring_window: 1,
+            maximum_lifetime: Some(1000),
+        };
+        // The cli4 layout, written out: one-byte counts, no start timestamp.
+        let mut w = Writer::default();
+        w.fixed(STATE_MAGIC_V4);
+        w.vector(&config.to_bytes().unwrap(), u32::MAX.into()).unwrap();
+        w.u64(4).u64(1).fixed(&[5; 32]);
+        w.vector(&[6; 64], u16::MAX.into()).unwrap();
+        w.u8(0); // no auditor head
+        w.u8(1).fixed(&[7; 32]); // heads
+        w.u8(1).u64(0).u64(5000).fixed(&[8; 32]); // frontier
+        w.u32(1).vector(b"mine", 255).unwrap().u64(0).u8(1).u32(2).u32(1).u64(0).u32(2);
+        w.buf.extend_from_slice(&0u16.to_be_bytes());
+        // A map the old client could make and the log refuses: version 1
+        // twice, and version 5 left of version 3.
+        w.u32(1).vector(b"theirs", 255).unwrap().u8(4);
+        for (p, v) in [(1u64, 1u32), (4, 1), (6, 5), (9, 3)] {
+            w.u64(p).u32(v);
+        }
+        w.buf.extend_from_slice(&0u16.to_be_bytes());
+        let c = Client::restore(&w.buf).unwrap();
+        assert_eq!(c.view.size, 1);
+        assert_eq!(c.owned[&b"mine"[..]].greatest, Some(2));
+        assert_eq!(c.owned[&b"mine"[..]].known, vec![(0, 2)]);
+        let healed: Vec<(u64, u32)> = c.monitors[&b"theirs"[..]].entries.iter().map(|(&p, &v)| (p, v)).collect();
+        assert_eq!(healed, vec![(4, 1), (6, 5)], "each version once, growing, the newest kept");
+        assert!(c.owner_expired(b"mine").unwrap(), "no start timestamp: initialize again");
+        // Cut anywhere, or with a byte more, it is refused with a message.
+        for cut in [1, 17, w.buf.len() - 1] {
+            let err = Client::restore(&w.buf[..cut]).unwrap_err();
+            assert!(matches!(err, Error::InvalidArgument(_)), "{err}");
+        }
+        let mut longer = w.buf.clone();
+        longer.push(0);
+        assert!(Client::restore(&longer).is_err());
+        let mut newer = w.buf.clone();
+        newer[15] = b'9';
+        assert!(matches!(Client::restore(&newer), Err(Error::InvalidArgument(m)) if m.contains("newer veritree")));
+    }
 }

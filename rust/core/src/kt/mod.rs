@@ -19,6 +19,8 @@ pub mod tree_head;
 pub mod wire;
 
 #[cfg(test)]
+mod client_tests;
+#[cfg(test)]
 mod journal_tests;
 #[cfg(test)]
 mod tests;

@@ -431,7 +431,11 @@ impl Directory {
     /// first entry): what a refusal to a user ahead of the log carries.
     fn signed_head(&self) -> Result<SignedHead> {
         let head = self.head.as_ref().ok_or_else(|| invalid("the log has no entries yet"))?;
-        Ok(SignedHead { tree_size: head.tree_size, root: self.log.root(head.tree_size)?, signature: head.signature.clone() })
+        Ok(SignedHead {
+            tree_size: head.tree_size,
+            root: self.log.root(head.tree_size)?,
+            signature: head.signature.clone(),
+        })
     }
 
     fn full_tree_head(&self, last: Option<u64>) -> Result<FullTreeHead> {

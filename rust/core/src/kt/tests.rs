@@ -8,10 +8,10 @@ use super::tree_head::{Configuration, Mode};
 use crate::error::Error;
 use crate::vrf::VrfSecretKey;
 
-const START: u64 = 1_700_000_000_000;
+pub(super) const START: u64 = 1_700_000_000_000;
 const RMW: u64 = 10_000;
 
-fn directory(seed: u8, lifetime: Option<u64>) -> Directory {
+pub(super) fn directory(seed: u8, lifetime: Option<u64>) -> Directory {
     let signing = SigningKey::from_bytes(&[seed; 32]);
     let vrf = VrfSecretKey::from_seed(&[seed.wrapping_add(1); 32]).unwrap();
     let config = Configuration {
@@ -28,7 +28,7 @@ fn directory(seed: u8, lifetime: Option<u64>) -> Directory {
 
 /// Publishes entries `from..to`, one per second; label `i % 5` gets a new
 /// version at entry i when `i % 3 == 0`.
-fn grow(d: &mut Directory, from: u64, to: u64) {
+pub(super) fn grow(d: &mut Directory, from: u64, to: u64) {
     for i in from..to {
         if i % 3 == 0 {
             d.stage(format!("user{}", i % 5).as_bytes(), format!("keys of user{} at {i}", i % 5).as_bytes()).unwrap();
@@ -37,7 +37,7 @@ fn grow(d: &mut Directory, from: u64, to: u64) {
     }
 }
 
-fn now(d: &Directory) -> u64 {
+pub(super) fn now(d: &Directory) -> u64 {
     START + 1000 * (d.size() - 1) + 5
 }
 
