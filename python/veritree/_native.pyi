@@ -269,6 +269,10 @@ class KtClient:
         rightmost one (if not, ask again). An answer that makes no progress raises VerificationError."""
     def owner_expired(self, label: BytesLike) -> bool:
         """Whether the owner's start has passed the log's maximum lifetime: initialize ownership again."""
+    def forget_expired(self, label: BytesLike) -> list[tuple[int, int]]:
+        """Stops monitoring the label's positions past the maximum lifetime; returns them as (position, version).
+
+        The fallback when the log refuses to monitor them after a long absence."""
     def judge_behind(self, head: BytesLike) -> tuple[int, bytes, bytes]:
         """The (tree_size, root, signature) of a LogBehindError's head when it proves a rollback;
         VerificationError when it proves nothing (forged, or not smaller than this client's view)."""

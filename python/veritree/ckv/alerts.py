@@ -26,9 +26,11 @@ class AlertKind(enum.Enum):
     #: before (restored from an old copy, or a shorter fork): both signed
     #: heads are the evidence.
     ROLLBACK = "rollback"
-    #: This device was away longer than the directory keeps log entries,
-    #: and versions of its own identifier were made meanwhile that can no
-    #: longer be checked one by one (the newest one still is).
+    #: This device was away longer than the directory keeps log entries:
+    #: versions of its own identifier were made meanwhile that can no longer
+    #: be checked one by one (the newest one still is), or versions of a
+    #: contact it saw could not be monitored to the end. The draft's case of
+    #: something possibly missed; nothing is known to be wrong.
     MONITORING_GAP = "monitoring-gap"
     #: The newest tree the directory serves is older than the log allows.
     STALE_TREE = "stale-tree"

@@ -311,7 +311,15 @@ class CkvClient:
             self._reinit(identifier, start)
         for _ in range(MAX_OWNER_ROUNDS):
             req = self.kt.owner_monitor_request(identifier)
-            response = self._send("owner monitoring", self.transport.owner_monitor, req, refusal_is_silence=True)
+            try:
+                response = self._send("owner monitoring", self.transport.owner_monitor, req, refusal_is_silence=True)
+            except ValueError:
+                # Entries may have expired since the view above: look again.
+                start = self._start()
+                if not self.kt.owner_expired(identifier):
+                    raise
+                self._reinit(identifier, start)
+                continue
             try:
                 _, complete = self._check("owner monitoring", self.kt.verify_owner_monitor, req, response,
                                           identifier, alert=False)
@@ -367,13 +375,27 @@ class CkvClient:
 
     def _monitor_contact(self, label: bytes) -> None:
         """Contact monitoring of `label`, a chunk of the draft's 255 entries
-        at a time (each chunk moves its entries onto the frontier)."""
+        at a time (each chunk moves its entries onto the frontier). Refused
+        after this device was away longer than the directory keeps entries,
+        the positions past that age are given up, with an alert: the draft's
+        case of something possibly missed."""
         for _ in range(MAX_OWNER_ROUNDS):
             whole = len(self.kt.monitoring(label)) <= MONITOR_CHUNK
             req = self.kt.monitor_request(label)
-            self._ask("contact monitoring", self.transport.monitor, req, self.kt.verify_monitor, label,
-                      refusal_is_silence=True)
-            if whole or label not in self.kt.monitored_labels:
+            try:
+                self._ask("contact monitoring", self.transport.monitor, req, self.kt.verify_monitor, label,
+                          refusal_is_silence=True)
+            except ValueError:
+                self._start()  # a fresh view: which positions has the log let go of?
+                gone = self.kt.forget_expired(label)
+                if not gone:
+                    raise
+                self._alert(AlertKind.MONITORING_GAP, label,
+                            f"versions {', '.join(str(v) for _, v in gone)} of this contact were seen longer ago "
+                            f"than the directory keeps entries, and could not be monitored to the end",
+                            positions=",".join(str(p) for p, _ in gone))
+                whole = False
+            if label not in self.kt.monitored_labels or whole:
                 return
 
     def _judge_own(self, identifier: bytes, added: list[tuple[int, bytes]]) -> None:

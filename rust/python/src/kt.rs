@@ -531,6 +531,14 @@ impl PyKtClient {
         Ok(self.lock().monitors().get(label.as_ref()).map(|m| m.entries.clone()).unwrap_or_default())
     }
 
+    /// Stops monitoring the positions of `label` that have passed the log's
+    /// maximum lifetime in the retained view and returns them as
+    /// [(position, version)]: the fallback when the log refuses to monitor
+    /// them after a long absence (something may have been missed there).
+    fn forget_expired(&self, label: &Bound<'_, PyAny>) -> PyResult<Vec<(u64, u32)>> {
+        Ok(self.lock().forget_expired(&convert::bytes_of(label, "label")?))
+    }
+
     /// Judges a LogBehindError's signed head (its args[1]): returns
     /// (tree_size, root, signature) when it proves a rollback (signed by the
     /// log, smaller than the head this client verified); VerificationError

@@ -28,6 +28,10 @@ pub struct LabelMonitor {
     /// Position → the greatest version proven there. Versions grow with
     /// positions and none repeats (see [`LabelMonitor::track`]).
     pub entries: BTreeMap<u64, u32>,
+    /// Position → its entry's timestamp, where a verified response showed
+    /// it (not for maps saved by an older veritree): how a client back from
+    /// a long absence knows which positions the log no longer keeps.
+    pub stamps: BTreeMap<u64, u64>,
     /// Search keys and commitments of the versions its ladders look up.
     pub material: LabelMaterial,
 }
@@ -47,12 +51,18 @@ impl LabelMonitor {
     /// step 3.1.1 drops it where their paths meet), so it is not added; a
     /// lesser one right of the new version is dropped for the same reason.
     /// A search for an older version therefore never displaces a newer one.
-    fn track(&mut self, position: u64, version: u32) {
+    fn track(&mut self, position: u64, version: u32, stamp: Option<u64>) {
         if self.entries.iter().any(|(&q, &w)| w == version || (q <= position && w > version)) {
             return;
         }
         self.entries.retain(|&q, &mut w| !(q >= position && w < version));
         self.entries.insert(position, version);
+        match stamp {
+            Some(t) => self.stamps.insert(position, t),
+            None => self.stamps.remove(&position),
+        };
+        let entries = &self.entries;
+        self.stamps.retain(|p, _| entries.contains_key(p));
     }
 
     /// The entries of the next monitoring request: the leftmost
@@ -423,12 +433,14 @@ impl Client {
                     None => w.greatest_version(t)?,
                     Some(_) => w.fixed_version(t)?,
                 };
-                Ok((position, w.rightmost_distinguished()?))
+                // The terminal entry's ladder read its timestamp already.
+                Ok(((position, w.timestamp(position)?), w.rightmost_distinguished()?))
             })?;
+        let (position, stamp) = position;
         let monitored = matches!(self.config.mode, Mode::ContactMonitoring) && rightmost.is_none_or(|d| position > d);
         if monitored {
             let m = self.monitors.entry(req.label.clone()).or_default();
-            m.track(position, t);
+            m.track(position, t, Some(stamp));
             for v in ladder::monitoring(t) {
                 m.material.insert(v, material[&v]);
             }
@@ -447,15 +459,23 @@ impl Client {
         }
         let resp = ProofResponse::from_bytes(response, &self.config).map_err(blame)?;
         let mut entries: BTreeMap<u64, u32> = req.entries.iter().copied().collect();
-        let ((), checked) = self.check(&resp.full_tree_head, req.last, &resp.proof, &monitor.material, now, |w| {
-            w.contact_monitor(&mut entries)
-        })?;
+        let (moved, checked) =
+            self.check(&resp.full_tree_head, req.last, &resp.proof, &monitor.material, now, |w| {
+                w.contact_monitor(&mut entries)?;
+                // A position the map moved to had a ladder: its timestamp is known.
+                let sent: BTreeMap<u64, u32> = req.entries.iter().copied().collect();
+                entries
+                    .iter()
+                    .map(|(&p, &v)| Ok((p, v, if sent.contains_key(&p) { None } else { Some(w.timestamp(p)?) })))
+                    .collect::<Result<Vec<_>>>()
+            })?;
         let m = self.monitors.get_mut(&req.label).expect("present");
+        let old_stamps = m.stamps.clone();
         for (p, _) in &req.entries {
             m.entries.remove(p);
         }
-        for (p, v) in entries {
-            m.track(p, v);
+        for (p, v, stamp) in moved {
+            m.track(p, v, stamp.or_else(|| old_stamps.get(&p).copied()));
         }
         if m.entries.is_empty() {
             self.monitors.remove(&req.label);
@@ -550,6 +570,35 @@ impl Client {
         Ok(self.config.maximum_lifetime.is_some_and(|ml| newest.saturating_sub(o.start_timestamp) >= ml))
     }
 
+    /// Stops monitoring the entries of `label`'s map whose positions have
+    /// passed the log's maximum lifetime in the retained view, and returns
+    /// them as (position, version): the fallback when the log refuses to
+    /// monitor them, as it must once the entries their paths cross have
+    /// expired. A client away that long can no longer make sure those
+    /// versions stayed visible until their owner could see them (the
+    /// draft's case of something possibly missed). Positions of maps saved
+    /// by an older veritree have no known timestamp and stay.
+    pub fn forget_expired(&mut self, label: &[u8]) -> Vec<(u64, u32)> {
+        let (Some(ml), Some(newest)) = (self.config.maximum_lifetime, self.view.newest_timestamp()) else {
+            return Vec::new();
+        };
+        let Some(m) = self.monitors.get_mut(label) else { return Vec::new() };
+        let gone: Vec<(u64, u32)> = m
+            .entries
+            .iter()
+            .filter(|(p, _)| m.stamps.get(p).is_some_and(|&t| newest.saturating_sub(t) >= ml))
+            .map(|(&p, &v)| (p, v))
+            .collect();
+        for (p, _) in &gone {
+            m.entries.remove(p);
+            m.stamps.remove(p);
+        }
+        if m.entries.is_empty() {
+            self.monitors.remove(label);
+        }
+        gone
+    }
+
     /// Judges a log's refusal of a request from this client's view as one
     /// naming more entries than the log serves (`head`: the signed head it
     /// came with). Returns the log's head when it proves a rollback: signed
@@ -618,9 +667,11 @@ impl Client {
             material.insert(v, (key, Some(c)));
         }
         let prev = owned.greatest;
-        let (distinguished, checked) =
+        let ((distinguished, p_stamp), checked) =
             self.check(&resp.full_tree_head, req.last, &resp.update, &material, now, |w| {
-                w.update_label(p, prev, settled, &new)
+                let distinguished = w.update_label(p, prev, settled, &new)?;
+                // An undistinguished entry had a ladder: its timestamp is known.
+                Ok((distinguished, if distinguished { 0 } else { w.timestamp(p)? }))
             })?;
         let owned = self.owned.get_mut(&req.label).expect("owned");
         owned.greatest = Some(g_new);
@@ -628,7 +679,7 @@ impl Client {
         owned.material = material.clone();
         if !distinguished && matches!(self.config.mode, Mode::ContactMonitoring) {
             let m = self.monitors.entry(req.label.clone()).or_default();
-            m.track(p, g_new);
+            m.track(p, g_new, Some(p_stamp));
             for v in ladder::monitoring(g_new) {
                 if let Some(&km) = material.get(&v) {
                     m.material.insert(v, km);
@@ -713,6 +764,10 @@ impl Client {
             w.u32(m.entries.len() as u32);
             for (p, v) in &m.entries {
                 w.u64(*p).u32(*v);
+                match m.stamps.get(p) {
+                    None => w.u8(0),
+                    Some(t) => w.u8(1).u64(*t),
+                };
             }
             write_material(&mut w, &m.material)?;
         }
@@ -754,14 +809,15 @@ impl Client {
         let mut monitors = BTreeMap::new();
         for _ in 0..r.u32()? {
             let label = r.vector(255)?.to_vec();
-            let entries: Vec<(u64, u32)> =
-                (0..count(&mut r)?).map(|_| Ok((r.u64()?, r.u32()?))).collect::<Result<_>>()?;
+            let entries: Vec<(u64, u32, Option<u64>)> = (0..count(&mut r)?)
+                .map(|_| Ok((r.u64()?, r.u32()?, if v4 { None } else { r.optional(|r| r.u64())? })))
+                .collect::<Result<_>>()?;
             // Tracked again: a map saved before `track` kept its order (a
             // repeated version, an older one right of a newer) is one the
             // log refuses; this heals it without losing the newest version.
-            let mut m = LabelMonitor { entries: BTreeMap::new(), material: read_material(&mut r)? };
-            for (p, v) in entries.into_iter().rev() {
-                m.track(p, v);
+            let mut m = LabelMonitor { material: read_material(&mut r)?, ..LabelMonitor::default() };
+            for (p, v, stamp) in entries.into_iter().rev() {
+                m.track(p, v, stamp);
             }
             monitors.insert(label, m);
         }
@@ -841,7 +897,7 @@ mod tests {
             for _ in 0..1 + next(12) {
                 let (p, v) = (next(40), next(10) as u32);
                 let before = m.entries.clone();
-                m.track(p, v);
+                m.track(p, v, None);
                 newest = newest.max(Some(v));
                 assert!(well_formed(&m), "{before:?} + ({p}, {v}) -> {:?}", m.entries);
                 assert!(m.entries.values().any(|&w| Some(w) == newest), "the newest version was dropped");
@@ -870,7 +926,7 @@ mod tests {
         .unwrap();
         let mut m = LabelMonitor::default();
         for i in 0..600u32 {
-            m.track(u64::from(i) * 3, i);
+            m.track(u64::from(i) * 3, i, Some(u64::from(i)));
         }
         assert_eq!(m.entries.len(), 600);
         assert_eq!(m.chunk().len(), MONITOR_CHUNK);

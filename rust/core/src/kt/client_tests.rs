@@ -181,3 +181,27 @@ fn owner_monitoring_reports_completion_and_expiry() {
     assert!(c.owner_expired(b"user2").unwrap());
     assert!(c.owner_expired(b"not mine").is_err());
 }
+
+/// A contact back from an absence longer than the maximum lifetime knows
+/// which of its positions the log may no longer keep (what a client falls
+/// back on when the log refuses to monitor them).
+#[test]
+fn monitoring_positions_past_the_maximum_lifetime_are_known_and_forgotten() {
+    let lifetime = 100_000;
+    let mut d = directory(56, Some(lifetime));
+    grow(&mut d, 0, 40);
+    let mut c = Client::new(d.config().clone(), 4).unwrap();
+    let label = b"user3";
+    let found = search(&mut c, &d, label, None);
+    assert!(found.monitored, "the newest entries are not distinguished");
+    assert!(c.forget_expired(label).is_empty());
+    assert!(c.monitors()[&label[..]].stamps.contains_key(&found.position));
+    // Away for longer than the lifetime; the log went on 1 entry a second.
+    grow(&mut d, 40, 300);
+    let req = c.distinguished_request(None);
+    c.verify_distinguished(&req, &d.distinguished(&req).unwrap(), now(&d)).unwrap();
+    let old: Vec<u64> = c.monitors()[&label[..]].entries.keys().copied().collect();
+    let gone = c.forget_expired(label);
+    assert_eq!(gone.iter().map(|g| g.0).collect::<Vec<_>>(), old);
+    assert!(!c.monitors().contains_key(&label[..]));
+}
