@@ -193,8 +193,9 @@ class CkvClient:
         otherwise a refusal the log had no ground for."""
         head = refusal.args[1] if len(refusal.args) > 1 and isinstance(refusal.args[1], bytes) else b""
         mine = self.kt.signed_head
-        assert mine is not None, "only a client that saw a tree can be ahead of it"
         try:
+            if mine is None:
+                raise VerificationError("this device has seen no tree yet")
             size, root, signature = self.kt.judge_behind(head)
         except (VerificationError, ValueError) as e:
             self._alert(AlertKind.DIRECTORY_MISBEHAVED, None,
