@@ -875,6 +875,19 @@ fn read_material(r: &mut Reader<'_>) -> Result<LabelMaterial> {
 mod tests {
     use super::*;
 
+    /// A configuration for state that never meets a log (keys unused).
+    fn config() -> Configuration {
+        Configuration {
+            mode: Mode::ContactMonitoring,
+            signature_public_key: vec![1; 32],
+            vrf_public_key: vec![2; 32],
+            max_ahead: 1,
+            max_behind: 1,
+            reasonable_monitoring_window: 1,
+            maximum_lifetime: Some(1000),
+        }
+    }
+
     /// A small obviously-correct model of what a monitoring map must
     /// satisfy after any sequence of tracked (position, version) pairs.
     fn well_formed(m: &LabelMonitor) -> bool {
@@ -911,19 +924,7 @@ mod tests {
 
     #[test]
     fn large_maps_are_monitored_in_chunks_and_saved_whole() {
-        let mut c = Client::new(
-            Configuration {
-                mode: Mode::ContactMonitoring,
-                signature_public_key: vec![1; 32],
-                vrf_public_key: vec![2; 32],
-                max_ahead: 1,
-                max_behind: 1,
-                reasonable_monitoring_window: 1,
-                maximum_lifetime: Some(2),
-            },
-            4,
-        )
-        .unwrap();
+        let mut c = Client::new(config(), 4).unwrap();
         let mut m = LabelMonitor::default();
         for i in 0..600u32 {
             m.track(u64::from(i) * 3, i, Some(u64::from(i)));
@@ -943,19 +944,10 @@ mod tests {
 
     #[test]
     fn the_previous_state_format_loads_with_owners_to_initialize_again() {
-        let config = Configuration {
-            mode: Mode::ContactMonitoring,
-            signature_public_key: vec![1; 32],
-            vrf_public_key: vec![2; 32],
-            max_ahead: 1,
-            max_behind: 1,
-            reasonable_monitoring_window: 1,
-            maximum_lifetime: Some(1000),
-        };
         // The cli4 layout, written out: one-byte counts, no start timestamp.
         let mut w = Writer::default();
         w.fixed(STATE_MAGIC_V4);
-        w.vector(&config.to_bytes().unwrap(), u32::MAX.into()).unwrap();
+        w.vector(&config().to_bytes().unwrap(), u32::MAX.into()).unwrap();
         w.u64(4).u64(1).fixed(&[5; 32]);
         w.vector(&[6; 64], u16::MAX.into()).unwrap();
         w.u8(0); // no auditor head

@@ -3,7 +3,7 @@
 //! refuses, rollback refusals judged, state saved in the old format.
 
 use super::client::Client;
-use super::tests::{directory, grow, now, START};
+use super::tests::{directory, grow, now, rightmost_distinguished, START};
 use crate::error::Error;
 
 /// Searches `label` (greatest version, or `version`) and verifies it.
@@ -55,9 +55,7 @@ fn an_owner_that_searched_its_own_label_keeps_a_map_the_log_accepts() {
     let mut d = directory(51, None);
     grow(&mut d, 0, 40);
     let mut phone = Client::new(d.config().clone(), 4).unwrap();
-    let req = phone.distinguished_request(None);
-    let start = phone.verify_distinguished(&req, &d.distinguished(&req).unwrap(), now(&d)).unwrap();
-    let start = start.last().unwrap().0;
+    let start = rightmost_distinguished(&mut phone, &d);
     let req = phone.owner_init_request(b"me", start).unwrap();
     phone.verify_owner_init(&req, &d.owner_init(&req).unwrap(), now(&d)).unwrap();
     let tablet_before = phone.save().unwrap();
@@ -142,8 +140,7 @@ fn owner_monitoring_reports_completion_and_expiry() {
     let mut d = directory(55, Some(lifetime));
     grow(&mut d, 0, 60);
     let mut c = Client::new(d.config().clone(), 4).unwrap();
-    let req = c.distinguished_request(None);
-    let start = c.verify_distinguished(&req, &d.distinguished(&req).unwrap(), now(&d)).unwrap().last().unwrap().0;
+    let start = rightmost_distinguished(&mut c, &d);
     let req = c.owner_init_request(b"user2", start).unwrap();
     c.verify_owner_init(&req, &d.owner_init(&req).unwrap(), now(&d)).unwrap();
     assert!(!c.owner_expired(b"user2").unwrap());

@@ -41,6 +41,12 @@ pub(super) fn now(d: &Directory) -> u64 {
     START + 1000 * (d.size() - 1) + 5
 }
 
+/// The rightmost distinguished entry, through `c`'s distinguished request.
+pub(super) fn rightmost_distinguished(c: &mut Client, d: &Directory) -> u64 {
+    let req = c.distinguished_request(None);
+    c.verify_distinguished(&req, &d.distinguished(&req).unwrap(), now(d)).unwrap().last().unwrap().0
+}
+
 #[test]
 fn honest_searches_monitoring_and_walks_verify() {
     let mut d = directory(1, None);
