@@ -43,6 +43,10 @@ MAX_OWNER_ROUNDS = 64
 MAX_CATCH_UP = 1024
 #: Most entries one contact monitoring request carries (the draft's limit).
 MONITOR_CHUNK = 255
+#: A monitoring task the directory leaves unanswered while it answers other
+#: requests is withheld once this many attempts in a row span
+#: `unavailable_after` (one dropped connection is not evidence).
+WITHHELD_ATTEMPTS = 3
 T = TypeVar("T")
 P = ParamSpec("P")
 
@@ -112,6 +116,9 @@ class CkvClient:
     #: Identifiers whose owner monitoring has not reached the rightmost
     #: distinguished entry yet (the next `monitor()` goes on).
     behind: set[bytes] = field(default_factory=set)
+    #: Per monitoring task left unanswered (refused or dropped): when the
+    #: first attempt since its last answer was made, and how many since.
+    withheld: dict[str, tuple[int, int]] = field(default_factory=dict)
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
 
     @classmethod
@@ -125,27 +132,28 @@ class CkvClient:
 
     # -- talking to the directory: every answer verified, every failure judged
 
-    def _send(self, what: str, send: Callable[[bytes], bytes], request: bytes, *,
-              refusal_is_silence: bool = False) -> bytes:
+    def _send(self, what: str, send: Callable[[bytes], bytes], request: bytes, *, task: str | None = None) -> bytes:
         """The directory's answer to `request`. No answer is silence (an
-        alert once it lasts); with `refusal_is_silence`, so is a refusal (an
-        honest directory answers every monitoring request this client
-        makes). A refusal that says this client saw more of the log than the
-        directory serves is judged: proof of a rollback, or a false refusal."""
+        alert once it lasts). A `task` (monitoring of one label, which an
+        honest directory always answers) left unanswered, refused or
+        dropped, while the directory answers other requests, is withheld:
+        an alert once that lasts. A refusal that says this client saw more
+        of the log than the directory serves is judged: proof of a rollback,
+        or a false refusal."""
         try:
             response = send(request)
         except Unavailable as e:
             self._silent(str(e))
+            self._unanswered(task, str(e))
             raise
         except LogBehindError as e:
             raise self._behind(what, request, e) from e
         except ValueError as e:
-            if refusal_is_silence:
-                self._silent(f"{what} refused: {e}")
-            else:
-                self._answered()
+            self._answered()
+            self._unanswered(task, f"refused: {e}")
             raise
         self._answered()
+        self.withheld.pop(task or "", None)
         return response
 
     def _check(self, what: str, verify: Callable[[bytes, bytes, int], T], request: bytes, response: bytes,
@@ -167,8 +175,8 @@ class CkvClient:
 
     def _ask(self, what: str, send: Callable[[bytes], bytes], request: bytes,
              verify: Callable[[bytes, bytes, int], T], identifier: bytes | None = None, *,
-             refusal_is_silence: bool = False) -> T:
-        response = self._send(what, send, request, refusal_is_silence=refusal_is_silence)
+             task: str | None = None) -> T:
+        response = self._send(what, send, request, task=task)
         return self._check(what, verify, request, response, identifier)
 
     def _answered(self) -> None:
@@ -186,6 +194,23 @@ class CkvClient:
             self._alert(AlertKind.DIRECTORY_UNAVAILABLE, None,
                         f"the directory has answered none of this device's requests since {since}",
                         silent_ms=now - self.unanswered_since, last=reason)
+
+    def _unanswered(self, task: str | None, reason: str) -> None:
+        """One more unanswered attempt at `task`: withheld once the attempts
+        since its last answer are `WITHHELD_ATTEMPTS` or more, span
+        `unavailable_after`, and the directory answered something else
+        meanwhile (so this is not the network)."""
+        if task is None:
+            return
+        now = self.clock()
+        since, attempts = self.withheld.get(task, (now, 0))
+        self.withheld[task] = (since, attempts + 1)
+        answered_others = self.last_answer is not None and self.last_answer > since
+        if attempts + 1 >= WITHHELD_ATTEMPTS and now - since >= self.unavailable_after and answered_others:
+            when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(since / 1000))
+            self._alert(AlertKind.DIRECTORY_MISBEHAVED, None,
+                        f"the directory answers this device but has not answered {task} since {when}",
+                        attempts=attempts + 1, last=reason)
 
     def _behind(self, what: str, request: bytes, refusal: LogBehindError) -> VerificationError:
         """A refusal saying this client's view is ahead of the log: with a
@@ -217,7 +242,7 @@ class CkvClient:
         """The rightmost distinguished entry: where ownership starts."""
         req = self.kt.distinguished_request()
         recent = self._ask("a distinguished-heads request", self.transport.distinguished, req,
-                           self.kt.verify_distinguished, refusal_is_silence=True)
+                           self.kt.verify_distinguished, task="the distinguished heads")
         assert recent, "the root entry is always distinguished"
         return recent[-1][0]
 
@@ -313,7 +338,8 @@ class CkvClient:
         for _ in range(MAX_OWNER_ROUNDS):
             req = self.kt.owner_monitor_request(identifier)
             try:
-                response = self._send("owner monitoring", self.transport.owner_monitor, req, refusal_is_silence=True)
+                response = self._send("owner monitoring", self.transport.owner_monitor, req,
+                                      task=f"owner monitoring of {identifier!r}")
             except ValueError:
                 # Entries may have expired since the view above: look again.
                 start = self._start()
@@ -331,7 +357,9 @@ class CkvClient:
                 # hides something.
                 if self._catch_up(identifier):
                     continue
-                self._fail("owner monitoring", e, identifier, req, response)
+                cause = e.__cause__
+                self._fail("owner monitoring", cause if isinstance(cause, Exception) else e, identifier, req,
+                           response)
                 raise
             if complete:
                 self.behind.discard(identifier)
@@ -385,7 +413,7 @@ class CkvClient:
             req = self.kt.monitor_request(label)
             try:
                 self._ask("contact monitoring", self.transport.monitor, req, self.kt.verify_monitor, label,
-                          refusal_is_silence=True)
+                          task=f"contact monitoring of {label!r}")
             except ValueError:
                 self._start()  # a fresh view: which positions has the log let go of?
                 gone = self.kt.forget_expired(label)

@@ -447,6 +447,8 @@ impl<'s> Walker<'s> {
     /// and one at or left of `settled` (whichever of the two the checker
     /// knows) may hold less than `prev`: the lookups do not depend on what
     /// either side knows, only the check does, and it is never weaker.
+    /// Second deviation: at a distinguished `p` every new version is looked
+    /// up too (see below).
     pub fn update_label(&mut self, p: u64, prev: Option<u32>, settled: u64, new: &[u32]) -> Result<bool> {
         let g_new = *new.last().ok_or_else(|| failed("an update adds at least one version"))?;
         if p >= self.p.n {
@@ -474,7 +476,11 @@ impl<'s> Walker<'s> {
         if !distinguished && self.search_ladder(p, g_new, true)? != Ordering::Equal {
             return Err(misbehaved(format!("entry {p} does not hold version {g_new} as the greatest")));
         }
-        let laddered = super::ladder::base(g_new);
+        // At a distinguished entry the draft leaves the new versions to
+        // owner monitoring, but their values reach the owner now: each is
+        // looked up here (a deviation, one prefix proof more), so a value
+        // the log never committed to is refused before anyone acts on it.
+        let laddered = if distinguished { Vec::new() } else { super::ladder::base(g_new) };
         let extra: Vec<u32> = new.iter().copied().filter(|v| !laddered.contains(v)).collect();
         if !extra.is_empty() {
             self.timestamp(p)?;
