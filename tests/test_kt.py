@@ -618,6 +618,39 @@ def test_garbage_client_state_is_refused(state: bytes) -> None:
         veritree.KtClient.restore(state)
 
 
+@settings(max_examples=200, deadline=None)
+@given(head=st.binary(max_size=160), flip=st.integers(min_value=0, max_value=8 * 120 - 1))
+def test_a_refusal_as_behind_proves_a_rollback_only_with_a_smaller_signed_head(head: bytes, flip: int) -> None:
+    """`judge_behind` takes the head a LogBehindError carries: arbitrary
+    bytes, or a genuine smaller head with one bit flipped, prove nothing
+    (VerificationError); the genuine one proves a rollback."""
+    log = new_log()
+    grow(log, 6)
+    old = veritree.KtDirectory(SIGNING_KEY, VRF_KEY, reasonable_monitoring_window=RMW)  # an old backup
+    for t in log.timestamps[:3]:
+        old.publish(t)
+    c = veritree.KtClient(log.d.config)
+    distinguished(c, log)
+    with pytest.raises(veritree.LogBehindError) as refusal:
+        old.search(c.search_request(b"alice"))
+    message, genuine = refusal.value.args
+    assert "6 entries" in message
+    assert c.judge_behind(genuine)[0] == 3
+    for bad in (head, bytes(b ^ (1 << (flip % 8)) if i == flip // 8 % len(genuine) else b
+                            for i, b in enumerate(genuine))):
+        with pytest.raises(veritree.VerificationError):
+            c.judge_behind(bad)
+
+
+def test_the_new_client_calls_refuse_what_they_do_not_know() -> None:
+    c = veritree.KtClient(new_log().d.config)
+    with pytest.raises(ValueError):
+        c.owner_expired(b"not owned")
+    assert c.monitoring(b"never searched") == {} and c.forget_expired(b"never searched") == []
+    with pytest.raises(veritree.VerificationError):
+        c.judge_behind(b"")  # nothing seen yet: no head can be smaller
+
+
 # 9. Third-party auditing and label owners, through the Python API.
 
 AUDITOR_KEY = b"\x0a" * 32
