@@ -190,6 +190,53 @@ def test_silence_alerts_only_when_long(world: World) -> None:
     assert [a.kind for a in bob.alerts] == [AlertKind.DIRECTORY_UNAVAILABLE]
 
 
+class DropsAnUpdate(LocalTransport):
+    """Drops the next update of `label` that adds values: the request
+    before the directory sees it, or the answer after it took it."""
+
+    label: bytes | None = None
+    lost = "request"
+
+    def update(self, request: bytes) -> bytes:
+        label, values = veritree.kt_update_request_values(request)
+        if values and label == self.label:
+            self.label = None
+            if self.lost == "answer":
+                super().update(request)
+            raise Unavailable(f"the connection dropped with the {self.lost}")
+        return super().update(request)
+
+
+@pytest.mark.parametrize("recover", ["retry", "monitor"])
+@pytest.mark.parametrize("lost", ["request", "answer"])
+def test_a_device_change_interrupted_between_identifiers_is_finished(world: World, lost: str, recover: str) -> None:
+    """A change lost between an account's two identifiers (the second never
+    got it, or its answer was lost): retrying it (the same device again) or
+    the next monitor() brings every identifier to the new set, with no
+    alert and no 'device ids must be distinct'."""
+    transport = DropsAnUpdate(world.d, world.clock.tick)
+    alice = CkvClient.connect(transport, clock=world.clock)
+    alice.create_account([b"user:alice", b"mailto:alice"], Device(b"phone", b"P" * 32))
+    transport.label, transport.lost = b"mailto:alice", lost
+    laptop = Device(b"laptop", b"L" * 32)
+    with pytest.raises(Unavailable):
+        alice.add_device(laptop)
+    bob = world.client()
+    assert set(bob.lookup(b"user:alice").devices) == {b"phone", b"laptop"}
+    behind = {b"phone"} if lost == "request" else {b"phone", b"laptop"}
+    assert set(bob.lookup(b"mailto:alice").devices) == behind
+    world.clock.tick()
+    if recover == "retry":
+        alice.add_device(laptop)
+    else:
+        assert alice.monitor() == []
+    assert set(bob.lookup(b"mailto:alice").devices) == {b"phone", b"laptop"}
+    assert bob.lookup(b"mailto:alice").epoch == bob.lookup(b"user:alice").epoch == 2
+    assert world.d.greatest_version(b"mailto:alice") == 1  # one version per change, none twice
+    assert alice.monitor() == [] and bob.monitor() == []
+    assert alice.alerts == [] and bob.alerts == []
+
+
 def test_a_stale_tree_is_reported(world: World) -> None:
     alice, _ = people(world)
     bob = world.client()

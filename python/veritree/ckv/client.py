@@ -272,11 +272,14 @@ class CkvClient:
     @_locked
     def add_device(self, device: Device) -> None:
         """Adds `device` to the account's set (on a device holding the
-        account key; ValueError otherwise, or if its id is taken)."""
-        self._publish(lambda ds: ds + (device,))
+        account key; ValueError otherwise, or if its id names another key).
+        Safe to retry after a lost answer: a device already in the set is
+        not added twice, and identifiers still behind are brought up."""
+        self._publish(lambda ds: ds if device in ds else ds + (device,))
 
     @_locked
     def remove_device(self, device_id: bytes) -> None:
+        """Removes the device `device_id` from the account's set (safe to retry)."""
         self._publish(lambda ds: tuple(d for d in ds if d.device_id != device_id))
 
     def _own_with_secret(self) -> tuple[_Own, AccountKey]:
@@ -286,17 +289,25 @@ class CkvClient:
 
     def _publish(self, change: Callable[[tuple[Device, ...]], tuple[Device, ...]]) -> None:
         """Catches up with the account's other devices, applies `change` to
-        the device set, signs it for each identifier and has the directory
-        add it; then monitors the identifier again (an entry that is
-        distinguished is checked only there, as the draft has it).
-        ValueError if another device changed an identifier meanwhile."""
+        the device set and signs it, at a new epoch, for each identifier not
+        holding it yet; the directory adds it, and owner monitoring checks
+        it (an entry that is distinguished is checked only there, as the
+        draft has it). A change that changes nothing only brings up the
+        identifiers an interrupted change left behind. ValueError if another
+        device changed an identifier meanwhile."""
         own, account = self._own_with_secret()
         for identifier in own.identifiers:
             self._sync_own(identifier)
         current = own.devices
-        devices = DeviceSet(own.public, current.epoch + 1 if current else 1, change(current.devices if current else ()))
+        devices = change(current.devices if current else ())
+        target = current
+        if current is None or devices != current.devices:
+            target = DeviceSet(own.public, current.epoch + 1 if current else 1, devices)
+        assert target is not None, "a first device set is a change"
         for identifier in own.identifiers:
-            value = account.sign(identifier, devices.devices, devices.epoch)
+            if own.epochs.get(identifier, 0) >= target.epoch:
+                continue  # holds it already (a retry after a lost answer)
+            value = account.sign(identifier, target.devices, target.epoch)
             req = self.kt.update_request(identifier, [value])
             added = self._ask("an update", self.transport.update, req, self.kt.verify_update, identifier)
             self._judge_own(identifier, added)
@@ -304,17 +315,28 @@ class CkvClient:
                 raise ValueError(f"{identifier!r} changed meanwhile (another device?): try again")
             self._sync_own(identifier)
 
+    def _behind_identifiers(self) -> bool:
+        """Whether an identifier holds an older set than the account's
+        newest (a change interrupted between identifiers)."""
+        own = self.own
+        return own is not None and own.devices is not None and any(
+            own.epochs.get(i, 0) < own.devices.epoch for i in own.identifiers)
+
     @_locked
     def monitor(self) -> list[Alert]:
         """Checks this account's identifiers (every version the directory
         made since, and its distinguished entries, until owner monitoring
         reaches the rightmost one or `MAX_OWNER_ROUNDS` answers) and every
         contact monitored; returns the alerts raised by this call.
-        `caught_up` says whether owner monitoring got all the way."""
+        `caught_up` says whether owner monitoring got all the way. On a
+        device holding the account key, identifiers a device change left
+        behind (interrupted between them) get the account's newest set."""
         before = len(self.alerts)
         if self.own is not None:
             for identifier in self.own.identifiers:
                 self._sync_own(identifier)
+            if self.own.secret is not None and self._behind_identifiers():
+                self._publish(lambda ds: ds)  # finish a change interrupted between identifiers
         for label in self.kt.monitored_labels:
             self._monitor_contact(label)
         return self.alerts[before:]
