@@ -427,7 +427,7 @@ impl Directory {
         Ok(head)
     }
 
-    /// The current signed head with the root it signs (None before the
+    /// The current signed head with the root it signs (an error before the
     /// first entry): what a refusal to a user ahead of the log carries.
     fn signed_head(&self) -> Result<SignedHead> {
         let head = self.head.as_ref().ok_or_else(|| invalid("the log has no entries yet"))?;
