@@ -540,42 +540,62 @@ class CkvClient:
         return self.kt.gossip()
 
     @_locked
-    def check_gossip(self, gossip: bytes, peer: str = "a peer", attempts: int = 5) -> bool:
+    def check_gossip(self, gossip: bytes, peer: str = "a peer", attempts: int = 16) -> bool:
         """Asks the directory to extend a peer's view, and this client's,
-        and requires the two to meet at one size with one root. Only the
-        signed head and the subtree heads under it count (the rest of the
-        gossip is the peer's word), so a peer cannot make the directory look
-        split. False, with a SPLIT_VIEW alert, when the directory showed the
-        peer another tree; ValueError or VerificationError for gossip that
-        is not a view of this log signed by its key. ClockError when this
-        device's clock is behind the log: clock trouble, not a split view."""
+        and requires the two to lie on one tree: equal roots at one size, or
+        the smaller view's root where it ends one of the larger view's
+        subtrees (a growing log rarely shows both one size). Only the signed
+        head and the subtree heads under it count (the rest of the gossip is
+        the peer's word), so a peer cannot make the directory look split.
+        False, with a SPLIT_VIEW alert, when the directory showed the peer
+        another tree, or never let the two views meet in `attempts`
+        extensions of the smaller one; ValueError or VerificationError for
+        gossip that is not a view of this log signed by its key. ClockError
+        when this device's clock is behind the log: clock trouble, not a
+        split view."""
         probe = KtClient.from_gossip(gossip, self.config)
-        for _ in range(attempts):  # a publication between the two requests: ask again
-            req = probe.distinguished_request()
-            try:
-                probe.verify_distinguished(req, self.transport.distinguished(req), self.clock())
-            except (ValueError, VerificationError) as e:
-                head = probe.signed_head
-                assert head is not None, "gossip always carries a head"
-                self._alert(AlertKind.SPLIT_VIEW, None,
-                            f"the directory cannot prove consistent the tree {peer} was shown ({e})",
-                            size=head[0], peer_root=head[1].hex(), peer_signature=head[2].hex())
-                return False
-            own = self.kt.distinguished_request()
-            self._ask("a distinguished-heads request", self.transport.distinguished, own, self.kt.verify_distinguished)
+        if not self._extend_probe(probe, peer):
+            return False
+        for _ in range(attempts):
             theirs, mine = probe.signed_head, self.kt.signed_head
-            assert theirs is not None and mine is not None, "both views hold a head now"
-            if theirs[0] == mine[0]:
-                if theirs[1] == mine[1]:
+            assert theirs is not None, "gossip always carries a head"
+            if mine is not None:
+                # The smaller view's root, read off the larger one's subtrees.
+                small, large = (theirs, self.kt) if theirs[0] <= mine[0] else (mine, probe)
+                root = large.root_at(small[0])
+                if root == small[1]:
                     return True
-                self._alert(AlertKind.SPLIT_VIEW, None,
-                            f"{peer} was shown another tree of {mine[0]} entries, signed by the directory",
-                            size=mine[0], peer_root=theirs[1].hex(), peer_signature=theirs[2].hex(),
-                            my_root=mine[1].hex(), my_signature=mine[2].hex())
+                if root is not None:
+                    self._alert(AlertKind.SPLIT_VIEW, None,
+                                f"{peer} was shown another tree than this device, signed by the directory",
+                                peer_size=theirs[0], peer_root=theirs[1].hex(), peer_signature=theirs[2].hex(),
+                                my_size=mine[0], my_root=mine[1].hex(), my_signature=mine[2].hex())
+                    return False
+            # Move the smaller view on to the directory's current tree.
+            if mine is None or theirs[0] > mine[0]:
+                self._ask("a distinguished-heads request", self.transport.distinguished,
+                          self.kt.distinguished_request(), self.kt.verify_distinguished)
+            elif not self._extend_probe(probe, peer):
                 return False
         self._alert(AlertKind.SPLIT_VIEW, None,
-                    f"the directory never showed {peer}'s view and this one the same tree in {attempts} tries")
+                    f"the directory never showed {peer}'s view and this one on one tree in {attempts} tries")
         return False
+
+    def _extend_probe(self, probe: KtClient, peer: str) -> bool:
+        """Has the directory extend a peer's view to its current tree; False,
+        with a SPLIT_VIEW alert, when it cannot prove that tree consistent
+        with the peer's."""
+        req = probe.distinguished_request()
+        try:
+            probe.verify_distinguished(req, self.transport.distinguished(req), self.clock())
+        except (ValueError, VerificationError) as e:
+            head = probe.signed_head
+            assert head is not None, "gossip always carries a head"
+            self._alert(AlertKind.SPLIT_VIEW, None,
+                        f"the directory cannot prove consistent the tree {peer} was shown ({e})",
+                        size=head[0], peer_root=head[1].hex(), peer_signature=head[2].hex())
+            return False
+        return True
 
     # -- the state an account's devices share
 

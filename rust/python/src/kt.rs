@@ -413,6 +413,13 @@ impl PyKtClient {
         self.lock().signed_head().map(|h| (h.tree_size, PyBytes::new(py, &h.root), PyBytes::new(py, &h.signature)))
     }
 
+    /// The log root at `size` from the retained subtree heads, when `size`
+    /// is where one of them ends (the view's size with some of its low one
+    /// bits cleared); else None. Compares two views of a growing log.
+    fn root_at<'py>(&self, py: Python<'py>, size: u64) -> Option<Bound<'py, PyBytes>> {
+        self.lock().root_at(size).map(|r| PyBytes::new(py, &r))
+    }
+
     /// The size of the last verified tree (0 before any).
     #[getter]
     fn tree_size(&self) -> u64 {

@@ -10,7 +10,7 @@ use super::algorithms::{Params, Walker};
 use super::combined::CombinedTreeProof;
 use super::commitment::{commitment, update_value, verify_search_key};
 use super::ladder;
-use super::log_tree::root_of_heads;
+use super::log_tree::{full_subtrees, root_of_heads};
 use super::messages::{
     DistinguishedRequest, FullTreeHead, MonitorRequest, OwnerInitRequest, OwnerInitResponse, OwnerMonitorRequest,
     ProofResponse, SearchRequest, SearchResponse, UpdateRequest, UpdateResponse,
@@ -168,6 +168,16 @@ impl Client {
 
     pub fn config(&self) -> &Configuration {
         &self.config
+    }
+
+    /// The log's root at `size`, computed from the retained view's subtree
+    /// heads, when `size` is where one of them ends (the view's size with
+    /// some of its low one bits cleared); None otherwise. Two views of a
+    /// growing log rarely meet at one size; this compares them when one's
+    /// size ends a subtree of the other's.
+    pub fn root_at(&self, size: u64) -> Option<Hash> {
+        let ends = full_subtrees(self.view.size).iter().position(|&(start, len)| start + len == size)?;
+        root_of_heads(size, &self.view.heads[..=ends]).ok()
     }
 
     /// The signed head of the retained view, for gossip; None before any.
@@ -919,6 +929,21 @@ mod tests {
                     assert!(w < v || m.entries.get(&q) == Some(&w), "({q}, {w}) lost to ({p}, {v})");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn roots_at_the_ends_of_the_retained_subtrees() {
+        use crate::kt::log_tree::LogTree;
+        let mut tree = LogTree::default();
+        for i in 0..23u8 {
+            tree.push([i; 32]);
+        }
+        let mut c = Client::new(config(), 4).unwrap();
+        c.view = View { size: 23, heads: tree.full_subtree_heads(23), frontier: vec![(22, 0, [0; 32])] };
+        for size in 0..30 {
+            let expected = [16, 20, 22, 23].contains(&size).then(|| tree.root(size).unwrap());
+            assert_eq!(c.root_at(size), expected, "size {size}");
         }
     }
 
