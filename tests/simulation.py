@@ -1018,9 +1018,9 @@ def run_seed(master: int, i: int) -> int:
     return random.Random(master * 1_000_003 + i).getrandbits(48)
 
 
-#: The most `Params.busy` a campaign draws by default. At 0.9, check_gossip
-#: (which needs two views at one size, in 5 tries) raises a false SPLIT_VIEW
-#: now and then: see test_gossip_with_a_busy_log_and_a_slow_connection_...
+#: The most `Params.busy` a campaign draws by default. (Before 82f81b5,
+#: check_gossip needed two views at one size in 5 tries, and busy runs met
+#: false SPLIT_VIEW alerts: test_gossip_with_a_busy_log_and_a_slow_...)
 MAX_BUSY = 0.9
 
 
