@@ -11,12 +11,20 @@
 //!   structures ([`super::wire`]);
 //! - `lock`: held by the one process that has the directory open.
 //!
+//! The folder and its files are owner-only (0700, 0600) whatever the
+//! umask: the journal holds every identifier, device set and commitment
+//! opening. An empty folder a directory is created in is made owner-only;
+//! an existing directory whose folder other users can reach is refused on
+//! opening (tightening it silently would hide that it was exposed).
+//!
 //! Why a journal of inputs and not the trees: the log tree and the prefix
 //! trees are functions of the entries, so one append-only file is the whole
 //! durable state. A crash can leave only a prefix of the records and a
 //! torn tail, which reopening cuts off. `publish` appends and fdatasyncs an
 //! entry's record before it changes memory, so memory is never ahead of
-//! the disk, and no acknowledged entry is lost.
+//! the disk, and no acknowledged entry is lost. A failed append is cut
+//! off again at once ([`crate::fsio::Appender`]): a full disk fails that
+//! publication, and the next one succeeds once there is room.
 //!
 //! Stored, not recomputed: the search key, since deriving it from the VRF
 //! proof decompresses a curve point — measured here at 9.9 µs a version,
@@ -40,7 +48,10 @@ use super::commitment::OPENING_LEN;
 use super::tree_head::Configuration;
 use super::wire::{Reader, Writer};
 use crate::error::{invalid, Error, Result};
-use crate::fsio::{cut_tail, frame, io_error, lock_exclusive, sync_dir, unframe};
+use crate::fsio::{
+    check_private, create_dir, create_file, cut_tail, frame, io_error, lock_exclusive, make_private, sync_dir, unframe,
+    Appender, Modes,
+};
 use crate::map::Key;
 use crate::suite::Hash;
 use crate::vrf::PROOF_LEN;
@@ -137,9 +148,8 @@ fn header_record(config: &Configuration, recent: usize) -> Result<Vec<u8>> {
 /// An open directory's journal, its lock held.
 pub(crate) struct Journal {
     dir: PathBuf,
-    file: File,
-    /// Why appends are refused: a failed one left the file's end, or
-    /// memory, out of step with what is durable.
+    file: Appender,
+    /// Why appends are refused: memory is out of step with what is durable.
     broken: Option<String>,
     _lock: File,
 }
@@ -157,10 +167,12 @@ impl Journal {
                 dir.display()
             )));
         }
-        fs::create_dir_all(dir).map_err(|e| io_error("create", dir, e))?;
+        create_dir(dir, Modes::PRIVATE.dir)?;
         // Locked before looking again: two creators cannot both write.
         let lock = lock_exclusive(&dir.join(LOCK), dir)?;
-        if !path.exists() {
+        if path.exists() {
+            check_private(dir, "a KEYTRANS directory")?;
+        } else {
             Self::create(dir, &header_record(config, recent)?)?;
         }
         let mut file = OpenOptions::new().read(true).write(true).open(&path).map_err(|e| io_error("open", &path, e))?;
@@ -169,6 +181,7 @@ impl Journal {
         let (records, end) = read(&bytes, &path, config, recent)?;
         // Cut off a torn last record so the next one follows committed data.
         cut_tail(&mut file, &path, end)?;
+        let file = Appender::new(file, path, end);
         Ok((Journal { dir: dir.to_path_buf(), file, broken: None, _lock: lock }, records))
     }
 
@@ -185,11 +198,13 @@ impl Journal {
                 dir.display()
             )));
         }
+        // An empty folder exposed nothing yet: it becomes owner-only.
+        make_private(dir)?;
         let mut bytes = MAGIC.to_vec();
         bytes.extend_from_slice(&FORMAT.to_le_bytes());
         bytes.extend_from_slice(&frame(header)?);
         let tmp = dir.join(CREATING);
-        let mut f = File::create(&tmp).map_err(|e| io_error("create", &tmp, e))?;
+        let mut f = create_file(&tmp, Modes::PRIVATE.file)?;
         f.write_all(&bytes).and_then(|()| f.sync_all()).map_err(|e| io_error("write", &tmp, e))?;
         fs::rename(&tmp, dir.join(JOURNAL)).map_err(|e| io_error("rename", &tmp, e))?;
         sync_dir(dir)
@@ -213,22 +228,11 @@ impl Journal {
         self.broken = Some(why);
     }
 
-    /// Appends a record and makes it durable. After a failed write the
-    /// file's end is unknown (and a failed fdatasync may have dropped the
-    /// pages), so appends stop until the directory is reopened.
+    /// Appends a record and makes it durable; a failed append leaves the
+    /// journal as it was, and the next one may succeed.
     pub fn append(&mut self, payload: &[u8]) -> Result<()> {
         self.writable()?;
-        let framed = frame(payload)?;
-        let path = self.dir.join(JOURNAL);
-        let written = self
-            .file
-            .write_all(&framed)
-            .map_err(|e| io_error("append to", &path, e))
-            .and_then(|()| self.file.sync_data().map_err(|e| io_error("fdatasync", &path, e)));
-        if let Err(e) = &written {
-            self.poison(format!("a write failed ({e}); reopen the directory"));
-        }
-        written
+        self.file.append(&frame(payload)?)
     }
 }
 
@@ -303,9 +307,9 @@ fn differences(a: &Configuration, b: &Configuration) -> Vec<&'static str> {
 
 #[cfg(test)]
 impl Journal {
-    /// Swaps the file for a read-only handle, so that every append fails.
-    pub(crate) fn make_appends_fail(&mut self) {
-        self.file = File::open(self.dir.join(JOURNAL)).expect("the journal is there");
+    /// Makes the next `n` appends fail as on a full disk.
+    pub(crate) fn inject_faults(&mut self, n: u32) {
+        self.file.inject_faults(n);
     }
 }
 

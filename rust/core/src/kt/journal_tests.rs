@@ -260,22 +260,51 @@ fn another_configuration_or_folder_is_refused() {
 }
 
 #[test]
-fn a_failed_append_keeps_the_batch_staged_and_stops_writes() {
+fn a_failed_append_keeps_the_batch_staged_and_the_next_one_succeeds() {
     let tmp = tempfile::tempdir().unwrap();
     let mut d = open(tmp.path(), false);
     grow(&mut d, 0, 3);
     let entries = d.entries().to_vec();
+    let journal = tmp.path().join("journal");
+    let bytes = fs::read(&journal).unwrap();
     assert_eq!(d.stage(b"alice", b"a0").unwrap(), 0);
     assert_eq!(d.stage(b"alice", b"a1").unwrap(), 1);
-    d.journal_mut().unwrap().make_appends_fail();
-    let err = d.publish(START + 10_000).unwrap_err();
-    assert!(matches!(err, Error::Storage(_)), "{err}");
-    assert_eq!(d.entries(), &entries[..], "memory is not ahead of the journal");
+    d.journal_mut().unwrap().inject_faults(2);
+    for _ in 0..2 {
+        let err = d.publish(START + 10_000).unwrap_err();
+        assert!(matches!(err, Error::Storage(_)) && err.to_string().contains("No space"), "{err}");
+        assert_eq!(d.entries(), &entries[..], "memory is not ahead of the journal");
+        assert_eq!(fs::read(&journal).unwrap(), bytes, "the half-written record is cut off");
+    }
     assert_eq!(d.stage(b"alice", b"a2").unwrap(), 2, "the batch is still staged");
-    let err = d.publish(START + 10_000).unwrap_err();
-    assert!(err.to_string().contains("reopen"), "{err}");
+    // The fault has cleared: the same directory publishes, and the entry lasts.
+    let position = d.publish(START + 10_000).unwrap();
+    assert_eq!((position, d.greatest_version(b"alice")), (3, Some(2)));
+    let published = d.entries().to_vec();
     drop(d);
-    assert_eq!(open(tmp.path(), false).entries(), &entries[..]);
+    assert_eq!(open(tmp.path(), false).entries(), &published[..]);
+}
+
+#[test]
+fn the_folder_and_journal_are_private_and_an_open_folder_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("kt");
+    // SAFETY: umask only changes this process's file-creation mask; the
+    // test restores it, and every file it creates meanwhile is checked.
+    let old = unsafe { libc::umask(0) };
+    let d = open(&dir, false);
+    unsafe { libc::umask(old) };
+    let mode = |p: &std::path::Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dir), 0o700);
+    assert_eq!(mode(&dir.join("journal")), 0o600);
+    assert_eq!(mode(&dir.join("lock")), 0o600);
+    drop(d);
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o750)).unwrap();
+    let err = open_with(&dir, config(1, false), 1, false).err().unwrap();
+    assert!(matches!(err, Error::Storage(_)) && err.to_string().contains("chmod 700"), "{err}");
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).unwrap();
+    assert_eq!(open(&dir, false).size(), 0);
 }
 
 #[test]

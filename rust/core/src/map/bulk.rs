@@ -118,7 +118,7 @@ pub(crate) fn build(suite: MapSuite, arena: &mut Arena, keys: &[Key], values: &[
     arena.leaves.grow(n);
     arena.branches.grow(part_branches + framed[0]);
     arena.cherries.grow(part_cherries + framed[1]);
-    Ok(Applied { root: top.node, hash, stale: Vec::new(), replaced: 0 })
+    Ok(Applied { root: top.node, hash, stale: Vec::new(), replaced: 0, reused: Default::default() })
 }
 
 /// Writes `keys[i] → values[i]` into `out` in key order: a radix sort on

@@ -9,11 +9,17 @@
 //!   stale) or prune;
 //! - `lock`: held by the one process that has the map open.
 //!
+//! The directory and its files are owner-only (0700, 0600) whatever the
+//! umask; a directory a map is created in is made owner-only, and an
+//! existing map's directory that other users can reach is refused.
+//!
 //! Commit order: an update writes its nodes into slots that no retained
 //! version uses (freed ones or past the committed ends), makes the node files
 //! durable (msync), then appends its record and fdatasyncs the journal. A
 //! crash before the record is durable leaves the last version whole and the
 //! new nodes unreferenced; a torn last record is cut off on reopening. A
+//! failed write (a full disk, EIO) leaves the same, and the map takes the
+//! next update in the same process ([`crate::fsio::Appender`]). A
 //! prune's record is durable before any slot it frees is written again.
 //! Reopening replays the journal (no tree walk): free slots and stale lists
 //! come back exactly as the allocator left them.
@@ -29,12 +35,15 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::hash::MapSuite;
 use super::node::{NodeRef, KINDS};
 use crate::error::{invalid, Error, Result};
-use crate::fsio::{cut_tail, frame, io_error, lock_exclusive, sync_dir, unframe};
+use crate::fsio::{
+    check_private, create_dir, create_file, cut_tail, frame, io_error, lock_exclusive, make_private, sync_dir, unframe,
+    Appender, Modes,
+};
 use crate::suite::Hash;
 
 const MAGIC: &[u8; 16] = b"veritree map v2\n";
@@ -124,8 +133,7 @@ impl Record {
 
 /// An open map directory (its lock held) and its journal.
 pub(crate) struct Disk {
-    dir: PathBuf,
-    journal: File,
+    journal: Appender,
     _lock: File,
 }
 
@@ -146,10 +154,12 @@ impl Disk {
         if !create && !journal_path.exists() {
             return Err(Error::Storage(format!("no map at {} (pass create=True to make one)", dir.display())));
         }
-        fs::create_dir_all(dir).map_err(|e| io_error("create", dir, e))?;
+        create_dir(dir, Modes::PRIVATE.dir)?;
         // Locked before looking again: two creators cannot both write files.
         let lock = lock_exclusive(&dir.join("lock"), dir)?;
-        if !journal_path.exists() {
+        if journal_path.exists() {
+            check_private(dir, "a map")?;
+        } else {
             Self::create(dir, suite.unwrap_or(MapSuite::KeytransSha256))?;
         }
         let mut journal = OpenOptions::new()
@@ -175,34 +185,39 @@ impl Disk {
         let [b, c, l] = NODE_FILES.map(node_file);
         Ok(Opened {
             files: [b?, c?, l?],
-            disk: Disk { dir: dir.to_path_buf(), journal, _lock: lock },
+            disk: Disk { journal: Appender::new(journal, journal_path, end), _lock: lock },
             suite: found,
             records,
         })
     }
 
     fn create(dir: &Path, suite: MapSuite) -> Result<()> {
+        make_private(dir)?;
         for name in NODE_FILES {
             let p = dir.join(name);
-            File::create(&p).and_then(|f| f.sync_all()).map_err(|e| io_error("create", &p, e))?;
+            create_file(&p, Modes::PRIVATE.file)?.sync_all().map_err(|e| io_error("create", &p, e))?;
         }
         // The journal appears last, whole: its existence marks a map.
         let mut header = [0u8; HEADER];
         header[..16].copy_from_slice(MAGIC);
         header[16] = suite.id();
         let tmp = dir.join("journal.tmp");
-        let mut f = File::create(&tmp).map_err(|e| io_error("create", &tmp, e))?;
+        let mut f = create_file(&tmp, Modes::PRIVATE.file)?;
         f.write_all(&header).and_then(|()| f.sync_all()).map_err(|e| io_error("write", &tmp, e))?;
         fs::rename(&tmp, dir.join("journal")).map_err(|e| io_error("rename", &tmp, e))?;
         sync_dir(dir)
     }
 
-    /// Appends `record` and makes it durable.
+    /// Appends `record` and makes it durable; a failed append leaves the
+    /// journal as it was.
     pub fn append(&mut self, record: &Record) -> Result<()> {
-        let buf = frame(&record.encode())?;
-        let path = self.dir.join("journal");
-        self.journal.write_all(&buf).map_err(|e| io_error("append to", &path, e))?;
-        self.journal.sync_data().map_err(|e| io_error("fdatasync", &path, e))
+        self.journal.append(&frame(&record.encode())?)
+    }
+
+    /// Makes the next `n` appends fail as on a full disk.
+    #[cfg(test)]
+    pub fn inject_faults(&mut self, n: u32) {
+        self.journal.inject_faults(n);
     }
 }
 

@@ -52,8 +52,7 @@ pub struct Map {
     stale: BTreeMap<u64, Vec<NodeRef>>,
     /// The directory of an on-disk map.
     disk: Option<Disk>,
-    /// Why the map refuses writes: it was closed, or a failed write left
-    /// memory ahead of the disk.
+    /// Why the map refuses writes: it was closed.
     broken: Option<String>,
     closed: bool,
 }
@@ -262,7 +261,7 @@ impl Map {
         if removed > latest.keys {
             return Err(node::damaged(format!("{removed} keys to remove found in a version of {}", latest.keys)));
         }
-        let free = self.arena.free.each_ref().map(Vec::len);
+        let lens = self.arena.lens();
         // A failed change leaves the arena as it was.
         let applied = change(&mut self.arena, latest.root)?;
         let version = self.version() + 1;
@@ -275,17 +274,23 @@ impl Map {
                 hash: applied.hash,
                 keys,
                 lens: self.arena.lens().map(|n| n as u64),
-                reused: std::array::from_fn(|k| (free[k] - self.arena.free[k].len()) as u64),
+                reused: applied.reused.map(|n| n as u64),
                 stale,
             };
             // Nodes durable first, then the record that makes them a version.
             let durable = self.arena.sync().and_then(|()| disk.append(&record));
             if let Err(e) = durable {
-                self.broken = Some(format!("a write failed ({e}); reopen the map"));
+                // The new nodes lie in slots no version uses, and the free
+                // lists still hold the ones they took: forgetting them
+                // leaves the map as it was, ready for the next update.
+                self.arena.truncate(lens);
                 return Err(e);
             }
             let Record::Update { stale: s, .. } = record else { unreachable!("built as an update") };
             stale = s;
+        }
+        for (free, n) in self.arena.free.iter_mut().zip(applied.reused) {
+            free.truncate(free.len() - n);
         }
         self.versions.push_back(Version { root: applied.root, hash: applied.hash, keys });
         if !stale.is_empty() {
@@ -310,10 +315,8 @@ impl Map {
             return Ok(());
         }
         if let Some(disk) = &mut self.disk {
-            if let Err(e) = disk.append(&Record::Prune { before }) {
-                self.broken = Some(format!("a write failed ({e}); reopen the map"));
-                return Err(e);
-            }
+            // A failed append changes nothing: the versions stay retained.
+            disk.append(&Record::Prune { before })?;
         }
         self.forget(before);
         Ok(())

@@ -341,6 +341,14 @@ impl Arena {
         })
     }
 
+    /// Forgets the records past `lens` (per kind), written by an update
+    /// that did not become a version.
+    pub fn truncate(&mut self, lens: [usize; KINDS]) {
+        self.branches.truncate(lens[Kind::Branch as usize]);
+        self.cherries.truncate(lens[Kind::Cherry as usize]);
+        self.leaves.truncate(lens[Kind::Leaf as usize]);
+    }
+
     /// Makes every node written so far durable (a no-op in memory).
     pub fn sync(&self) -> Result<()> {
         self.leaves.sync()?;

@@ -163,6 +163,12 @@ impl<T: Pod> Slab<T> {
         bytemuck::cast_slice_mut(bytes)
     }
 
+    /// Forgets the records from `len` on.
+    pub fn truncate(&mut self, len: usize) {
+        debug_assert!(len <= self.len);
+        self.len = self.len.min(len);
+    }
+
     /// Takes in the next `n` records past the end, written through [`Self::spare_mut`].
     pub fn grow(&mut self, n: usize) {
         assert!((self.len + n) * size_of::<T>() <= self.map.len(), "records past the reserved room");

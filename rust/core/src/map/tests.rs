@@ -289,6 +289,89 @@ fn pruning_frees_a_slot_named_twice_once() {
     map.check(None).unwrap();
 }
 
+/// A write that fails (the disk full as the journal record is appended,
+/// half of it written) leaves the on-disk map as it was, allocator and all,
+/// and the same map takes the operation once the fault clears: through
+/// upserts that reuse freed slots, removals and prunes, it ends where a
+/// map that never failed does, and reopens there.
+#[test]
+fn a_failed_write_leaves_the_map_as_it_was_and_the_next_succeeds() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m");
+    let mut rng = Rng(0xfa11);
+    let mut mem = Map::new(MapSuite::KeytransSha256);
+    let mut disk = Map::open(&path, None, true).unwrap();
+    let mut present: Vec<Key> = Vec::new();
+    let mut reused = false;
+    for round in 0..30 {
+        let entries: Vec<(Key, Value)> = if round == 0 {
+            rng.entries(2_000)
+        } else {
+            // Mostly replacements, so that leaves go stale and slots free up.
+            (0..300).map(|i| (present[(rng.next() % present.len() as u64) as usize ^ (i & 1)], rng.key(false))).collect()
+        };
+        let entries: Vec<(Key, Value)> = entries.into_iter().collect::<BTreeMap<_, _>>().into_iter().collect();
+        let gone: Vec<Key> = if round % 7 == 3 { present.drain(..5).collect() } else { Vec::new() };
+        let before = mem.version().saturating_sub(1);
+        let state = |m: &Map| (m.version(), m.oldest_version(), m.root(None).unwrap(), m.arena.free.clone(), m.arena.lens());
+        let journal = std::fs::read(path.join("journal")).unwrap();
+        let was = state(&disk);
+        disk.disk.as_mut().unwrap().inject_faults(1);
+        let failed = match round % 3 {
+            0 if !gone.is_empty() => disk.remove(&gone),
+            1 if before > disk.oldest_version() => disk.prune(before).map(|()| 0),
+            _ => {
+                let (k, v): (Vec<Key>, Vec<Value>) = entries.iter().copied().unzip();
+                disk.update(&k, &v)
+            }
+        };
+        let err = failed.unwrap_err();
+        assert!(matches!(err, Error::Storage(_)) && err.to_string().contains("No space"), "{err}");
+        assert!(state(&disk) == was, "round {round}: a failed write changed the map");
+        assert_eq!(std::fs::read(path.join("journal")).unwrap(), journal, "round {round}: the record is cut off");
+        if !gone.is_empty() {
+            assert_eq!(mem.remove(&gone).unwrap(), disk.remove(&gone).unwrap());
+        }
+        mem.prune(before).unwrap();
+        disk.prune(before).unwrap();
+        present.extend(entries.iter().map(|e| e.0).filter(|k| mem.get(k, None).unwrap().is_none()));
+        update(&mut mem, &entries);
+        let free: usize = disk.arena.free.iter().map(Vec::len).sum();
+        update(&mut disk, &entries);
+        reused |= disk.arena.free.iter().map(Vec::len).sum::<usize>() < free;
+        assert_eq!(disk.root(None).unwrap(), mem.root(None).unwrap(), "round {round}");
+    }
+    assert!(reused, "the rounds reused freed slots");
+    let (free, lens) = (disk.arena.free.clone(), disk.arena.lens());
+    drop(disk);
+    let disk = Map::open(&path, None, false).unwrap();
+    assert_eq!((disk.version(), disk.root(None).unwrap()), (mem.version(), mem.root(None).unwrap()));
+    assert_eq!((&disk.arena.free, disk.arena.lens()), (&free, lens), "reopening restores the allocator");
+    disk.check(None).unwrap();
+}
+
+/// A map's directory and files are owner-only; an existing map whose
+/// directory others can reach is refused, with the fix in the message.
+#[test]
+fn an_on_disk_map_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m");
+    std::fs::create_dir(&path).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let mut map = Map::open(&path, None, true).unwrap();
+    update(&mut map, &Rng(7).entries(10));
+    let mode = |name: &str| std::fs::metadata(path.join(name)).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(""), 0o700, "the empty folder it was created in is made owner-only");
+    for name in ["journal", "lock", "branches", "cherries", "leaves"] {
+        assert_eq!(mode(name), 0o600, "{name}");
+    }
+    drop(map);
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o705)).unwrap();
+    let err = Map::open(&path, None, false).err().unwrap();
+    assert!(matches!(err, Error::Storage(_)) && err.to_string().contains("chmod 700"), "{err}");
+}
+
 /// Random upserts, removals and prunes on a map in memory and one on disk,
 /// reopened after every step: they agree on every retained version, and
 /// reopening restores the disk map's allocator exactly.
@@ -594,7 +677,7 @@ fn walks_refuse_damaged_references_without_panics_or_loops() {
         .collect();
     for (i, (what, (file, at), bytes)) in cases.into_iter().enumerate() {
         let path = dir.path().join(format!("case{i}"));
-        std::fs::create_dir(&path).unwrap();
+        std::os::unix::fs::DirBuilderExt::mode(&mut std::fs::DirBuilder::new(), 0o700).create(&path).unwrap();
         for name in ["journal", "branches", "cherries", "leaves"] {
             std::fs::copy(pristine.join(name), path.join(name)).unwrap();
         }

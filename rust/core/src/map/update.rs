@@ -99,6 +99,9 @@ pub(crate) struct Applied {
     pub stale: Vec<NodeRef>,
     /// Upserts that replaced an existing key's value (the rest were inserts).
     pub replaced: u64,
+    /// Freed slots the new nodes took, per kind: the last ones of the free
+    /// lists, which stay listed until the version is durable.
+    pub reused: [usize; KINDS],
 }
 
 /// Applies `ops` (sorted by key, unique, validated against the tree) to the
@@ -153,8 +156,8 @@ pub(crate) fn apply<O: Op>(suite: MapSuite, arena: &mut Arena, root: NodeRef, op
     chunks.push(top_chunk);
     let stale = chunks.iter().flat_map(|c| c.stale.iter().copied()).collect();
     let replaced = chunks.iter().map(|c| c.replaced).sum();
-    let root = store(arena, &chunks, top)?;
-    Ok(Applied { root, hash, stale, replaced })
+    let (root, reused) = store(arena, &chunks, top)?;
+    Ok(Applied { root, hash, stale, replaced, reused })
 }
 
 /// How a batch is split: units built independently, joined by frame branches.
@@ -515,7 +518,7 @@ fn kind_of(b: &NewBranch) -> Kind {
 
 /// Moves every chunk's nodes into the arena (reusing freed slots first) and
 /// returns the stored reference of `top`.
-fn store(arena: &mut Arena, chunks: &[Chunk<'_>], top: BRef) -> Result<NodeRef> {
+fn store(arena: &mut Arena, chunks: &[Chunk<'_>], top: BRef) -> Result<(NodeRef, [usize; KINDS])> {
     let mut need = [0usize; KINDS];
     for c in chunks {
         need[Kind::Leaf as usize] += c.leaves.len();
@@ -536,14 +539,16 @@ fn store(arena: &mut Arena, chunks: &[Chunk<'_>], top: BRef) -> Result<NodeRef> 
     arena.branches.reserve(need[Kind::Branch as usize] - reusable[Kind::Branch as usize])?;
     arena.cherries.reserve(need[Kind::Cherry as usize] - reusable[Kind::Cherry as usize])?;
     arena.leaves.reserve(need[Kind::Leaf as usize] - reusable[Kind::Leaf as usize])?;
-    // Slots: freed ones first (from the end of the free list), then fresh
-    // ones past the end, in increasing order.
+    // Slots: freed ones first (from the end of the free list, which the
+    // caller shortens once the version is durable), then fresh ones past
+    // the end, in increasing order.
     let mut end = lens;
+    let mut taken = [0usize; KINDS];
     let mut take = |kind: Kind| -> u32 {
         let k = kind as usize;
-        if reusable[k] > 0 {
-            reusable[k] -= 1;
-            arena.free[k].pop().expect("counted as reusable")
+        if taken[k] < reusable[k] {
+            taken[k] += 1;
+            arena.free[k][arena.free[k].len() - taken[k]]
         } else {
             end[k] += 1;
             end[k] as u32 - 1
@@ -590,5 +595,5 @@ fn store(arena: &mut Arena, chunks: &[Chunk<'_>], top: BRef) -> Result<NodeRef> 
             }
         }
     }
-    Ok(resolve(top))
+    Ok((resolve(top), taken))
 }
