@@ -180,8 +180,9 @@ class KtDirectory:
         """Publishes everything staged as one log entry; returns its index.
 
         With an auditor, entries hold at most 255 updates: several may be made, and the last one's index returns.
-        On disk, the entries are durable when this returns. A failure leaves what was not published staged; after
-        a failed write, writes raise StorageError until the directory is reopened.
+        On disk, the entries are durable when this returns. A failure leaves what was not published staged; a
+        failed write (a full disk, EIO, a quota) raises StorageError and leaves the journal as it was, and the next
+        publish succeeds once the fault clears.
         """
     def auditor_update(self, index: int) -> bytes:
         """The `AuditorUpdate` of log entry `index` (third-party auditing mode)."""
