@@ -224,10 +224,17 @@ def test_updates_wait_out_failed_publications(caplog: pytest.LogCaptureFixture) 
         request = owner.update_request(b"dave", [b"phone"])
         with pytest.raises(Unavailable, match="503.*not published in time"):
             t.update(request)
-        assert t.health() == {"size": 10, "last_publish_ms": now - 100}  # the newest entry, from before
+        # Health is 503 with the reason, and the newest entry, from before.
+        answer = httpx.get(url + "/v1/health", timeout=5)
+        assert answer.status_code == 503
+        assert answer.json() == {"error": "publishing failed: the disk is full", "size": 10,
+                                 "last_publish_ms": now - 100}
+        with pytest.raises(Unavailable, match="503: publishing failed: the disk is full"):
+            t.health()
         flaky.broken = False
-        while t.health()["size"] == 10:
+        while httpx.get(url + "/v1/health", timeout=5).status_code == 503:
             time.sleep(INTERVAL)
+        assert t.health()["size"] > 10
         assert owner.verify_update(request, t.update(request)) == [(0, b"phone")]
     failures = [r.getMessage() for r in caplog.records if r.name == "veritree.ckv.server"]
     assert failures == ["publishing failed (retrying every 0.05 s): the disk is full", "publishing works again"]

@@ -50,6 +50,11 @@ def main(argv: list[str] | None = None) -> int:
         "max_behind (a day by default) (default: %(default)s)",
     )
     serve.add_argument(
+        "--body-timeout", type=float, default=10.0, metavar="SECONDS",
+        help="a request's whole body must arrive within this long, or it is answered 408 and the connection "
+        "closed (default: %(default)s)",
+    )
+    serve.add_argument(
         "--reasonable-monitoring-window", type=int, default=86_400_000, metavar="MS",
         help="how often clients are expected to monitor, in ms; fixed when the log is made (default: %(default)s)",
     )
@@ -71,11 +76,12 @@ def main(argv: list[str] | None = None) -> int:
         return demo_mod.run(args.data)
     if args.command == "serve":
         return _serve(args.data, args.host, args.port, args.publish_interval, args.heartbeat,
-                      args.reasonable_monitoring_window)
+                      args.reasonable_monitoring_window, args.body_timeout)
     return 2
 
 
-def _serve(data: str, host: str, port: int, publish_interval: float, heartbeat: float, window: int) -> int:
+def _serve(data: str, host: str, port: int, publish_interval: float, heartbeat: float, window: int,
+           body_timeout: float) -> int:
     import uvicorn
 
     from veritree import KtDirectory, StorageError
@@ -95,10 +101,13 @@ def _serve(data: str, host: str, port: int, publish_interval: float, heartbeat: 
     with directory:
         try:
             app = create_app(directory, publish_interval=publish_interval, heartbeat=heartbeat,
-                             validate_update=update_validator(directory))
+                             validate_update=update_validator(directory), body_timeout=body_timeout)
         except ValueError as e:
             print(f"veritree serve: {e}", file=sys.stderr)
             return 2
+        # uvicorn's defaults fit: idle keep-alive connections close after 5 s
+        # (timeout_keep_alive), and no limit_concurrency, which would let a few
+        # hundred stalled clients take every slot and turn the rest away with 503.
         uvicorn.run(app, host=host, port=port)
     return 0
 

@@ -3,6 +3,18 @@ a publisher that turns staged updates into log entries on a fixed cadence.
 
 Every call into the directory runs in a worker thread: the Rust core releases
 the GIL and may take milliseconds, which the event loop must not wait out.
+
+While the directory's writes fail (a publication, heartbeats included, or
+storing the auditor's head raises: a full disk, EIO, a quota), `/v1/health`
+answers 503 with the reason, and 200 again once a write succeeds. The
+logger `veritree.ckv.server` says so: ERROR when a kind of write starts
+failing (once per run of failures), WARNING when writes work again.
+
+A request body must arrive whole within `body_timeout` seconds (one deadline
+for the whole body, however it trickles in), or it is answered 408 and its
+connection closed. uvicorn itself bounds idle keep-alive connections
+(`timeout_keep_alive`) but not a client that stalls before its headers are
+complete: put a reverse proxy with header timeouts in front of a public one.
 """
 
 from __future__ import annotations
@@ -27,7 +39,7 @@ from starlette.requests import ClientDisconnect
 
 from veritree._native import KtDirectory, LogBehindError, StorageError, VerificationError
 
-__all__ = ["Health", "create_app"]
+__all__ = ["Health", "Unhealthy", "create_app"]
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +60,12 @@ class Health(BaseModel):
     last_publish_ms: int | None
 
 
+class Unhealthy(Health):
+    """The health of a directory whose writes fail: why, besides size and last publication."""
+
+    error: str
+
+
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
@@ -59,7 +77,7 @@ def _answers(what: str | None, *refusals: int) -> dict[int | str, dict[str, Any]
     )
     reasons = {400: "a malformed or refused request", 404: "no such log entry",
                409: "the request names more log entries than the log has: `signed_head` (hex) is its current head",
-               413: "the body is too large",
+               408: "the body did not arrive in time (the connection is closed)", 413: "the body is too large",
                415: "the body is not application/octet-stream", 503: "the directory cannot answer now"}
     for status in refusals:
         out[status] = {"description": reasons[status], "content": _ERROR}
@@ -84,6 +102,44 @@ def _octets(data: bytes) -> Response:
     return Response(content=data, media_type=OCTETS)
 
 
+_PUBLISHING = "publishing"
+_AUDITOR_HEAD = "storing the auditor's head"
+
+
+class _Writes:
+    """Whether the directory's writes work: the reason of each kind of write whose last try failed.
+
+    Health is 503 while any is failing. Both kinds write the same journal, so
+    a publication (one is tried every interval while failing, heartbeats too)
+    that succeeds clears every failure; storing an auditor head that succeeds
+    clears only its own (an unchanged head is not written again).
+    """
+
+    def __init__(self) -> None:
+        self.failing: dict[str, str] = {}
+
+    def failed(self, what: str, error: Exception, retrying: str = "") -> None:
+        if what not in self.failing:  # once per run of failures, with the reason
+            log.error("%s failed%s: %s", what, retrying, error)
+        self.failing[what] = str(error) or type(error).__name__
+
+    def worked(self, what: str) -> None:
+        cleared = [w for w in self.failing if what == _PUBLISHING or w == what]
+        for w in cleared:
+            del self.failing[w]
+        if cleared == [what]:
+            log.warning("%s works again", what)
+        elif cleared:
+            log.warning("the directory's writes work again: %s succeeded (%s failed before)",
+                        what, " and ".join(cleared))
+
+    @property
+    def failure(self) -> str | None:
+        """Why health is 503 (None: every write's last try worked)."""
+        reasons = [f"{what} failed: {reason}" for what, reason in self.failing.items()]
+        return "; ".join(reasons) or None
+
+
 class _Publisher:
     """Publishes an entry every interval and wakes the updates staged for it.
 
@@ -95,14 +151,14 @@ class _Publisher:
     published: anyio.Event  # set by the next successful publication
 
     def __init__(self, directory: KtDirectory, interval: float, heartbeat: float | None,
-                 clock: Callable[[], int]) -> None:
+                 clock: Callable[[], int], writes: _Writes) -> None:
         self.directory = directory
+        self.writes = writes
         self.interval = interval
         self.heartbeat_ms = None if heartbeat is None else heartbeat * 1000
         self.clock = clock
         # A directory reopened from disk: its next entry may not be older than its last.
         self.last_ms: int | None = directory.last_timestamp
-        self.failing = False  # log a run of failures once, not every interval
 
     async def run(self, *, task_status: TaskStatus[None] = TASK_STATUS_IGNORED) -> None:
         """Publishes at once (a new directory has no head to serve yet), then on a fixed cadence."""
@@ -125,13 +181,10 @@ class _Publisher:
             try:
                 await to_thread.run_sync(self.directory.publish, ts)
             except Exception as e:  # noqa: BLE001 - keep trying: the staged updates wait for the next success
-                if not self.failing:
-                    log.error("publishing failed (retrying every %s s): %s", self.interval, e)
-                self.failing = True
+                self.writes.failed(_PUBLISHING, e, f" (retrying every {self.interval} s)")
                 return
-            if self.failing:
-                log.warning("publishing works again")
-            self.failing, self.last_ms = False, ts
+            self.writes.worked(_PUBLISHING)
+            self.last_ms = ts
             done, self.published = self.published, anyio.Event()
         done.set()
 
@@ -145,6 +198,7 @@ def create_app(
     update_wait: float = 30.0,
     heartbeat: float | None = None,
     clock: Callable[[], int] = _now_ms,
+    body_timeout: float = 10.0,
 ) -> FastAPI:
     """The ASGI app serving `directory` (in memory or opened from disk; the app does not close it).
 
@@ -156,12 +210,18 @@ def create_app(
     newest is `heartbeat` seconds old (None: every interval), so an idle
     log does not grow an entry per interval; keep it well under the
     clients' `max_behind`. `clock` stamps entries, in ms since the epoch.
+    A request's body must arrive whole within `body_timeout` seconds (one
+    deadline, however slowly it trickles), or it is refused with 408 and
+    the connection closed.
     """
     if not publish_interval > 0 or not update_wait > 0 or max_request_bytes < 1:
         raise ValueError("publish_interval and update_wait must be positive, max_request_bytes at least 1")
     if heartbeat is not None and not heartbeat > 0:
         raise ValueError("heartbeat must be positive (or None)")
-    publisher = _Publisher(directory, publish_interval, heartbeat, clock)
+    if not body_timeout > 0:
+        raise ValueError("body_timeout must be positive")
+    writes = _Writes()
+    publisher = _Publisher(directory, publish_interval, heartbeat, clock, writes)
     config = directory.config  # fixed for the directory's life
 
     @asynccontextmanager
@@ -196,12 +256,17 @@ def create_app(
             raise HTTPException(413, f"the body is over {max_request_bytes} bytes")
         data = bytearray()
         try:
-            async for chunk in request.stream():
-                data += chunk
-                if len(data) > max_request_bytes:
-                    raise HTTPException(413, f"the body is over {max_request_bytes} bytes")
+            with anyio.fail_after(body_timeout):  # one deadline for the whole body: a trickle cannot hold it
+                async for chunk in request.stream():
+                    data += chunk
+                    if len(data) > max_request_bytes:
+                        raise HTTPException(413, f"the body is over {max_request_bytes} bytes")
         except ClientDisconnect:
             raise HTTPException(400, "the client left before sending the whole body") from None
+        except TimeoutError:
+            # Closing the connection ends it: uvicorn would otherwise keep it for the rest of the body.
+            raise HTTPException(408, f"the body did not arrive within {body_timeout} s",
+                                headers={"Connection": "close"}) from None
         if not data:
             raise HTTPException(400, "the body is empty: it must be a request's wire encoding")
         return bytes(data)
@@ -217,10 +282,16 @@ def create_app(
     async def get_config() -> Response:
         return _octets(config)
 
-    @app.get("/v1/health", summary="Log size and the last publication time (ms since the epoch)")
-    async def health() -> Health:
+    @app.get("/v1/health", response_model=Health,
+             responses={503: {"model": Unhealthy, "description": "the directory's writes fail: `error` says why"}},
+             summary="Log size and the last publication time (ms since the epoch); 503 while writes fail")
+    async def health() -> Response:
         size = await _call(lambda: directory.size)
-        return Health(size=size, last_publish_ms=publisher.last_ms)
+        answer = Health(size=size, last_publish_ms=publisher.last_ms)
+        failure = writes.failure
+        if failure is None:
+            return JSONResponse(answer.model_dump())
+        return JSONResponse(Unhealthy(error=failure, **answer.model_dump()).model_dump(), 503)
 
     for path, handle, summary in [
         ("/v1/search", directory.search, "Search for a label: SearchRequest → SearchResponse"),
@@ -234,11 +305,11 @@ def create_app(
         app.add_api_route(
             path, answering(handle), methods=["POST"], summary=summary, name=path[4:].replace("/", "_"),
             response_class=Response, openapi_extra=_BODY,
-            responses=_answers("the response", 400, 409, 413, 415, 503),
+            responses=_answers("the response", 400, 408, 409, 413, 415, 503),
         )
 
     @app.post("/v1/update", response_class=Response, openapi_extra=_BODY,
-              responses=_answers("the UpdateResponse", 400, 409, 413, 415, 503),
+              responses=_answers("the UpdateResponse", 400, 408, 409, 413, 415, 503),
               summary="An owner adds values to its label: UpdateRequest → UpdateResponse, once published")
     async def update(request: Request) -> Response:
         data = await body(request)
@@ -267,13 +338,18 @@ def create_app(
         return _octets(await _call(directory.auditor_update, int(index), refused=404))
 
     @app.post("/v1/auditor/head", status_code=204, response_class=Response, openapi_extra=_BODY,
-              responses=_answers(None, 400, 413, 415, 503),
+              responses=_answers(None, 400, 408, 413, 415, 503),
               summary="Third-party auditing: the auditor's signed AuditorTreeHead to serve from now on")
     async def auditor_head(request: Request) -> Response:
+        data = await body(request)
         try:
-            await _call(directory.set_auditor_head, await body(request))
-        except VerificationError as e:
+            await to_thread.run_sync(directory.set_auditor_head, data)
+        except (VerificationError, ValueError, IndexError) as e:
             raise HTTPException(400, str(e)) from None
+        except StorageError as e:
+            writes.failed(_AUDITOR_HEAD, e)
+            raise HTTPException(503, "the directory's storage failed") from None
+        writes.worked(_AUDITOR_HEAD)
         return Response(status_code=204)
 
     return app
