@@ -1,0 +1,68 @@
+"""Private by default: what the stores create is owner-only whatever the
+umask, and an existing store that other users can reach is refused with the
+fix in the message (tightening it silently would hide that it was exposed)."""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from veritree import KtDirectory, Map, StorageError
+
+SIGNING, VRF = bytes(32), bytes([1] * 32)
+
+
+@contextmanager
+def umask(mask: int) -> Iterator[None]:
+    old = os.umask(mask)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+def modes(root: Path) -> dict[str, int]:
+    """The permission bits of `root` and everything under it, by relative name."""
+    return {str(p.relative_to(root)): stat.S_IMODE(p.stat().st_mode) for p in [root, *root.rglob("*")]}
+
+
+@pytest.mark.parametrize("mask", [0o000, 0o022, 0o277])
+def test_a_directory_and_a_map_are_created_owner_only(tmp_path: Path, mask: int) -> None:
+    with umask(mask):
+        with KtDirectory.open(tmp_path / "kt", SIGNING, VRF, create=True) as d:
+            d.stage(b"alice", b"a0")
+            d.publish(1_000)
+        with Map.open(tmp_path / "map", create=True) as m:
+            m.update([bytes(32)], [bytes(32)])
+    for store, names in [("kt", {"journal", "lock"}), ("map", {"journal", "lock", "branches", "cherries", "leaves"})]:
+        found = modes(tmp_path / store)
+        assert found.pop(".") == 0o700, store
+        assert found == dict.fromkeys(names, 0o600), store
+
+
+def test_an_empty_folder_a_store_is_created_in_becomes_owner_only(tmp_path: Path) -> None:
+    for name in ("kt", "map"):
+        (tmp_path / name).mkdir(mode=0o755)
+        os.chmod(tmp_path / name, 0o755)
+    KtDirectory.open(tmp_path / "kt", SIGNING, VRF, create=True).close()
+    Map.open(tmp_path / "map", create=True).close()
+    assert stat.S_IMODE((tmp_path / "kt").stat().st_mode) == 0o700
+    assert stat.S_IMODE((tmp_path / "map").stat().st_mode) == 0o700
+
+
+@pytest.mark.parametrize("mode", [0o750, 0o705, 0o770, 0o755])
+def test_an_existing_store_open_to_others_is_refused(tmp_path: Path, mode: int) -> None:
+    KtDirectory.open(tmp_path / "kt", SIGNING, VRF, create=True).close()
+    Map.open(tmp_path / "map", create=True).close()
+    for name, opening in [("kt", lambda: KtDirectory.open(tmp_path / "kt", SIGNING, VRF)),
+                          ("map", lambda: Map.open(tmp_path / "map"))]:
+        os.chmod(tmp_path / name, mode)
+        with pytest.raises(StorageError, match=f"chmod 700 {tmp_path / name}"):
+            opening()
+        os.chmod(tmp_path / name, 0o700)
+        opening().close()
