@@ -66,3 +66,29 @@ def test_an_existing_store_open_to_others_is_refused(tmp_path: Path, mode: int) 
             opening()
         os.chmod(tmp_path / name, 0o700)
         opening().close()
+
+
+def test_serve_keeps_its_data_folder_owner_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    import uvicorn
+
+    from veritree import cli
+
+    monkeypatch.setattr(uvicorn, "run", lambda app, host, port: None)
+    fresh, empty, used = tmp_path / "fresh", tmp_path / "empty", tmp_path / "used"
+    empty.mkdir()
+    os.chmod(empty, 0o755)
+    with umask(0):
+        assert cli.main(["serve", "--data", str(fresh)]) == 0
+        assert cli.main(["serve", "--data", str(empty)]) == 0
+    for data in (fresh, empty):
+        found = modes(data)
+        assert found.pop(".") == 0o700 and found.pop("log") == 0o700
+        assert found == {"signing.key": 0o600, "vrf.key": 0o600, "log/journal": 0o600, "log/lock": 0o600}
+    # A folder that already holds keys and a journal, opened to others (as the finding had it): refused.
+    fresh.rename(used)
+    os.chmod(used, 0o755)
+    assert cli.main(["serve", "--data", str(used)]) == 1
+    assert f"chmod 700 {used}" in capsys.readouterr().err
+    os.chmod(used, 0o700)
+    assert cli.main(["serve", "--data", str(used)]) == 0

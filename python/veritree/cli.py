@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import stat
 import sys
 
 
@@ -89,7 +90,7 @@ def _serve(data: str, host: str, port: int, publish_interval: float, heartbeat: 
     from veritree.ckv.server import create_app
 
     try:
-        os.makedirs(data, mode=0o700, exist_ok=True)
+        _private_dir(data)
         signing_key = _secret_key(os.path.join(data, "signing.key"))
         vrf_key = _secret_key(os.path.join(data, "vrf.key"))
         directory = KtDirectory.open(
@@ -110,6 +111,22 @@ def _serve(data: str, host: str, port: int, publish_interval: float, heartbeat: 
         # hundred stalled clients take every slot and turn the rest away with 503.
         uvicorn.run(app, host=host, port=port)
     return 0
+
+
+def _private_dir(path: str) -> None:
+    """Makes `path` an owner-only folder (an empty one is tightened: nothing was exposed yet), or refuses an
+    existing folder with files that other users can reach: it holds the keys and every identifier."""
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        if os.listdir(path):
+            mode = stat.S_IMODE(os.stat(path).st_mode)
+            if mode & 0o077:
+                raise ValueError(f"{path} holds the directory's keys and journal but is open to other users "
+                                 f"(mode {mode:04o}); make it owner-only with `chmod 700 {path}` "
+                                 "(and check who may have read it)") from None
+            return
+    os.chmod(path, 0o700)  # whatever the umask took away
 
 
 def _secret_key(path: str) -> bytes:
