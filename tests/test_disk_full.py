@@ -8,9 +8,10 @@ root); elsewhere these skip, and the Rust unit tests inject the same faults
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -131,3 +132,45 @@ def test_a_full_disk_fails_a_log_extend_and_the_next_succeeds(disk: SmallDisk) -
     with Log.open(path, signer=signer) as log:
         assert (len(log), log.root()) == (20_000, expected.root())
         assert veritree.verify_checkpoint(log.checkpoint(), [verifier])[1] == 20_000
+
+
+def test_a_served_directory_reports_a_full_disk_and_heals(disk: SmallDisk, caplog: pytest.LogCaptureFixture) -> None:
+    """Through the HTTP server: health says 503 with the reason while the
+    disk is full, the failure is logged, and once space is freed the next
+    publication goes through, without a restart."""
+    import time
+
+    from veritree.ckv.http import HttpTransport
+    from veritree.ckv.server import create_app, serve_in_thread
+    from veritree.ckv.transport import Unavailable
+
+    def wait_for(check: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + 10
+        while not check():
+            assert time.monotonic() < deadline, "timed out"
+            time.sleep(0.02)
+
+    def healthy(t: HttpTransport) -> bool:
+        try:
+            t.health()
+        except Unavailable:
+            return False
+        return True
+
+    with KtDirectory.open(disk.path / "kt", bytes(32), bytes([1] * 32), create=True) as d:
+        app = create_app(d, publish_interval=0.05)
+        with serve_in_thread(app) as url, HttpTransport(url, timeout=5) as t:
+            wait_for(lambda: healthy(t) and t.health()["size"] > 0)
+            disk.fill()
+            with caplog.at_level(logging.INFO, logger="veritree.ckv.server"):
+                for i in range(40):  # a ~45 KB entry: it needs pages the disk lacks
+                    d.stage(b"user%d" % i, bytes(1024))
+                wait_for(lambda: not healthy(t))
+                with pytest.raises(Unavailable, match="No space"):
+                    t.health()
+                size = d.size
+                disk.free()
+                wait_for(lambda: healthy(t) and d.staged == 0)
+            assert d.size > size and d.value(b"user39") == bytes(1024)
+            levels = {r.levelno for r in caplog.records if "No space" in r.getMessage() or "again" in r.getMessage()}
+            assert {logging.ERROR, logging.WARNING} <= levels, caplog.text
