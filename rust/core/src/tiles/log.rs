@@ -9,8 +9,27 @@
 //! The writer keeps only the right edge in memory (the partial tile of each
 //! level and the partial entry bundle): memory does not grow with the log.
 //! Every tile read back is authenticated up to the checkpoint root before use.
+//!
+//! Partial tiles (`.p/<W>`, hash tiles of every level and entry bundles) are
+//! what a reader at an older checkpoint needs, so the writer follows C2SP
+//! tlog-tiles ("Logs MUST serve partial tiles corresponding to tree sizes for
+//! which a checkpoint was produced, but MAY delete any partial tile once the
+//! corresponding full tile is either available ..."):
+//! - a partial tile is never deleted while its full tile does not exist;
+//! - once it does, the partial is deleted, but only when none of the last
+//!   [`KEEP_GENERATIONS`] checkpoints refers to it: a reader that has just
+//!   fetched a recent checkpoint still finds its partial tiles. Readers of
+//!   older checkpoints read the full tile in its place (`TileReader::open`).
+//!
+//! Deletion is best effort (a leftover partial tile is harmless). Only the
+//! one incomplete tile of each level can gain partial tiles, so the writer
+//! tracks at most 255 of them per level (plus those still in their grace).
+//! After a reopen, the partial tiles found beside each level's edge tile and
+//! the tile before it are tracked too, and deleted once their tile is full.
+//! Partial tiles of older tiles left by a process that stopped within
+//! [`KEEP_GENERATIONS`] checkpoints of completing them are not looked for.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
@@ -38,8 +57,41 @@ pub trait CheckpointFormat: Send + Sync {
 
 /// Largest checkpoint or config file we read.
 const MAX_SMALL_FILE: u64 = 1 << 20;
-/// Checkpoint generations whose partial tiles stay on disk for readers.
-const KEEP_GENERATIONS: usize = 2;
+/// The last checkpoints whose partial tiles stay on disk even where the
+/// full tile exists, for readers that have just fetched one of them.
+const KEEP_GENERATIONS: u64 = 2;
+
+/// A partial tile or entry bundle on disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Partial {
+    /// The tile level; `None` for an entry bundle.
+    level: Option<u32>,
+    n: u64,
+    width: u64,
+}
+
+impl Partial {
+    fn path(&self) -> String {
+        self.with_width(self.width)
+    }
+
+    fn full_path(&self) -> String {
+        self.with_width(TILE_WIDTH)
+    }
+
+    fn with_width(&self, width: u64) -> String {
+        match self.level {
+            Some(level) => tile_path(level, self.n, width),
+            None => bundle_path(self.n, width),
+        }
+    }
+
+    /// Whether the tile is full at `size` (its full tile was written before
+    /// the checkpoint of that size).
+    fn full_at(&self, size: u64) -> bool {
+        tile_width(self.level.unwrap_or(0), self.n, size) == TILE_WIDTH
+    }
+}
 
 /// A tlog-tiles log in a directory.
 pub struct TileLog {
@@ -50,8 +102,11 @@ pub struct TileLog {
     format: Box<dyn CheckpointFormat>,
     writable: bool,
     dedup: Option<DedupIndex>,
-    /// Partial files written per checkpoint, oldest first (pruned as the log grows).
-    partials: VecDeque<Vec<String>>,
+    /// Partial tiles on disk, each with the last checkpoint generation that
+    /// refers to it (see the module doc for when they are deleted).
+    partials: BTreeMap<Partial, u64>,
+    /// Checkpoints published by this process (0: the one found at open).
+    generation: u64,
     _lock: Option<File>,
 }
 
@@ -79,7 +134,8 @@ impl TileLog {
             format,
             writable: true,
             dedup: None,
-            partials: VecDeque::new(),
+            partials: BTreeMap::new(),
+            generation: 0,
             _lock: Some(lock),
         };
         log.publish(Batch::default(), Vec::new())?;
@@ -103,6 +159,7 @@ impl TileLog {
             return Err(storage(format!("checkpoint origin {cp_origin:?} is not the log's origin {origin:?}")));
         }
         let reader = TileReader::open(DirSource { root: dir.to_path_buf() }, suite, size, &root)?;
+        let partials = if writable { leftover_partials(dir, size) } else { BTreeMap::new() };
         let log = TileLog {
             dir: dir.to_path_buf(),
             origin,
@@ -111,7 +168,8 @@ impl TileLog {
             format,
             writable,
             dedup: None,
-            partials: VecDeque::new(),
+            partials,
+            generation: 0,
             _lock: lock,
         };
         if log.writable {
@@ -207,7 +265,7 @@ impl TileLog {
 
     /// The partial bundle with `entries` appended; stages every bundle they
     /// complete and returns the new partial bundle.
-    fn stage_bundles<T: AsRef<[u8]>>(&self, entries: &[T], batch: &mut Batch, partials: &mut Vec<String>) -> Vec<u8> {
+    fn stage_bundles<T: AsRef<[u8]>>(&self, entries: &[T], batch: &mut Batch, partials: &mut Vec<Partial>) -> Vec<u8> {
         let mut n = self.len() / TILE_WIDTH;
         let mut count = self.len() % TILE_WIDTH;
         let mut bundle = self.reader.bundle().to_vec();
@@ -223,8 +281,8 @@ impl TileLog {
             }
         }
         if count > 0 {
-            let p = bundle_path(n, count);
-            batch.add(p.clone(), bundle.clone());
+            let p = Partial { level: None, n, width: count };
+            batch.add(p.path(), bundle.clone());
             partials.push(p);
         }
         bundle
@@ -236,7 +294,7 @@ impl TileLog {
         leaves: &[Hash],
         new_size: u64,
         batch: &mut Batch,
-        partials: &mut Vec<String>,
+        partials: &mut Vec<Partial>,
     ) -> Vec<Vec<Hash>> {
         let mut edge = Vec::new();
         let old_edge = self.reader.edge();
@@ -258,9 +316,9 @@ impl TileLog {
             }
             if !rest.is_empty() {
                 // The new checkpoint refers to this partial tile, changed or not.
-                let p = tile_path(level, tile, rest.len() as u64);
+                let p = Partial { level: Some(level), n: tile, width: rest.len() as u64 };
                 if !incoming.is_empty() {
-                    batch.add(p.clone(), rest.as_flattened().to_vec());
+                    batch.add(p.path(), rest.as_flattened().to_vec());
                 }
                 partials.push(p);
             }
@@ -276,7 +334,7 @@ impl TileLog {
     }
 
     /// Writes the staged files, then the checkpoint for `self.size`.
-    fn publish(&mut self, batch: Batch, partial_files: Vec<String>) -> Result<()> {
+    fn publish(&mut self, batch: Batch, partial_files: Vec<Partial>) -> Result<()> {
         let root = self.reader.compact_range().root();
         let note = self.format.sign(&self.origin, self.len(), &root)?;
         if self.format.read(&note)? != (self.origin.clone(), self.len(), root) {
@@ -289,18 +347,35 @@ impl TileLog {
         Ok(())
     }
 
-    /// Deletes partial tiles older than [`KEEP_GENERATIONS`] checkpoints, so a
-    /// reader that just fetched a recent checkpoint still finds its tiles.
-    fn prune_partials(&mut self, current: Vec<String>) {
-        self.partials.push_back(current);
-        while self.partials.len() > KEEP_GENERATIONS {
-            let old = self.partials.pop_front().unwrap_or_default();
-            for p in old {
-                if !self.partials.iter().any(|g| g.contains(&p)) {
-                    // Best effort: a leftover partial tile is harmless.
-                    let _ = fs::remove_file(self.dir.join(p));
-                }
+    /// Records the partial tiles the new checkpoint refers to, and deletes
+    /// those whose full tile exists and that none of the last
+    /// [`KEEP_GENERATIONS`] checkpoints refers to (best effort).
+    fn prune_partials(&mut self, current: Vec<Partial>) {
+        self.generation += 1;
+        for p in current {
+            self.partials.insert(p, self.generation);
+        }
+        let (size, generation) = (self.len(), self.generation);
+        let done: Vec<Partial> = self
+            .partials
+            .iter()
+            .filter(|&(p, &last)| last + KEEP_GENERATIONS <= generation && p.full_at(size))
+            .map(|(p, _)| *p)
+            .collect();
+        let mut dirs = BTreeSet::new();
+        for p in done {
+            self.partials.remove(&p);
+            // The full tile was written before the checkpoint that made it
+            // full; should it be gone all the same, the partial stays.
+            if self.dir.join(p.full_path()).is_file() {
+                // Best effort: a leftover partial tile is harmless.
+                let _ = fs::remove_file(self.dir.join(p.path()));
+                dirs.insert(self.dir.join(format!("{}.p", p.full_path())));
             }
+        }
+        for d in dirs {
+            // Fails, as it should, while the folder still holds a file.
+            let _ = fs::remove_dir(d);
         }
     }
 
@@ -351,6 +426,36 @@ fn parse_config(data: &[u8]) -> Result<(Suite, String)> {
     let suite = lines.next().and_then(|l| l.strip_prefix("suite ")).ok_or_else(bad)?;
     let origin = lines.next().and_then(|l| l.strip_prefix("origin ")).ok_or_else(bad)?;
     Ok((Suite::from_name(suite)?, origin.to_string()))
+}
+
+/// The partial tiles on disk of each level's edge tile at `size` and of the
+/// tile before it (the last tile to have become full), so the writer deletes
+/// them once their tile is full, as if this process had written them.
+fn leftover_partials(dir: &Path, size: u64) -> BTreeMap<Partial, u64> {
+    let mut tiles = vec![(None, size / TILE_WIDTH)];
+    let mut level = 0u32;
+    while size.checked_shr(TILE_HEIGHT * level).unwrap_or(0) > 0 {
+        tiles.push((Some(level), (size >> (TILE_HEIGHT * level)) / TILE_WIDTH));
+        level += 1;
+    }
+    let mut found = BTreeMap::new();
+    for (level, edge) in tiles {
+        for n in [Some(edge), edge.checked_sub(1)].into_iter().flatten() {
+            let full = Partial { level, n, width: TILE_WIDTH }.full_path();
+            let Ok(files) = fs::read_dir(dir.join(format!("{full}.p"))) else { continue };
+            for f in files.flatten() {
+                let name = f.file_name();
+                let Some(width) = name.to_str().and_then(|s| s.parse::<u64>().ok().filter(|w| w.to_string() == s))
+                else {
+                    continue;
+                };
+                if (1..TILE_WIDTH).contains(&width) {
+                    found.insert(Partial { level, n, width }, 0);
+                }
+            }
+        }
+    }
+    found
 }
 
 fn clear_tmp(tmp: &Path) -> Result<()> {

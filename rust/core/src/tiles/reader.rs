@@ -5,6 +5,13 @@
 //! checkpoint root when the reader opens. A full tile is checked against its
 //! hash in the tile above, and so on up to the edge: a flipped byte or a
 //! truncated tile is reported, never served.
+//!
+//! A log may delete a partial tile (or partial entry bundle) once the full
+//! tile exists (C2SP tlog-tiles, "Partial Tiles"), so a reader opened at an
+//! older checkpoint whose partial tile cannot be fetched reads the full tile
+//! instead and keeps its first `W` hashes (or entries). Those are checked
+//! against the checkpoint root like the partial tile would have been. Where
+//! neither can be read, the error names the partial tile.
 
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
@@ -60,28 +67,39 @@ pub struct TileReader<S: TileSource> {
 
 impl<S: TileSource> TileReader<S> {
     /// Opens the tree of `size` leaves whose root is `root` (from a checkpoint
-    /// the caller has verified): loads and checks the right edge.
+    /// the caller has verified): loads and checks the right edge. A partial
+    /// tile or bundle the source cannot give is read from its full tile (see
+    /// the module doc).
     pub fn open(source: S, suite: Suite, size: u64, root: &Hash) -> Result<Self> {
         let mut edge = Vec::new();
+        // Where each edge tile was read from, for the error if they are damaged.
+        let mut read = Vec::new();
         let mut level = 0u32;
         while size.checked_shr(TILE_HEIGHT * level).unwrap_or(0) > 0 {
             let n = (size >> (TILE_HEIGHT * level)) / TILE_WIDTH;
             let w = tile_width(level, n, size);
-            edge.push(if w == 0 { Vec::new() } else { read_tile(&source, level, n, w)? });
+            if w == 0 {
+                edge.push(Vec::new());
+            } else {
+                let (hashes, from) = read_partial_tile(&source, level, n, w)?;
+                edge.push(hashes);
+                read.push(from);
+            }
             level += 1;
         }
-        let bundle = match size % TILE_WIDTH {
-            0 => Vec::new(),
-            w => {
-                let path = bundle_path(size / TILE_WIDTH, w);
-                let data = source.get(&path, MAX_BUNDLE)?;
-                check_bundle(suite, &data, &edge[0], &path)?;
-                data
-            }
-        };
-        let reader = TileReader::from_edge(source, suite, size, edge, bundle);
+        let mut reader = TileReader::from_edge(source, suite, size, edge, Vec::new());
         if reader.compact_range().root() != *root {
-            return Err(storage("damaged log: the right-edge tiles do not hash to the checkpoint root"));
+            return Err(storage(format!(
+                "damaged log: the right-edge tiles ({}) do not hash to the checkpoint root of size {size}",
+                read.join(", ")
+            )));
+        }
+        // The bundle is checked against the level-0 tile only once that is
+        // authenticated, so damage is blamed on the right file.
+        let w = size % TILE_WIDTH;
+        if w > 0 {
+            let leaves = &reader.edge[0].levels[0];
+            reader.bundle = read_partial_bundle(&reader.source, suite, size / TILE_WIDTH, w, leaves)?;
         }
         Ok(reader)
     }
@@ -161,7 +179,7 @@ impl<S: TileSource> TileReader<S> {
         let data = if w < TILE_WIDTH {
             &self.bundle
         } else {
-            owned = self.source.get(&path, MAX_BUNDLE)?;
+            owned = fetch(&self.source, &path, MAX_BUNDLE)?;
             &owned
         };
         let entries = parse_bundle(data, w as usize).map_err(|e| storage(format!("{path}: {e}")))?;
@@ -215,21 +233,100 @@ impl Tile {
     }
 }
 
+/// `source.get`, its error a storage error that names `path`.
+fn fetch<S: TileSource>(source: &S, path: &str, max_len: usize) -> Result<Vec<u8>> {
+    source.get(path, max_len).map_err(|e| {
+        let msg = match e {
+            Error::Storage(m) => m,
+            e => e.to_string(),
+        };
+        if msg.contains(path) {
+            storage(msg)
+        } else {
+            storage(format!("{path}: {msg}"))
+        }
+    })
+}
+
 fn read_tile<S: TileSource>(source: &S, level: u32, n: u64, width: u64) -> Result<Vec<Hash>> {
     let path = tile_path(level, n, width);
+    let data = fetch(source, &path, width as usize * 32)?;
+    tile_hashes(&path, &data, width)
+}
+
+/// The `width` hashes of tile `path`, refusing a tile of another length.
+fn tile_hashes(path: &str, data: &[u8], width: u64) -> Result<Vec<Hash>> {
     let want = width as usize * 32;
-    let data = source.get(&path, want)?;
     if data.len() != want {
         return Err(storage(format!("tile {path} is truncated: {} bytes, not {want}", data.len())));
     }
     Ok(data.as_chunks::<32>().0.to_vec())
 }
 
+/// The partial tile `(level, n)` of width `w`, or where the source cannot
+/// give it (deleted once the full tile existed, or unreadable), the first `w`
+/// hashes of the full tile; with the path they were read from. Authenticated
+/// by the caller against the checkpoint root.
+fn read_partial_tile<S: TileSource>(source: &S, level: u32, n: u64, w: u64) -> Result<(Vec<Hash>, String)> {
+    let partial = tile_path(level, n, w);
+    match source.get(&partial, w as usize * 32) {
+        Ok(data) => Ok((tile_hashes(&partial, &data, w)?, partial)),
+        Err(missing) => {
+            let full = tile_path(level, n, TILE_WIDTH);
+            let data = source
+                .get(&full, TILE_WIDTH as usize * 32)
+                .map_err(|e| neither(&format!("tile {partial}"), &missing, &full, &e))?;
+            let mut hashes = tile_hashes(&full, &data, TILE_WIDTH)?;
+            hashes.truncate(w as usize);
+            Ok((hashes, format!("{full} (in place of {partial})")))
+        }
+    }
+}
+
+/// The partial bundle `n` of `w` entries, checked against the edge's leaf
+/// hashes; or where the source cannot give it, the first `w` entries of the
+/// full bundle, checked the same way.
+fn read_partial_bundle<S: TileSource>(source: &S, suite: Suite, n: u64, w: u64, leaves: &[Hash]) -> Result<Vec<u8>> {
+    let partial = bundle_path(n, w);
+    match source.get(&partial, w as usize * (2 + MAX_ENTRY)) {
+        Ok(data) => {
+            check_bundle(suite, &data, leaves, &partial)?;
+            Ok(data)
+        }
+        Err(missing) => {
+            let full = bundle_path(n, TILE_WIDTH);
+            let mut data = source
+                .get(&full, MAX_BUNDLE)
+                .map_err(|e| neither(&format!("bundle {partial}"), &missing, &full, &e))?;
+            let label = format!("{full} (in place of {partial})");
+            let entries = parse_bundle(&data, TILE_WIDTH as usize).map_err(|e| storage(format!("{label}: {e}")))?;
+            let len = entries[..w as usize].iter().map(|e| 2 + e.len()).sum();
+            data.truncate(len);
+            check_bundle(suite, &data, leaves, &label)?;
+            Ok(data)
+        }
+    }
+}
+
+/// The error when neither a partial tile nor its full tile can be read: it
+/// names the partial tile, which the checkpoint requires.
+fn neither(partial: &str, missing: &Error, full: &str, e: &Error) -> Error {
+    let detail = |e: &Error| match e {
+        Error::Storage(m) => m.clone(),
+        e => e.to_string(),
+    };
+    storage(format!(
+        "{partial} cannot be read ({}), nor the full tile {full} in its place ({})",
+        detail(missing),
+        detail(e)
+    ))
+}
+
 /// Checks that a partial bundle holds exactly the entries of the edge's leaf hashes.
 fn check_bundle(suite: Suite, data: &[u8], leaves: &[Hash], path: &str) -> Result<()> {
     let entries = parse_bundle(data, leaves.len()).map_err(|e| storage(format!("{path}: {e}")))?;
     match entries.iter().zip(leaves).position(|(e, l)| suite.leaf_hash(e) != *l) {
-        Some(i) => Err(storage(format!("{path}: entry {i} does not match its leaf hash"))),
+        Some(i) => Err(storage(format!("damaged bundle {path}: entry {i} does not match its leaf hash"))),
         None => Ok(()),
     }
 }
