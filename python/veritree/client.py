@@ -73,12 +73,72 @@ def _check(path: str) -> None:
         raise ValueError(f"not a tlog-tiles resource: {path!r}")
 
 
+class TileView:
+    """The log at one verified checkpoint: its entries and their inclusion
+    proofs, every one authenticated against that checkpoint's root.
+
+    Returned by :meth:`TileClient.at` for any checkpoint the log published;
+    partial tiles the log has since deleted (C2SP tlog-tiles lets it, once
+    the full tile exists) are read from the full tile.
+    """
+
+    def __init__(self, checkpoint: str, origin: str, size: int, root: bytes, reader: TileReader,
+                 suite: Suite) -> None:
+        self._checkpoint, self._origin, self._size, self._root = checkpoint, origin, size, root
+        self._reader = reader
+        self._suite: Suite = suite
+
+    @property
+    def checkpoint(self) -> str:
+        """The signed checkpoint note this view was verified from."""
+        return self._checkpoint
+
+    @property
+    def origin(self) -> str:
+        return self._origin
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    @property
+    def root(self) -> bytes:
+        return self._root
+
+    def inclusion_proof(self, index: int) -> list[bytes]:
+        """The inclusion proof of entry `index` in this tree, checked before it is returned."""
+        proof = self._reader.inclusion_proof(index)
+        verify_inclusion(index, self._size, self._reader.leaf_hash(index), proof, self._root, self._suite)
+        return proof
+
+    def entry(self, index: int) -> bytes:
+        """Entry `index`, authenticated against this tree."""
+        return self._reader.entry(index)
+
+    def verify_entry(self, index: int, entry: bytes) -> None:
+        """Proves that `entry` is at `index` in this tree, or raises VerificationError."""
+        verify_inclusion(index, self._size, leaf_hash(entry, self._suite), self._reader.inclusion_proof(index),
+                         self._root, self._suite)
+
+    def consistency_proof(self, old_size: int) -> list[bytes]:
+        """The consistency proof from the tree of `old_size` to this one."""
+        return self._reader.consistency_proof(old_size)
+
+    def __repr__(self) -> str:
+        return f"TileView(origin={self._origin!r}, size={self._size})"
+
+
 class TileClient:
     """Follows a tlog-tiles log from its tiles alone, verifying as it goes.
 
     >>> client = TileClient("https://log.example/prefix", [verifier_key])  # doctest: +SKIP
     >>> client.update()                     # verified (origin, size, root)  # doctest: +SKIP
     >>> client.verify_entry(3, b"entry")    # proven against that root  # doctest: +SKIP
+    >>> client.at(old_note).entry(3)        # the log at an older checkpoint  # doctest: +SKIP
+
+    The client holds one verified tree head and only ever moves forward:
+    every checkpoint it is shown, fetched or given, must verify with the keys
+    and be consistent with the head it holds, whatever its size.
     """
 
     def __init__(self, location: str | Path, verifier_keys: Sequence[str], *, origin: str | None = None,
@@ -88,8 +148,7 @@ class TileClient:
         self._keys = list(verifier_keys)
         self._origin = origin
         self._suite: Suite = suite
-        self._reader: TileReader | None = None
-        self._root = b""
+        self._view: TileView | None = None
 
     @property
     def size(self) -> int:
@@ -97,32 +156,62 @@ class TileClient:
 
     @property
     def root(self) -> bytes:
-        self._require()
-        return self._root
+        return self._require().root
 
-    def update(self) -> tuple[str, int, bytes]:
-        """Fetches and verifies the latest checkpoint and, if this client saw an
-        earlier one, proves the new tree consistent with it. Returns (origin, size, root)."""
-        note = self._fetch("checkpoint", MAX_CHECKPOINT).decode("utf-8")
-        origin, size, root = verify_checkpoint(note, self._keys)
-        if self._origin is not None and origin != self._origin:
-            raise VerificationError(f"verification failed: checkpoint origin {origin!r} is not {self._origin!r}")
-        reader = TileReader(self._fetch, size, root, self._suite)
-        if self._reader is not None:
-            old_size, old_root = self._reader.size, self._root
-            if size < old_size:
-                raise VerificationError(f"verification failed: the log shrank from {old_size} to {size}")
-            verify_consistency(old_size, size, old_root, root, reader.consistency_proof(old_size), self._suite)
+    @property
+    def checkpoint(self) -> str:
+        """The signed checkpoint note of the head the client holds."""
+        return self._require().checkpoint
+
+    def update(self, checkpoint: str | None = None) -> tuple[str, int, bytes]:
+        """Moves the client to the log's latest checkpoint, fetched, or to the
+        given checkpoint note (from a witness, gossip, or one saved earlier),
+        verified with the keys the same way. If the client holds an earlier
+        head, the new tree is proved consistent with it first.
+
+        The client never moves back. The log's own checkpoint smaller than
+        the head held is a rollback: VerificationError. A given checkpoint
+        smaller than the head held is proved consistent with it
+        (VerificationError if not) and the client stays where it is; read the
+        log at that size with :meth:`at`. Returns the (origin, size, root) the
+        client holds afterwards; a refused update leaves it unchanged.
+        """
+        note = checkpoint if checkpoint is not None else self._latest()
+        origin, size, root = self._verify_note(note)
+        held = self._view
+        if held is not None and size <= held.size:
+            if size < held.size and checkpoint is None:
+                raise VerificationError(f"verification failed: the log shrank from {held.size} to {size}")
+            # Proved from the tiles of the head held: nothing of the old tree is fetched.
+            verify_consistency(size, held.size, root, held.root, held.consistency_proof(size), self._suite)
+            return held.origin, held.size, held.root
+        view = self._open(note, origin, size, root)
+        if held is not None:
+            verify_consistency(held.size, size, held.root, root, view.consistency_proof(held.size), self._suite)
         self._origin = origin
-        self._reader, self._root = reader, root
+        self._view = view
         return origin, size, root
+
+    def at(self, checkpoint: str) -> TileView:
+        """The log at the tree of a checkpoint note it published (any size),
+        verified with the keys; if the client holds a head, the two trees are
+        proved consistent, whichever is larger. The client itself does not
+        move: use :meth:`update` for that.
+        """
+        origin, size, root = self._verify_note(checkpoint)
+        held = self._view
+        if held is not None and size <= held.size:
+            verify_consistency(size, held.size, root, held.root, held.consistency_proof(size), self._suite)
+            if size == held.size:
+                return held
+        view = self._open(checkpoint, origin, size, root)
+        if held is not None and size > held.size:
+            verify_consistency(held.size, size, held.root, root, view.consistency_proof(held.size), self._suite)
+        return view
 
     def inclusion_proof(self, index: int) -> list[bytes]:
         """The inclusion proof of entry `index` in the verified tree, checked before it is returned."""
-        reader = self._require()
-        proof = reader.inclusion_proof(index)
-        verify_inclusion(index, reader.size, reader.leaf_hash(index), proof, self._root, self._suite)
-        return proof
+        return self._require().inclusion_proof(index)
 
     def entry(self, index: int) -> bytes:
         """Entry `index`, authenticated against the verified tree."""
@@ -130,11 +219,21 @@ class TileClient:
 
     def verify_entry(self, index: int, entry: bytes) -> None:
         """Proves that `entry` is at `index` in the verified tree, or raises VerificationError."""
-        reader = self._require()
-        verify_inclusion(index, reader.size, leaf_hash(entry, self._suite), reader.inclusion_proof(index),
-                         self._root, self._suite)
+        self._require().verify_entry(index, entry)
 
-    def _require(self) -> TileReader:
-        if self._reader is None:
+    def _latest(self) -> str:
+        return self._fetch("checkpoint", MAX_CHECKPOINT).decode("utf-8")
+
+    def _verify_note(self, note: str) -> tuple[str, int, bytes]:
+        origin, size, root = verify_checkpoint(note, self._keys)
+        if self._origin is not None and origin != self._origin:
+            raise VerificationError(f"verification failed: checkpoint origin {origin!r} is not {self._origin!r}")
+        return origin, size, root
+
+    def _open(self, note: str, origin: str, size: int, root: bytes) -> TileView:
+        return TileView(note, origin, size, root, TileReader(self._fetch, size, root, self._suite), self._suite)
+
+    def _require(self) -> TileView:
+        if self._view is None:
             raise ValueError("call update() first to fetch and verify a checkpoint")
-        return self._reader
+        return self._view
