@@ -92,3 +92,27 @@ def test_serve_keeps_its_data_folder_owner_only(tmp_path: Path, monkeypatch: pyt
     assert f"chmod 700 {used}" in capsys.readouterr().err
     os.chmod(used, 0o700)
     assert cli.main(["serve", "--data", str(used)]) == 0
+
+
+def test_a_tile_log_is_private_until_its_operator_opens_its_folder(tmp_path: Path) -> None:
+    """A tile log is the published log: private when made, and its new files
+    follow the read bits its operator gives the folder (never write bits);
+    `.veritree/` (lock, config, dedup index) stays owner-only."""
+    from veritree import Log, generate_note_key
+
+    signer, _ = generate_note_key("example.com/private")
+    path = tmp_path / "log"
+    with umask(0):
+        with Log.open(path, origin="example.com/private", signer=signer, create=True, dedup=True) as log:
+            log.extend([b"%d" % i for i in range(300)])
+            assert set(modes(path).values()) <= {0o700, 0o600}, modes(path)
+            assert modes(path)["."] == 0o700 and modes(path)["checkpoint"] == 0o600
+            os.chmod(path, 0o775)  # group-writable: the write bit is never passed on
+            log.extend([b"%d" % i for i in range(300, 70_000)])
+    found = modes(path)
+    internal = {name: mode for name, mode in found.items() if name.startswith(".veritree")}
+    assert internal == {".veritree": 0o700, ".veritree/tmp": 0o700, ".veritree/lock": 0o600,
+                        ".veritree/config": 0o600, ".veritree/dedup.redb": 0o600}
+    assert found["checkpoint"] == 0o644
+    assert found["tile/1/001.p/17"] == 0o644 and found["tile/entries/273.p/112"] == 0o644
+    assert found["tile/2"] == 0o755 and found["tile/1"] == 0o700 and found["tile/0/000"] == 0o600, "written before the chmod"

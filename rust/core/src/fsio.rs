@@ -92,15 +92,13 @@ pub(crate) struct Batch {
     modes: Modes,
 }
 
-impl Default for Batch {
-    fn default() -> Batch {
-        Batch::new(Modes::PRIVATE)
-    }
-}
-
 impl Batch {
     pub fn new(modes: Modes) -> Batch {
         Batch { files: Vec::new(), modes }
+    }
+
+    pub fn modes(&self) -> Modes {
+        self.modes
     }
 
     pub fn add(&mut self, rel: String, data: Vec<u8>) {
@@ -280,8 +278,8 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
 }
 
 /// Writes one file atomically and durably (the checkpoint, the config).
-pub(crate) fn write_atomic(root: &Path, rel: &str, data: &[u8]) -> Result<()> {
-    let mut b = Batch::default();
+pub(crate) fn write_atomic(root: &Path, rel: &str, data: &[u8], modes: Modes) -> Result<()> {
+    let mut b = Batch::new(modes);
     b.add(rel.to_string(), data.to_vec());
     b.commit(root)
 }

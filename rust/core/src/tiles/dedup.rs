@@ -6,11 +6,14 @@
 //! log: it is updated after each checkpoint and records how many entries it
 //! covers, so after a crash the log re-indexes the gap from its level-0 tiles.
 
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use redb::{Database, ReadableTable, TableDefinition};
 
 use crate::error::{Error, Result};
+use crate::fsio::Modes;
 use crate::suite::Hash;
 
 const INDEX: TableDefinition<&[u8], u64> = TableDefinition::new("leaf_hash_to_index");
@@ -28,6 +31,9 @@ pub struct DedupIndex {
 impl DedupIndex {
     pub fn open(path: &Path) -> Result<DedupIndex> {
         let db = Database::create(path).map_err(db_error)?;
+        // Owner-only like everything under `.veritree/`, whatever the umask.
+        fs::set_permissions(path, fs::Permissions::from_mode(Modes::PRIVATE.file))
+            .map_err(|e| crate::fsio::io_error("chmod", path, e))?;
         let w = db.begin_write().map_err(db_error)?;
         w.open_table(INDEX).map_err(db_error)?;
         w.open_table(META).map_err(db_error)?;

@@ -6,6 +6,15 @@
 //! - `tile/<L>/<N>[.p/<W>]` — hash tiles; `tile/entries/<N>[.p/<W>]` — entry bundles;
 //! - `.veritree/` — our own: `config` (suite, origin), `lock`, `tmp/`.
 //!
+//! Private by default, public by the operator's choice: a new log's
+//! directory is owner-only (0700), and its tiles, bundles and checkpoint get
+//! owner-only modes plus whatever read bits the log's directory grants group
+//! and others when they are written — `chmod 755 DIR` (and `chmod -R go+rX`
+//! for what is there) publishes the log to a web server running as another
+//! user. The log's content is public by design, so an open directory is
+//! not refused, unlike the map's and the KEYTRANS directory's. `.veritree/`
+//! stays owner-only whatever the directory's mode.
+//!
 //! The writer keeps only the right edge in memory (the partial tile of each
 //! level and the partial entry bundle): memory does not grow with the log.
 //! Every tile read back is authenticated up to the checkpoint root before use.
@@ -31,6 +40,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
@@ -40,7 +50,7 @@ use super::path::{bundle_path, tile_path, tile_width, TILE_HEIGHT, TILE_WIDTH};
 use super::reader::{storage, DirSource, TileReader, MAX_ENTRY};
 use crate::compact::CompactRange;
 use crate::error::{invalid, Result};
-use crate::fsio::{self, Batch};
+use crate::fsio::{self, Batch, Modes};
 use crate::suite::{Hash, Suite};
 use crate::tree::{self, NodeSource};
 
@@ -121,10 +131,12 @@ impl TileLog {
         if dir.join("checkpoint").exists() || dir.join(".veritree/config").exists() {
             return Err(invalid(format!("{} already holds a log", dir.display())));
         }
-        fs::create_dir_all(dir.join(".veritree/tmp")).map_err(|e| fsio::io_error("create", dir, e))?;
+        for d in [dir.to_path_buf(), dir.join(".veritree"), dir.join(".veritree/tmp")] {
+            fsio::create_dir(&d, Modes::PRIVATE.dir)?;
+        }
         let lock = fsio::lock_exclusive(&dir.join(".veritree/lock"), dir)?;
         let config = format!("veritree tlog-tiles v1\nsuite {}\norigin {origin}\n", suite.name());
-        fsio::write_atomic(dir, ".veritree/config", config.as_bytes())?;
+        fsio::write_atomic(dir, ".veritree/config", config.as_bytes(), Modes::PRIVATE)?;
         let source = DirSource { root: dir.to_path_buf() };
         let mut log = TileLog {
             dir: dir.to_path_buf(),
@@ -138,7 +150,7 @@ impl TileLog {
             generation: 0,
             _lock: Some(lock),
         };
-        log.publish(Batch::default(), Vec::new())?;
+        log.publish(Batch::new(log.modes()?), Vec::new())?;
         Ok(log)
     }
 
@@ -218,7 +230,7 @@ impl TileLog {
         }
         let suite = self.reader.suite();
         let leaves = suite.leaf_hashes(entries);
-        let mut batch = Batch::default();
+        let mut batch = Batch::new(self.modes()?);
         let mut partial_files = Vec::new();
         let bundle = self.stage_bundles(entries, &mut batch, &mut partial_files);
         let new_size = first + entries.len() as u64;
@@ -333,6 +345,13 @@ impl TileLog {
         edge
     }
 
+    /// The modes of new files: owner-only plus the read bits the log's
+    /// directory grants now (see the module doc).
+    fn modes(&self) -> Result<Modes> {
+        let mode = fs::metadata(&self.dir).map_err(|e| fsio::io_error("stat", &self.dir, e))?.permissions().mode();
+        Ok(Modes::readable_as(mode))
+    }
+
     /// Writes the staged files, then the checkpoint for `self.size`.
     fn publish(&mut self, batch: Batch, partial_files: Vec<Partial>) -> Result<()> {
         let root = self.reader.compact_range().root();
@@ -340,8 +359,9 @@ impl TileLog {
         if self.format.read(&note)? != (self.origin.clone(), self.len(), root) {
             return Err(invalid("the checkpoint format signed a different tree head"));
         }
+        let modes = batch.modes();
         batch.commit(&self.dir)?;
-        fsio::write_atomic(&self.dir, "checkpoint", note.as_bytes())?;
+        fsio::write_atomic(&self.dir, "checkpoint", note.as_bytes(), modes)?;
         self.checkpoint = note;
         self.prune_partials(partial_files);
         Ok(())
