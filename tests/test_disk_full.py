@@ -115,7 +115,7 @@ def test_a_full_disk_fails_a_log_extend_and_the_next_succeeds(disk: SmallDisk) -
     path = disk.path / "log"
     signer, verifier = veritree.generate_note_key("example.com/full")
     entries = [b"entry %d " % i + bytes(200) for i in range(20_000)]
-    with Log.open(path, origin="example.com/full", signer=signer, create=True) as log:
+    with Log.open(path, origin="example.com/full", signer=signer, create=True, dedup=True) as log:
         log.extend(entries[:300])
         checkpoint = log.checkpoint()
         disk.fill()
@@ -129,6 +129,7 @@ def test_a_full_disk_fails_a_log_extend_and_the_next_succeeds(disk: SmallDisk) -
         expected = Log()
         expected.extend(entries)
         assert log.root() == expected.root()
+        assert log.index_of(veritree.leaf_hash(entries[19_999])) == 19_999, "the dedup index kept up"
     with Log.open(path, signer=signer) as log:
         assert (len(log), log.root()) == (20_000, expected.root())
         assert veritree.verify_checkpoint(log.checkpoint(), [verifier])[1] == 20_000

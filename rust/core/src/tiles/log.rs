@@ -243,7 +243,7 @@ impl TileLog {
             return Err(e);
         }
         if let Some(d) = &self.dedup {
-            d.add(first, &leaves)
+            self.index(d, first, &leaves)
                 .map_err(|e| storage(format!("the entries were logged, but updating the dedup index failed: {e}")))?;
         }
         Ok(first)
@@ -253,19 +253,28 @@ impl TileLog {
     /// bringing it up to date with the log first.
     pub fn enable_dedup(&mut self) -> Result<()> {
         let index = DedupIndex::open(&self.dir.join(".veritree/dedup.redb"))?;
+        self.index(&index, self.len(), &[])?;
+        self.dedup = Some(index);
+        Ok(())
+    }
+
+    /// Brings `index` up to the log's size: `fresh` are the leaf hashes
+    /// from `first` on; any gap before them (an index opened late, or an
+    /// update that failed, as on a full disk) is read back from the tiles,
+    /// so one failure never stops the index for good.
+    fn index(&self, index: &DedupIndex, first: u64, fresh: &[Hash]) -> Result<()> {
         const CHUNK: u64 = 1 << 16;
         let mut done = index.indexed_size()?;
-        if done > self.len() {
+        if done > first {
             return Err(storage("the dedup index covers more entries than the log holds"));
         }
-        while done < self.len() {
-            let end = (done + CHUNK).min(self.len());
+        while done < first {
+            let end = (done + CHUNK).min(first);
             let leaves = (done..end).map(|i| self.node(0, i)).collect::<Result<Vec<_>>>()?;
             index.add(done, &leaves)?;
             done = end;
         }
-        self.dedup = Some(index);
-        Ok(())
+        index.add(first, fresh)
     }
 
     /// The first index holding an entry with leaf hash `leaf`, if any
