@@ -80,7 +80,10 @@ class Map:
     def __init__(self, suite: MapSuite = "keytrans-sha256") -> None: ...
     @staticmethod
     def open(path: str | os.PathLike[str], suite: MapSuite | None = None, create: bool = False) -> Map:
-        """The on-disk map in directory `path`; a version is wholly there after a crash or not at all."""
+        """The on-disk map in directory `path`; a version is wholly there after a crash or not at all.
+
+        The directory and its files are owner-only; an existing map whose directory other users can reach is
+        refused (StorageError naming the `chmod` that fixes it). A failed write leaves the map as it was."""
     def close(self) -> None: ...
     def __enter__(self) -> Map: ...
     def __exit__(self, exc_type: object, exc: object, tb: object) -> bool: ...
@@ -150,8 +153,9 @@ class KtDirectory:
 
         Every entry whose `publish` returned survives a crash (staged updates do not), and reopens as the same
         log: same roots, signed heads and answers. The keys and options must be the ones it was created with
-        (ValueError otherwise). One process at a time may open it (StorageError). Use as a context manager, or
-        call `close()`.
+        (ValueError otherwise). One process at a time may open it (StorageError). The folder and its files are
+        owner-only (an empty folder is made so); an existing directory whose folder other users can reach is
+        refused (StorageError naming the `chmod` that fixes it). Use as a context manager, or call `close()`.
         """
     @property
     def path(self) -> pathlib.Path | None:
