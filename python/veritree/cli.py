@@ -7,6 +7,8 @@ import os
 import stat
 import sys
 
+from veritree._extras import SERVER_EXTRA, needs_server_extra
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="veritree", description=__doc__)
@@ -72,8 +74,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "keygen":
         return _keygen(args.name, args.out, args.cosigner)
     if args.command == "demo":
-        from veritree.ckv import demo as demo_mod
-
+        try:
+            from veritree.ckv import demo as demo_mod
+        except ModuleNotFoundError as e:
+            return _without_server_extra("demo", e)
         return demo_mod.run(args.data)
     if args.command == "serve":
         return _serve(args.data, args.host, args.port, args.publish_interval, args.heartbeat,
@@ -83,11 +87,14 @@ def main(argv: list[str] | None = None) -> int:
 
 def _serve(data: str, host: str, port: int, publish_interval: float, heartbeat: float, window: int,
            body_timeout: float) -> int:
-    import uvicorn
+    try:
+        import uvicorn
 
+        from veritree.ckv.server import create_app
+    except ModuleNotFoundError as e:
+        return _without_server_extra("serve", e)
     from veritree import KtDirectory, StorageError
     from veritree.ckv.accounts import update_validator
-    from veritree.ckv.server import create_app
 
     try:
         _private_dir(data)
@@ -111,6 +118,16 @@ def _serve(data: str, host: str, port: int, publish_interval: float, heartbeat: 
         # hundred stalled clients take every slot and turn the rest away with 503.
         uvicorn.run(app, host=host, port=port)
     return 0
+
+
+def _without_server_extra(command: str, error: ModuleNotFoundError) -> int:
+    """Says what to install when `command` needs the server extra and it is missing (1); re-raises any
+    other missing module."""
+    if not needs_server_extra(error):
+        raise error
+    print(f"veritree {command} needs the server extra ({error.name} is not installed): {SERVER_EXTRA}",
+          file=sys.stderr)
+    return 1
 
 
 def _private_dir(path: str) -> None:

@@ -13,12 +13,17 @@ from __future__ import annotations
 
 import json
 from types import TracebackType
-from typing import Self, TypedDict
+from typing import Self
 
-import httpx
+from veritree._extras import server_extra_missing
+
+try:
+    import httpx
+except ModuleNotFoundError as e:
+    raise server_extra_missing(e, __name__) from e
 
 from veritree._native import LogBehindError
-from veritree.ckv.transport import Unavailable
+from veritree.ckv.transport import Health, Unavailable
 
 __all__ = ["Health", "HttpTransport"]
 
@@ -33,13 +38,6 @@ _OCTETS = "application/octet-stream"
 # server's 64 KiB request limit). 8 MiB keeps a wide margin while bounding
 # what a hostile or broken directory can make a client hold in memory.
 MAX_RESPONSE_BYTES = 8 * 1024 * 1024
-
-
-class Health(TypedDict):
-    """The directory's size and last publication time (ms since the epoch; None before the first)."""
-
-    size: int
-    last_publish_ms: int | None
 
 
 class HttpTransport:

@@ -25,21 +25,27 @@ import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from typing import Any, TypeVar, TypeVarTuple
+from typing import Any, TypeVar, TypeVarTuple, get_type_hints
 
-import anyio
-import uvicorn
-from anyio import TASK_STATUS_IGNORED, to_thread
-from anyio.abc import TaskStatus
-from fastapi import FastAPI, HTTPException, Request
-from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel
-from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.requests import ClientDisconnect
+from veritree._extras import server_extra_missing
+
+try:
+    import anyio
+    import uvicorn
+    from anyio import TASK_STATUS_IGNORED, to_thread
+    from anyio.abc import TaskStatus
+    from fastapi import FastAPI, HTTPException, Request
+    from fastapi.responses import JSONResponse, Response
+    from pydantic import BaseModel, create_model
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+    from starlette.requests import ClientDisconnect
+except ModuleNotFoundError as e:
+    raise server_extra_missing(e, __name__) from e
 
 from veritree._native import KtDirectory, LogBehindError, StorageError, VerificationError
+from veritree.ckv.transport import Health, Unhealthy
 
-__all__ = ["Health", "Unhealthy", "create_app"]
+__all__ = ["create_app", "serve_in_thread"]
 
 log = logging.getLogger(__name__)
 
@@ -53,17 +59,11 @@ T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
 
 
-class Health(BaseModel):
-    """How far the log has grown and when it last did (the newest entry's timestamp)."""
-
-    size: int
-    last_publish_ms: int | None
-
-
-class Unhealthy(Health):
-    """The health of a directory whose writes fail: why, besides size and last publication."""
-
-    error: str
+def _model(shape: type[Health]) -> type[BaseModel]:
+    """The pydantic model of one of `veritree.ckv.transport`'s answer shapes, for the OpenAPI
+    description (pydantic takes a `typing.TypedDict` itself only from Python 3.12)."""
+    fields: dict[str, Any] = {name: (kind, ...) for name, kind in get_type_hints(shape).items()}
+    return create_model(shape.__name__, __doc__=shape.__doc__, **fields)
 
 
 def _now_ms() -> int:
@@ -282,16 +282,17 @@ def create_app(
     async def get_config() -> Response:
         return _octets(config)
 
-    @app.get("/v1/health", response_model=Health,
-             responses={503: {"model": Unhealthy, "description": "the directory's writes fail: `error` says why"}},
+    @app.get("/v1/health", response_model=_model(Health),
+             responses={503: {"model": _model(Unhealthy),
+                              "description": "the directory's writes fail: `error` says why"}},
              summary="Log size and the last publication time (ms since the epoch); 503 while writes fail")
     async def health() -> Response:
         size = await _call(lambda: directory.size)
         answer = Health(size=size, last_publish_ms=publisher.last_ms)
         failure = writes.failure
         if failure is None:
-            return JSONResponse(answer.model_dump())
-        return JSONResponse(Unhealthy(error=failure, **answer.model_dump()).model_dump(), 503)
+            return JSONResponse(answer)
+        return JSONResponse(Unhealthy(**answer, error=failure), 503)
 
     for path, handle, summary in [
         ("/v1/search", directory.search, "Search for a label: SearchRequest → SearchResponse"),

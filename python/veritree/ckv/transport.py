@@ -4,7 +4,7 @@ bytes, over HTTP (`veritree.ckv.http`) or in the same process."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import Protocol, TypedDict
 
 from veritree._native import KtDirectory
 
@@ -23,6 +23,23 @@ class Transport(Protocol):
     def update(self, request: bytes) -> bytes:
         """The UpdateResponse; a request with new values returns once they are published."""
         ...
+
+
+# The /v1/health answers, defined once: `HttpTransport.health` returns a
+# Health, and `veritree.ckv.server` answers both and derives its OpenAPI
+# models from them (their docstrings are the models' descriptions).
+class Health(TypedDict):
+    """How far the log has grown and when it last did (the newest entry's timestamp, ms since the epoch;
+    null before the first)."""
+
+    size: int
+    last_publish_ms: int | None
+
+
+class Unhealthy(Health):
+    """The health of a directory whose writes fail (answered with status 503): why, besides the rest."""
+
+    error: str
 
 
 class Unavailable(Exception):
