@@ -3,7 +3,7 @@ the Rust peers (rs_merkle, ct-merkle) timed by `peer_report`, in one run.
 
     pip install '.[bench]' && python benches/report.py [--quick] [--billion] [--json out.json]
 
-Every figure is a ratio measured in this run (see veritree/bench.py).
+Every figure is a ratio measured in this run (see veritree/bench/report.py).
 """
 
 from __future__ import annotations

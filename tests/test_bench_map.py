@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from veritree import bench_map
+from veritree.bench import map as bench_map
 
 
 def defined_nodes(keys: list[bytes]) -> int:

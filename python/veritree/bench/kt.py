@@ -7,25 +7,15 @@ second on one core, times the cores.
 
 from __future__ import annotations
 
-import os
 import time
 
 import veritree
-from veritree.bench import Row
+from veritree.bench.common import Row, vrf_limit
 
 T0 = 1_700_000_000_000
 RMW = 60_000
 #: Labels per log entry while building the directory.
 BUILD_BATCH = 100_000
-
-
-def vrf_limit(calls: int = 2000) -> float:
-    """ECVRF proofs per second on all cores (one core's rate times the cores)."""
-    key = b"\x07" * 32
-    t = time.perf_counter()
-    for i in range(calls):
-        veritree.ecvrf_prove(key, b"label %d" % i)
-    return calls / (time.perf_counter() - t) * (os.cpu_count() or 1)
 
 
 def _directory() -> veritree.KtDirectory:

@@ -1,66 +1,29 @@
-"""The benchmark report behind `veritree bench`.
-
-Every figure is a ratio measured in the same run: against the hashing limit
-(the suite's best many-input node hashing on all cores, `veritree.hash_limit`),
-against `pymerkle` and a pure-Python hashlib reference, or against k single
-proofs. Absolute rates drift on a shared machine; the ratios are the claim.
-"""
+"""The Merkle log (`veritree.Log`) sections of `veritree bench`: roots over N
+leaf hashes against the hashing limit, appends from Python against pymerkle
+and a pure-Python reference, proofs one by one and in batches, durable
+appends, a log on disk, and streamed roots of 2^30 leaves."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
-import platform
-import resource
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 import veritree
+from veritree.bench.common import SUITES, Row, best_time, hashing_limits, peak_rss_mib, random_hashes
 
 if TYPE_CHECKING:
     from veritree._native import Suite
 
-SUITES: tuple[Suite, ...] = ("rfc6962-sha256", "blake3")
 PER_CALL = 16_384  # proofs per call in the many-proof benchmarks
-
-
-@dataclass
-class Row:
-    section: str
-    case: str
-    rate: float  # items per second
-    unit: str
-    ratio: float | None = None  # against `versus`
-    versus: str = ""
-    extra: dict[str, float | int | str] = field(default_factory=dict)
-
-
-def best_time(fn: Callable[[], object], repeat: int) -> float:
-    """The fastest of `repeat` runs, in seconds."""
-    best = float("inf")
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
-
-
-def random_hashes(n: int, seed: int = 1) -> np.ndarray:
-    return np.random.default_rng(seed).integers(0, 256, size=(n, 32), dtype=np.uint8)
-
-
-def hashing_limits(seconds: float) -> dict[str, float]:
-    """Each suite's limit, the best of three measurements (the machine is shared)."""
-    return {s: max(veritree.hash_limit(s, seconds / 3) for _ in range(3)) for s in SUITES}
 
 
 def tree_builds(exponents: list[int], repeat: int) -> list[Row]:
@@ -221,8 +184,6 @@ def proofs(exponent: int, count: int, single: int, repeat: int) -> list[Row]:
 def durable_appends(total: int, repeat: int) -> list[Row]:
     """Entries/s into a tlog-tiles log on disk (fsync on), against the
     in-memory log with the same batches, in the same run."""
-    import tempfile
-
     rows = []
     sk, _ = veritree.generate_note_key("bench.example/log")
     for entry_size in (100, 1024):
@@ -257,11 +218,12 @@ def disk_log(exponent: int, directory: str, proofs: int = 2000) -> list[Row]:
     same run: the in-memory streamed root of as many leaf hashes, and writing
     the same number of bytes to one file on the same disk. Then serves
     inclusion proofs from disk, cold and warm."""
-    out = subprocess.run([sys.executable, "-m", "veritree.bench", "disk", directory, str(exponent)],
+    out = subprocess.run([sys.executable, "-m", "veritree.bench", "log-disk", directory, str(exponent)],
                          check=True, capture_output=True, text=True).stdout
     built = json.loads(out)
     streamed = json.loads(subprocess.run(
-        [sys.executable, "-m", "veritree.bench", "rfc6962-sha256", str(exponent), str(min(exponent, 20))],
+        [sys.executable, "-m", "veritree.bench", "stream-root", "rfc6962-sha256", str(exponent),
+         str(min(exponent, 20))],
         check=True, capture_output=True, text=True).stdout)
     bandwidth = disk_write_bandwidth(directory)
     n = 1 << exponent
@@ -310,7 +272,7 @@ def _drop_page_cache() -> None:
         pass  # not allowed here: "cold" then means a fresh reader with empty tile cache
 
 
-def _build_disk_log(directory: str, exponent: int) -> dict[str, float]:
+def build_disk_log(directory: str, exponent: int) -> dict[str, float]:
     import shutil
 
     shutil.rmtree(directory, ignore_errors=True)
@@ -338,8 +300,8 @@ def tree_bytes(directory: str) -> int:
 def billion(suite: Suite, exponent: int, chunk_exponent: int = 20) -> list[Row]:
     """Streams the root of 2^exponent leaf hashes through a CompactRange, in a
     child process so that its peak RSS is its own."""
-    out = subprocess.run([sys.executable, "-m", "veritree.bench", suite, str(exponent), str(chunk_exponent)],
-                         check=True, capture_output=True, text=True).stdout
+    out = subprocess.run([sys.executable, "-m", "veritree.bench", "stream-root", suite, str(exponent),
+                          str(chunk_exponent)], check=True, capture_output=True, text=True).stdout
     r = json.loads(out)
     n = 1 << exponent
     limit = hashing_limits(0.6)[suite]
@@ -347,7 +309,7 @@ def billion(suite: Suite, exponent: int, chunk_exponent: int = 20) -> list[Row]:
                 (n - 1) / r["seconds"], "node hashes/s", (n - 1) / r["seconds"] / limit, "hashing limit", r)]
 
 
-def _stream_root(suite: Suite, exponent: int, chunk_exponent: int) -> dict[str, float | str]:
+def stream_root(suite: Suite, exponent: int, chunk_exponent: int) -> dict[str, float | str]:
     chunk = random_hashes(1 << chunk_exponent, 5)
     cr = veritree.CompactRange(suite)
     start = time.perf_counter()
@@ -356,89 +318,3 @@ def _stream_root(suite: Suite, exponent: int, chunk_exponent: int) -> dict[str, 
         cr.extend_hashes(chunk)
     t = time.perf_counter() - start
     return {"seconds": t, "peak_rss_mib": peak_rss_mib(), "root": cr.root().hex()}
-
-
-def peak_rss_mib() -> float:
-    """This process's peak resident memory. Linux's VmHWM belongs to the
-    address space, so a child does not inherit its parent's peak (ru_maxrss does)."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def fmt_rate(x: float) -> str:
-    for div, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if x >= div:
-            return f"{x / div:.2f} {suffix}"
-    return f"{x:.1f}"
-
-
-def print_table(limits: dict[str, float], rows: list[Row]) -> None:
-    print(f"hashing limit (node hashes/s, {os.cpu_count()} cores): "
-          + ", ".join(f"{s} {fmt_rate(v)}" for s, v in limits.items()))
-    section = None
-    for r in rows:
-        if r.section != section:
-            section = r.section
-            print(f"\n## {section}")
-        ratio = f"{r.ratio:8.3f}x vs {r.versus}" if r.ratio is not None else ""
-        print(f"  {r.case:<52} {fmt_rate(r.rate):>10} {r.unit:<14} {ratio}")
-
-
-def run(quick: bool = False, json_path: str | None = None, billion_run: bool = False) -> int:
-    from veritree import bench_ckv, bench_kt, bench_map  # they import this module: load them once it is complete
-
-    limits = hashing_limits(0.3 if quick else 1.0)
-    rows: list[Row] = []
-    if quick:
-        rows += tree_builds([16, 20], repeat=3)
-        rows += python_appends(20_000, 100, repeat=2)
-        rows += proofs(20, 20_000, 2_000, repeat=3)
-        rows += durable_appends(1 << 14, repeat=1)
-        rows += bench_map.map_builds([1 << 16])
-        rows += bench_map.map_updates(1 << 16, [1000], repeat=2)
-        rows += bench_map.map_proofs(1 << 16, 1000, repeat=2)
-        with tempfile.TemporaryDirectory(prefix="veritree-bench-") as tmp:
-            rows += bench_map.map_on_disk(10**5, [1000], os.path.join(tmp, "map"), repeat=2)
-        rows += bench_kt.kt_directory(10_000, [1000], searches=200)
-        rows += bench_ckv.ckv_directory(10_000, lookups=300, updates=1000)
-    else:
-        rows += tree_builds([20, 22, 24, 26], repeat=3)
-        rows += python_appends(200_000, 100, repeat=3)
-        rows += python_appends(50_000, 1024, repeat=3)
-        rows += proofs(24, 1 << 20, 20_000, repeat=3)
-        rows += durable_appends(1 << 16, repeat=3)
-        rows += bench_map.map_builds([10**6, 10**7])
-        rows += bench_map.map_updates(10**6, [1000, 10_000, 100_000], repeat=3)
-        rows += bench_map.map_proofs(10**6, 20_000, repeat=3)
-        with tempfile.TemporaryDirectory(prefix="veritree-bench-") as tmp:
-            rows += bench_map.map_on_disk(10**7, [1000, 10_000, 100_000], os.path.join(tmp, "map"))
-        rows += bench_kt.kt_directory(10**6, [1000, 10_000, 100_000], searches=2000)
-        rows += bench_ckv.ckv_directory(10**6, lookups=2000, updates=10_000)
-    if billion_run:
-        for suite in SUITES:
-            rows += billion(suite, 30)
-        rows += bench_map.map_builds([10**8], repeat=1, suites=("keytrans-sha256",))
-        with tempfile.TemporaryDirectory(prefix="veritree-bench-") as tmp:
-            rows += bench_map.map_on_disk(10**8, [1000, 10_000, 100_000], os.path.join(tmp, "map"))
-        rows += bench_kt.kt_directory(10**7, [1000, 10_000, 100_000], searches=2000)
-    print_table(limits, rows)
-    if json_path:
-        with open(json_path, "w") as f:
-            json.dump({"machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
-                       "hash_limit": limits, "rows": [asdict(r) for r in rows]}, f, indent=1)
-        print(f"\nwrote {json_path}")
-    return 0
-
-
-if __name__ == "__main__":  # the child processes of `billion` and `disk_log`
-    if sys.argv[1] == "disk":
-        print(json.dumps(_build_disk_log(sys.argv[2], int(sys.argv[3]))))
-    else:
-        suite = next(s for s in SUITES if s == sys.argv[1])
-        print(json.dumps(_stream_root(suite, int(sys.argv[2]), int(sys.argv[3]))))

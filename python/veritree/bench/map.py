@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 import veritree
-from veritree.bench import Row, best_time, hashing_limits, peak_rss_mib
+from veritree.bench.common import Row, best_time, hashing_limits, peak_rss_mib
 
 if TYPE_CHECKING:
     from veritree._native import MapSuite
@@ -151,7 +151,7 @@ def map_on_disk(size: int, batches: list[int], directory: str, repeat: int = 3) 
     """Builds a `size`-key on-disk map (KEYTRANS suite) in a child process (for
     its own memory figures), then times durable update batches into it."""
     limits = hashing_limits(0.6)
-    out = subprocess.run([sys.executable, "-m", "veritree.bench_map", "disk", directory, str(size),
+    out = subprocess.run([sys.executable, "-m", "veritree.bench", "map-disk", directory, str(size),
                           ",".join(map(str, batches)), str(repeat)], check=True, capture_output=True, text=True)
     r = json.loads(out.stdout)
     section = f"prefix tree on disk, keytrans-sha256, {size:,} keys"
@@ -181,7 +181,7 @@ def _disk_bytes(directory: str) -> int:
     return sum(os.stat(os.path.join(directory, f)).st_blocks * 512 for f in os.listdir(directory))
 
 
-def _build_on_disk(directory: str, size: int, batches: list[int], repeat: int) -> dict[str, object]:
+def build_on_disk(directory: str, size: int, batches: list[int], repeat: int) -> dict[str, object]:
     """Builds the map in one batch, then times durable update batches: half
     keys already in the map, half new."""
     shutil.rmtree(directory, ignore_errors=True)
@@ -217,7 +217,3 @@ def _build_on_disk(directory: str, size: int, batches: list[int], repeat: int) -
         result["reopen_seconds"] = time.perf_counter() - t
     return result
 
-
-if __name__ == "__main__":  # the child process of `map_on_disk`
-    _, _, directory, size, batches, repeat = sys.argv
-    print(json.dumps(_build_on_disk(directory, int(size), [int(b) for b in batches.split(",")], int(repeat))))

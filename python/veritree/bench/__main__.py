@@ -1,0 +1,36 @@
+"""The child processes some benchmarks measure in, each for its own peak
+memory; each prints its result as JSON:
+
+    python -m veritree.bench log-disk DIR EXPONENT
+    python -m veritree.bench stream-root SUITE EXPONENT CHUNK_EXPONENT
+    python -m veritree.bench map-disk DIR SIZE BATCH,BATCH,... REPEAT
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from veritree.bench.common import SUITES
+from veritree.bench.log import build_disk_log, stream_root
+from veritree.bench.map import build_on_disk
+
+
+def main(argv: list[str]) -> int:
+    match argv:
+        case ["log-disk", directory, exponent]:
+            result: dict[str, object] = {**build_disk_log(directory, int(exponent))}
+        case ["stream-root", name, exponent, chunk_exponent]:
+            suite = next(s for s in SUITES if s == name)
+            result = {**stream_root(suite, int(exponent), int(chunk_exponent))}
+        case ["map-disk", directory, size, batches, repeat]:
+            result = build_on_disk(directory, int(size), [int(b) for b in batches.split(",")], int(repeat))
+        case _:
+            print(__doc__, file=sys.stderr)
+            return 2
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,66 @@
+"""The benchmark report behind `veritree bench`: every section, in one run,
+printed as a table and optionally written as JSON.
+
+Every figure is a ratio measured in the same run: against the hashing limit
+(the suite's best many-input node hashing on all cores, `veritree.hash_limit`),
+against `pymerkle` and a pure-Python hashlib reference, or against k single
+proofs. Absolute rates drift on a shared machine; the ratios are the claim.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import tempfile
+from dataclasses import asdict
+
+from veritree.bench import ckv, kt, log
+from veritree.bench import map as map_
+from veritree.bench.common import SUITES, Row, hashing_limits, print_table
+
+
+def run(quick: bool = False, json_path: str | None = None, billion_run: bool = False) -> int:
+    """Measures every section (small sizes if `quick`; `billion_run` adds the largest), prints the table and
+    writes the rows as JSON to `json_path` if given."""
+    limits = hashing_limits(0.3 if quick else 1.0)
+    rows: list[Row] = []
+    if quick:
+        rows += log.tree_builds([16, 20], repeat=3)
+        rows += log.python_appends(20_000, 100, repeat=2)
+        rows += log.proofs(20, 20_000, 2_000, repeat=3)
+        rows += log.durable_appends(1 << 14, repeat=1)
+        rows += map_.map_builds([1 << 16])
+        rows += map_.map_updates(1 << 16, [1000], repeat=2)
+        rows += map_.map_proofs(1 << 16, 1000, repeat=2)
+        with tempfile.TemporaryDirectory(prefix="veritree-bench-") as tmp:
+            rows += map_.map_on_disk(10**5, [1000], os.path.join(tmp, "map"), repeat=2)
+        rows += kt.kt_directory(10_000, [1000], searches=200)
+        rows += ckv.ckv_directory(10_000, lookups=300, updates=1000)
+    else:
+        rows += log.tree_builds([20, 22, 24, 26], repeat=3)
+        rows += log.python_appends(200_000, 100, repeat=3)
+        rows += log.python_appends(50_000, 1024, repeat=3)
+        rows += log.proofs(24, 1 << 20, 20_000, repeat=3)
+        rows += log.durable_appends(1 << 16, repeat=3)
+        rows += map_.map_builds([10**6, 10**7])
+        rows += map_.map_updates(10**6, [1000, 10_000, 100_000], repeat=3)
+        rows += map_.map_proofs(10**6, 20_000, repeat=3)
+        with tempfile.TemporaryDirectory(prefix="veritree-bench-") as tmp:
+            rows += map_.map_on_disk(10**7, [1000, 10_000, 100_000], os.path.join(tmp, "map"))
+        rows += kt.kt_directory(10**6, [1000, 10_000, 100_000], searches=2000)
+        rows += ckv.ckv_directory(10**6, lookups=2000, updates=10_000)
+    if billion_run:
+        for suite in SUITES:
+            rows += log.billion(suite, 30)
+        rows += map_.map_builds([10**8], repeat=1, suites=("keytrans-sha256",))
+        with tempfile.TemporaryDirectory(prefix="veritree-bench-") as tmp:
+            rows += map_.map_on_disk(10**8, [1000, 10_000, 100_000], os.path.join(tmp, "map"))
+        rows += kt.kt_directory(10**7, [1000, 10_000, 100_000], searches=2000)
+    print_table(limits, rows)
+    if json_path:
+        with open(json_path, "w") as f:
+            json.dump({"machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+                       "hash_limit": limits, "rows": [asdict(r) for r in rows]}, f, indent=1)
+        print(f"\nwrote {json_path}")
+    return 0
