@@ -13,6 +13,7 @@ import veritree
 from veritree.ckv.accounts import AccountKey, Device, update_validator
 from veritree.ckv.alerts import AlertKind
 from veritree.ckv.client import CkvClient
+from veritree.ckv.clock import now_ms
 from veritree.ckv.http import HttpTransport
 from veritree.ckv.server import create_app, serve_in_thread
 from veritree.ckv.transport import Unavailable
@@ -84,7 +85,7 @@ def test_a_silent_directory_is_reported_once_its_silence_is_long(tmp_path: Path)
 def test_a_restart_with_the_clock_stepped_back_keeps_publishing(tmp_path: Path) -> None:
     path = tmp_path / "log"
     # The first run's clock was 20 s ahead (clients accept up to a minute).
-    future = int(time.time() * 1000) + 20_000
+    future = now_ms() + 20_000
     with open_directory(path, create=True) as d:
         app = create_app(d, publish_interval=0.05, clock=lambda: future)
         with serve_in_thread(app) as url, HttpTransport(url) as http:

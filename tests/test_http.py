@@ -20,6 +20,7 @@ import pytest
 import uvicorn
 import veritree
 from veritree import cli
+from veritree.ckv.clock import now_ms
 from veritree.ckv.http import HttpTransport
 from veritree.ckv.server import create_app, serve_in_thread
 from veritree.ckv.transport import Unavailable
@@ -212,7 +213,7 @@ class Flaky:
 
 def test_updates_wait_out_failed_publications(caplog: pytest.LogCaptureFixture) -> None:
     d = new_directory()
-    now = time.time_ns() // 1_000_000
+    now = now_ms()
     for ms in range(-1000, 0, 100):
         d.publish(now + ms)
     flaky = Flaky(d)

@@ -24,7 +24,8 @@ import veritree
 from veritree._extras import SERVER_EXTRA, needs_server_extra
 from veritree.bench.common import Row, vrf_limit
 from veritree.ckv.accounts import AccountKey, Device
-from veritree.ckv.client import CkvClient, now_ms
+from veritree.ckv.client import CkvClient
+from veritree.ckv.clock import now_ms
 from veritree.ckv.transport import LocalTransport, Transport, Unavailable
 
 if TYPE_CHECKING:

@@ -31,6 +31,7 @@ from typing import Concatenate, ParamSpec, TypeVar
 from veritree._native import ClockError, KtClient, LogBehindError, VerificationError
 from veritree.ckv.accounts import AccountKey, Device, DeviceSet, open_device_set
 from veritree.ckv.alerts import Alert, AlertKind
+from veritree.ckv.clock import now_ms
 from veritree.ckv.codes import check_public_code, public_code
 from veritree.ckv.transport import Transport, Unavailable
 
@@ -61,10 +62,6 @@ def _locked(method: Callable[Concatenate[CkvClient, P], T]) -> Callable[Concaten
 
     run.__name__, run.__qualname__, run.__doc__ = method.__name__, method.__qualname__, method.__doc__
     return run
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 @dataclass

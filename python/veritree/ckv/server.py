@@ -43,6 +43,7 @@ except ModuleNotFoundError as e:
     raise server_extra_missing(e, __name__) from e
 
 from veritree._native import KtDirectory, LogBehindError, StorageError, VerificationError
+from veritree.ckv.clock import now_ms
 from veritree.ckv.transport import Health, Unhealthy
 
 __all__ = ["create_app", "serve_in_thread"]
@@ -64,10 +65,6 @@ def _model(shape: type[Health]) -> type[BaseModel]:
     description (pydantic takes a `typing.TypedDict` itself only from Python 3.12)."""
     fields: dict[str, Any] = {name: (kind, ...) for name, kind in get_type_hints(shape).items()}
     return create_model(shape.__name__, __doc__=shape.__doc__, **fields)
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def _answers(what: str | None, *refusals: int) -> dict[int | str, dict[str, Any]]:
@@ -197,7 +194,7 @@ def create_app(
     validate_update: Callable[[bytes], None] | None = None,
     update_wait: float = 30.0,
     heartbeat: float | None = None,
-    clock: Callable[[], int] = _now_ms,
+    clock: Callable[[], int] = now_ms,
     body_timeout: float = 10.0,
 ) -> FastAPI:
     """The ASGI app serving `directory` (in memory or opened from disk; the app does not close it).
