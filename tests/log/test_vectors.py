@@ -9,7 +9,7 @@ import reference
 import veritree
 from reference import REJECTED
 
-VECTORS = Path(__file__).parent / "vectors" / "rfc6962"
+VECTORS = Path(__file__).parents[1] / "vectors" / "rfc6962"
 SUITE = "rfc6962-sha256"
 REFERENCE_TREE = json.loads((VECTORS / "reference_tree.json").read_text())
 LEAVES = [bytes.fromhex(x) for x in REFERENCE_TREE["leaf_inputs_hex"]]

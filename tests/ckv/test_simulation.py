@@ -1,5 +1,5 @@
 """Honest use raises no alert: a short run of the randomized simulation
-(tests/simulation.py), a property test over random action sequences, and
+(tests/support/simulation.py), a property test over random action sequences, and
 the directed honest scenarios: a dropped connection after a quiet spell, an
 owner that looks itself up, a phone that monitors every 20 hours for ten
 days, more than 255 versions of a contact between two monitor() calls, a
@@ -8,9 +8,7 @@ gossip, and one client shared by two threads."""
 
 from __future__ import annotations
 
-import sys
 import threading
-from pathlib import Path
 
 import pytest
 import veritree
@@ -21,8 +19,7 @@ from veritree.ckv.alerts import AlertKind
 from veritree.ckv.client import CkvClient
 from veritree.ckv.transport import LocalTransport, Unavailable
 
-sys.path.insert(0, str(Path(__file__).parent))
-import simulation  # noqa: E402
+import simulation  # tests/support (see conftest.py)
 
 SEC, MIN, HOUR, DAY = 1_000, 60_000, 3_600_000, 86_400_000
 SYNC = b"\x33" * 32

@@ -1,6 +1,6 @@
 """SIGKILL a durable-log writer at 100 random moments; every entry whose
 extend returned must survive and the log must reopen consistent.
-The longer run: python tests/crash_harness.py stress DIR 2000"""
+The longer run: python tests/support/crash_harness.py stress DIR 2000"""
 
 from pathlib import Path
 

@@ -39,30 +39,17 @@ from veritree.ckv.http import HttpTransport
 from veritree.ckv.server import serve_in_thread
 from veritree.ckv.transport import LocalTransport, Transport, Unavailable
 
+from clock import Clock
+
 KEYS = (b"\x01" * 32, b"\x02" * 32)
 #: The reasonable monitoring window: entries are 2 s apart, so each new
 #: entry is distinguished unless published within a second of the last.
 RMW = 1_000
-T0 = 1_700_000_000_000
 KINDS = ("search", "monitor", "distinguished", "owner_init", "owner_monitor", "update")
 
 Answer = Callable[[bytes], bytes]
 #: A rule: (request, the honest answer) -> the answer the client gets.
 Rule = Callable[[bytes, Answer], bytes]
-
-
-class Clock:
-    """Milliseconds that move only when told; every publication is 2 s later."""
-
-    def __init__(self) -> None:
-        self.t = T0
-
-    def __call__(self) -> int:
-        return self.t
-
-    def tick(self, ms: int = 2_000) -> int:
-        self.t += ms
-        return self.t
 
 
 class Malicious:

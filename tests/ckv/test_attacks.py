@@ -1,4 +1,4 @@
-"""The attack catalogue: a malicious directory (`malicious.py`), one test per
+"""The attack catalogue: a malicious directory (`support/malicious.py`), one test per
 misbehaviour, each saying WHO detects it (the owner monitoring its
 identifier, a contact looking it up or monitoring it, a third-party auditor,
 peers comparing views by gossip), WHEN (which call), and with WHICH alert or

@@ -1,4 +1,4 @@
-"""veritree.Map, the KEYTRANS prefix tree, against the pure-Python reference in map_reference.py.
+"""veritree.Map, the KEYTRANS prefix tree, against the pure-Python reference in support/map_reference.py.
 
 Tests named test_reference_* check the reference alone (against hand-built
 trees from the draft's figures); the rest drive the engine and compare its

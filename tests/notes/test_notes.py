@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from reference import raises
 from veritree import cli
 
-VECTOR = json.loads((Path(__file__).parent / "vectors" / "note" / "signed_note_ed25519.json").read_text())
+VECTOR = json.loads((Path(__file__).parents[1] / "vectors" / "note" / "signed_note_ed25519.json").read_text())
 ORIGIN = "example.com/log"
 ROOT = bytes(range(32))
 EM = "\u2014"

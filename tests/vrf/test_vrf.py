@@ -11,7 +11,7 @@ import veritree
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-VECTORS = json.loads((Path(__file__).parent / "vectors/ecvrf/rfc9381_edwards25519_sha512_tai.json").read_text())
+VECTORS = json.loads((Path(__file__).parents[1] / "vectors/ecvrf/rfc9381_edwards25519_sha512_tai.json").read_text())
 ORDER = 2**252 + 27742317777372353535851937790883648493
 
 

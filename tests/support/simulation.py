@@ -27,8 +27,8 @@ contradicts what the directory holds. Known wrong states that are neither
 (FINDINGS) are reported too. The exit status is non-zero if any of these
 happened (`--allow FINDING` spares a known finding).
 
-    python tests/simulation.py --runs 10000 --seed 1 --jobs 2
-    python tests/simulation.py --replay RUN_SEED --trace
+    python tests/support/simulation.py --runs 10000 --seed 1 --jobs 2
+    python tests/support/simulation.py --replay RUN_SEED --trace
 """
 
 from __future__ import annotations
@@ -1121,7 +1121,7 @@ def report(totals: Totals, wall: float, seed: int, out: Callable[[str], None] = 
     out(f"wall time: {wall:.1f} s ({wall / max(totals.runs, 1):.3f} s a run; slowest {totals.slowest:.2f} s)")
     for kind, (step, seed_, alert, story) in sorted(totals.alert_examples.items()):
         out(f"\nALERT {kind}: first met at run seed {seed_}, step {step}\n  {alert}")
-        out(f"  replay: python tests/simulation.py --replay {seed_}{again} --trace")
+        out(f"  replay: python tests/support/simulation.py --replay {seed_}{again} --trace")
         for line in story[-15:]:
             out("  " + line)
     shown: set[str | None] = set()
@@ -1130,13 +1130,13 @@ def report(totals: Totals, wall: float, seed: int, out: Callable[[str], None] = 
             continue
         shown.add(r.failure_kind)
         out(f"\nFAILED: run seed {r.seed}, step {r.step}: {r.failure_kind}\n{r.failure}")
-        out(f"  replay: python tests/simulation.py --replay {r.seed}{again} --trace")
+        out(f"  replay: python tests/support/simulation.py --replay {r.seed}{again} --trace")
         for line in r.trace:
             out("  " + line)
     for kind in totals.findings:
         first = min((r for r in totals.finding_runs if kind in r.findings), key=lambda r: len(r.finding_trace))
         out(f"\nFINDING {kind}: {FINDINGS[kind]}\n  e.g. run seed {first.seed}, {first.finding}")
-        out(f"  replay: python tests/simulation.py --replay {first.seed}{again} --trace")
+        out(f"  replay: python tests/support/simulation.py --replay {first.seed}{again} --trace")
         for line in first.finding_trace[-12:]:
             out("  " + line)
 

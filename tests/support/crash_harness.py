@@ -47,8 +47,11 @@ def writer(directory: str, key_file: str) -> None:
 def last_acknowledged(args: list[str], rng: random.Random, max_delay: float) -> int:
     """Runs `python *args`, a writer that prints "ready N" and then a number
     each time a call returns; SIGKILLs it after a random delay up to
-    `max_delay` seconds and returns the last number it printed."""
-    proc = subprocess.Popen([sys.executable, *args], stdout=subprocess.PIPE, text=True)
+    `max_delay` seconds and returns the last number it printed. The writer
+    may import this folder's modules (it may be a test module elsewhere)."""
+    path = os.pathsep.join([str(Path(__file__).resolve().parent), *filter(None, [os.environ.get("PYTHONPATH")])])
+    proc = subprocess.Popen([sys.executable, *args], stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": path})
     assert proc.stdout is not None
     first = proc.stdout.readline().split()
     assert first and first[0] == "ready", f"writer failed to start: {first}"

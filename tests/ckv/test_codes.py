@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from veritree.ckv import codes
 from veritree.ckv.codes import CodeExchange, check_public_code, format_safety_number, public_code, safety_number
 
-VECTOR = json.loads((Path(__file__).parent / "vectors" / "fingerprint" / "safety_number_v1.json").read_text())
+VECTOR = json.loads((Path(__file__).parents[1] / "vectors" / "fingerprint" / "safety_number_v1.json").read_text())
 ALICE_KEY = bytes.fromhex(VECTOR["alice_identity_key_hex"])
 BOB_KEY = bytes.fromhex(VECTOR["bob_identity_key_hex"])
 ALICE_ID = VECTOR["alice_stable_id"].encode()

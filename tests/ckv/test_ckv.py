@@ -15,22 +15,10 @@ from veritree.ckv.client import CkvClient
 from veritree.ckv.codes import CodeExchange
 from veritree.ckv.transport import LocalTransport, Unavailable
 
+from clock import Clock
+
 RMW = 1_000
 SYNC = b"\x33" * 32
-
-
-class Clock:
-    """Milliseconds that move only when told: every publish is 2 s later."""
-
-    def __init__(self) -> None:
-        self.t = 1_700_000_000_000
-
-    def __call__(self) -> int:
-        return self.t
-
-    def tick(self, ms: int = 2_000) -> int:
-        self.t += ms
-        return self.t
 
 
 class World:

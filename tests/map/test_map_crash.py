@@ -1,6 +1,6 @@
 """SIGKILL an on-disk map's writer at 60 random moments: every version whose
 update returned survives whole, and nothing half-made is ever visible.
-The longer run: python tests/map_crash_harness.py stress DIR 1000"""
+The longer run: python tests/support/map_crash_harness.py stress DIR 1000"""
 
 from pathlib import Path
 
