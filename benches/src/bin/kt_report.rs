@@ -27,7 +27,7 @@ use ed25519_dalek::SigningKey;
 use protobuf::Message;
 use veritree_benches::{random_batch, random_indices, SplitMix64};
 use veritree_core::kt::client::Client;
-use veritree_core::kt::server::Directory;
+use veritree_core::kt::directory::Directory;
 use veritree_core::kt::tree_head::{Configuration, Mode};
 use veritree_core::vrf::VrfSecretKey;
 

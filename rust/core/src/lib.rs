@@ -1,34 +1,24 @@
-//! veritree-core: the engine under veritree's key transparency.
+//! veritree-core: the engines over storage, built on `veritree-verify`.
 //!
-//! Append-only Merkle logs (RFC 9162 shape) with inclusion, consistency and
-//! batch proofs, compact ranges, and verification that needs no log. Hashing
-//! is pluggable per [`Suite`]. This crate knows nothing of Python.
+//! The in-memory log, the C2SP tlog-tiles log, the versioned prefix tree
+//! (in memory and on disk) and the KEYTRANS directory built on them. The
+//! client side — hash suites, tree math, verification, signed notes, VRF —
+//! is `veritree-verify`, re-exported here so one import serves both. This
+//! crate knows nothing of Python.
 
-pub mod checkpoint;
-pub mod compact;
-pub mod cosignature;
-pub mod error;
+pub use veritree_verify::{compact, error, notes, prefix, suite, tree, verify, vrf};
+
 mod fsio;
 pub mod kt;
 pub mod log;
 pub mod map;
 mod mem;
-pub mod note;
 pub mod store;
-pub mod suite;
 pub mod throughput;
 pub mod tiles;
-pub mod tlog_proof;
-pub mod tree;
-pub mod verify;
-pub mod vrf;
 
-pub use checkpoint::Checkpoint;
-pub use compact::CompactRange;
-pub use error::{Error, Result};
 pub use log::MemoryLog;
-pub use note::{Note, Signer, Verifier};
 pub use store::LogStore;
-pub use suite::{Hash, Suite};
-pub use tlog_proof::TlogProof;
-pub use tree::NodeSource;
+pub use veritree_verify::{
+    Checkpoint, CompactRange, Error, Hash, NodeSource, Note, Result, Signer, Suite, TlogProof, Verifier,
+};

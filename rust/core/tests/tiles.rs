@@ -4,9 +4,10 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 
-use veritree_core::checkpoint::NoteCheckpoints;
+use veritree_core::notes::note;
+use veritree_core::tiles::NoteCheckpoints;
 use veritree_core::tiles::{path, CheckpointFormat, DirSource, TileLog, TileReader};
-use veritree_core::{note, tree, verify, Error, Hash, MemoryLog, NodeSource, Suite};
+use veritree_core::{tree, verify, Error, Hash, MemoryLog, NodeSource, Suite};
 
 fn signer() -> Box<dyn CheckpointFormat> {
     Box::new(NoteCheckpoints::signed_by(note::Signer::generate("example.com/log", note::ALG_ED25519).unwrap()))

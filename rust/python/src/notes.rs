@@ -8,11 +8,12 @@ use std::borrow::Cow;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString};
-use veritree_core::checkpoint::{verify_checkpoint as core_verify_checkpoint, Checkpoint, NoteCheckpoints};
-use veritree_core::cosignature::{self, VerifiedCheckpoint};
-use veritree_core::note::{self, Signer, Verifier, ALG_COSIGNATURE_V1, ALG_ED25519};
+use veritree_core::notes::checkpoint::{verify_checkpoint as core_verify_checkpoint, Checkpoint};
+use veritree_core::notes::cosignature::{self, VerifiedCheckpoint};
+use veritree_core::notes::note::{self, Signer, Verifier, ALG_COSIGNATURE_V1, ALG_ED25519};
+use veritree_core::notes::tlog_proof::{self, TlogProof};
 use veritree_core::tiles::CheckpointFormat;
-use veritree_core::tlog_proof::{self, TlogProof};
+use veritree_core::tiles::NoteCheckpoints;
 use veritree_core::{Error, Hash};
 
 use crate::convert::{self, CoreResult};

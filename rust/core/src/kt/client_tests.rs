@@ -7,13 +7,13 @@ use super::tests::{directory, grow, now, rightmost_distinguished, START};
 use crate::error::Error;
 
 /// Searches `label` (greatest version, or `version`) and verifies it.
-fn search(c: &mut Client, d: &super::server::Directory, label: &[u8], version: Option<u32>) -> super::client::Found {
+fn search(c: &mut Client, d: &super::directory::Directory, label: &[u8], version: Option<u32>) -> super::client::Found {
     let req = c.search_request(label, version).unwrap();
     c.verify_search(&req, &d.search(&req).unwrap(), now(d)).unwrap()
 }
 
 /// Monitors every label `c` monitors; the honest log must answer each.
-fn monitor_all(c: &mut Client, d: &super::server::Directory) {
+fn monitor_all(c: &mut Client, d: &super::directory::Directory) {
     let labels: Vec<Vec<u8>> = c.monitors().keys().cloned().collect();
     for label in labels {
         let req = c.monitor_request(&label).unwrap();

@@ -1,22 +1,16 @@
-//! IETF KEYTRANS (draft-ietf-keytrans-protocol), cipher suite
-//! `KT_128_SHA256_Ed25519`: the building blocks of the combined tree. The
-//! prefix tree is [`crate::map`] with suite `keytrans-sha256`; the VRF is
-//! [`crate::vrf`].
+//! The KEYTRANS directory: the server side of IETF KEYTRANS, built on the
+//! prefix tree ([`crate::map`]) and the log tree. What a client needs — the
+//! wire format, messages, algorithms, client and auditor — is
+//! `veritree-verify`'s `kt`, re-exported here.
 
-pub mod algorithms;
-pub mod auditor;
-pub mod client;
-pub mod combined;
-pub mod commitment;
+pub use veritree_verify::kt::{
+    algorithms, auditor, client, combined, commitment, ladder, log_tree, messages, search_tree, session, tree_head,
+    wire,
+};
+
+pub mod directory;
 mod journal;
-pub mod ladder;
-pub mod log_tree;
-pub mod messages;
-pub mod search_tree;
-pub mod server;
-pub mod session;
-pub mod tree_head;
-pub mod wire;
+pub mod recorder;
 
 #[cfg(test)]
 mod client_tests;

@@ -13,12 +13,12 @@
 
 use rayon::prelude::*;
 
-use super::hash::{self, MapSuite};
 use super::node::{
     bit, common_prefix, key_cmp, lift, Arena, Branch, Cherry, Key, Kind, Leaf, NodeRef, Value, MAX_SLOT,
 };
 use super::update::Applied;
 use crate::error::{invalid, Result};
+use crate::prefix::{self, MapSuite};
 use crate::suite::Hash;
 
 /// Largest range of keys built by one task.
@@ -95,7 +95,7 @@ pub(crate) fn build(suite: MapSuite, arena: &mut Arena, keys: &[Key], values: &[
             leaf_hashes.clear();
             leaf_hashes.resize(hi - lo, [0; 32]);
             // A leaf record is laid out as its hash input: key, then value.
-            suite.hash_many(hash::Kind::Leaf, bytemuck::cast_slice(&leaves[lo..hi]), leaf_hashes);
+            suite.hash_many(prefix::Kind::Leaf, bytemuck::cast_slice(&leaves[lo..hi]), leaf_hashes);
             let mut stack = Vec::new();
             for (i, h) in (lo..hi).zip(leaf_hashes.iter()) {
                 let item = Item { node: NodeRef::leaf(base + i as u32), hash: *h, depth: 0, rep: i as u32 };

@@ -2,9 +2,9 @@
 //! re-hashed, as `fsck` would. Node files carry no checksums of their own
 //! (a commit would rewrite them), so this is how damage on disk is found.
 
-use super::hash::{MapSuite, ZERO};
 use super::node::{bit, common_prefix, damaged, lift, Arena, Key, Node, NodeRef};
 use crate::error::Result;
+use crate::prefix::{MapSuite, ZERO};
 use crate::suite::Hash;
 
 /// Subtrees this many levels from the root or higher are checked in parallel.

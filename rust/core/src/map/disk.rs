@@ -37,13 +37,13 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::Path;
 
-use super::hash::MapSuite;
 use super::node::{NodeRef, KINDS};
 use crate::error::{invalid, Error, Result};
 use crate::fsio::{
     check_private, create_dir, create_file, cut_tail, frame, io_error, lock_exclusive, make_private, sync_dir, unframe,
     Appender, Modes,
 };
+use crate::prefix::MapSuite;
 use crate::suite::Hash;
 
 const MAGIC: &[u8; 16] = b"veritree map v2\n";

@@ -5,7 +5,6 @@
 mod bulk;
 mod check;
 mod disk;
-mod hash;
 mod node;
 mod proof;
 mod slab;
@@ -16,16 +15,14 @@ use std::path::Path;
 
 use rayon::prelude::*;
 
-pub use hash::{MapSuite, ZERO};
-pub use node::{Key, Value};
-pub use proof::{
-    evaluate_prefix_proof, prefix_proof_inclusions, prefix_proof_insert, prefix_proof_len, verify_prefix_proof,
-    MAX_PROOF_KEYS,
+pub use crate::prefix::{
+    evaluate_prefix_proof, prefix_proof_inclusions, prefix_proof_insert, prefix_proof_len, verify_prefix_proof, Key,
+    MapSuite, Value, MAX_PROOF_KEYS, ZERO,
 };
 
+use crate::prefix::hex;
 use disk::{Disk, Record};
 use node::{bit, key_cmp, Arena, Leaf, Node, NodeRef, KINDS};
-use proof::hex;
 use slab::Slab;
 use update::{apply, Applied, Op};
 

@@ -9,12 +9,12 @@
 
 use rayon::prelude::*;
 
-use super::hash::{self, MapSuite, ZERO};
 use super::node::{
     bit, common_prefix, damaged, key_cmp, lift, Arena, Branch, Cherry, Key, Kind, Leaf, Node, NodeRef, Value, KINDS,
     MAX_SLOT,
 };
 use crate::error::{invalid, Result};
+use crate::prefix::{self, MapSuite, ZERO};
 use crate::suite::Hash;
 
 /// One change: an upsert (`key → value`) or a removal (no value).
@@ -371,7 +371,7 @@ impl Builder<'_, '_> {
         // A leaf is laid out as its hash input: key, then value.
         let pairs: &[Hash] = bytemuck::cast_slice(self.chunk.leaves);
         let mut leaf_hashes = vec![ZERO; self.chunk.leaves.len()];
-        suite.hash_many(hash::Kind::Leaf, pairs, &mut leaf_hashes);
+        suite.hash_many(prefix::Kind::Leaf, pairs, &mut leaf_hashes);
         // Creation order puts children first, so heights come out in one pass.
         let mut height = vec![0u16; self.chunk.branches.len()];
         let mut levels: Vec<Vec<u32>> = Vec::new();
@@ -403,7 +403,7 @@ impl Builder<'_, '_> {
             }
             out.clear();
             out.resize(level.len(), ZERO);
-            suite.hash_many(hash::Kind::Parent, &inputs, &mut out);
+            suite.hash_many(prefix::Kind::Parent, &inputs, &mut out);
             for (&i, h) in level.iter().zip(&out) {
                 self.chunk.branches[i as usize].hash = *h;
             }

@@ -55,7 +55,7 @@ use crate::suite::{Hash, Suite};
 use crate::tree::{self, NodeSource};
 
 /// How a log's checkpoints are written and read back. The notes layer
-/// supplies it (`checkpoint::NoteCheckpoints`): storage knows nothing of
+/// supplies it ([`super::NoteCheckpoints`]): storage knows nothing of
 /// signed notes, so layers depend in one direction only.
 pub trait CheckpointFormat: Send + Sync {
     /// The signed checkpoint note for a tree head.

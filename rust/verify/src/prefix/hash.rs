@@ -27,7 +27,7 @@ pub enum MapSuite {
 
 /// Whether a hash input is a leaf (`key ‖ value`) or a parent (`left ‖ right`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Kind {
+pub enum Kind {
     Leaf,
     Parent,
 }
@@ -44,14 +44,14 @@ impl MapSuite {
     }
 
     /// The suite's byte in an on-disk map's journal header.
-    pub(crate) fn id(self) -> u8 {
+    pub fn id(self) -> u8 {
         match self {
             MapSuite::KeytransSha256 => 1,
             MapSuite::Blake3 => 2,
         }
     }
 
-    pub(crate) fn from_id(id: u8) -> Option<MapSuite> {
+    pub fn from_id(id: u8) -> Option<MapSuite> {
         MapSuite::ALL.into_iter().find(|s| s.id() == id)
     }
 
@@ -72,7 +72,7 @@ impl MapSuite {
         self.hash(Kind::Parent, left, right)
     }
 
-    pub(crate) fn hash(self, kind: Kind, a: &Hash, b: &Hash) -> Hash {
+    pub fn hash(self, kind: Kind, a: &Hash, b: &Hash) -> Hash {
         match self {
             MapSuite::KeytransSha256 => sha256_prefixed(sha256_prefix(kind), a, b),
             MapSuite::Blake3 => blake3_pair(blake3_key(kind), a, b),
@@ -80,7 +80,7 @@ impl MapSuite {
     }
 
     /// `out[i] = hash(kind, pairs[2i], pairs[2i+1])` for a whole batch.
-    pub(crate) fn hash_many(self, kind: Kind, pairs: &[Hash], out: &mut [Hash]) {
+    pub fn hash_many(self, kind: Kind, pairs: &[Hash], out: &mut [Hash]) {
         assert_eq!(pairs.len(), 2 * out.len(), "hash_many: two inputs per output");
         match self {
             MapSuite::KeytransSha256 => {

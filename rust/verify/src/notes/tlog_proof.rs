@@ -13,10 +13,10 @@
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 
-use crate::checkpoint::{parse_decimal, parse_hash, Checkpoint};
-use crate::cosignature::{verify_checkpoint_policy, VerifiedCheckpoint};
 use crate::error::{invalid, Result};
-use crate::note::{Note, Verifier, MAX_NOTE_SIZE};
+use crate::notes::checkpoint::{parse_decimal, parse_hash, Checkpoint};
+use crate::notes::cosignature::{verify_checkpoint_policy, VerifiedCheckpoint};
+use crate::notes::note::{Note, Verifier, MAX_NOTE_SIZE};
 use crate::suite::{Hash, Suite};
 use crate::verify::verify_inclusion;
 
@@ -156,8 +156,8 @@ pub fn verify_tlog_proof(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cosignature::{cosign, generate_cosigner};
-    use crate::note::{Signer, ALG_ED25519};
+    use crate::notes::cosignature::{cosign, generate_cosigner};
+    use crate::notes::note::{Signer, ALG_ED25519};
     use crate::Error;
 
     struct Fixture {

@@ -10,9 +10,8 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 
 use crate::error::{failed, invalid, Result};
-use crate::note::{self, check_no_controls, shown, Note, Signer, Verified, Verifier};
+use crate::notes::note::{self, check_no_controls, shown, Note, Signer, Verified, Verifier};
 use crate::suite::Hash;
-use crate::tiles::CheckpointFormat;
 
 /// A log's tree head: origin, size, root and opaque extension lines.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -101,34 +100,6 @@ impl Checkpoint {
     }
 }
 
-/// The checkpoints a tile log publishes: C2SP checkpoints in signed notes,
-/// signed with the log's key (none for a read-only log).
-pub struct NoteCheckpoints {
-    signer: Option<Signer>,
-}
-
-impl NoteCheckpoints {
-    pub fn signed_by(signer: Signer) -> NoteCheckpoints {
-        NoteCheckpoints { signer: Some(signer) }
-    }
-
-    pub fn read_only() -> NoteCheckpoints {
-        NoteCheckpoints { signer: None }
-    }
-}
-
-impl CheckpointFormat for NoteCheckpoints {
-    fn sign(&self, origin: &str, size: u64, root: &Hash) -> Result<String> {
-        let signer = self.signer.as_ref().ok_or_else(|| invalid("the log is open read-only"))?;
-        Checkpoint::new(origin, size, *root).sign(signer)
-    }
-
-    fn read(&self, note: &str) -> Result<(String, u64, Hash)> {
-        let cp = Checkpoint::parse(&Note::parse(note.as_bytes())?.text)?;
-        Ok((cp.origin, cp.size, cp.root))
-    }
-}
-
 fn check_line(s: &str, what: &str) -> Result<()> {
     if s.is_empty() {
         return Err(invalid(format!("{what} is empty")));
@@ -183,7 +154,7 @@ pub fn verify_checkpoint(note: &[u8], keys: &[&Verifier]) -> Result<Checkpoint> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::note::{ALG_ED25519, MAX_NOTE_SIZE};
+    use crate::notes::note::{ALG_ED25519, MAX_NOTE_SIZE};
     use crate::Error;
 
     const ROOT: Hash = [7u8; 32];

@@ -10,7 +10,7 @@
 //! with key ID = SHA-256(name ‖ 0x0A ‖ type ‖ public key)[:4]. Two signature
 //! types are supported: 0x01 (Ed25519 over the note text) and 0x04 (timestamped
 //! Ed25519 checkpoint cosignatures, c2sp.org/tlog-cosignature; see
-//! [`crate::cosignature`]).
+//! [`crate::notes::cosignature`]).
 //!
 //! Parsing is strict and bounded ([`MAX_NOTE_SIZE`], [`MAX_SIGNATURES`]), and
 //! no input makes it panic. Verification follows the spec: signatures by
@@ -319,7 +319,7 @@ impl Verifier {
                 if ts > i64::MAX as u64 {
                     return Err(format!("cosignature timestamp {ts} exceeds 2^63 - 1"));
                 }
-                let msg = crate::cosignature::cosigned_message(text, ts);
+                let msg = crate::notes::cosignature::cosigned_message(text, ts);
                 self.ed25519(msg.as_bytes(), sig)?;
                 Ok(Some(ts))
             }
@@ -558,7 +558,7 @@ mod tests {
     use super::*;
     use crate::Error;
 
-    const VECTOR: &str = include_str!("../../../tests/vectors/note/signed_note_ed25519.json");
+    const VECTOR: &str = include_str!("../../../../tests/vectors/note/signed_note_ed25519.json");
 
     fn vector() -> serde_json::Value {
         serde_json::from_str(VECTOR).unwrap()

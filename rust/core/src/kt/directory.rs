@@ -23,8 +23,8 @@ use super::messages::{
     DistinguishedRequest, FullTreeHead, LadderStep, MonitorRequest, OwnerInitRequest, OwnerInitResponse,
     OwnerMonitorRequest, ProofResponse, SearchRequest, SearchResponse, UpdateRequest, UpdateResponse,
 };
+use super::recorder::{Recorder, SearchKeys};
 use super::search_tree::path_to;
-use super::session::{Recorder, SearchKeys};
 use super::tree_head::{AuditorTreeHead, Configuration, Mode, SignedHead, TreeHead};
 use super::wire::Reader;
 use crate::error::{invalid, Error, Result};

@@ -4,7 +4,7 @@
 
 use super::wire::{Reader, Writer};
 use crate::error::{invalid, Result};
-use crate::map::prefix_proof_len;
+use crate::prefix::prefix_proof_len;
 use crate::suite::Hash;
 
 /// The fields of a `CombinedTreeProof`; `prefix_proofs` hold encoded
@@ -77,42 +77,5 @@ impl CombinedTreeProof {
         let p = CombinedTreeProof::decode(&mut r)?;
         r.finish()?;
         Ok(p)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::map::{Map, MapSuite};
-
-    #[test]
-    fn round_trips_and_refuses_malformed_encodings() {
-        let mut m = Map::new(MapSuite::KeytransSha256);
-        m.update(&[[1; 32], [2; 32], [0x80; 32]], &[[5; 32]; 3]).unwrap();
-        let p1 = m.prove(&[[1; 32]], None).unwrap();
-        let p2 = m.prove(&[[3; 32], [0x80; 32]], None).unwrap();
-        let proof = CombinedTreeProof {
-            timestamps: vec![1, 2, 3],
-            prefix_proofs: vec![p1.clone(), p2],
-            prefix_roots: vec![[7; 32]],
-            inclusion: vec![[8; 32], [9; 32]],
-        };
-        let b = proof.to_bytes().unwrap();
-        assert_eq!(CombinedTreeProof::from_bytes(&b).unwrap(), proof);
-        assert_eq!(CombinedTreeProof::from_bytes(&[0, 0, 0, 0, 0]).unwrap(), CombinedTreeProof::default());
-        for cut in 0..b.len() {
-            assert!(CombinedTreeProof::from_bytes(&b[..cut]).is_err(), "cut at {cut}");
-        }
-        assert!(CombinedTreeProof::from_bytes(&[b.clone(), vec![0]].concat()).is_err());
-        let mut padded = proof.clone();
-        padded.prefix_proofs[0].push(0);
-        assert!(padded.to_bytes().is_err());
-        let too_many = CombinedTreeProof { timestamps: vec![0; 256], ..CombinedTreeProof::default() };
-        assert!(too_many.to_bytes().is_err());
-        // An unknown result type inside a prefix proof.
-        let mut bad = b.clone();
-        bad[1 + 24 + 1 + 1] = 9;
-        assert!(CombinedTreeProof::from_bytes(&bad).is_err_and(|e| e.to_string().contains("unknown type")));
-        assert_eq!(p1.len(), prefix_proof_len(&[p1.clone(), vec![1, 2, 3]].concat()).unwrap());
     }
 }

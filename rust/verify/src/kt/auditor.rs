@@ -11,7 +11,7 @@ use super::log_tree::{LogEntry, LogTree};
 use super::tree_head::{AuditorTreeHead, Configuration, Mode};
 use super::wire::{Reader, Writer};
 use crate::error::{failed, invalid, Result};
-use crate::map::{prefix_proof_insert, prefix_proof_len, Key, MapSuite, ZERO};
+use crate::prefix::{prefix_proof_insert, prefix_proof_len, Key, MapSuite, ZERO};
 use crate::suite::Hash;
 
 /// Most leaves one update can add: its proof answers at most 255 lookups.

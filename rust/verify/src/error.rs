@@ -29,14 +29,14 @@ pub enum Error {
 
 pub type Result<T> = std::result::Result<T, Error>;
 
-pub(crate) fn invalid(msg: impl Into<String>) -> Error {
+pub fn invalid(msg: impl Into<String>) -> Error {
     Error::InvalidArgument(msg.into())
 }
 
-pub(crate) fn out_of_range(msg: impl Into<String>) -> Error {
+pub fn out_of_range(msg: impl Into<String>) -> Error {
     Error::OutOfRange(msg.into())
 }
 
-pub(crate) fn failed(msg: impl Into<String>) -> Error {
+pub fn failed(msg: impl Into<String>) -> Error {
     Error::Verification(msg.into())
 }

@@ -1,6 +1,6 @@
-//! The two [`Source`]s of the algorithms: a [`Recorder`] that answers from
-//! the server's own log and prefix tree and writes a `CombinedTreeProof`,
-//! and a [`Consumer`] that reads one and checks it. Both associate data
+//! The client's [`Source`] of the algorithms: a [`Consumer`] that reads a
+//! `CombinedTreeProof` and checks it (the server's, the recorder that
+//! writes one, is `veritree-core`'s `kt::recorder`). Both associate data
 //! with log entries as the draft's "Combined Tree" proof rules say: a
 //! timestamp or prefix root once per entry, never for entries the user
 //! retained, `prefix_roots` for entries with a timestamp but no lookups, and
@@ -10,10 +10,10 @@ use std::collections::BTreeMap;
 
 use super::algorithms::Source;
 use super::combined::CombinedTreeProof;
-use super::log_tree::{self, LogEntry, LogTree};
+use super::log_tree::{self, LogEntry};
 use super::search_tree::frontier;
 use crate::error::{failed, invalid, Result};
-use crate::map::{evaluate_prefix_proof, prefix_proof_inclusions, Key, Map, MapSuite};
+use crate::prefix::{evaluate_prefix_proof, prefix_proof_inclusions, Key, MapSuite};
 use crate::suite::Hash;
 
 /// What a user keeps of the last tree it verified (the draft's retained
@@ -36,133 +36,31 @@ impl View {
 
 /// Data associated with one entry so far.
 #[derive(Clone, Copy, Debug, Default)]
-struct Assoc {
-    timestamp: Option<u64>,
-    root: Option<Hash>,
+pub struct Assoc {
+    pub timestamp: Option<u64>,
+    pub root: Option<Hash>,
     /// Part of the user's retained view: not in `timestamps`, not proven.
-    retained: bool,
+    pub retained: bool,
 }
 
-/// The entries associated by one run of the algorithms.
+/// The entries associated by one run of the algorithms, on either side.
 #[derive(Default)]
-struct Entries(BTreeMap<u64, Assoc>);
+pub struct Entries(pub BTreeMap<u64, Assoc>);
 
 impl Entries {
-    fn retain(&mut self, view_frontier: impl IntoIterator<Item = (u64, u64, Hash)>) {
+    pub fn retain(&mut self, view_frontier: impl IntoIterator<Item = (u64, u64, Hash)>) {
         for (x, t, r) in view_frontier {
             self.0.insert(x, Assoc { timestamp: Some(t), root: Some(r), retained: true });
         }
     }
 
-    fn timestamp(&self, x: u64) -> Option<u64> {
+    pub fn timestamp(&self, x: u64) -> Option<u64> {
         self.0.get(&x).and_then(|a| a.timestamp)
     }
 
     /// Entries that need a `prefix_roots` element, left to right.
-    fn rootless(&self) -> impl Iterator<Item = u64> + '_ {
+    pub fn rootless(&self) -> impl Iterator<Item = u64> + '_ {
         self.0.iter().filter(|(_, a)| !a.retained && a.timestamp.is_some() && a.root.is_none()).map(|(&x, _)| x)
-    }
-}
-
-/// The search keys of one label's versions, as the server derives them.
-pub type SearchKeys<'a> = &'a dyn Fn(u32) -> Result<Key>;
-
-/// Answers the algorithms from the server's data and records the proof.
-pub struct Recorder<'a> {
-    log: &'a LogTree,
-    entries_data: &'a [LogEntry],
-    map: &'a Map,
-    /// The prefix tree version of each entry: entry x is map version x + 1.
-    keys: Option<SearchKeys<'a>>,
-    n: u64,
-    retained: u64,
-    /// The auditor's tree size, whose root the inclusion proof also yields.
-    also: Option<u64>,
-    entries: Entries,
-    open: Option<(u64, Vec<Key>)>,
-    proof: CombinedTreeProof,
-}
-
-impl<'a> Recorder<'a> {
-    /// A recorder for a log of `n` entries and a user that retained a view
-    /// of `last` entries; `keys` gives the searched label's search keys.
-    pub fn new(
-        log: &'a LogTree,
-        entries_data: &'a [LogEntry],
-        map: &'a Map,
-        n: u64,
-        last: Option<u64>,
-        keys: Option<SearchKeys<'a>>,
-        also: Option<u64>,
-    ) -> Recorder<'a> {
-        let mut entries = Entries::default();
-        if let Some(last) = last.filter(|&l| l > 0) {
-            entries.retain(frontier(last).into_iter().map(|x| {
-                let e = entries_data[x as usize];
-                (x, e.timestamp, e.prefix_root)
-            }));
-        }
-        Recorder {
-            log,
-            entries_data,
-            map,
-            keys,
-            n,
-            retained: last.unwrap_or(0),
-            also,
-            entries,
-            open: None,
-            proof: CombinedTreeProof::default(),
-        }
-    }
-
-    /// The finished proof: prefix roots and the batch inclusion proof.
-    pub fn finish(mut self) -> Result<CombinedTreeProof> {
-        let rootless: Vec<u64> = self.entries.rootless().collect();
-        self.proof.prefix_roots = rootless.iter().map(|&x| self.entries_data[x as usize].prefix_root).collect();
-        let proven: Vec<u64> =
-            self.entries.0.iter().filter(|(_, a)| !a.retained && a.timestamp.is_some()).map(|(&x, _)| x).collect();
-        self.proof.inclusion = self.log.prove(self.n, &proven, self.retained, self.also)?;
-        Ok(self.proof)
-    }
-}
-
-impl Source for Recorder<'_> {
-    fn timestamp(&mut self, x: u64) -> Result<u64> {
-        if let Some(t) = self.entries.timestamp(x) {
-            return Ok(t);
-        }
-        let t = self.entries_data[x as usize].timestamp;
-        self.entries.0.entry(x).or_default().timestamp = Some(t);
-        self.proof.timestamps.push(t);
-        Ok(t)
-    }
-
-    fn open(&mut self, x: u64) -> Result<()> {
-        // An entry with lookups needs its timestamp for its leaf value.
-        self.timestamp(x)?;
-        self.open = Some((x, Vec::new()));
-        Ok(())
-    }
-
-    fn lookup(&mut self, version: u32) -> Result<bool> {
-        let keys = self.keys.ok_or_else(|| invalid("a lookup in a request without a label"))?;
-        let (x, lookups) = self.open.as_mut().expect("lookups happen between open and close");
-        let key = keys(version)?;
-        lookups.push(key);
-        Ok(self.map.get(&key, Some(*x + 1))?.is_some())
-    }
-
-    fn exhausted(&self) -> bool {
-        false
-    }
-
-    fn close(&mut self) -> Result<()> {
-        let (x, lookups) = self.open.take().expect("close follows open");
-        self.proof.prefix_proofs.push(self.map.prove(&lookups, Some(x + 1))?);
-        let root = self.entries_data[x as usize].prefix_root;
-        self.entries.0.entry(x).or_default().root = Some(root);
-        Ok(())
     }
 }
 

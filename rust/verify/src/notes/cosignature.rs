@@ -9,9 +9,11 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::checkpoint::{open_checkpoint, Checkpoint};
 use crate::error::{failed, invalid, Result};
-use crate::note::{check_distinct, shown, Note, NoteSignature, Signer, Verifier, ALG_COSIGNATURE_V1, COSIGNATURE_LEN};
+use crate::notes::checkpoint::{open_checkpoint, Checkpoint};
+use crate::notes::note::{
+    check_distinct, shown, Note, NoteSignature, Signer, Verifier, ALG_COSIGNATURE_V1, COSIGNATURE_LEN,
+};
 
 /// The largest timestamp a cosignature may carry: 2^63 - 1.
 pub const MAX_TIMESTAMP: u64 = i64::MAX as u64;
@@ -123,7 +125,7 @@ mod tests {
     use base64::engine::general_purpose::STANDARD as B64;
     use base64::Engine;
 
-    use crate::note::ALG_ED25519;
+    use crate::notes::note::ALG_ED25519;
     use crate::Error;
 
     struct World {
@@ -236,7 +238,7 @@ mod tests {
         msg(cosign(w.signed.as_bytes(), &w.witnesses[0], 1 << 63), "exceeds");
         assert!(cosign(w.signed.as_bytes(), &w.witnesses[0], MAX_TIMESTAMP).is_ok());
         msg(cosign(b"not a note", &w.witnesses[0], 1), "blank line");
-        let not_cp = crate::note::sign("hello\n", &[&w.log]).unwrap();
+        let not_cp = crate::notes::note::sign("hello\n", &[&w.log]).unwrap();
         msg(cosign(not_cp.as_bytes(), &w.witnesses[0], 1), "three lines");
         // Cosigner verifier keys carry the type byte 0x04.
         let v = w.witnesses[0].verifier();
