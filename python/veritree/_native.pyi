@@ -3,10 +3,58 @@
 import os
 import pathlib
 from collections.abc import Callable, Iterable, Sequence
-from typing import Final, Literal, TypeAlias
+from typing import Final, Literal, Self, TypeAlias, final
 
 import numpy as np
 import numpy.typing as npt
+
+# The runtime module's __all__ (pyo3 lists every name it adds), in its order.
+__all__ = [
+    "VeritreeError",
+    "VerificationError",
+    "StorageError",
+    "ClockError",
+    "LogBehindError",
+    "SUITES",
+    "Log",
+    "CompactRange",
+    "TileReader",
+    "Map",
+    "KtDirectory",
+    "KtClient",
+    "KtFound",
+    "KtAuditor",
+    "kt_update_request_values",
+    "verify_prefix_proof",
+    "ed25519_public_key",
+    "ed25519_sign",
+    "ed25519_verify",
+    "ecvrf_prove",
+    "ecvrf_verify",
+    "ecvrf_public_key",
+    "ecvrf_proof_to_hash",
+    "leaf_hash",
+    "leaf_hashes",
+    "node_hash",
+    "hash_children",
+    "merkle_root",
+    "verify_inclusion",
+    "verify_inclusions",
+    "verify_consistency",
+    "verify_batch_inclusion",
+    "hash_limit",
+    "generate_note_key",
+    "generate_cosigner_key",
+    "sign_note",
+    "open_note",
+    "format_checkpoint",
+    "sign_checkpoint",
+    "verify_checkpoint",
+    "cosign_checkpoint",
+    "verify_checkpoint_policy",
+    "format_tlog_proof",
+    "verify_tlog_proof",
+]
 
 Suite: TypeAlias = Literal["rfc6962-sha256", "blake3"]
 BytesLike: TypeAlias = bytes | bytearray | memoryview
@@ -34,10 +82,11 @@ class LogBehindError(ValueError):
     `signed_head` encodes the log's current head (size, root, signature): `KtClient.judge_behind` tells
     whether it proves a rollback."""
 
+@final
 class Log:
     """An append-only Merkle log (RFC 9162 tree shape): in memory, or durable as C2SP tlog-tiles via Log.open."""
 
-    def __init__(self, suite: Suite = "rfc6962-sha256") -> None: ...
+    def __new__(cls, suite: Suite = "rfc6962-sha256") -> Self: ...
     @staticmethod
     def open(
         path: str | os.PathLike[str], origin: str | None = None, signer: str | None = None, create: bool = False,
@@ -74,10 +123,11 @@ class Log:
 
 MapSuite: TypeAlias = Literal["keytrans-sha256", "blake3"]
 
+@final
 class Map:
     """A versioned sparse Merkle prefix tree (IETF KEYTRANS) over 32-byte keys and values."""
 
-    def __init__(self, suite: MapSuite = "keytrans-sha256") -> None: ...
+    def __new__(cls, suite: MapSuite = "keytrans-sha256") -> Self: ...
     @staticmethod
     def open(path: str | os.PathLike[str], suite: MapSuite | None = None, create: bool = False) -> Map:
         """The on-disk map in directory `path`; a version is wholly there after a crash or not at all.
@@ -113,6 +163,7 @@ def verify_prefix_proof(
 ) -> None:
     """Raises VerificationError unless `proof` shows each key holding its value (None: absent)."""
 
+@final
 class KtDirectory:
     """A KEYTRANS transparency log (KT_128_SHA256_Ed25519) holding versioned labels.
 
@@ -121,8 +172,8 @@ class KtDirectory:
     `KtDirectory(...)` lives in memory; `KtDirectory.open(path, ...)` keeps it on disk.
     """
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         signing_key: BytesLike,
         vrf_key: BytesLike,
         *,
@@ -133,7 +184,7 @@ class KtDirectory:
         recent: int = 4,
         auditor_public_key: BytesLike | None = None,
         max_auditor_lag: int = 3_600_000,
-    ) -> None: ...
+    ) -> Self: ...
     @staticmethod
     def open(
         path: str | os.PathLike[str],
@@ -202,10 +253,11 @@ class KtDirectory:
         also gives None, other values for the label then raise ValueError), or the UpdateResponse for versions made
         since."""
 
+@final
 class KtAuditor:
     """A third-party auditor: checks each entry's AuditorUpdate and signs the log root."""
 
-    def __init__(self, config: BytesLike, signing_key: BytesLike) -> None: ...
+    def __new__(cls, config: BytesLike, signing_key: BytesLike) -> Self: ...
     @staticmethod
     def public_key(signing_key: BytesLike) -> bytes: ...
     @property
@@ -213,6 +265,7 @@ class KtAuditor:
     def process(self, update: BytesLike) -> bytes:
         """The signed AuditorTreeHead, or VerificationError (nothing changes)."""
 
+@final
 class KtFound:
     """A verified search result."""
 
@@ -227,6 +280,7 @@ class KtFound:
     def monitored(self) -> bool:
         """Whether the client must now monitor the label."""
 
+@final
 class KtClient:
     """A verifying KEYTRANS client; failed verifications raise VerificationError and change nothing.
 
@@ -234,7 +288,7 @@ class KtClient:
     Verify each response before making the next request from the same client (one lock around both
     when threads share it)."""
 
-    def __init__(self, config: BytesLike, *, recent: int = 4) -> None: ...
+    def __new__(cls, config: BytesLike, *, recent: int = 4) -> Self: ...
     @staticmethod
     def restore(state: BytesLike) -> KtClient: ...
     def save(self) -> bytes:
@@ -283,7 +337,9 @@ class KtClient:
     def judge_behind(self, head: BytesLike) -> tuple[int, bytes, bytes]:
         """The (tree_size, root, signature) of a LogBehindError's head when it proves a rollback;
         VerificationError when it proves nothing (forged, or not smaller than this client's view)."""
-    def update_request(self, label: BytesLike, values: Sequence[BytesLike] = ()) -> bytes: ...
+    def update_request(self, label: BytesLike, values: Sequence[BytesLike] = ...) -> bytes:
+        """An UpdateRequest for an owned label: adds `values` as new versions, or with none (the default)
+        asks for versions made since the greatest one known."""
     def verify_update(
         self, request: BytesLike, response: BytesLike, now_ms: int | None = None
     ) -> list[tuple[int, bytes]]:
@@ -310,11 +366,12 @@ def ecvrf_public_key(secret_key: BytesLike) -> bytes: ...
 def ecvrf_proof_to_hash(proof: BytesLike) -> bytes:
     """The 64-byte VRF output of a proof, unverified."""
 
+@final
 class TileReader:
     """Proofs and entries of a tlog-tiles log at one verified size; every tile is authenticated before use."""
 
-    def __init__(self, fetch: Callable[[str, int], bytes], size: int, root: BytesLike,
-                 suite: Suite = "rfc6962-sha256") -> None: ...
+    def __new__(cls, fetch: Callable[[str, int], bytes], size: int, root: BytesLike,
+                 suite: Suite = "rfc6962-sha256") -> Self: ...
     @property
     def size(self) -> int: ...
     @property
@@ -325,10 +382,11 @@ class TileReader:
     def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]: ...
     def consistency_proof(self, old_size: int, new_size: int | None = None) -> list[bytes]: ...
 
+@final
 class CompactRange:
     """The right-edge subtree hashes of leaves [0, size): append and take roots without the leaves."""
 
-    def __init__(self, suite: Suite = "rfc6962-sha256", size: int = 0, hashes: Hashes | None = None) -> None: ...
+    def __new__(cls, suite: Suite = "rfc6962-sha256", size: int = 0, hashes: Hashes | None = None) -> Self: ...
     @property
     def suite(self) -> str: ...
     @property
@@ -381,10 +439,12 @@ def sign_note(text: str, signer_keys: Sequence[str]) -> str: ...
 def open_note(note: NoteText, verifier_keys: Sequence[str]) -> tuple[str, list[str]]:
     """(text, names of the keys whose signatures verified)."""
 
-def format_checkpoint(origin: str, size: int, root: BytesLike, extensions: Sequence[str] = ()) -> str: ...
+def format_checkpoint(origin: str, size: int, root: BytesLike, extensions: Sequence[str] = ...) -> str:
+    """The unsigned checkpoint note text (no extension lines by default)."""
 def sign_checkpoint(
-    origin: str, size: int, root: BytesLike, signer_key: str, extensions: Sequence[str] = ()
-) -> str: ...
+    origin: str, size: int, root: BytesLike, signer_key: str, extensions: Sequence[str] = ...
+) -> str:
+    """A checkpoint signed by the log key, whose name must be the origin (no extension lines by default)."""
 def verify_checkpoint(note: NoteText, verifier_keys: Sequence[str]) -> tuple[str, int, bytes]:
     """(origin, size, root); a key named after the origin must have signed."""
 
@@ -398,7 +458,7 @@ def format_tlog_proof(
     index: int, proof: Sequence[BytesLike], checkpoint: str, extra: BytesLike | None = None
 ) -> str: ...
 def verify_tlog_proof(
-    text: NoteText, leaf_hash: BytesLike, log_keys: Sequence[str], witness_keys: Sequence[str] | None = (),
+    text: NoteText, leaf_hash: BytesLike, log_keys: Sequence[str], witness_keys: Sequence[str] | None = None,
     k: int = 0,
 ) -> tuple[str, int, bytes, int]:
     """(origin, size, root, index) once the checkpoint policy and the inclusion proof check out."""
