@@ -55,7 +55,8 @@ def test_everything_but_the_http_parts_imports_and_works_without_the_extra() -> 
         d = veritree.KtDirectory(b"\\x01" * 32, b"\\x02" * 32)
         clock = iter(range(1_700_000_000_000, 1_800_000_000_000, 1000)).__next__
         d.publish(clock())
-        CkvClient.connect(LocalTransport(d, clock), clock=clock).create_account([b"user:ann"], Device(b"phone", b"P" * 32))
+        ann = CkvClient.connect(LocalTransport(d, clock), clock=clock)
+        ann.create_account([b"user:ann"], Device(b"phone", b"P" * 32))
         loaded = sorted(m for m in sys.modules if m.partition(".")[0] in WithoutServerExtra.blocked)
         assert not loaded, loaded
         print("ok")
