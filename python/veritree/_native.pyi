@@ -13,6 +13,11 @@ __all__ = [
     "VeritreeError",
     "VerificationError",
     "StorageError",
+    "StorageNotFoundError",
+    "StorageDamagedError",
+    "StorageIOError",
+    "StorageLockedError",
+    "StorageClosedError",
     "ClockError",
     "LogBehindError",
     "SUITES",
@@ -71,7 +76,22 @@ class VerificationError(VeritreeError):
     """A proof, root or signature does not check out."""
 
 class StorageError(VeritreeError):
-    """A stored log is missing, damaged, locked by another writer, or cannot be written."""
+    """A stored log is missing, damaged, locked by another writer, or cannot be written: one of the subclasses."""
+
+class StorageNotFoundError(StorageError):
+    """There is no such log, map, directory or tile."""
+
+class StorageDamagedError(StorageError):
+    """Stored data is not what was written: truncated, flipped, foreign, or in another format."""
+
+class StorageIOError(StorageError):
+    """Reading or writing failed (a full disk, EIO, a quota, permissions); a failed write changed nothing."""
+
+class StorageLockedError(StorageError):
+    """Another process holds the store open for writing."""
+
+class StorageClosedError(StorageError):
+    """The object was closed."""
 
 class ClockError(VeritreeError):
     """This device's clock is behind the log's timestamps beyond `max_ahead`: the clock's fault, not the log's."""

@@ -181,10 +181,10 @@ def test_damaged_node_files_raise_veritree_errors_never_panics_or_hangs(tmp_path
     report = json.loads(out.stdout)
     assert report["problems"] == [], "\n".join(report["problems"][:20])
     seen = report["seen"]
-    # The damage was seen: most checks fail (two versions a trial), and the walks raise StorageError.
-    assert seen.get("check: StorageError", 0) > trials
+    # The damage was seen: most checks fail (two versions a trial), and the walks raise StorageDamagedError.
+    assert seen.get("check: StorageDamagedError", 0) > trials
     for call in ("get", "prove", "update", "remove"):
-        assert seen.get(f"{call}: StorageError", 0) > 0, call
+        assert seen.get(f"{call}: StorageDamagedError", 0) > 0, call
 
 
 if __name__ == "__main__":  # the child process of the test above

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import veritree
-from veritree import KtDirectory, Log, Map, StorageError
+from veritree import KtDirectory, Log, Map, StorageIOError
 
 
 
@@ -76,7 +76,7 @@ def test_a_full_disk_fails_a_directory_publish_and_the_next_succeeds(disk: Small
             d.stage(b"user%d" % i, bytes(1024))
         disk.fill()
         for attempt in range(2):
-            with pytest.raises(StorageError, match="No space"):
+            with pytest.raises(StorageIOError, match="No space"):
                 d.publish(2_000)
             assert (d.size, _tree(path)) == before, f"attempt {attempt}: nothing half-applied"
             assert d.staged == 40, "the updates stay staged"
@@ -96,7 +96,7 @@ def test_a_full_disk_fails_a_map_update_and_the_next_succeeds(disk: SmallDisk) -
         m.update(keys[:100], keys[:100])
         before = (m.version, m.root())
         disk.fill()
-        with pytest.raises(StorageError):
+        with pytest.raises(StorageIOError):
             m.update(keys, keys)  # ~2 MB of nodes: the node files cannot grow
         assert (m.version, m.root()) == before
         m.check()
@@ -119,7 +119,7 @@ def test_a_full_disk_fails_a_log_extend_and_the_next_succeeds(disk: SmallDisk) -
         log.extend(entries[:300])
         checkpoint = log.checkpoint()
         disk.fill()
-        with pytest.raises(StorageError):
+        with pytest.raises(StorageIOError):
             log.extend(entries[300:])  # ~4 MB of bundles and tiles
         assert (len(log), log.checkpoint()) == (300, checkpoint)
         assert (path / "checkpoint").read_text() == checkpoint, "the published checkpoint is unchanged"

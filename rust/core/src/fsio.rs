@@ -13,10 +13,11 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
+use crate::error::{damaged, io, locked, storage, Error, Result, StorageKind};
 
 pub(crate) fn io_error(what: &str, path: &Path, e: io::Error) -> Error {
-    Error::Storage(format!("{what} {}: {e}", path.display()))
+    let kind = if e.kind() == io::ErrorKind::NotFound { StorageKind::NotFound } else { StorageKind::Io };
+    storage(kind, format!("{what} {}: {e}", path.display()))
 }
 
 /// The permissions of the directories and files a store creates.
@@ -75,7 +76,7 @@ pub(crate) fn make_private(dir: &Path) -> Result<()> {
 pub(crate) fn check_private(dir: &Path, what: &str) -> Result<()> {
     let mode = fs::metadata(dir).map_err(|e| io_error("stat", dir, e))?.permissions().mode() & 0o7777;
     if mode & 0o077 != 0 {
-        return Err(Error::Storage(format!(
+        return Err(io(format!(
             "{} holds {what} but is open to other users (mode {mode:04o}); make it owner-only with `chmod 700 {}` \
              (and check who may have read it)",
             dir.display(),
@@ -191,8 +192,8 @@ fn link_into_place(f: &File, dest: &Path) -> Result<()> {
     use std::ffi::CString;
     use std::os::unix::ffi::OsStrExt;
     let src = CString::new(format!("/proc/self/fd/{}", f.as_raw_fd())).expect("no NUL in a number");
-    let dst = CString::new(dest.as_os_str().as_bytes())
-        .map_err(|_| Error::Storage(format!("{} has a NUL byte", dest.display())))?;
+    let dst =
+        CString::new(dest.as_os_str().as_bytes()).map_err(|_| io(format!("{} has a NUL byte", dest.display())))?;
     for attempt in 0..2 {
         // SAFETY: both arguments are NUL-terminated strings that outlive the
         // call; linkat only reads them.
@@ -290,7 +291,7 @@ pub(crate) fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>> {
     let mut buf = Vec::new();
     f.take(max + 1).read_to_end(&mut buf).map_err(|e| io_error("read", path, e))?;
     if buf.len() as u64 > max {
-        return Err(Error::Storage(format!("{} is larger than {max} bytes", path.display())));
+        return Err(damaged(format!("{} is larger than {max} bytes", path.display())));
     }
     Ok(buf)
 }
@@ -310,7 +311,7 @@ pub(crate) fn lock_exclusive(path: &Path, owner: &Path) -> Result<File> {
     match f.try_lock() {
         Ok(()) => Ok(f),
         Err(fs::TryLockError::WouldBlock) => {
-            Err(Error::Storage(format!("{} is open for writing by another process", owner.display())))
+            Err(locked(format!("{} is open for writing by another process", owner.display())))
         }
         Err(fs::TryLockError::Error(e)) => Err(io_error("lock", path, e)),
     }
@@ -422,9 +423,7 @@ impl Appender {
     /// Appends `record` (framed) and makes it durable.
     pub fn append(&mut self, record: &[u8]) -> Result<()> {
         if self.dirty {
-            self.cut().map_err(|e| {
-                Error::Storage(format!("{e} (cutting off an earlier failed append; nothing was written)"))
-            })?;
+            self.cut().map_err(|e| io(format!("{e} (cutting off an earlier failed append; nothing was written)")))?;
         }
         match self.write(record) {
             Ok(()) => {

@@ -4,8 +4,8 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use veritree_core::CompactRange;
 
+use crate::convert::DETACH_MIN_ITEMS;
 use crate::convert::{self, CoreResult};
-use crate::log::DETACH_MIN_ITEMS;
 
 /// The O(log n) right-edge hashes of leaves `[0, size)`: enough to append more
 /// leaves and to compute the root, in memory that does not grow with the log.

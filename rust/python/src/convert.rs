@@ -10,14 +10,32 @@ use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes};
 use veritree_core::{Error, Hash, Suite};
 
-use crate::errors::{ClockError, LogBehindError, StorageError, VerificationError};
+use veritree_core::error::StorageKind;
+
+use crate::errors::{
+    ClockError, LogBehindError, StorageClosedError, StorageDamagedError, StorageIOError, StorageLockedError,
+    StorageNotFoundError, VerificationError,
+};
+
+/// Work below this many items stays on the calling thread with the GIL held:
+/// releasing it costs more than the work.
+pub const DETACH_MIN_ITEMS: usize = 512;
 
 /// Maps a core error onto the matching Python exception.
 pub fn to_py(e: Error) -> PyErr {
     match e {
         Error::InvalidArgument(m) => PyValueError::new_err(m),
         Error::OutOfRange(m) => pyo3::exceptions::PyIndexError::new_err(m),
-        Error::Storage(_) => StorageError::new_err(e.to_string()),
+        Error::Storage(ref s) => {
+            let message = e.to_string();
+            match s.kind {
+                StorageKind::NotFound => StorageNotFoundError::new_err(message),
+                StorageKind::Damaged => StorageDamagedError::new_err(message),
+                StorageKind::Io => StorageIOError::new_err(message),
+                StorageKind::Locked => StorageLockedError::new_err(message),
+                StorageKind::Closed => StorageClosedError::new_err(message),
+            }
+        }
         Error::Verification(_) => VerificationError::new_err(e.to_string()),
         Error::Clock(m) => ClockError::new_err(m),
         Error::Behind { message, head } => {

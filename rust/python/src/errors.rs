@@ -11,6 +11,21 @@ create_exception!(
     VeritreeError,
     "A stored log is missing, damaged, locked by another writer, or cannot be written."
 );
+create_exception!(veritree, StorageNotFoundError, StorageError, "There is no such log, map, directory or tile.");
+create_exception!(
+    veritree,
+    StorageDamagedError,
+    StorageError,
+    "Stored data is not what was written: truncated, flipped, foreign, or in another format."
+);
+create_exception!(
+    veritree,
+    StorageIOError,
+    StorageError,
+    "Reading or writing failed (a full disk, EIO, a quota, permissions); a failed write changed nothing."
+);
+create_exception!(veritree, StorageLockedError, StorageError, "Another process holds the store open for writing.");
+create_exception!(veritree, StorageClosedError, StorageError, "The object was closed.");
 create_exception!(
     veritree,
     ClockError,

@@ -15,7 +15,6 @@ use veritree_core::kt::directory::Directory;
 use veritree_core::kt::messages::UpdateRequest;
 use veritree_core::kt::tree_head::{Configuration, Mode};
 use veritree_core::vrf::VrfSecretKey;
-use veritree_core::Error;
 
 use crate::convert::{self, CoreResult};
 
@@ -95,7 +94,7 @@ impl PyKtDirectory {
     fn with<T>(&self, f: impl FnOnce(&mut Directory) -> veritree_core::Result<T>) -> veritree_core::Result<T> {
         match self.inner.lock().unwrap_or_else(PoisonError::into_inner).as_mut() {
             Some(d) => f(d),
-            None => Err(Error::Storage("the directory is closed".into())),
+            None => Err(veritree_core::error::closed("the directory is closed")),
         }
     }
 

@@ -190,6 +190,11 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("VeritreeError", py.get_type::<errors::VeritreeError>())?;
     m.add("VerificationError", py.get_type::<errors::VerificationError>())?;
     m.add("StorageError", py.get_type::<errors::StorageError>())?;
+    m.add("StorageNotFoundError", py.get_type::<errors::StorageNotFoundError>())?;
+    m.add("StorageDamagedError", py.get_type::<errors::StorageDamagedError>())?;
+    m.add("StorageIOError", py.get_type::<errors::StorageIOError>())?;
+    m.add("StorageLockedError", py.get_type::<errors::StorageLockedError>())?;
+    m.add("StorageClosedError", py.get_type::<errors::StorageClosedError>())?;
     m.add("ClockError", py.get_type::<errors::ClockError>())?;
     m.add("LogBehindError", py.get_type::<errors::LogBehindError>())?;
     m.add("SUITES", pyo3::types::PyTuple::new(py, veritree_core::Suite::ALL.map(|s| s.name()))?)?;

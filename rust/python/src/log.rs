@@ -12,11 +12,8 @@ use veritree_core::tiles::TileLog;
 use veritree_core::{suite, tree, Hash, LogStore, MemoryLog, NodeSource};
 
 use crate::compact::PyCompactRange;
+use crate::convert::DETACH_MIN_ITEMS;
 use crate::convert::{self, CoreResult};
-
-/// Work below this many items stays on the calling thread with the GIL held:
-/// releasing it costs more than the work.
-pub const DETACH_MIN_ITEMS: usize = 512;
 
 type Store = Box<dyn LogStore>;
 /// Many proofs: all nodes as an (M, 32) array and the offsets of each proof.

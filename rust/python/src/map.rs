@@ -7,8 +7,8 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use veritree_core::map::{self, Key, Map, MapSuite, Value};
 
+use crate::convert::DETACH_MIN_ITEMS;
 use crate::convert::{self, CoreResult};
-use crate::log::DETACH_MIN_ITEMS;
 
 fn map_suite(name: &str) -> PyResult<MapSuite> {
     MapSuite::from_name(name).py()

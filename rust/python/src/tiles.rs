@@ -1,10 +1,12 @@
 //! `veritree.TileReader`: proofs and entries from a tlog-tiles log whose tiles
 //! a Python callable fetches (from a directory, HTTP, anything).
 
+use pyo3::exceptions::PyFileNotFoundError;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
+use veritree_core::error::{damaged, io, storage, StorageKind};
 use veritree_core::tiles::{TileReader, TileSource};
-use veritree_core::{tree, Error, NodeSource};
+use veritree_core::{tree, NodeSource};
 
 use crate::convert::{self, CoreResult};
 
@@ -17,15 +19,21 @@ struct PyFetch {
 impl TileSource for PyFetch {
     fn get(&self, path: &str, max_len: usize) -> veritree_core::Result<Vec<u8>> {
         Python::attach(|py| {
-            let got =
-                self.fetch.call1(py, (path, max_len)).map_err(|e| Error::Storage(format!("fetching {path}: {e}")))?;
+            let got = self.fetch.call1(py, (path, max_len)).map_err(|e| {
+                // A missing file, or an HTTP 404: the resource is not there (a
+                // deleted partial tile, say); anything else failed to be read.
+                let missing = e.is_instance_of::<PyFileNotFoundError>(py)
+                    || e.value(py).getattr("code").and_then(|c| c.extract::<u16>()).is_ok_and(|c| c == 404);
+                let kind = if missing { StorageKind::NotFound } else { StorageKind::Io };
+                storage(kind, format!("fetching {path}: {e}"))
+            })?;
             let bytes = got
                 .bind(py)
                 .cast::<PyBytes>()
-                .map_err(|_| Error::Storage(format!("fetching {path}: fetch must return bytes")))?
+                .map_err(|_| io(format!("fetching {path}: fetch must return bytes")))?
                 .as_bytes();
             if bytes.len() > max_len {
-                return Err(Error::Storage(format!("{path} is larger than {max_len} bytes")));
+                return Err(damaged(format!("{path} is larger than {max_len} bytes")));
             }
             Ok(bytes.to_vec())
         })

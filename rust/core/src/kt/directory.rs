@@ -27,7 +27,7 @@ use super::recorder::{Recorder, SearchKeys};
 use super::search_tree::path_to;
 use super::tree_head::{AuditorTreeHead, Configuration, Mode, SignedHead, TreeHead};
 use super::wire::Reader;
-use crate::error::{invalid, Error, Result};
+use crate::error::{damaged, invalid, Error, Result};
 use crate::map::{Key, Map, MapSuite};
 use crate::suite::Hash;
 use crate::vrf::{VrfSecretKey, PROOF_LEN};
@@ -131,7 +131,7 @@ impl Directory {
         let (journal, records) = Journal::open(path, &d.config, recent, create)?;
         for (i, record) in records.into_iter().enumerate() {
             d.replay(record).map_err(|e| {
-                Error::Storage(format!("record {} of the journal in {} does not replay: {e}", i + 1, path.display()))
+                damaged(format!("record {} of the journal in {} does not replay: {e}", i + 1, path.display()))
             })?;
         }
         if d.size() > 0 {

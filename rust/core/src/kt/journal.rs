@@ -47,7 +47,7 @@ use std::path::{Path, PathBuf};
 use super::commitment::OPENING_LEN;
 use super::tree_head::Configuration;
 use super::wire::{Reader, Writer};
-use crate::error::{invalid, Error, Result};
+use crate::error::{damaged, invalid, io, not_found, Error, Result};
 use crate::fsio::{
     check_private, create_dir, create_file, cut_tail, frame, io_error, lock_exclusive, make_private, sync_dir, unframe,
     Appender, Modes,
@@ -162,7 +162,7 @@ impl Journal {
     pub fn open(dir: &Path, config: &Configuration, recent: usize, create: bool) -> Result<(Journal, Vec<Record>)> {
         let path = dir.join(JOURNAL);
         if !create && !path.exists() {
-            return Err(Error::Storage(format!(
+            return Err(not_found(format!(
                 "no KEYTRANS directory at {} (pass create=True to make one)",
                 dir.display()
             )));
@@ -193,7 +193,7 @@ impl Journal {
             .filter_map(|e| e.ok().map(|e| e.file_name()))
             .find(|name| name != LOCK && name != CREATING);
         if let Some(name) = stray {
-            return Err(Error::Storage(format!(
+            return Err(damaged(format!(
                 "{} holds {name:?} but no KEYTRANS journal: create a directory in an empty folder",
                 dir.display()
             )));
@@ -218,7 +218,7 @@ impl Journal {
     /// Refuses if an earlier failure stopped writes.
     pub fn writable(&self) -> Result<()> {
         match &self.broken {
-            Some(why) => Err(Error::Storage(why.clone())),
+            Some(why) => Err(io(why.clone())),
             None => Ok(()),
         }
     }
@@ -239,28 +239,28 @@ impl Journal {
 /// Checks the preamble and header of a journal's `bytes` against the given
 /// configuration; returns its records and the length of its whole part.
 fn read(bytes: &[u8], path: &Path, config: &Configuration, recent: usize) -> Result<(Vec<Record>, u64)> {
-    let damaged = |what: String| Error::Storage(format!("{} is damaged: {what}", path.display()));
+    let bad = |what: String| damaged(format!("{} is damaged: {what}", path.display()));
     if bytes.len() < PREAMBLE || &bytes[..MAGIC.len()] != MAGIC {
-        return Err(damaged("not a veritree KEYTRANS journal".into()));
+        return Err(bad("not a veritree KEYTRANS journal".into()));
     }
     let format = u32::from_le_bytes(bytes[MAGIC.len()..PREAMBLE].try_into().expect("4 bytes"));
     if format != FORMAT {
-        return Err(Error::Storage(format!(
+        return Err(damaged(format!(
             "{} is in journal format {format}; this version reads format {FORMAT}",
             path.display()
         )));
     }
     let (payloads, used) =
-        unframe(&bytes[PREAMBLE..]).map_err(|at| damaged(format!("a bad record at byte {}", PREAMBLE + at)))?;
-    let (header, rest) = payloads.split_first().ok_or_else(|| damaged("no header".into()))?;
+        unframe(&bytes[PREAMBLE..]).map_err(|at| bad(format!("a bad record at byte {}", PREAMBLE + at)))?;
+    let (header, rest) = payloads.split_first().ok_or_else(|| bad("no header".into()))?;
     check_header(header, path, config, recent).map_err(|e| match e {
         Error::InvalidArgument(_) => e,
-        e => damaged(format!("a bad header ({e})")),
+        e => bad(format!("a bad header ({e})")),
     })?;
     let records = rest
         .iter()
         .enumerate()
-        .map(|(i, p)| Record::decode(p).map_err(|e| damaged(format!("record {} is malformed ({e})", i + 1))))
+        .map(|(i, p)| Record::decode(p).map_err(|e| bad(format!("record {} is malformed ({e})", i + 1))))
         .collect::<Result<_>>()?;
     Ok((records, (PREAMBLE + used) as u64))
 }
@@ -270,7 +270,7 @@ fn read(bytes: &[u8], path: &Path, config: &Configuration, recent: usize) -> Res
 fn check_header(header: &[u8], path: &Path, config: &Configuration, recent: usize) -> Result<()> {
     let mut r = Reader::new(header, "journal header");
     let parsed = r.u64().and_then(|n| Ok((n, Configuration::decode(&mut r)?))).and_then(|h| r.finish().map(|()| h));
-    let (stored_recent, stored) = parsed.map_err(|e| Error::Storage(e.to_string()))?;
+    let (stored_recent, stored) = parsed.map_err(|e| damaged(e.to_string()))?;
     let differ = differences(&stored, config);
     if !differ.is_empty() {
         return Err(invalid(format!(

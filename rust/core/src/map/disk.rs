@@ -38,7 +38,7 @@ use std::io::{Read, Write};
 use std::path::Path;
 
 use super::node::{NodeRef, KINDS};
-use crate::error::{invalid, Error, Result};
+use crate::error::{damaged, invalid, not_found, Result};
 use crate::fsio::{
     check_private, create_dir, create_file, cut_tail, frame, io_error, lock_exclusive, make_private, sync_dir, unframe,
     Appender, Modes,
@@ -152,7 +152,7 @@ impl Disk {
     pub fn open(dir: &Path, suite: Option<MapSuite>, create: bool) -> Result<Opened> {
         let journal_path = dir.join("journal");
         if !create && !journal_path.exists() {
-            return Err(Error::Storage(format!("no map at {} (pass create=True to make one)", dir.display())));
+            return Err(not_found(format!("no map at {} (pass create=True to make one)", dir.display())));
         }
         create_dir(dir, Modes::PRIVATE.dir)?;
         // Locked before looking again: two creators cannot both write files.
@@ -233,7 +233,7 @@ pub(crate) fn committed_lens(records: &[Record]) -> Result<[usize; KINDS]> {
         .unwrap_or_default();
     let mut out = [0; KINDS];
     for (o, n) in out.iter_mut().zip(lens) {
-        *o = usize::try_from(n).map_err(|_| Error::Storage("node count too large".into()))?;
+        *o = usize::try_from(n).map_err(|_| damaged("node count too large"))?;
     }
     Ok(out)
 }
@@ -244,23 +244,23 @@ pub(crate) fn committed_lens(records: &[Record]) -> Result<[usize; KINDS]> {
 fn read_journal(f: &mut File, path: &Path) -> Result<(MapSuite, Vec<Record>, u64)> {
     let mut bytes = Vec::new();
     f.read_to_end(&mut bytes).map_err(|e| io_error("read", path, e))?;
-    let damaged = |what: &str| Error::Storage(format!("{} is damaged: {what}", path.display()));
+    let bad = |what: &str| damaged(format!("{} is damaged: {what}", path.display()));
     if bytes.len() < HEADER || &bytes[..16] != MAGIC {
         if bytes.starts_with(b"veritree map v") {
-            return Err(Error::Storage(format!(
+            return Err(damaged(format!(
                 "{} holds a map in an older format ({}); rebuild it with this version",
                 path.display(),
                 String::from_utf8_lossy(&bytes[9..15])
             )));
         }
-        return Err(damaged("not a veritree map journal"));
+        return Err(bad("not a veritree map journal"));
     }
-    let suite = MapSuite::from_id(bytes[16]).ok_or_else(|| damaged("unknown suite"))?;
+    let suite = MapSuite::from_id(bytes[16]).ok_or_else(|| bad("unknown suite"))?;
     let (payloads, used) =
-        unframe(&bytes[HEADER..]).map_err(|at| damaged(&format!("a bad record at byte {}", HEADER + at)))?;
+        unframe(&bytes[HEADER..]).map_err(|at| bad(&format!("a bad record at byte {}", HEADER + at)))?;
     let records = payloads
         .into_iter()
-        .map(|p| Record::decode(p).ok_or_else(|| damaged("a malformed record")))
+        .map(|p| Record::decode(p).ok_or_else(|| bad("a malformed record")))
         .collect::<Result<Vec<_>>>()?;
     Ok((suite, records, (HEADER + used) as u64))
 }

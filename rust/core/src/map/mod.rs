@@ -26,7 +26,7 @@ use node::{bit, key_cmp, Arena, Leaf, Node, NodeRef, KINDS};
 use slab::Slab;
 use update::{apply, Applied, Op};
 
-use crate::error::{invalid, Error, Result};
+use crate::error::{closed, damaged, invalid, Error, Result};
 use crate::suite::Hash;
 
 /// One published state of the map.
@@ -90,8 +90,7 @@ impl Map {
         );
         let mut map = Map::with_arena(opened.suite, arena);
         for record in opened.records {
-            map.replay(record)
-                .map_err(|e| Error::Storage(format!("the journal in {} is damaged: {e}", dir.display())))?;
+            map.replay(record).map_err(|e| damaged(format!("the journal in {} is damaged: {e}", dir.display())))?;
         }
         map.disk = Some(opened.disk);
         Ok(map)
@@ -145,7 +144,7 @@ impl Map {
 
     fn writable(&self) -> Result<()> {
         match &self.broken {
-            Some(why) => Err(Error::Storage(why.clone())),
+            Some(why) => Err(closed(why.clone())),
             None => Ok(()),
         }
     }
@@ -166,7 +165,7 @@ impl Map {
 
     fn at(&self, version: Option<u64>) -> Result<&Version> {
         if self.closed {
-            return Err(Error::Storage("the map is closed".into()));
+            return Err(closed("the map is closed"));
         }
         let v = version.unwrap_or(self.version());
         if v < self.oldest || v > self.version() {

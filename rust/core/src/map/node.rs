@@ -318,7 +318,7 @@ impl Arena {
 /// what lies on their paths.
 #[cold]
 pub(crate) fn damaged(what: impl std::fmt::Display) -> Error {
-    Error::Storage(format!("damaged node file: {what}"))
+    crate::error::damaged(format!("damaged node file: {what}"))
 }
 
 // The error paths of the checks below are out of line, so the checks cost

@@ -12,7 +12,7 @@ use std::marker::PhantomData;
 use bytemuck::Pod;
 use memmap2::{MmapMut, MmapOptions, RemapOptions};
 
-use crate::error::{Error, Result};
+use crate::error::{damaged, io, Error, Result};
 
 /// Smallest mapping made, in bytes.
 const MIN_BYTES: usize = 1 << 16;
@@ -30,7 +30,7 @@ pub(crate) struct Slab<T> {
 }
 
 fn storage(what: &str, e: std::io::Error) -> Error {
-    Error::Storage(format!("node storage: {what}: {e}"))
+    io(format!("node storage: {what}: {e}"))
 }
 
 /// Grows `file` from `from` to `to` bytes with blocks allocated: a full disk
@@ -38,7 +38,7 @@ fn storage(what: &str, e: std::io::Error) -> Error {
 fn allocate(file: &File, from: usize, to: usize) -> Result<()> {
     use std::os::fd::AsRawFd;
     let (offset, len) = (i64::try_from(from), i64::try_from(to - from));
-    let (Ok(offset), Ok(len)) = (offset, len) else { return Err(Error::Storage("node file too large".into())) };
+    let (Ok(offset), Ok(len)) = (offset, len) else { return Err(io("node file too large")) };
     // SAFETY: the descriptor belongs to `file`, open for the whole call;
     // posix_fallocate reads nothing from our memory.
     match unsafe { libc::posix_fallocate(file.as_raw_fd(), offset, len) } {
@@ -59,9 +59,7 @@ impl<T: Pod> Slab<T> {
     pub fn file(file: File, len: usize) -> Result<Slab<T>> {
         let size = file.metadata().map_err(|e| storage("stat", e))?.len() as usize;
         if size < len * size_of::<T>() {
-            return Err(Error::Storage(format!(
-                "node file holds {size} bytes, fewer than its {len} committed records need"
-            )));
+            return Err(damaged(format!("node file holds {size} bytes, fewer than its {len} committed records need")));
         }
         if size < MIN_BYTES {
             allocate(&file, size, MIN_BYTES)?;

@@ -12,7 +12,7 @@ use std::path::Path;
 
 use redb::{Database, ReadableTable, TableDefinition};
 
-use crate::error::{Error, Result};
+use crate::error::{damaged, io, Error, Result};
 use crate::fsio::Modes;
 use crate::suite::Hash;
 
@@ -21,7 +21,7 @@ const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const INDEXED: &str = "indexed_size";
 
 fn db_error(e: impl std::fmt::Display) -> Error {
-    Error::Storage(format!("dedup index: {e}"))
+    io(format!("dedup index: {e}"))
 }
 
 pub struct DedupIndex {
@@ -52,7 +52,7 @@ impl DedupIndex {
     /// present keeps its earlier index.
     pub fn add(&self, first: u64, leaves: &[Hash]) -> Result<()> {
         if self.indexed_size()? != first {
-            return Err(Error::Storage("dedup index: entries must be indexed in order".into()));
+            return Err(damaged("dedup index: entries must be indexed in order"));
         }
         let w = self.db.begin_write().map_err(db_error)?;
         {

@@ -47,9 +47,9 @@ use rayon::prelude::*;
 
 use super::dedup::DedupIndex;
 use super::path::{bundle_path, tile_path, tile_width, TILE_HEIGHT, TILE_WIDTH};
-use super::reader::{storage, DirSource, TileReader, MAX_ENTRY};
+use super::reader::{DirSource, TileReader, MAX_ENTRY};
 use crate::compact::CompactRange;
-use crate::error::{invalid, Result};
+use crate::error::{damaged, invalid, io, not_found, Result};
 use crate::fsio::{self, Batch, Modes};
 use crate::suite::{Hash, Suite};
 use crate::tree::{self, NodeSource};
@@ -159,16 +159,16 @@ impl TileLog {
     pub fn open(dir: &Path, format: Box<dyn CheckpointFormat>, writable: bool) -> Result<TileLog> {
         let config_path = dir.join(".veritree/config");
         if !config_path.exists() {
-            return Err(storage(format!("no log at {}", dir.display())));
+            return Err(not_found(format!("no log at {}", dir.display())));
         }
         let lock = if writable { Some(fsio::lock_exclusive(&dir.join(".veritree/lock"), dir)?) } else { None };
         let (suite, origin) = parse_config(&fsio::read_bounded(&config_path, MAX_SMALL_FILE)?)?;
         let note = fsio::read_bounded(&dir.join("checkpoint"), MAX_SMALL_FILE)?;
-        let checkpoint = String::from_utf8(note).map_err(|_| storage("checkpoint is not UTF-8"))?;
+        let checkpoint = String::from_utf8(note).map_err(|_| damaged("checkpoint is not UTF-8"))?;
         let (cp_origin, size, root) =
-            format.read(&checkpoint).map_err(|e| storage(format!("damaged checkpoint: {e}")))?;
+            format.read(&checkpoint).map_err(|e| damaged(format!("damaged checkpoint: {e}")))?;
         if cp_origin != origin {
-            return Err(storage(format!("checkpoint origin {cp_origin:?} is not the log's origin {origin:?}")));
+            return Err(damaged(format!("checkpoint origin {cp_origin:?} is not the log's origin {origin:?}")));
         }
         let reader = TileReader::open(DirSource { root: dir.to_path_buf() }, suite, size, &root)?;
         let partials = if writable { leftover_partials(dir, size) } else { BTreeMap::new() };
@@ -244,7 +244,7 @@ impl TileLog {
         }
         if let Some(d) = &self.dedup {
             self.index(d, first, &leaves)
-                .map_err(|e| storage(format!("the entries were logged, but updating the dedup index failed: {e}")))?;
+                .map_err(|e| io(format!("the entries were logged, but updating the dedup index failed: {e}")))?;
         }
         Ok(first)
     }
@@ -266,7 +266,7 @@ impl TileLog {
         const CHUNK: u64 = 1 << 16;
         let mut done = index.indexed_size()?;
         if done > first {
-            return Err(storage("the dedup index covers more entries than the log holds"));
+            return Err(damaged("the dedup index covers more entries than the log holds"));
         }
         while done < first {
             let end = (done + CHUNK).min(first);
@@ -446,9 +446,9 @@ fn check_origin(origin: &str) -> Result<()> {
 }
 
 fn parse_config(data: &[u8]) -> Result<(Suite, String)> {
-    let text = std::str::from_utf8(data).map_err(|_| storage("config is not UTF-8"))?;
+    let text = std::str::from_utf8(data).map_err(|_| damaged("config is not UTF-8"))?;
     let mut lines = text.lines();
-    let bad = || storage("damaged .veritree/config");
+    let bad = || damaged("damaged .veritree/config");
     if lines.next() != Some("veritree tlog-tiles v1") {
         return Err(bad());
     }

@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use super::path::{bundle_path, tile_path, tile_width, TILE_HEIGHT, TILE_WIDTH};
 use crate::compact::CompactRange;
-use crate::error::{invalid, out_of_range, Error, Result};
+use crate::error::{damaged, invalid, out_of_range, storage, Error, Result, StorageKind};
 use crate::fsio;
 use crate::suite::{Hash, Suite};
 use crate::tree::NodeSource;
@@ -30,10 +30,6 @@ pub const MAX_ENTRY: usize = u16::MAX as usize;
 pub const MAX_BUNDLE: usize = TILE_WIDTH as usize * (2 + MAX_ENTRY);
 /// Verified full tiles kept in memory (16 KiB each with their inner levels).
 const CACHE_TILES: usize = 4096;
-
-pub(crate) fn storage(msg: impl Into<String>) -> Error {
-    Error::Storage(msg.into())
-}
 
 /// Where tiles come from. Paths are tlog-tiles paths relative to the log
 /// (`tile/0/000`, `tile/entries/x001/002.p/5`, `checkpoint`).
@@ -89,7 +85,7 @@ impl<S: TileSource> TileReader<S> {
         }
         let mut reader = TileReader::from_edge(source, suite, size, edge, Vec::new());
         if reader.compact_range().root() != *root {
-            return Err(storage(format!(
+            return Err(damaged(format!(
                 "damaged log: the right-edge tiles ({}) do not hash to the checkpoint root of size {size}",
                 read.join(", ")
             )));
@@ -157,7 +153,7 @@ impl<S: TileSource> TileReader<S> {
         let tile = Tile::new(self.suite, read_tile(&self.source, level, n, TILE_WIDTH)?);
         let parent = self.tile(level + 1, n / TILE_WIDTH)?;
         if tile.levels[TILE_HEIGHT as usize][0] != parent.levels[0][(n % TILE_WIDTH) as usize] {
-            return Err(storage(format!(
+            return Err(damaged(format!(
                 "damaged tile {}: it does not hash to its parent",
                 tile_path(level, n, TILE_WIDTH)
             )));
@@ -182,10 +178,10 @@ impl<S: TileSource> TileReader<S> {
             owned = fetch(&self.source, &path, MAX_BUNDLE)?;
             &owned
         };
-        let entries = parse_bundle(data, w as usize).map_err(|e| storage(format!("{path}: {e}")))?;
+        let entries = parse_bundle(data, w as usize).map_err(|e| damaged(format!("{path}: {e}")))?;
         let e = entries[(index % TILE_WIDTH) as usize];
         if self.suite.leaf_hash(e) != self.node(0, index)? {
-            return Err(storage(format!("damaged bundle {path}: entry {index} does not match its leaf hash")));
+            return Err(damaged(format!("damaged bundle {path}: entry {index} does not match its leaf hash")));
         }
         Ok(e.to_vec())
     }
@@ -236,15 +232,11 @@ impl Tile {
 /// `source.get`, its error a storage error that names `path`.
 fn fetch<S: TileSource>(source: &S, path: &str, max_len: usize) -> Result<Vec<u8>> {
     source.get(path, max_len).map_err(|e| {
-        let msg = match e {
-            Error::Storage(m) => m,
-            e => e.to_string(),
+        let (kind, msg) = match e {
+            Error::Storage(e) => (e.kind, e.message),
+            e => (StorageKind::Io, e.to_string()),
         };
-        if msg.contains(path) {
-            storage(msg)
-        } else {
-            storage(format!("{path}: {msg}"))
-        }
+        storage(kind, if msg.contains(path) { msg } else { format!("{path}: {msg}") })
     })
 }
 
@@ -258,7 +250,7 @@ fn read_tile<S: TileSource>(source: &S, level: u32, n: u64, width: u64) -> Resul
 fn tile_hashes(path: &str, data: &[u8], width: u64) -> Result<Vec<Hash>> {
     let want = width as usize * 32;
     if data.len() != want {
-        return Err(storage(format!("tile {path} is truncated: {} bytes, not {want}", data.len())));
+        return Err(damaged(format!("tile {path} is truncated: {} bytes, not {want}", data.len())));
     }
     Ok(data.as_chunks::<32>().0.to_vec())
 }
@@ -299,7 +291,7 @@ fn read_partial_bundle<S: TileSource>(source: &S, suite: Suite, n: u64, w: u64, 
                 .get(&full, MAX_BUNDLE)
                 .map_err(|e| neither(&format!("bundle {partial}"), &missing, &full, &e))?;
             let label = format!("{full} (in place of {partial})");
-            let entries = parse_bundle(&data, TILE_WIDTH as usize).map_err(|e| storage(format!("{label}: {e}")))?;
+            let entries = parse_bundle(&data, TILE_WIDTH as usize).map_err(|e| damaged(format!("{label}: {e}")))?;
             let len = entries[..w as usize].iter().map(|e| 2 + e.len()).sum();
             data.truncate(len);
             check_bundle(suite, &data, leaves, &label)?;
@@ -309,24 +301,28 @@ fn read_partial_bundle<S: TileSource>(source: &S, suite: Suite, n: u64, w: u64, 
 }
 
 /// The error when neither a partial tile nor its full tile can be read: it
-/// names the partial tile, which the checkpoint requires.
+/// names the partial tile, which the checkpoint requires, with the kind of
+/// the partial tile's failure (missing, damaged, unreadable).
 fn neither(partial: &str, missing: &Error, full: &str, e: &Error) -> Error {
     let detail = |e: &Error| match e {
-        Error::Storage(m) => m.clone(),
+        Error::Storage(m) => m.message.clone(),
         e => e.to_string(),
     };
-    storage(format!(
-        "{partial} cannot be read ({}), nor the full tile {full} in its place ({})",
-        detail(missing),
-        detail(e)
-    ))
+    storage(
+        missing.storage_kind().unwrap_or(StorageKind::Damaged),
+        format!(
+            "{partial} cannot be read ({}), nor the full tile {full} in its place ({})",
+            detail(missing),
+            detail(e)
+        ),
+    )
 }
 
 /// Checks that a partial bundle holds exactly the entries of the edge's leaf hashes.
 fn check_bundle(suite: Suite, data: &[u8], leaves: &[Hash], path: &str) -> Result<()> {
-    let entries = parse_bundle(data, leaves.len()).map_err(|e| storage(format!("{path}: {e}")))?;
+    let entries = parse_bundle(data, leaves.len()).map_err(|e| damaged(format!("{path}: {e}")))?;
     match entries.iter().zip(leaves).position(|(e, l)| suite.leaf_hash(e) != *l) {
-        Some(i) => Err(storage(format!("damaged bundle {path}: entry {i} does not match its leaf hash"))),
+        Some(i) => Err(damaged(format!("damaged bundle {path}: entry {i} does not match its leaf hash"))),
         None => Ok(()),
     }
 }

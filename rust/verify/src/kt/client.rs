@@ -19,7 +19,7 @@ use super::search_tree::frontier;
 use super::session::{Consumer, LabelMaterial, View};
 use super::tree_head::{AuditorTreeHead, Configuration, Mode, SignedHead};
 use super::wire::{Reader, Writer};
-use crate::error::{failed, invalid, Error, Result};
+use crate::error::{clock, failed, invalid, Error, Result};
 use crate::suite::Hash;
 
 /// What the user must keep monitoring for one label (contact monitoring).
@@ -377,7 +377,7 @@ impl Client {
             }
         }
         if newest > now.saturating_add(self.config.max_ahead) {
-            return Err(Error::Clock(format!("the newest log entry is {} ms ahead of this clock", newest - now)));
+            return Err(clock(format!("the newest log entry is {} ms ahead of this clock", newest - now)));
         }
         if now.saturating_sub(newest) > self.config.max_behind {
             return Err(failed(format!("the newest log entry is {} ms old: a stale tree", now - newest)));

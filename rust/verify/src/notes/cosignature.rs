@@ -15,13 +15,8 @@ use crate::notes::note::{
     check_distinct, shown, Note, NoteSignature, Signer, Verifier, ALG_COSIGNATURE_V1, COSIGNATURE_LEN,
 };
 
-/// The largest timestamp a cosignature may carry: 2^63 - 1.
-pub const MAX_TIMESTAMP: u64 = i64::MAX as u64;
-
-/// The message a cosignature/v1 signs: header, time line, checkpoint text.
-pub fn cosigned_message(text: &str, timestamp: u64) -> String {
-    format!("cosignature/v1\ntime {timestamp}\n{text}")
-}
+// The signed message's format lives with the note verifier that checks it.
+pub use super::note::{cosigned_message, MAX_TIMESTAMP};
 
 /// A fresh cosigner (witness) key of type 0x04.
 pub fn generate_cosigner(name: &str) -> Result<Signer> {

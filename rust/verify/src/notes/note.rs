@@ -43,6 +43,14 @@ const PRIVATE_PREFIX: &str = "PRIVATE+KEY+";
 /// Bytes of a cosignature/v1 signature: 8-byte big-endian timestamp ‖ 64-byte Ed25519 signature.
 pub(crate) const COSIGNATURE_LEN: usize = 8 + 64;
 
+/// The largest timestamp a cosignature may carry: 2^63 - 1.
+pub const MAX_TIMESTAMP: u64 = i64::MAX as u64;
+
+/// The message a cosignature/v1 signs: header, time line, checkpoint text.
+pub fn cosigned_message(text: &str, timestamp: u64) -> String {
+    format!("cosignature/v1\ntime {timestamp}\n{text}")
+}
+
 /// The C2SP key ID: SHA-256(name ‖ 0x0A ‖ type ‖ public key)[:4], big-endian.
 pub fn key_id(name: &str, alg: u8, public_key: &[u8]) -> u32 {
     let mut h = Sha256::new();
@@ -316,10 +324,10 @@ impl Verifier {
                 let mut t = [0u8; 8];
                 t.copy_from_slice(ts);
                 let ts = u64::from_be_bytes(t);
-                if ts > i64::MAX as u64 {
+                if ts > MAX_TIMESTAMP {
                     return Err(format!("cosignature timestamp {ts} exceeds 2^63 - 1"));
                 }
-                let msg = crate::notes::cosignature::cosigned_message(text, ts);
+                let msg = cosigned_message(text, ts);
                 self.ed25519(msg.as_bytes(), sig)?;
                 Ok(Some(ts))
             }
