@@ -6,6 +6,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+from graphs import cycle
+
 PACKAGE = Path(__file__).resolve().parents[2] / "python" / "veritree"
 
 
@@ -34,32 +36,6 @@ def import_graph() -> dict[str, set[str]]:
                 targets.update(f"{base}.{a.name}" if f"{base}.{a.name}" in files else base for a in node.names)
         graph[name] = {t for t in targets if t in files and t != name}
     return graph
-
-
-def cycle(graph: dict[str, set[str]]) -> list[str] | None:
-    """One cycle of `graph` as a path that returns to its start, or None."""
-    done: set[str] = set()
-    path: list[str] = []
-
-    def visit(node: str) -> list[str] | None:
-        if node in path:
-            return path[path.index(node):] + [node]
-        if node in done:
-            return None
-        path.append(node)
-        for target in sorted(graph[node]):
-            found = visit(target)
-            if found:
-                return found
-        path.pop()
-        done.add(node)
-        return None
-
-    for start in sorted(graph):
-        found = visit(start)
-        if found:
-            return found
-    return None
 
 
 def test_the_graph_sees_imports_of_every_kind() -> None:
