@@ -83,7 +83,7 @@ mod peers {
 }
 
 /// The hashing limit: one cache-resident level through `Suite::hash_nodes`, on
-/// one thread (as `veritree_core::throughput::node_hash_limit` measures per thread).
+/// one thread (as `veritree_core::hash_limit::node_hash_limit` measures per thread).
 fn hash_nodes(c: &mut Criterion) {
     const NODES: usize = 1 << 11; // 128 KiB of children: stays in L2
     let mut g = c.benchmark_group("hash_nodes");

@@ -30,8 +30,8 @@ use std::time::Instant;
 use rayon::ThreadPool;
 use serde_json::{json, Value};
 use veritree_benches::random_pairs;
+use veritree_core::hash_limit::node_hash_limit;
 use veritree_core::map::{verify_prefix_proof, Key, Map, MapSuite};
-use veritree_core::throughput::node_hash_limit;
 use veritree_core::Suite;
 
 const REPS: usize = 3;

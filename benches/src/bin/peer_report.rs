@@ -17,7 +17,7 @@ use rayon::ThreadPool;
 use serde_json::{json, Value};
 use veritree_benches::peers::{ct_build, rs_leaf_hashes, RsTree};
 use veritree_benches::{random_indices, Entries};
-use veritree_core::throughput::node_hash_limit;
+use veritree_core::hash_limit::node_hash_limit;
 use veritree_core::{tree, verify, Hash, MemoryLog, Suite};
 
 const LOG2_N: u32 = 20;

@@ -8,17 +8,15 @@
 
 pub use veritree_verify::{compact, error, notes, prefix, suite, tree, verify, vrf};
 
-mod fsio;
+pub mod hash_limit;
 pub mod kt;
 pub mod log;
 pub mod map;
-mod mem;
-pub mod store;
-pub mod throughput;
+mod storage;
 pub mod tiles;
 
+pub use log::LogStore;
 pub use log::MemoryLog;
-pub use store::LogStore;
 pub use veritree_verify::{
     Checkpoint, CompactRange, Error, Hash, NodeSource, Note, Result, Signer, Suite, TlogProof, Verifier,
 };

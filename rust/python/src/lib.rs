@@ -5,7 +5,7 @@
 use numpy::{PyArray1, PyArray2};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
-use veritree_core::{throughput, verify, CompactRange};
+use veritree_core::{verify, CompactRange};
 
 mod compact;
 mod convert;
@@ -181,7 +181,7 @@ fn verify_batch_inclusion(
 #[pyo3(signature = (suite, seconds = 0.5))]
 fn hash_limit(py: Python<'_>, suite: &str, seconds: f64) -> PyResult<f64> {
     let s = convert::suite(suite)?;
-    py.detach(|| throughput::node_hash_limit(s, seconds)).py()
+    py.detach(|| veritree_core::hash_limit::node_hash_limit(s, seconds)).py()
 }
 
 #[pymodule]

@@ -7,7 +7,7 @@
 //!   timestamp, the log's root before it, and every version it added:
 //!   label, value, opening, VRF proof, search key) or per auditor tree head
 //!   taken. Records are framed with their length and a checksum
-//!   ([`crate::fsio::frame`]) and their fields encoded like the draft's
+//!   ([`crate::storage::records::frame`]) and their fields encoded like the draft's
 //!   structures ([`super::wire`]);
 //! - `lock`: held by the one process that has the directory open.
 //!
@@ -23,7 +23,7 @@
 //! torn tail, which reopening cuts off. `publish` appends and fdatasyncs an
 //! entry's record before it changes memory, so memory is never ahead of
 //! the disk, and no acknowledged entry is lost. A failed append is cut
-//! off again at once ([`crate::fsio::Appender`]): a full disk fails that
+//! off again at once ([`crate::storage::records::Appender`]): a full disk fails that
 //! publication, and the next one succeeds once there is room.
 //!
 //! Stored, not recomputed: the search key, since deriving it from the VRF
@@ -48,11 +48,11 @@ use super::commitment::OPENING_LEN;
 use super::tree_head::Configuration;
 use super::wire::{Reader, Writer};
 use crate::error::{damaged, invalid, io, not_found, Error, Result};
-use crate::fsio::{
-    check_private, create_dir, create_file, cut_tail, frame, io_error, lock_exclusive, make_private, sync_dir, unframe,
-    Appender, Modes,
-};
 use crate::map::Key;
+use crate::storage::posix::{
+    check_private, create_dir, create_file, io_error, lock_exclusive, make_private, sync_dir, Modes,
+};
+use crate::storage::records::{cut_tail, frame, unframe, Appender};
 use crate::suite::Hash;
 use crate::vrf::PROOF_LEN;
 

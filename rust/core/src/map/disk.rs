@@ -19,7 +19,7 @@
 //! crash before the record is durable leaves the last version whole and the
 //! new nodes unreferenced; a torn last record is cut off on reopening. A
 //! failed write (a full disk, EIO) leaves the same, and the map takes the
-//! next update in the same process ([`crate::fsio::Appender`]). A
+//! next update in the same process ([`crate::storage::records::Appender`]). A
 //! prune's record is durable before any slot it frees is written again.
 //! Reopening replays the journal (no tree walk): free slots and stale lists
 //! come back exactly as the allocator left them.
@@ -39,11 +39,11 @@ use std::path::Path;
 
 use super::node::{NodeRef, KINDS};
 use crate::error::{damaged, invalid, not_found, Result};
-use crate::fsio::{
-    check_private, create_dir, create_file, cut_tail, frame, io_error, lock_exclusive, make_private, sync_dir, unframe,
-    Appender, Modes,
-};
 use crate::prefix::MapSuite;
+use crate::storage::posix::{
+    check_private, create_dir, create_file, io_error, lock_exclusive, make_private, sync_dir, Modes,
+};
+use crate::storage::records::{cut_tail, frame, unframe, Appender};
 use crate::suite::Hash;
 
 const MAGIC: &[u8; 16] = b"veritree map v2\n";

@@ -13,7 +13,7 @@ use std::path::Path;
 use redb::{Database, ReadableTable, TableDefinition};
 
 use crate::error::{damaged, io, Error, Result};
-use crate::fsio::Modes;
+use crate::storage::posix::Modes;
 use crate::suite::Hash;
 
 const INDEX: TableDefinition<&[u8], u64> = TableDefinition::new("leaf_hash_to_index");
@@ -33,7 +33,7 @@ impl DedupIndex {
         let db = Database::create(path).map_err(db_error)?;
         // Owner-only like everything under `.veritree/`, whatever the umask.
         fs::set_permissions(path, fs::Permissions::from_mode(Modes::PRIVATE.file))
-            .map_err(|e| crate::fsio::io_error("chmod", path, e))?;
+            .map_err(|e| crate::storage::posix::io_error("chmod", path, e))?;
         let w = db.begin_write().map_err(db_error)?;
         w.open_table(INDEX).map_err(db_error)?;
         w.open_table(META).map_err(db_error)?;

@@ -50,7 +50,7 @@ use super::path::{bundle_path, tile_path, tile_width, TILE_HEIGHT, TILE_WIDTH};
 use super::reader::{DirSource, TileReader, MAX_ENTRY};
 use crate::compact::CompactRange;
 use crate::error::{damaged, invalid, io, not_found, Result};
-use crate::fsio::{self, Batch, Modes};
+use crate::storage::posix::{self, Batch, Modes};
 use crate::suite::{Hash, Suite};
 use crate::tree::{self, NodeSource};
 
@@ -132,11 +132,11 @@ impl TileLog {
             return Err(invalid(format!("{} already holds a log", dir.display())));
         }
         for d in [dir.to_path_buf(), dir.join(".veritree"), dir.join(".veritree/tmp")] {
-            fsio::create_dir(&d, Modes::PRIVATE.dir)?;
+            posix::create_dir(&d, Modes::PRIVATE.dir)?;
         }
-        let lock = fsio::lock_exclusive(&dir.join(".veritree/lock"), dir)?;
+        let lock = posix::lock_exclusive(&dir.join(".veritree/lock"), dir)?;
         let config = format!("veritree tlog-tiles v1\nsuite {}\norigin {origin}\n", suite.name());
-        fsio::write_atomic(dir, ".veritree/config", config.as_bytes(), Modes::PRIVATE)?;
+        posix::write_atomic(dir, ".veritree/config", config.as_bytes(), Modes::PRIVATE)?;
         let source = DirSource { root: dir.to_path_buf() };
         let mut log = TileLog {
             dir: dir.to_path_buf(),
@@ -161,9 +161,9 @@ impl TileLog {
         if !config_path.exists() {
             return Err(not_found(format!("no log at {}", dir.display())));
         }
-        let lock = if writable { Some(fsio::lock_exclusive(&dir.join(".veritree/lock"), dir)?) } else { None };
-        let (suite, origin) = parse_config(&fsio::read_bounded(&config_path, MAX_SMALL_FILE)?)?;
-        let note = fsio::read_bounded(&dir.join("checkpoint"), MAX_SMALL_FILE)?;
+        let lock = if writable { Some(posix::lock_exclusive(&dir.join(".veritree/lock"), dir)?) } else { None };
+        let (suite, origin) = parse_config(&posix::read_bounded(&config_path, MAX_SMALL_FILE)?)?;
+        let note = posix::read_bounded(&dir.join("checkpoint"), MAX_SMALL_FILE)?;
         let checkpoint = String::from_utf8(note).map_err(|_| damaged("checkpoint is not UTF-8"))?;
         let (cp_origin, size, root) =
             format.read(&checkpoint).map_err(|e| damaged(format!("damaged checkpoint: {e}")))?;
@@ -357,7 +357,7 @@ impl TileLog {
     /// The modes of new files: owner-only plus the read bits the log's
     /// directory grants now (see the module doc).
     fn modes(&self) -> Result<Modes> {
-        let mode = fs::metadata(&self.dir).map_err(|e| fsio::io_error("stat", &self.dir, e))?.permissions().mode();
+        let mode = fs::metadata(&self.dir).map_err(|e| posix::io_error("stat", &self.dir, e))?.permissions().mode();
         Ok(Modes::readable_as(mode))
     }
 
@@ -370,7 +370,7 @@ impl TileLog {
         }
         let modes = batch.modes();
         batch.commit(&self.dir)?;
-        fsio::write_atomic(&self.dir, "checkpoint", note.as_bytes(), modes)?;
+        posix::write_atomic(&self.dir, "checkpoint", note.as_bytes(), modes)?;
         self.checkpoint = note;
         self.prune_partials(partial_files);
         Ok(())
@@ -488,9 +488,9 @@ fn leftover_partials(dir: &Path, size: u64) -> BTreeMap<Partial, u64> {
 }
 
 fn clear_tmp(tmp: &Path) -> Result<()> {
-    for e in fs::read_dir(tmp).map_err(|e| fsio::io_error("read", tmp, e))? {
-        let p = e.map_err(|e| fsio::io_error("read", tmp, e))?.path();
-        fs::remove_file(&p).map_err(|e| fsio::io_error("remove", &p, e))?;
+    for e in fs::read_dir(tmp).map_err(|e| posix::io_error("read", tmp, e))? {
+        let p = e.map_err(|e| posix::io_error("read", tmp, e))?.path();
+        fs::remove_file(&p).map_err(|e| posix::io_error("remove", &p, e))?;
     }
     Ok(())
 }

@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use super::path::{bundle_path, tile_path, tile_width, TILE_HEIGHT, TILE_WIDTH};
 use crate::compact::CompactRange;
 use crate::error::{damaged, invalid, out_of_range, storage, Error, Result, StorageKind};
-use crate::fsio;
+use crate::storage::posix;
 use crate::suite::{Hash, Suite};
 use crate::tree::NodeSource;
 
@@ -45,7 +45,7 @@ pub struct DirSource {
 
 impl TileSource for DirSource {
     fn get(&self, path: &str, max_len: usize) -> Result<Vec<u8>> {
-        fsio::read_bounded(&self.root.join(path), max_len as u64)
+        posix::read_bounded(&self.root.join(path), max_len as u64)
     }
 }
 

@@ -2,8 +2,8 @@
 
 use rayon::prelude::*;
 
+use super::huge_pages::advise_huge_pages;
 use crate::error::{out_of_range, Result};
-use crate::mem::advise_huge_pages;
 use crate::suite::{Hash, Suite};
 use crate::tree::{self, NodeSource};
 
