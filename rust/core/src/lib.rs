@@ -12,7 +12,7 @@ pub mod hash_limit;
 pub mod kt;
 pub mod log;
 pub mod map;
-mod storage;
+pub mod storage;
 pub mod tiles;
 
 pub use log::LogStore;

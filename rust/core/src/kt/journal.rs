@@ -23,7 +23,7 @@
 //! torn tail, which reopening cuts off. `publish` appends and fdatasyncs an
 //! entry's record before it changes memory, so memory is never ahead of
 //! the disk, and no acknowledged entry is lost. A failed append is cut
-//! off again at once ([`crate::storage::records::Appender`]): a full disk fails that
+//! off again at once ([`crate::storage::records::FileRecords`]): a full disk fails that
 //! publication, and the next one succeeds once there is room.
 //!
 //! Stored, not recomputed: the search key, since deriving it from the VRF
@@ -52,7 +52,8 @@ use crate::map::Key;
 use crate::storage::posix::{
     check_private, create_dir, create_file, io_error, lock_exclusive, make_private, sync_dir, Modes,
 };
-use crate::storage::records::{cut_tail, frame, unframe, Appender};
+use crate::storage::records::{cut_tail, frame, unframe, FileRecords};
+use crate::storage::Records;
 use crate::suite::Hash;
 use crate::vrf::PROOF_LEN;
 
@@ -148,7 +149,7 @@ fn header_record(config: &Configuration, recent: usize) -> Result<Vec<u8>> {
 /// An open directory's journal, its lock held.
 pub(crate) struct Journal {
     dir: PathBuf,
-    file: Appender,
+    file: FileRecords,
     /// Why appends are refused: memory is out of step with what is durable.
     broken: Option<String>,
     _lock: File,
@@ -181,7 +182,7 @@ impl Journal {
         let (records, end) = read(&bytes, &path, config, recent)?;
         // Cut off a torn last record so the next one follows committed data.
         cut_tail(&mut file, &path, end)?;
-        let file = Appender::new(file, path, end);
+        let file = FileRecords::new(file, path, end);
         Ok((Journal { dir: dir.to_path_buf(), file, broken: None, _lock: lock }, records))
     }
 
@@ -232,7 +233,7 @@ impl Journal {
     /// journal as it was, and the next one may succeed.
     pub fn append(&mut self, payload: &[u8]) -> Result<()> {
         self.writable()?;
-        self.file.append(&frame(payload)?)
+        self.file.append(payload)
     }
 }
 

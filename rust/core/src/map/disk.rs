@@ -19,7 +19,7 @@
 //! crash before the record is durable leaves the last version whole and the
 //! new nodes unreferenced; a torn last record is cut off on reopening. A
 //! failed write (a full disk, EIO) leaves the same, and the map takes the
-//! next update in the same process ([`crate::storage::records::Appender`]). A
+//! next update in the same process ([`crate::storage::records::FileRecords`]). A
 //! prune's record is durable before any slot it frees is written again.
 //! Reopening replays the journal (no tree walk): free slots and stale lists
 //! come back exactly as the allocator left them.
@@ -43,7 +43,8 @@ use crate::prefix::MapSuite;
 use crate::storage::posix::{
     check_private, create_dir, create_file, io_error, lock_exclusive, make_private, sync_dir, Modes,
 };
-use crate::storage::records::{cut_tail, frame, unframe, Appender};
+use crate::storage::records::{cut_tail, unframe, FileRecords};
+use crate::storage::Records;
 use crate::suite::Hash;
 
 const MAGIC: &[u8; 16] = b"veritree map v2\n";
@@ -133,7 +134,7 @@ impl Record {
 
 /// An open map directory (its lock held) and its journal.
 pub(crate) struct Disk {
-    journal: Appender,
+    journal: FileRecords,
     _lock: File,
 }
 
@@ -185,7 +186,7 @@ impl Disk {
         let [b, c, l] = NODE_FILES.map(node_file);
         Ok(Opened {
             files: [b?, c?, l?],
-            disk: Disk { journal: Appender::new(journal, journal_path, end), _lock: lock },
+            disk: Disk { journal: FileRecords::new(journal, journal_path, end), _lock: lock },
             suite: found,
             records,
         })
@@ -211,7 +212,7 @@ impl Disk {
     /// Appends `record` and makes it durable; a failed append leaves the
     /// journal as it was.
     pub fn append(&mut self, record: &Record) -> Result<()> {
-        self.journal.append(&frame(&record.encode())?)
+        self.journal.append(&record.encode())
     }
 
     /// Makes the next `n` appends fail as on a full disk.

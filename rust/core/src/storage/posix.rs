@@ -14,6 +14,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use super::Objects;
 use crate::error::{damaged, io, locked, storage, Error, Result, StorageKind};
 
 pub(crate) fn io_error(what: &str, path: &Path, e: io::Error) -> Error {
@@ -315,5 +316,82 @@ pub(crate) fn lock_exclusive(path: &Path, owner: &Path) -> Result<File> {
             Err(locked(format!("{} is open for writing by another process", owner.display())))
         }
         Err(fs::TryLockError::Error(e)) => Err(io_error("lock", path, e)),
+    }
+}
+
+/// [`Objects`] as files under a directory: objects are files named by their
+/// paths, written durably and atomically ([`Batch`]); the head replaces its
+/// file by rename. New files take owner-only modes plus the read bits the
+/// directory grants ([`Modes::readable_as`]), so an operator publishes the
+/// store by opening its directory. Staging uses `.veritree/tmp`.
+pub struct DirObjects {
+    root: PathBuf,
+}
+
+impl DirObjects {
+    /// The objects under `root` (which must exist, with `.veritree/tmp`).
+    pub fn new(root: &Path) -> DirObjects {
+        DirObjects { root: root.to_path_buf() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn modes(&self) -> Result<Modes> {
+        let mode = fs::metadata(&self.root).map_err(|e| io_error("stat", &self.root, e))?.permissions().mode();
+        Ok(Modes::readable_as(mode))
+    }
+}
+
+impl Objects for DirObjects {
+    fn get(&self, name: &str, max_len: usize) -> Result<Vec<u8>> {
+        read_bounded(&self.root.join(name), max_len as u64)
+    }
+
+    fn put(&self, objects: Vec<(String, Vec<u8>)>) -> Result<()> {
+        let mut batch = Batch::new(self.modes()?);
+        for (name, data) in objects {
+            batch.add(name, data);
+        }
+        batch.commit(&self.root)
+    }
+
+    fn put_head(&self, name: &str, data: &[u8]) -> Result<()> {
+        write_atomic(&self.root, name, data, self.modes()?)
+    }
+
+    /// Deletes the file, then its folder if that is left empty (best effort).
+    fn delete(&self, name: &str) -> Result<()> {
+        let path = self.root.join(name);
+        match fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(io_error("remove", &path, e)),
+        }
+        if let Some(parent) = path.parent().filter(|p| *p != self.root) {
+            let _ = fs::remove_dir(parent); // fails while it holds anything
+        }
+        Ok(())
+    }
+
+    fn list(&self, prefix: &str) -> Result<Vec<String>> {
+        let dir = self.root.join(prefix);
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io_error("list", &dir, e)),
+        };
+        let mut names = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| io_error("list", &dir, e))?;
+            if entry.file_type().is_ok_and(|t| t.is_file()) {
+                if let Some(name) = entry.file_name().to_str() {
+                    names.push(format!("{}/{name}", prefix.trim_end_matches('/')));
+                }
+            }
+        }
+        names.sort();
+        Ok(names)
     }
 }

@@ -1,14 +1,16 @@
 //! Append-only record files (the map's and the KEYTRANS directory's
 //! journals): checksummed framing, cutting a torn tail on opening, and
-//! appends that a failed write never leaves half-done ([`Appender`]).
+//! appends that a failed write never leaves half-done ([`FileRecords`]):
+//! the POSIX backend of [`super::Records`].
 
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use super::posix::{create_file, io_error, sync_dir, Modes};
-use crate::error::{invalid, io, Result};
+use super::Records;
+use crate::error::{damaged, invalid, io, Result};
 
 /// Bytes of a journal record's checksum.
 const RECORD_SUM: usize = 16;
@@ -89,7 +91,7 @@ pub(crate) fn cut_tail(file: &mut File, path: &Path, end: u64) -> Result<()> {
 /// Why cutting is sound after a failed fdatasync (whose dirty pages Linux
 /// may drop): every record before `end` was made durable by an fdatasync
 /// that succeeded, and the failed record is removed, not retried.
-pub(crate) struct Appender {
+pub(crate) struct FileRecords {
     file: File,
     path: PathBuf,
     /// Where the next record goes: the end of the durable records.
@@ -100,10 +102,28 @@ pub(crate) struct Appender {
     faults: u32,
 }
 
-impl Appender {
+impl FileRecords {
+    /// The records of the file at `path` (made, owner-only, if missing) and
+    /// a store appending to it: a record file with no header of its own.
+    /// A torn last record is cut off (see [`cut_tail`]).
+    pub fn open(path: &Path) -> Result<(FileRecords, Vec<Vec<u8>>)> {
+        if !path.exists() {
+            create_file(path, Modes::PRIVATE.file)?.sync_all().map_err(|e| io_error("create", path, e))?;
+            sync_dir(path.parent().unwrap_or(Path::new(".")))?;
+        }
+        let mut file = OpenOptions::new().read(true).write(true).open(path).map_err(|e| io_error("open", path, e))?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes).map_err(|e| io_error("read", path, e))?;
+        let (records, end) = unframe(&bytes)
+            .map_err(|at| damaged(format!("{} is damaged: a bad record at byte {at}", path.display())))?;
+        let records = records.into_iter().map(<[u8]>::to_vec).collect();
+        cut_tail(&mut file, path, end as u64)?;
+        Ok((FileRecords::new(file, path.to_path_buf(), end as u64), records))
+    }
+
     /// The journal `file` at `path`, whose whole records end at `end` (see [`cut_tail`]).
-    pub fn new(file: File, path: PathBuf, end: u64) -> Appender {
-        Appender {
+    pub fn new(file: File, path: PathBuf, end: u64) -> FileRecords {
+        FileRecords {
             file,
             path,
             end,
@@ -113,8 +133,8 @@ impl Appender {
         }
     }
 
-    /// Appends `record` (framed) and makes it durable.
-    pub fn append(&mut self, record: &[u8]) -> Result<()> {
+    /// Appends a framed record and makes it durable.
+    fn append_framed(&mut self, record: &[u8]) -> Result<()> {
         if self.dirty {
             self.cut().map_err(|e| io(format!("{e} (cutting off an earlier failed append; nothing was written)")))?;
         }
@@ -155,6 +175,12 @@ impl Appender {
     #[cfg(test)]
     pub fn inject_faults(&mut self, n: u32) {
         self.faults = n;
+    }
+}
+
+impl Records for FileRecords {
+    fn append(&mut self, record: &[u8]) -> Result<()> {
+        self.append_framed(&frame(record)?)
     }
 }
 

@@ -1,0 +1,86 @@
+//! The in-memory backend: objects in a map, records in a vector. For tests
+//! and for stores that need not outlive the process.
+
+use std::collections::BTreeMap;
+use std::sync::{PoisonError, RwLock};
+
+use super::{Objects, Records};
+use crate::error::{damaged, io, not_found, Result};
+
+/// [`Objects`] in memory.
+#[derive(Default)]
+pub struct MemoryObjects {
+    objects: RwLock<BTreeMap<String, Vec<u8>>>,
+}
+
+impl MemoryObjects {
+    pub fn new() -> MemoryObjects {
+        MemoryObjects::default()
+    }
+}
+
+impl Objects for MemoryObjects {
+    fn get(&self, name: &str, max_len: usize) -> Result<Vec<u8>> {
+        let objects = self.objects.read().unwrap_or_else(PoisonError::into_inner);
+        let data = objects.get(name).ok_or_else(|| not_found(format!("no object {name}")))?;
+        if data.len() > max_len {
+            return Err(damaged(format!("{name} is larger than {max_len} bytes")));
+        }
+        Ok(data.clone())
+    }
+
+    fn put(&self, objects: Vec<(String, Vec<u8>)>) -> Result<()> {
+        self.objects.write().unwrap_or_else(PoisonError::into_inner).extend(objects);
+        Ok(())
+    }
+
+    fn put_head(&self, name: &str, data: &[u8]) -> Result<()> {
+        self.put(vec![(name.to_string(), data.to_vec())])
+    }
+
+    fn delete(&self, name: &str) -> Result<()> {
+        self.objects.write().unwrap_or_else(PoisonError::into_inner).remove(name);
+        Ok(())
+    }
+
+    fn list(&self, prefix: &str) -> Result<Vec<String>> {
+        let folder = format!("{}/", prefix.trim_end_matches('/'));
+        let objects = self.objects.read().unwrap_or_else(PoisonError::into_inner);
+        let under = objects.range(folder.clone()..).map(|(k, _)| k).take_while(|k| k.starts_with(&folder));
+        Ok(under.filter(|k| !k[folder.len()..].contains('/')).cloned().collect())
+    }
+}
+
+/// [`Records`] in memory; `fail_next` makes appends fail as a full disk would.
+#[derive(Default)]
+pub struct MemoryRecords {
+    records: Vec<Vec<u8>>,
+    fail_next: u32,
+}
+
+impl MemoryRecords {
+    /// A sequence holding `records` (what a reopened store would find).
+    pub fn with(records: Vec<Vec<u8>>) -> MemoryRecords {
+        MemoryRecords { records, fail_next: 0 }
+    }
+
+    pub fn records(&self) -> &[Vec<u8>] {
+        &self.records
+    }
+
+    /// Makes the next `n` appends fail, changing nothing.
+    pub fn fail_next(&mut self, n: u32) {
+        self.fail_next = n;
+    }
+}
+
+impl Records for MemoryRecords {
+    fn append(&mut self, record: &[u8]) -> Result<()> {
+        if self.fail_next > 0 {
+            self.fail_next -= 1;
+            return Err(io("append: no space left (injected)"));
+        }
+        self.records.push(record.to_vec());
+        Ok(())
+    }
+}
