@@ -502,3 +502,53 @@ fn the_writer_deletes_partials_once_full_also_after_a_restart() {
     // The level-1 tile is not full: its partials of widths 1 and 2 stay.
     assert!(exists("tile/1/000.p/1") && exists("tile/1/000.p/2"));
 }
+
+/// The tile log writes through the storage seam: over the in-memory backend
+/// it is the same log as over files — same roots, entries and proofs, every
+/// checkpoint readable, partial tiles kept and deleted alike — and it
+/// reopens from the store alone.
+#[test]
+fn a_tile_log_over_the_memory_backend_is_the_same_log() {
+    use std::sync::Arc;
+    use veritree_core::storage::memory::MemoryObjects;
+    use veritree_core::storage::Objects;
+
+    let suite = Suite::Rfc6962Sha256;
+    let store = Arc::new(MemoryObjects::new());
+    let dir = tempfile::tempdir().unwrap();
+    let mut on_disk = TileLog::create(dir.path(), suite, "example.com/log", signer()).unwrap();
+    let mut in_memory = TileLog::create_in(store.clone(), None, suite, "example.com/log", signer()).unwrap();
+    let mut sizes = Vec::new();
+    let mut next = 0;
+    for b in [3u64, 300, 1, 65_536, 700] {
+        let es: Vec<Vec<u8>> = (next..next + b).map(entry).collect();
+        assert_eq!(in_memory.extend(&es).unwrap(), on_disk.extend(&es).unwrap());
+        next += b;
+        sizes.push((next, in_memory.root(next).unwrap()));
+        assert_eq!(in_memory.root(next).unwrap(), on_disk.root(next).unwrap());
+    }
+    // The same partial tiles are kept: every published size stays readable.
+    let names = |prefix: &str| store.list(prefix).unwrap();
+    let files = |prefix: &str| {
+        let mut v: Vec<String> = fs::read_dir(dir.path().join(prefix))
+            .map(|d| d.flatten().map(|e| format!("{prefix}/{}", e.file_name().to_str().unwrap())).collect())
+            .unwrap_or_default();
+        v.retain(|n| !dir.path().join(n).is_dir());
+        v.sort();
+        v
+    };
+    for folder in ["tile/0/000.p", "tile/0/001.p", "tile/0/259.p", "tile/1/000.p", "tile/1/001.p", "tile/entries/259.p"]
+    {
+        assert_eq!(names(folder), files(folder), "{folder}");
+    }
+    drop(in_memory);
+    let reopened = TileLog::open_in(store.clone(), None, read_only(), false).unwrap();
+    assert_eq!(reopened.len(), next);
+    for (size, root) in sizes {
+        assert_eq!(reopened.root(size).unwrap(), root);
+    }
+    let p = tree::inclusion_proof(&reopened, 66_000, next).unwrap();
+    assert_eq!(p, tree::inclusion_proof(&on_disk, 66_000, next).unwrap());
+    assert!(!names("tile/0/259.p").is_empty(), "the checkpoint's partial tile is there");
+    assert_eq!(reopened.entry(66_539).unwrap(), entry(66_539));
+}

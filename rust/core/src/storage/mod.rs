@@ -45,6 +45,29 @@ pub trait Objects: Send + Sync {
     fn list(&self, prefix: &str) -> Result<Vec<String>>;
 }
 
+/// A shared store is a store (a log and its reopening may share one).
+impl<S: Objects + ?Sized> Objects for std::sync::Arc<S> {
+    fn get(&self, name: &str, max_len: usize) -> Result<Vec<u8>> {
+        (**self).get(name, max_len)
+    }
+
+    fn put(&self, objects: Vec<(String, Vec<u8>)>) -> Result<()> {
+        (**self).put(objects)
+    }
+
+    fn put_head(&self, name: &str, data: &[u8]) -> Result<()> {
+        (**self).put_head(name, data)
+    }
+
+    fn delete(&self, name: &str) -> Result<()> {
+        (**self).delete(name)
+    }
+
+    fn list(&self, prefix: &str) -> Result<Vec<String>> {
+        (**self).list(prefix)
+    }
+}
+
 /// An append-only sequence of records.
 pub trait Records: Send {
     /// Appends `record`, durable when this returns. A failed append leaves

@@ -100,10 +100,6 @@ impl Batch {
         Batch { files: Vec::new(), modes }
     }
 
-    pub fn modes(&self) -> Modes {
-        self.modes
-    }
-
     pub fn add(&mut self, rel: String, data: Vec<u8>) {
         self.files.push((rel, data));
     }

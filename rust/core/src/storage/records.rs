@@ -91,7 +91,7 @@ pub(crate) fn cut_tail(file: &mut File, path: &Path, end: u64) -> Result<()> {
 /// Why cutting is sound after a failed fdatasync (whose dirty pages Linux
 /// may drop): every record before `end` was made durable by an fdatasync
 /// that succeeded, and the failed record is removed, not retried.
-pub(crate) struct FileRecords {
+pub struct FileRecords {
     file: File,
     path: PathBuf,
     /// Where the next record goes: the end of the durable records.

@@ -38,19 +38,19 @@
 //! Partial tiles of older tiles left by a process that stopped within
 //! [`KEEP_GENERATIONS`] checkpoints of completing them are not looked for.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fs::{self, File};
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-
-use rayon::prelude::*;
+use std::path::Path;
+use std::sync::Arc;
 
 use super::dedup::DedupIndex;
-use super::path::{bundle_path, tile_path, tile_width, TILE_HEIGHT, TILE_WIDTH};
-use super::reader::{DirSource, TileReader, MAX_ENTRY};
+use super::integrate::{integrate, Partial};
+use super::path::{TILE_HEIGHT, TILE_WIDTH};
+use super::reader::{TileReader, MAX_ENTRY};
 use crate::compact::CompactRange;
-use crate::error::{damaged, invalid, io, not_found, Result};
-use crate::storage::posix::{self, Batch, Modes};
+use crate::error::{damaged, invalid, io, not_found, Error, Result, StorageKind};
+use crate::storage::posix::{self, DirObjects, Modes};
+use crate::storage::Objects;
 use crate::suite::{Hash, Suite};
 use crate::tree::{self, NodeSource};
 
@@ -66,49 +66,20 @@ pub trait CheckpointFormat: Send + Sync {
 }
 
 /// Largest checkpoint or config file we read.
-const MAX_SMALL_FILE: u64 = 1 << 20;
+const MAX_SMALL_FILE: usize = 1 << 20;
+/// The log's own configuration (suite, origin), beside its tiles.
+const CONFIG: &str = ".veritree/config";
 /// The last checkpoints whose partial tiles stay on disk even where the
 /// full tile exists, for readers that have just fetched one of them.
 const KEEP_GENERATIONS: u64 = 2;
 
-/// A partial tile or entry bundle on disk.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct Partial {
-    /// The tile level; `None` for an entry bundle.
-    level: Option<u32>,
-    n: u64,
-    width: u64,
-}
-
-impl Partial {
-    fn path(&self) -> String {
-        self.with_width(self.width)
-    }
-
-    fn full_path(&self) -> String {
-        self.with_width(TILE_WIDTH)
-    }
-
-    fn with_width(&self, width: u64) -> String {
-        match self.level {
-            Some(level) => tile_path(level, self.n, width),
-            None => bundle_path(self.n, width),
-        }
-    }
-
-    /// Whether the tile is full at `size` (its full tile was written before
-    /// the checkpoint of that size).
-    fn full_at(&self, size: u64) -> bool {
-        tile_width(self.level.unwrap_or(0), self.n, size) == TILE_WIDTH
-    }
-}
-
-/// A tlog-tiles log in a directory.
-pub struct TileLog {
-    dir: PathBuf,
+/// A tlog-tiles log in a store of [`Objects`]: by default the files of a
+/// directory ([`DirObjects`]).
+pub struct TileLog<S: Objects = DirObjects> {
+    store: Arc<S>,
     origin: String,
     checkpoint: String,
-    reader: TileReader<DirSource>,
+    reader: TileReader<Arc<S>>,
     format: Box<dyn CheckpointFormat>,
     writable: bool,
     dedup: Option<DedupIndex>,
@@ -120,60 +91,108 @@ pub struct TileLog {
     _lock: Option<File>,
 }
 
-impl TileLog {
-    /// Creates an empty log in `dir` (which must not hold one) and publishes
-    /// its size-0 checkpoint.
+impl TileLog<DirObjects> {
+    /// Creates an empty log in the directory `dir` (which must not hold
+    /// one) and publishes its size-0 checkpoint.
     pub fn create(dir: &Path, suite: Suite, origin: &str, format: Box<dyn CheckpointFormat>) -> Result<TileLog> {
         check_origin(origin)?;
-        // Sign the empty tree first: a key that cannot sign for this origin
-        // fails before anything is written.
-        format.sign(origin, 0, &suite.empty_root())?;
-        if dir.join("checkpoint").exists() || dir.join(".veritree/config").exists() {
+        if dir.join("checkpoint").exists() || dir.join(CONFIG).exists() {
             return Err(invalid(format!("{} already holds a log", dir.display())));
         }
         for d in [dir.to_path_buf(), dir.join(".veritree"), dir.join(".veritree/tmp")] {
             posix::create_dir(&d, Modes::PRIVATE.dir)?;
         }
         let lock = posix::lock_exclusive(&dir.join(".veritree/lock"), dir)?;
+        TileLog::create_in(DirObjects::new(dir), Some(lock), suite, origin, format)
+    }
+
+    /// Opens the log in the directory `dir`, for writing (taking the writer
+    /// lock) or read-only. Checks the right edge against the checkpoint.
+    pub fn open(dir: &Path, format: Box<dyn CheckpointFormat>, writable: bool) -> Result<TileLog> {
+        if !dir.join(CONFIG).exists() {
+            return Err(not_found(format!("no log at {}", dir.display())));
+        }
+        let lock = if writable { Some(posix::lock_exclusive(&dir.join(".veritree/lock"), dir)?) } else { None };
+        let log = TileLog::open_in(DirObjects::new(dir), lock, format, writable)?;
+        if writable {
+            clear_tmp(&dir.join(".veritree/tmp"))?;
+        }
+        Ok(log)
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.store.root()
+    }
+
+    /// Keeps an on-disk index from leaf hash to index (`.veritree/dedup.redb`),
+    /// bringing it up to date with the log first.
+    pub fn enable_dedup(&mut self) -> Result<()> {
+        let index = DedupIndex::open(&self.dir().join(".veritree/dedup.redb"))?;
+        self.index(&index, self.len(), &[])?;
+        self.dedup = Some(index);
+        Ok(())
+    }
+}
+
+impl<S: Objects> TileLog<S> {
+    /// Creates an empty log in `store`, which must hold none, and publishes
+    /// its size-0 checkpoint. `lock`, if any, is held as long as the log.
+    pub fn create_in(
+        store: S,
+        lock: Option<File>,
+        suite: Suite,
+        origin: &str,
+        format: Box<dyn CheckpointFormat>,
+    ) -> Result<TileLog<S>> {
+        check_origin(origin)?;
+        // Sign the empty tree first: a key that cannot sign for this origin
+        // fails before anything is written.
+        format.sign(origin, 0, &suite.empty_root())?;
+        for name in ["checkpoint", CONFIG] {
+            if exists(&store, name)? {
+                return Err(invalid(format!("the store already holds a log ({name})")));
+            }
+        }
         let config = format!("veritree tlog-tiles v1\nsuite {}\norigin {origin}\n", suite.name());
-        posix::write_atomic(dir, ".veritree/config", config.as_bytes(), Modes::PRIVATE)?;
-        let source = DirSource { root: dir.to_path_buf() };
+        store.put_head(CONFIG, config.as_bytes())?;
+        let store = Arc::new(store);
         let mut log = TileLog {
-            dir: dir.to_path_buf(),
+            store: store.clone(),
             origin: origin.to_string(),
             checkpoint: String::new(),
-            reader: TileReader::from_edge(source, suite, 0, Vec::new(), Vec::new()),
+            reader: TileReader::from_edge(store, suite, 0, Vec::new(), Vec::new()),
             format,
             writable: true,
             dedup: None,
             partials: BTreeMap::new(),
             generation: 0,
-            _lock: Some(lock),
+            _lock: lock,
         };
-        log.publish(Batch::new(log.modes()?), Vec::new())?;
+        log.publish(Vec::new(), Vec::new())?;
         Ok(log)
     }
 
-    /// Opens an existing log, for writing (taking the writer lock) or
-    /// read-only. Checks the right edge against the checkpoint.
-    pub fn open(dir: &Path, format: Box<dyn CheckpointFormat>, writable: bool) -> Result<TileLog> {
-        let config_path = dir.join(".veritree/config");
-        if !config_path.exists() {
-            return Err(not_found(format!("no log at {}", dir.display())));
-        }
-        let lock = if writable { Some(posix::lock_exclusive(&dir.join(".veritree/lock"), dir)?) } else { None };
-        let (suite, origin) = parse_config(&posix::read_bounded(&config_path, MAX_SMALL_FILE)?)?;
-        let note = posix::read_bounded(&dir.join("checkpoint"), MAX_SMALL_FILE)?;
+    /// Opens the log in `store`, for writing or read-only. Checks the right
+    /// edge against the checkpoint.
+    pub fn open_in(
+        store: S,
+        lock: Option<File>,
+        format: Box<dyn CheckpointFormat>,
+        writable: bool,
+    ) -> Result<TileLog<S>> {
+        let (suite, origin) = parse_config(&store.get(CONFIG, MAX_SMALL_FILE)?)?;
+        let note = store.get("checkpoint", MAX_SMALL_FILE)?;
         let checkpoint = String::from_utf8(note).map_err(|_| damaged("checkpoint is not UTF-8"))?;
         let (cp_origin, size, root) =
             format.read(&checkpoint).map_err(|e| damaged(format!("damaged checkpoint: {e}")))?;
         if cp_origin != origin {
             return Err(damaged(format!("checkpoint origin {cp_origin:?} is not the log's origin {origin:?}")));
         }
-        let reader = TileReader::open(DirSource { root: dir.to_path_buf() }, suite, size, &root)?;
-        let partials = if writable { leftover_partials(dir, size) } else { BTreeMap::new() };
-        let log = TileLog {
-            dir: dir.to_path_buf(),
+        let store = Arc::new(store);
+        let reader = TileReader::open(store.clone(), suite, size, &root)?;
+        let partials = if writable { leftover_partials(&*store, size)? } else { BTreeMap::new() };
+        Ok(TileLog {
+            store,
             origin,
             checkpoint,
             reader,
@@ -183,15 +202,7 @@ impl TileLog {
             partials,
             generation: 0,
             _lock: lock,
-        };
-        if log.writable {
-            clear_tmp(&dir.join(".veritree/tmp"))?;
-        }
-        Ok(log)
-    }
-
-    pub fn dir(&self) -> &Path {
-        &self.dir
+        })
     }
 
     pub fn origin(&self) -> &str {
@@ -230,14 +241,11 @@ impl TileLog {
         }
         let suite = self.reader.suite();
         let leaves = suite.leaf_hashes(entries);
-        let mut batch = Batch::new(self.modes()?);
-        let mut partial_files = Vec::new();
-        let bundle = self.stage_bundles(entries, &mut batch, &mut partial_files);
-        let new_size = first + entries.len() as u64;
-        let edge = self.stage_tiles(&leaves, new_size, &mut batch, &mut partial_files);
         let old = (self.reader.edge(), self.reader.bundle().to_vec());
-        self.reader.advance(new_size, edge, bundle);
-        if let Err(e) = self.publish(batch, partial_files) {
+        let new = integrate(suite, first, &old.0, &old.1, entries, &leaves);
+        let new_size = first + entries.len() as u64;
+        self.reader.advance(new_size, new.edge, new.bundle);
+        if let Err(e) = self.publish(new.objects, new.partials) {
             // Nothing was published: the on-disk checkpoint still says `first`.
             self.reader.advance(first, old.0, old.1);
             return Err(e);
@@ -247,15 +255,6 @@ impl TileLog {
                 .map_err(|e| io(format!("the entries were logged, but updating the dedup index failed: {e}")))?;
         }
         Ok(first)
-    }
-
-    /// Keeps an on-disk index from leaf hash to index (`.veritree/dedup.redb`),
-    /// bringing it up to date with the log first.
-    pub fn enable_dedup(&mut self) -> Result<()> {
-        let index = DedupIndex::open(&self.dir.join(".veritree/dedup.redb"))?;
-        self.index(&index, self.len(), &[])?;
-        self.dedup = Some(index);
-        Ok(())
     }
 
     /// Brings `index` up to the log's size: `fresh` are the leaf hashes
@@ -284,93 +283,15 @@ impl TileLog {
         Ok(d.get(leaf)?.filter(|&i| i < self.len()))
     }
 
-    /// The partial bundle with `entries` appended; stages every bundle they
-    /// complete and returns the new partial bundle.
-    fn stage_bundles<T: AsRef<[u8]>>(&self, entries: &[T], batch: &mut Batch, partials: &mut Vec<Partial>) -> Vec<u8> {
-        let mut n = self.len() / TILE_WIDTH;
-        let mut count = self.len() % TILE_WIDTH;
-        let mut bundle = self.reader.bundle().to_vec();
-        for e in entries {
-            let e = e.as_ref();
-            bundle.extend_from_slice(&(e.len() as u16).to_be_bytes());
-            bundle.extend_from_slice(e);
-            count += 1;
-            if count == TILE_WIDTH {
-                batch.add(bundle_path(n, TILE_WIDTH), std::mem::take(&mut bundle));
-                n += 1;
-                count = 0;
-            }
-        }
-        if count > 0 {
-            let p = Partial { level: None, n, width: count };
-            batch.add(p.path(), bundle.clone());
-            partials.push(p);
-        }
-        bundle
-    }
-
-    /// Adds `leaves` to the tiles of every level; returns the new right edge.
-    fn stage_tiles(
-        &self,
-        leaves: &[Hash],
-        new_size: u64,
-        batch: &mut Batch,
-        partials: &mut Vec<Partial>,
-    ) -> Vec<Vec<Hash>> {
-        let mut edge = Vec::new();
-        let old_edge = self.reader.edge();
-        let mut incoming = leaves.to_vec();
-        let mut level = 0u32;
-        while new_size.checked_shr(TILE_HEIGHT * level).unwrap_or(0) > 0 {
-            // Hashes this tile level held before: full tiles, then the edge.
-            let before = self.len().checked_shr(TILE_HEIGHT * level).unwrap_or(0);
-            let mut row = old_edge.get(level as usize).cloned().unwrap_or_default();
-            row.extend_from_slice(&incoming);
-            let mut tile = before / TILE_WIDTH;
-            let chunks = row.chunks_exact(TILE_WIDTH as usize);
-            let rest = chunks.remainder().to_vec();
-            let suite = self.reader.suite();
-            let next: Vec<Hash> = row.par_chunks_exact(TILE_WIDTH as usize).map(|t| suite.perfect_root(t)).collect();
-            for full in chunks {
-                batch.add(tile_path(level, tile, TILE_WIDTH), full.as_flattened().to_vec());
-                tile += 1;
-            }
-            if !rest.is_empty() {
-                // The new checkpoint refers to this partial tile, changed or not.
-                let p = Partial { level: Some(level), n: tile, width: rest.len() as u64 };
-                if !incoming.is_empty() {
-                    batch.add(p.path(), rest.as_flattened().to_vec());
-                }
-                partials.push(p);
-            }
-            debug_assert_eq!(rest.len() as u64, tile_width(level, tile, new_size));
-            edge.push(rest);
-            incoming = next;
-            level += 1;
-        }
-        while edge.last().is_some_and(Vec::is_empty) {
-            edge.pop();
-        }
-        edge
-    }
-
-    /// The modes of new files: owner-only plus the read bits the log's
-    /// directory grants now (see the module doc).
-    fn modes(&self) -> Result<Modes> {
-        let mode = fs::metadata(&self.dir).map_err(|e| posix::io_error("stat", &self.dir, e))?.permissions().mode();
-        Ok(Modes::readable_as(mode))
-    }
-
-    /// Writes the staged files, then the checkpoint for `self.size`.
-    fn publish(&mut self, batch: Batch, partial_files: Vec<Partial>) -> Result<()> {
+    /// Writes the new tiles and bundles, then the checkpoint for `self.size`.
+    fn publish(&mut self, objects: Vec<(String, Vec<u8>)>, partial_files: Vec<Partial>) -> Result<()> {
         let root = self.reader.compact_range().root();
         let note = self.format.sign(&self.origin, self.len(), &root)?;
         if self.format.read(&note)? != (self.origin.clone(), self.len(), root) {
             return Err(invalid("the checkpoint format signed a different tree head"));
         }
-        let modes = batch.modes();
-        batch.commit(&self.dir)?;
-        posix::write_atomic(&self.dir, "checkpoint", note.as_bytes(), modes)?;
+        self.store.put(objects)?;
+        self.store.put_head("checkpoint", note.as_bytes())?;
         self.checkpoint = note;
         self.prune_partials(partial_files);
         Ok(())
@@ -391,20 +312,14 @@ impl TileLog {
             .filter(|&(p, &last)| last + KEEP_GENERATIONS <= generation && p.full_at(size))
             .map(|(p, _)| *p)
             .collect();
-        let mut dirs = BTreeSet::new();
         for p in done {
             self.partials.remove(&p);
             // The full tile was written before the checkpoint that made it
             // full; should it be gone all the same, the partial stays.
-            if self.dir.join(p.full_path()).is_file() {
+            if exists(&*self.store, &p.full_path()).unwrap_or(false) {
                 // Best effort: a leftover partial tile is harmless.
-                let _ = fs::remove_file(self.dir.join(p.path()));
-                dirs.insert(self.dir.join(format!("{}.p", p.full_path())));
+                let _ = self.store.delete(&p.path());
             }
-        }
-        for d in dirs {
-            // Fails, as it should, while the folder still holds a file.
-            let _ = fs::remove_dir(d);
         }
     }
 
@@ -424,7 +339,7 @@ impl TileLog {
     }
 }
 
-impl NodeSource for TileLog {
+impl<S: Objects> NodeSource for TileLog<S> {
     fn suite(&self) -> Suite {
         self.reader.suite()
     }
@@ -457,10 +372,21 @@ fn parse_config(data: &[u8]) -> Result<(Suite, String)> {
     Ok((Suite::from_name(suite)?, origin.to_string()))
 }
 
-/// The partial tiles on disk of each level's edge tile at `size` and of the
-/// tile before it (the last tile to have become full), so the writer deletes
-/// them once their tile is full, as if this process had written them.
-fn leftover_partials(dir: &Path, size: u64) -> BTreeMap<Partial, u64> {
+/// Whether `store` holds the object `name`.
+fn exists<S: Objects + ?Sized>(store: &S, name: &str) -> Result<bool> {
+    match store.get(name, 0) {
+        Ok(_) => Ok(true),
+        Err(Error::Storage(e)) if e.kind == StorageKind::NotFound => Ok(false),
+        // There, and longer than the nothing asked for.
+        Err(Error::Storage(e)) if e.kind == StorageKind::Damaged => Ok(true),
+        Err(e) => Err(e),
+    }
+}
+
+/// The partial tiles in the store of each level's edge tile at `size` and of
+/// the tile before it (the last tile to have become full), so the writer
+/// deletes them once their tile is full, as if this process had written them.
+fn leftover_partials<S: Objects + ?Sized>(store: &S, size: u64) -> Result<BTreeMap<Partial, u64>> {
     let mut tiles = vec![(None, size / TILE_WIDTH)];
     let mut level = 0u32;
     while size.checked_shr(TILE_HEIGHT * level).unwrap_or(0) > 0 {
@@ -471,11 +397,9 @@ fn leftover_partials(dir: &Path, size: u64) -> BTreeMap<Partial, u64> {
     for (level, edge) in tiles {
         for n in [Some(edge), edge.checked_sub(1)].into_iter().flatten() {
             let full = Partial { level, n, width: TILE_WIDTH }.full_path();
-            let Ok(files) = fs::read_dir(dir.join(format!("{full}.p"))) else { continue };
-            for f in files.flatten() {
-                let name = f.file_name();
-                let Some(width) = name.to_str().and_then(|s| s.parse::<u64>().ok().filter(|w| w.to_string() == s))
-                else {
+            for name in store.list(&format!("{full}.p"))? {
+                let last = name.rsplit('/').next().unwrap_or_default();
+                let Some(width) = last.parse::<u64>().ok().filter(|w| w.to_string() == last) else {
                     continue;
                 };
                 if (1..TILE_WIDTH).contains(&width) {
@@ -484,7 +408,7 @@ fn leftover_partials(dir: &Path, size: u64) -> BTreeMap<Partial, u64> {
             }
         }
     }
-    found
+    Ok(found)
 }
 
 fn clear_tmp(tmp: &Path) -> Result<()> {

@@ -2,6 +2,7 @@
 
 mod checkpoints;
 mod dedup;
+mod integrate;
 mod log;
 pub mod path;
 mod reader;

@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use super::path::{bundle_path, tile_path, tile_width, TILE_HEIGHT, TILE_WIDTH};
 use crate::compact::CompactRange;
 use crate::error::{damaged, invalid, out_of_range, storage, Error, Result, StorageKind};
-use crate::storage::posix;
+use crate::storage::{posix, Objects};
 use crate::suite::{Hash, Suite};
 use crate::tree::NodeSource;
 
@@ -36,6 +36,13 @@ const CACHE_TILES: usize = 4096;
 pub trait TileSource: Send + Sync {
     /// The resource at `path`, refusing to read more than `max_len` bytes.
     fn get(&self, path: &str, max_len: usize) -> Result<Vec<u8>>;
+}
+
+/// A store of objects (a tile log's own store) is a tile source.
+impl<S: Objects + ?Sized> TileSource for std::sync::Arc<S> {
+    fn get(&self, path: &str, max_len: usize) -> Result<Vec<u8>> {
+        Objects::get(&**self, path, max_len)
+    }
 }
 
 /// A log directory on the local filesystem.
