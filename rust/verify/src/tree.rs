@@ -21,6 +21,112 @@ pub trait NodeSource {
     fn node(&self, level: u32, index: u64) -> Result<Hash>;
 }
 
+/// How a tree hashes a parent from its two children, given how many leaves
+/// each covers. The RFC 9162 suites ignore the counts; the KEYTRANS log
+/// tree tells a leaf child from a parent child. Both share this module's
+/// tree shape, decomposition and folding.
+pub trait NodeHasher {
+    fn parent(&self, left: &Hash, right: &Hash, left_leaves: u64, right_leaves: u64) -> Hash;
+}
+
+impl NodeHasher for Suite {
+    fn parent(&self, left: &Hash, right: &Hash, _: u64, _: u64) -> Hash {
+        self.node_hash(left, right)
+    }
+}
+
+/// The full subtrees of a tree of `n` leaves, left to right: `(start, size)`
+/// for each one bit of `n`, largest first.
+pub fn full_subtrees(n: u64) -> Vec<(u64, u64)> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for bit in (0..64).rev() {
+        let size = 1u64 << bit;
+        if n & size != 0 {
+            out.push((start, size));
+            start += size;
+        }
+    }
+    out
+}
+
+/// The root of a tree from the heads of its full subtrees, left to right,
+/// each with its leaf count (at least one head), folded from the right.
+pub fn fold_heads<H: NodeHasher + ?Sized>(hasher: &H, heads: &[(Hash, u64)]) -> Hash {
+    let (mut acc, mut size) = *heads.last().expect("a non-empty tree");
+    for &(h, s) in heads.iter().rev().skip(1) {
+        acc = hasher.parent(&h, &acc, s, size);
+        size += s;
+    }
+    acc
+}
+
+/// A tree that grows a leaf at a time and keeps every complete subtree's
+/// hash, level by level: `levels[k][i]` heads the leaves `[i·2^k, (i+1)·2^k)`.
+/// (The in-memory log of `veritree-core` keeps the same levels, built a
+/// batch at a time in parallel.)
+pub struct Levels<H> {
+    hasher: H,
+    levels: Vec<Vec<Hash>>,
+}
+
+impl<H: NodeHasher> Levels<H> {
+    pub fn new(hasher: H) -> Levels<H> {
+        Levels { hasher, levels: Vec::new() }
+    }
+
+    pub fn len(&self) -> u64 {
+        self.levels.first().map_or(0, |l| l.len() as u64)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Appends a leaf hash, completing the subtrees it closes.
+    pub fn push(&mut self, leaf: Hash) {
+        if self.levels.is_empty() {
+            self.levels.push(Vec::new());
+        }
+        self.levels[0].push(leaf);
+        let mut k = 0;
+        while self.levels[k].len().is_multiple_of(2) {
+            let l = &self.levels[k];
+            let h = self.hasher.parent(&l[l.len() - 2], &l[l.len() - 1], 1 << k, 1 << k);
+            if self.levels.len() == k + 1 {
+                self.levels.push(Vec::new());
+            }
+            self.levels[k + 1].push(h);
+            k += 1;
+        }
+    }
+
+    /// The head of the complete subtree `[start, start + size)` (`size` a
+    /// power of two dividing `start`, within the tree).
+    pub fn head(&self, start: u64, size: u64) -> Hash {
+        let k = size.trailing_zeros() as usize;
+        self.levels[k][(start >> k) as usize]
+    }
+
+    /// The heads of the full subtrees of the first `n` leaves.
+    pub fn full_subtree_heads(&self, n: u64) -> Vec<Hash> {
+        full_subtrees(n).into_iter().map(|(s, z)| self.head(s, z)).collect()
+    }
+
+    /// The root of the first `n` leaves (`1 <= n <= len`).
+    pub fn root(&self, n: u64) -> Result<Hash> {
+        if n == 0 || n > self.len() {
+            return Err(out_of_range(format!("no root of size {n} in a tree of {}", self.len())));
+        }
+        let heads: Vec<(Hash, u64)> = full_subtrees(n).into_iter().map(|(s, z)| (self.head(s, z), z)).collect();
+        Ok(fold_heads(&self.hasher, &heads))
+    }
+
+    pub fn hasher(&self) -> &H {
+        &self.hasher
+    }
+}
+
 /// The largest power of two strictly below `n` (`n >= 2`): RFC 9162's split point `k`.
 pub fn split_point(n: u64) -> u64 {
     debug_assert!(n >= 2);
@@ -232,5 +338,28 @@ mod tests {
         assert_eq!(path(6, 7), vec![(4, 6), (0, 4)]);
         assert_eq!(path(3, 4), vec![(2, 3), (0, 2)]);
         assert!(path(0, 1).is_empty());
+    }
+
+    /// The shared levels and fold give RFC 9162 roots for a suite, at every
+    /// size: the same tree code serves the KEYTRANS log tree's own hashing.
+    #[test]
+    fn levels_fold_to_the_definition() {
+        fn reference(suite: Suite, leaves: &[Hash]) -> Hash {
+            if leaves.len() == 1 {
+                return leaves[0];
+            }
+            let k = split_point(leaves.len() as u64) as usize;
+            suite.node_hash(&reference(suite, &leaves[..k]), &reference(suite, &leaves[k..]))
+        }
+        for suite in Suite::ALL {
+            let leaves: Vec<Hash> = (0..70u64).map(|i| suite.leaf_hash(&i.to_be_bytes())).collect();
+            let mut levels = Levels::new(suite);
+            for (n, leaf) in leaves.iter().enumerate() {
+                levels.push(*leaf);
+                assert_eq!(levels.root(n as u64 + 1).unwrap(), reference(suite, &leaves[..=n]), "size {}", n + 1);
+            }
+            assert_eq!(full_subtrees(70), [(0, 64), (64, 4), (68, 2)]);
+            assert!(levels.root(0).is_err() && levels.root(71).is_err());
+        }
     }
 }

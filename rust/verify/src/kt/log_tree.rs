@@ -1,4 +1,6 @@
-//! The KEYTRANS log tree: left-balanced like RFC 9162's, hashed its own way,
+//! The KEYTRANS log tree: left-balanced like RFC 9162's — the shape, the
+//! decomposition into full subtrees, the folding and the levels are the
+//! shared tree's ([`crate::tree`]) — hashed its own way ([`KtHasher`]),
 //! with one batch proof that combines inclusion and consistency.
 //!
 //! A leaf's value is `SHA-256(LogEntry)`; a parent's is
@@ -13,6 +15,8 @@ use sha2::{Digest, Sha256};
 use super::wire::Writer;
 use crate::error::{failed, invalid, Result};
 use crate::suite::Hash;
+pub use crate::tree::full_subtrees;
+use crate::tree::{fold_heads, Levels, NodeHasher};
 
 /// A log entry: when it was made (ms since the Unix epoch) and the prefix
 /// tree's root after its changes.
@@ -31,41 +35,27 @@ impl LogEntry {
     }
 }
 
-/// The value of a parent over two balanced subtrees of `size` leaves each.
-fn parent(left: &Hash, right: &Hash, left_size: u64, right_size: u64) -> Hash {
-    let kind = |size: u64| if size == 1 { 0x00u8 } else { 0x01 };
-    Sha256::new()
-        .chain_update([kind(left_size)])
-        .chain_update(left)
-        .chain_update([kind(right_size)])
-        .chain_update(right)
-        .finalize()
-        .into()
-}
+/// The log tree's parent hashing: `SHA-256(hc(left) ‖ hc(right))`, where
+/// `hc` prefixes 0x00 to a leaf's value and 0x01 to a parent's.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct KtHasher;
 
-/// The full subtrees of a log of `n` leaves, left to right: `(start, size)`
-/// for each one bit of `n`, largest first.
-pub fn full_subtrees(n: u64) -> Vec<(u64, u64)> {
-    let mut out = Vec::new();
-    let mut start = 0;
-    for bit in (0..64).rev() {
-        let size = 1u64 << bit;
-        if n & size != 0 {
-            out.push((start, size));
-            start += size;
-        }
+impl NodeHasher for KtHasher {
+    fn parent(&self, left: &Hash, right: &Hash, left_size: u64, right_size: u64) -> Hash {
+        let kind = |size: u64| if size == 1 { 0x00u8 } else { 0x01 };
+        Sha256::new()
+            .chain_update([kind(left_size)])
+            .chain_update(left)
+            .chain_update([kind(right_size)])
+            .chain_update(right)
+            .finalize()
+            .into()
     }
-    out
 }
 
 /// The root from the heads of the full subtrees (left to right).
 fn fold(heads: &[(Hash, u64)]) -> Hash {
-    let (mut acc, mut size) = *heads.last().expect("a non-empty log");
-    for &(h, s) in heads.iter().rev().skip(1) {
-        acc = parent(&h, &acc, s, size);
-        size += s;
-    }
-    acc
+    fold_heads(&KtHasher, heads)
 }
 
 /// The root of a log of `n` leaves from its full subtrees' heads.
@@ -78,43 +68,33 @@ pub fn root_of_heads(n: u64, heads: &[Hash]) -> Result<Hash> {
 }
 
 /// An in-memory log tree: every balanced subtree's head, by level.
-#[derive(Default)]
 pub struct LogTree {
-    /// `levels[k][i]` heads the leaves `[i·2^k, (i+1)·2^k)`.
-    levels: Vec<Vec<Hash>>,
+    levels: Levels<KtHasher>,
+}
+
+impl Default for LogTree {
+    fn default() -> LogTree {
+        LogTree { levels: Levels::new(KtHasher) }
+    }
 }
 
 impl LogTree {
     pub fn len(&self) -> u64 {
-        self.levels.first().map_or(0, |l| l.len() as u64)
+        self.levels.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.levels.is_empty()
     }
 
     /// Appends a leaf value, completing the balanced subtrees it closes.
     pub fn push(&mut self, leaf: Hash) {
-        if self.levels.is_empty() {
-            self.levels.push(Vec::new());
-        }
-        self.levels[0].push(leaf);
-        let mut k = 0;
-        while self.levels[k].len().is_multiple_of(2) {
-            let l = &self.levels[k];
-            let h = parent(&l[l.len() - 2], &l[l.len() - 1], 1 << k, 1 << k);
-            if self.levels.len() == k + 1 {
-                self.levels.push(Vec::new());
-            }
-            self.levels[k + 1].push(h);
-            k += 1;
-        }
+        self.levels.push(leaf);
     }
 
     /// The head of the balanced subtree `[start, start + size)`.
     fn head(&self, start: u64, size: u64) -> Hash {
-        let k = size.trailing_zeros() as usize;
-        self.levels[k][(start >> k) as usize]
+        self.levels.head(start, size)
     }
 
     /// The root of the first `n` leaves (`1 <= n <= len`).
@@ -122,12 +102,12 @@ impl LogTree {
         if n == 0 || n > self.len() {
             return Err(invalid(format!("no root of size {n} in a log of {}", self.len())));
         }
-        Ok(fold(&full_subtrees(n).into_iter().map(|(s, z)| (self.head(s, z), z)).collect::<Vec<_>>()))
+        self.levels.root(n)
     }
 
     /// The heads of the full subtrees of size `n`, which a client retains.
     pub fn full_subtree_heads(&self, n: u64) -> Vec<Hash> {
-        full_subtrees(n).into_iter().map(|(s, z)| self.head(s, z)).collect()
+        self.levels.full_subtree_heads(n)
     }
 
     /// The batch proof for size `n`: the leaves `proven` (sorted, distinct)
@@ -307,7 +287,7 @@ impl Verifier<'_> {
             Status::Split => {
                 let l = self.range(start, size / 2)?;
                 let r = self.range(start + size / 2, size / 2)?;
-                let h = parent(&l, &r, size / 2, size / 2);
+                let h = KtHasher.parent(&l, &r, size / 2, size / 2);
                 if retained.is_some_and(|old| old != h) {
                     return Err(failed(format!(
                         "the retained head of leaves {start}..{} does not match",
