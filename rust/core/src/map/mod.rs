@@ -7,7 +7,6 @@ mod check;
 mod disk;
 mod node;
 mod proof;
-mod slab;
 mod update;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -21,9 +20,9 @@ pub use crate::prefix::{
 };
 
 use crate::prefix::hex;
+use crate::storage::slab::Slab;
 use disk::{Disk, Record};
 use node::{bit, key_cmp, Arena, Leaf, Node, NodeRef, KINDS};
-use slab::Slab;
 use update::{apply, Applied, Op};
 
 use crate::error::{closed, damaged, invalid, Error, Result};

@@ -17,10 +17,10 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::slab::Slab;
 use crate::error::{Error, Result};
 pub use crate::prefix::{bit, common_prefix, key_cmp, lift, Key, Value};
 use crate::prefix::{MapSuite, ZERO};
+use crate::storage::slab::Slab;
 use crate::suite::Hash;
 
 /// A reference to a stored node: empty, or a slot of one kind's arena.

@@ -7,6 +7,7 @@ use std::sync::Mutex;
 use super::memory::{MemoryObjects, MemoryRecords};
 use super::posix::{create_dir, DirObjects, Modes};
 use super::records::FileRecords;
+use super::slab::Slab;
 use super::{Objects, Records};
 use crate::error::StorageKind;
 
@@ -92,4 +93,44 @@ fn the_posix_backend_conforms() {
     objects_conform(&DirObjects::new(&dir.path().join("objects")));
     let path = dir.path().join("journal");
     records_conform(&mut || FileRecords::open(&path).unwrap(), &|r: &mut FileRecords| r.inject_faults(1));
+}
+
+/// The slab contract on either backing: records put by slot read back,
+/// growth keeps them, forgetting the tail hides it, and a file slab synced
+/// and reopened at its committed length holds the same records.
+fn slab_conforms(mut slab: Slab<[u8; 32]>) -> Slab<[u8; 32]> {
+    assert_eq!((slab.len(), slab.get(0)), (0, None));
+    slab.reserve(3).unwrap();
+    for i in 0..3u8 {
+        slab.put(i as u32, [i; 32]);
+    }
+    slab.reserve(100_000).unwrap(); // grows (mremap): the records move with it
+    for i in 3..100_003u32 {
+        slab.put(i, [(i % 251) as u8; 32]);
+    }
+    assert_eq!(
+        (slab.len(), slab.get(2), slab.get(100_002)),
+        (100_003, Some(&[2; 32]), Some(&[(100_002 % 251) as u8; 32]))
+    );
+    slab.put(1, [9; 32]); // an existing slot is rewritten in place
+    slab.truncate(100_000);
+    assert_eq!((slab.len(), slab.get(100_000)), (100_000, None), "forgotten records are not served");
+    slab.sync().unwrap();
+    slab
+}
+
+#[test]
+fn the_slab_conforms_in_memory_and_in_a_file() {
+    slab_conforms(Slab::memory());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("records");
+    let open = || std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).unwrap();
+    let written = slab_conforms(Slab::file(open(), 0).unwrap());
+    drop(written);
+    let reopened: Slab<[u8; 32]> = Slab::file(open(), 100_000).unwrap();
+    assert_eq!(
+        (reopened.get(0), reopened.get(1), reopened.get(99_999)),
+        (Some(&[0; 32]), Some(&[9; 32]), Some(&[(99_999 % 251) as u8; 32]))
+    );
+    assert!(Slab::<[u8; 32]>::file(open(), 10_000_000).is_err(), "more committed records than the file holds");
 }

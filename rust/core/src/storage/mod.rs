@@ -8,15 +8,18 @@
 //! - [`Records`]: an append-only sequence of records, each durable when its
 //!   append returns, none half-written after a failed one — the map's and
 //!   the KEYTRANS directory's journals.
+//! - [`slab`]: fixed-size records by slot, in a memory mapping — anonymous
+//!   memory, or a file whose page cache is the node cache — the map's nodes.
 //!
 //! Backends: [`memory`] (tests, ephemeral logs) and the POSIX files of
-//! [`posix`] and [`records`] (directories of files, fsync'd). The map's
-//! node records stay in memory-mapped files (`map::slab`) for now: a
-//! database backend gives them their own kind (see docs/design.md).
+//! [`posix`] and [`records`] (directories of files, fsync'd); the slab has
+//! both inside it. A database backend gives the map's nodes a kind of their
+//! own (see docs/design.md).
 
 pub mod memory;
 pub mod posix;
 pub mod records;
+pub(crate) mod slab;
 
 #[cfg(test)]
 mod conformance;
