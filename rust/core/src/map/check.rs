@@ -2,7 +2,7 @@
 //! re-hashed, as `fsck` would. Node files carry no checksums of their own
 //! (a commit would rewrite them), so this is how damage on disk is found.
 
-use super::node::{bit, common_prefix, damaged, lift, Arena, Key, Node, NodeRef};
+use super::node::{bit, common_prefix, damaged_node, lift, Arena, Key, Node, NodeRef};
 use crate::error::Result;
 use crate::prefix::{MapSuite, ZERO};
 use crate::suite::Hash;
@@ -37,7 +37,7 @@ pub(crate) fn check(suite: MapSuite, arena: &Arena, root: NodeRef, expected: &Ha
         _ => subtree(suite, arena, root, 0, 0, &mut count)?.at(suite, 0),
     };
     if got != *expected {
-        return Err(damaged("the root they hash to is not the version's root"));
+        return Err(damaged_node("the root they hash to is not the version's root"));
     }
     Ok(count)
 }
@@ -47,7 +47,7 @@ pub(crate) fn check(suite: MapSuite, arena: &Arena, root: NodeRef, expected: &Ha
 fn subtree(suite: MapSuite, arena: &Arena, node: NodeRef, at: usize, level: usize, count: &mut u64) -> Result<Checked> {
     *count += 1;
     match node.node() {
-        Node::Empty => Err(damaged(format!("an empty child below depth {at}"))),
+        Node::Empty => Err(damaged_node(format!("an empty child below depth {at}"))),
         Node::Leaf(l) => {
             let leaf = arena.leaf(l)?;
             Ok(Checked { hash: suite.leaf_hash(&leaf.key, &leaf.value), key: leaf.key, depth: None })
@@ -78,11 +78,11 @@ fn subtree(suite: MapSuite, arena: &Arena, node: NodeRef, at: usize, level: usiz
             // Both sides share the branch's prefix and split on bit `depth`.
             let rep = arena.leaf(br.rep)?.key;
             if common_prefix(&l.key, &r.key) != depth || bit(&l.key, depth) || common_prefix(&rep, &l.key) < depth {
-                return Err(damaged(format!("{:?} does not split its keys at bit {depth}", node.node())));
+                return Err(damaged_node(format!("{:?} does not split its keys at bit {depth}", node.node())));
             }
             let hash = suite.parent_hash(&l.at(suite, depth + 1), &r.at(suite, depth + 1));
             if stored.is_some_and(|s| s != hash) {
-                return Err(damaged(format!("{:?}'s stored hash is not the hash of its children", node.node())));
+                return Err(damaged_node(format!("{:?}'s stored hash is not the hash of its children", node.node())));
             }
             Ok(Checked { hash, key: l.key, depth: Some(depth) })
         }

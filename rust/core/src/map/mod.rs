@@ -254,7 +254,7 @@ impl Map {
         // Lookups found every key to remove; on damaged nodes they may find
         // more than the version holds. (Upserts replace at most one key each.)
         if removed > latest.keys {
-            return Err(node::damaged(format!("{removed} keys to remove found in a version of {}", latest.keys)));
+            return Err(node::damaged_node(format!("{removed} keys to remove found in a version of {}", latest.keys)));
         }
         let lens = self.arena.lens();
         // A failed change leaves the arena as it was.

@@ -317,7 +317,7 @@ impl Arena {
 /// refers to. [`crate::map::Map::check`] finds all such damage; walks find
 /// what lies on their paths.
 #[cold]
-pub(crate) fn damaged(what: impl std::fmt::Display) -> Error {
+pub(crate) fn damaged_node(what: impl std::fmt::Display) -> Error {
     crate::error::damaged(format!("damaged node file: {what}"))
 }
 
@@ -327,19 +327,19 @@ pub(crate) fn damaged(what: impl std::fmt::Display) -> Error {
 #[cold]
 #[inline(never)]
 fn past_end(what: &str, slot: u32) -> Error {
-    damaged(format!("a {what} reference ({slot}) past the end of its file"))
+    damaged_node(format!("a {what} reference ({slot}) past the end of its file"))
 }
 
 #[cold]
 #[inline(never)]
 fn bad_references(node: NodeRef, left: u32, right: u32, rep: u32) -> Error {
-    damaged(format!("{:?} refers to {left:#010x} and {right:#010x}, leaf {rep}", node.node()))
+    damaged_node(format!("{:?} refers to {left:#010x} and {right:#010x}, leaf {rep}", node.node()))
 }
 
 #[cold]
 #[inline(never)]
 fn too_shallow(node: NodeRef, depth: usize, at: usize) -> Error {
-    damaged(format!("{:?} at depth {depth} hangs below depth {at}", node.node()))
+    damaged_node(format!("{:?} at depth {depth} hangs below depth {at}", node.node()))
 }
 
 /// `depth` (an inner node's) if the node may hang at depth `at`: a node

@@ -10,8 +10,8 @@
 use rayon::prelude::*;
 
 use super::node::{
-    bit, common_prefix, damaged, key_cmp, lift, Arena, Branch, Cherry, Key, Kind, Leaf, Node, NodeRef, Value, KINDS,
-    MAX_SLOT,
+    bit, common_prefix, damaged_node, key_cmp, lift, Arena, Branch, Cherry, Key, Kind, Leaf, Node, NodeRef, Value,
+    KINDS, MAX_SLOT,
 };
 use crate::error::{invalid, Result};
 use crate::prefix::{self, MapSuite, ZERO};
@@ -242,7 +242,7 @@ impl Builder<'_, '_> {
                     if ops[i].value().is_none() {
                         // Validated: the only key under a leaf is its own.
                         if ops.len() > 1 {
-                            return Err(damaged("keys found in the map are not on their paths"));
+                            return Err(damaged_node("keys found in the map are not on their paths"));
                         }
                         return Ok(EMPTY);
                     }
@@ -250,7 +250,7 @@ impl Builder<'_, '_> {
                     self.fresh(pos, ops, None)
                 }
                 Err(_) if common_prefix(&key, ops[0].key()) < pos => {
-                    Err(damaged(format!("leaf {l} is not on the path of its prefix")))
+                    Err(damaged_node(format!("leaf {l} is not on the path of its prefix")))
                 }
                 Err(_) => self.fresh(pos, ops, Some((node, key))),
             };
@@ -265,7 +265,11 @@ impl Builder<'_, '_> {
             let (first, last) = (ops[0].key(), ops[ops.len() - 1].key());
             let diverge = common_prefix(first, &rep).min(common_prefix(last, &rep));
             if diverge < pos {
-                return Err(damaged(format!("{:?}'s leaf {} is not on the path of its prefix", node.node(), br.rep)));
+                return Err(damaged_node(format!(
+                    "{:?}'s leaf {} is not on the path of its prefix",
+                    node.node(),
+                    br.rep
+                )));
             }
             if diverge < depth {
                 return self.diverge(node, ops, &rep, diverge);
@@ -299,7 +303,7 @@ impl Builder<'_, '_> {
     /// not end there, so on a damaged tree they are an error here.
     fn fresh<O: Op>(&mut self, pos: usize, ops: &[O], extra: Option<(NodeRef, Key)>) -> Result<BRef> {
         if ops.first().is_some_and(|o| o.value().is_none()) {
-            return Err(damaged("keys found in the map are not on their paths"));
+            return Err(damaged_node("keys found in the map are not on their paths"));
         }
         Ok(self.build(pos, ops, extra))
     }

@@ -29,7 +29,7 @@ pub(crate) struct Slab<T> {
     _records: PhantomData<T>,
 }
 
-fn storage(what: &str, e: std::io::Error) -> Error {
+fn node_io(what: &str, e: std::io::Error) -> Error {
     io(format!("node storage: {what}: {e}"))
 }
 
@@ -43,7 +43,7 @@ fn allocate(file: &File, from: usize, to: usize) -> Result<()> {
     // posix_fallocate reads nothing from our memory.
     match unsafe { libc::posix_fallocate(file.as_raw_fd(), offset, len) } {
         0 => Ok(()),
-        e => Err(storage("allocate", std::io::Error::from_raw_os_error(e))),
+        e => Err(node_io("allocate", std::io::Error::from_raw_os_error(e))),
     }
 }
 
@@ -57,7 +57,7 @@ impl<T: Pod> Slab<T> {
     /// The first `len` records of `file` (an on-disk map's node file); the
     /// file is grown first if it is shorter than [`MIN_BYTES`].
     pub fn file(file: File, len: usize) -> Result<Slab<T>> {
-        let size = file.metadata().map_err(|e| storage("stat", e))?.len() as usize;
+        let size = file.metadata().map_err(|e| node_io("stat", e))?.len() as usize;
         if size < len * size_of::<T>() {
             return Err(damaged(format!("node file holds {size} bytes, fewer than its {len} committed records need")));
         }
@@ -68,7 +68,7 @@ impl<T: Pod> Slab<T> {
         // writer (the directory's lock is held), so no other process changes
         // it while it is mapped; the mapping never outlives `file`, which the
         // slab keeps.
-        let map = unsafe { MmapOptions::new().map_mut(&file) }.map_err(|e| storage("map", e))?;
+        let map = unsafe { MmapOptions::new().map_mut(&file) }.map_err(|e| node_io("map", e))?;
         Ok(Slab { map, len, file: Some(file), _records: PhantomData })
     }
 
@@ -137,7 +137,7 @@ impl<T: Pod> Slab<T> {
         // SAFETY: the mapping is only ever reached through `self.map`, whose
         // borrows end before this `&mut self` call; for a file, it was just
         // grown to `bytes`, so the remapped range lies within it.
-        unsafe { self.map.remap(bytes, RemapOptions::new().may_move(true)) }.map_err(|e| storage("remap", e))?;
+        unsafe { self.map.remap(bytes, RemapOptions::new().may_move(true)) }.map_err(|e| node_io("remap", e))?;
         Ok(())
     }
 
@@ -188,7 +188,7 @@ impl<T: Pod> Slab<T> {
     /// Makes every record written so far durable (a no-op in memory).
     pub fn sync(&self) -> Result<()> {
         match &self.file {
-            Some(_) => self.map.flush().map_err(|e| storage("msync", e)),
+            Some(_) => self.map.flush().map_err(|e| node_io("msync", e)),
             None => Ok(()),
         }
     }
