@@ -29,6 +29,7 @@ use super::tree_head::{AuditorTreeHead, Configuration, Mode, SignedHead, TreeHea
 use super::wire::Reader;
 use crate::error::{damaged, invalid, Error, Result};
 use crate::map::{Key, Map, MapSuite};
+use crate::storage::Records;
 use crate::suite::Hash;
 use crate::vrf::{VrfSecretKey, PROOF_LEN};
 
@@ -127,18 +128,38 @@ impl Directory {
         recent: usize,
         create: bool,
     ) -> Result<Directory> {
-        let mut d = Directory::new(config, signing, vrf, recent)?;
+        let d = Directory::new(config, signing, vrf, recent)?;
         let (journal, records) = Journal::open(path, &d.config, recent, create)?;
+        d.with_journal(journal, records, &format!("in {}", path.display()))
+    }
+
+    /// The directory whose journal's records are `found` in `store` (a
+    /// backend of the storage seam; none found: a new directory), reopened
+    /// with every entry whose `publish` returned.
+    pub fn open_over(
+        store: Box<dyn Records>,
+        found: Vec<Vec<u8>>,
+        config: Configuration,
+        signing: SigningKey,
+        vrf: VrfSecretKey,
+        recent: usize,
+    ) -> Result<Directory> {
+        let d = Directory::new(config, signing, vrf, recent)?;
+        let (journal, records) = Journal::over(store, found, &d.config, recent)?;
+        d.with_journal(journal, records, "in its store")
+    }
+
+    /// Replays `records` and keeps `journal` for what is published next.
+    fn with_journal(mut self, journal: Journal, records: Vec<Record>, whence: &str) -> Result<Directory> {
         for (i, record) in records.into_iter().enumerate() {
-            d.replay(record).map_err(|e| {
-                damaged(format!("record {} of the journal in {} does not replay: {e}", i + 1, path.display()))
-            })?;
+            self.replay(record)
+                .map_err(|e| damaged(format!("record {} of the journal {whence} does not replay: {e}", i + 1)))?;
         }
-        if d.size() > 0 {
-            d.sign_head()?;
+        if self.size() > 0 {
+            self.sign_head()?;
         }
-        d.journal = Some(journal);
-        Ok(d)
+        self.journal = Some(journal);
+        Ok(self)
     }
 
     /// The journal, for tests that break it.
@@ -149,7 +170,7 @@ impl Directory {
 
     /// The folder of an on-disk directory.
     pub fn path(&self) -> Option<&Path> {
-        self.journal.as_ref().map(Journal::dir)
+        self.journal.as_ref().and_then(Journal::dir)
     }
 
     /// Redoes a journal record (no VRF, no signature: the caller signs the

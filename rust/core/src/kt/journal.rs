@@ -146,13 +146,14 @@ fn header_record(config: &Configuration, recent: usize) -> Result<Vec<u8>> {
     Ok(w.buf)
 }
 
-/// An open directory's journal, its lock held.
+/// An open directory's journal: its records in any [`Records`] store (a
+/// file in a folder, its lock held, on the POSIX backend).
 pub(crate) struct Journal {
-    dir: PathBuf,
-    file: FileRecords,
+    dir: Option<PathBuf>,
+    store: Box<dyn Records>,
     /// Why appends are refused: memory is out of step with what is durable.
     broken: Option<String>,
-    _lock: File,
+    _lock: Option<File>,
 }
 
 impl Journal {
@@ -182,8 +183,35 @@ impl Journal {
         let (records, end) = read(&bytes, &path, config, recent)?;
         // Cut off a torn last record so the next one follows committed data.
         cut_tail(&mut file, &path, end)?;
-        let file = FileRecords::new(file, path, end);
-        Ok((Journal { dir: dir.to_path_buf(), file, broken: None, _lock: lock }, records))
+        let store = Box::new(FileRecords::new(file, path, end));
+        Ok((Journal { dir: Some(dir.to_path_buf()), store, broken: None, _lock: Some(lock) }, records))
+    }
+
+    /// The journal whose records are `found` in `store` (none: a new
+    /// directory, whose header is appended now): the header record first,
+    /// then the directory's records. The stored configuration and `recent`
+    /// must be the given ones.
+    pub fn over(
+        mut store: Box<dyn Records>,
+        found: Vec<Vec<u8>>,
+        config: &Configuration,
+        recent: usize,
+    ) -> Result<(Journal, Vec<Record>)> {
+        let bad = |what: String| damaged(format!("the journal is damaged: {what}"));
+        let records = match found.split_first() {
+            None => {
+                store.append(&header_record(config, recent)?)?;
+                Vec::new()
+            }
+            Some((header, rest)) => {
+                check_header(header, "in its store", config, recent).map_err(|e| match e {
+                    Error::InvalidArgument(_) => e,
+                    e => bad(format!("a bad header ({e})")),
+                })?;
+                decode_all(rest.iter().map(Vec::as_slice), bad)?
+            }
+        };
+        Ok((Journal { dir: None, store, broken: None, _lock: None }, records))
     }
 
     /// Writes the preamble and header, whole, as `dir/journal`: its
@@ -211,9 +239,9 @@ impl Journal {
         sync_dir(dir)
     }
 
-    /// The directory's folder.
-    pub fn dir(&self) -> &Path {
-        &self.dir
+    /// The directory's folder, on the POSIX backend.
+    pub fn dir(&self) -> Option<&Path> {
+        self.dir.as_deref()
     }
 
     /// Refuses if an earlier failure stopped writes.
@@ -233,7 +261,7 @@ impl Journal {
     /// journal as it was, and the next one may succeed.
     pub fn append(&mut self, payload: &[u8]) -> Result<()> {
         self.writable()?;
-        self.file.append(payload)
+        self.store.append(payload)
     }
 }
 
@@ -254,37 +282,41 @@ fn read(bytes: &[u8], path: &Path, config: &Configuration, recent: usize) -> Res
     let (payloads, used) =
         unframe(&bytes[PREAMBLE..]).map_err(|at| bad(format!("a bad record at byte {}", PREAMBLE + at)))?;
     let (header, rest) = payloads.split_first().ok_or_else(|| bad("no header".into()))?;
-    check_header(header, path, config, recent).map_err(|e| match e {
+    let folder = format!("at {}", path.parent().unwrap_or(path).display());
+    check_header(header, &folder, config, recent).map_err(|e| match e {
         Error::InvalidArgument(_) => e,
         e => bad(format!("a bad header ({e})")),
     })?;
-    let records = rest
-        .iter()
+    let records = decode_all(rest.iter().copied(), bad)?;
+    Ok((records, (PREAMBLE + used) as u64))
+}
+
+/// The records of `payloads` (after the header), each checked.
+fn decode_all<'a>(payloads: impl Iterator<Item = &'a [u8]>, bad: impl Fn(String) -> Error) -> Result<Vec<Record>> {
+    payloads
         .enumerate()
         .map(|(i, p)| Record::decode(p).map_err(|e| bad(format!("record {} is malformed ({e})", i + 1))))
-        .collect::<Result<_>>()?;
-    Ok((records, (PREAMBLE + used) as u64))
+        .collect()
 }
 
 /// Refuses (InvalidArgument) a configuration or `recent` other than the
 /// stored ones; an undecodable header is a Storage error.
-fn check_header(header: &[u8], path: &Path, config: &Configuration, recent: usize) -> Result<()> {
+/// `whence` says where the directory is ("at DIR"), for the refusals.
+fn check_header(header: &[u8], whence: &str, config: &Configuration, recent: usize) -> Result<()> {
     let mut r = Reader::new(header, "journal header");
     let parsed = r.u64().and_then(|n| Ok((n, Configuration::decode(&mut r)?))).and_then(|h| r.finish().map(|()| h));
     let (stored_recent, stored) = parsed.map_err(|e| damaged(e.to_string()))?;
     let differ = differences(&stored, config);
     if !differ.is_empty() {
         return Err(invalid(format!(
-            "the KEYTRANS directory at {} was created with another configuration ({} differ); open it with the \
+            "the KEYTRANS directory {whence} was created with another configuration ({} differ); open it with the \
              keys and options it was created with",
-            path.parent().unwrap_or(path).display(),
             differ.join(", ")
         )));
     }
     if stored_recent != recent as u64 {
         return Err(invalid(format!(
-            "the KEYTRANS directory at {} was created with recent={stored_recent}, not {recent}",
-            path.parent().unwrap_or(path).display()
+            "the KEYTRANS directory {whence} was created with recent={stored_recent}, not {recent}"
         )));
     }
     Ok(())
@@ -310,7 +342,7 @@ fn differences(a: &Configuration, b: &Configuration) -> Vec<&'static str> {
 impl Journal {
     /// Makes the next `n` appends fail as on a full disk.
     pub(crate) fn inject_faults(&mut self, n: u32) {
-        self.file.inject_faults(n);
+        self.store.inject_faults(n);
     }
 }
 

@@ -369,3 +369,41 @@ fn reopen_time() {
         bytes as f64 / labels as f64
     );
 }
+
+/// The directory's journal goes through the storage seam: over the
+/// in-memory backend it reopens as the same log (entries, answers), refuses
+/// another configuration, and a failed append changes nothing there either.
+#[test]
+fn a_directory_over_the_memory_backend_reopens_as_the_same_log() {
+    use crate::storage::memory::MemoryRecords;
+    use crate::storage::Records;
+
+    let store = MemoryRecords::new();
+    let over = |store: &MemoryRecords, config: Configuration| {
+        let (signing, vrf) = keys(1);
+        Directory::open_over(Box::new(store.clone()), store.records(), config, signing, vrf, 4)
+    };
+    let mut d = over(&store, config(1, false)).unwrap();
+    assert_eq!(d.path(), None);
+    grow(&mut d, 0, 30);
+    let asked = requests(&d, START + 30_000);
+    let (entries, before) = (d.entries().to_vec(), answers(&d, &asked));
+    assert_eq!(store.records().len(), 31, "a header and one record per entry");
+    drop(d);
+    let mut d = over(&store, config(1, false)).unwrap();
+    assert_eq!(d.entries(), &entries[..]);
+    assert!(answers(&d, &asked) == before, "an answer changed across the reopening");
+    let mut slower = config(1, false);
+    slower.max_ahead += 1;
+    let err = over(&store, slower).err().unwrap();
+    assert!(matches!(err, Error::InvalidArgument(_)) && err.to_string().contains("max_ahead"), "{err}");
+    d.journal_mut().unwrap().inject_faults(1);
+    d.stage(b"user1", b"new").unwrap();
+    assert!(d.publish(START + 40_000).is_err());
+    assert_eq!((d.entries(), store.records().len()), (&entries[..], 31), "nothing half-applied");
+    assert_eq!(d.publish(START + 40_000).unwrap(), 30, "the next publication succeeds");
+    let mut probe = store.clone();
+    probe.append(b"").unwrap(); // a record no directory wrote
+    let err = over(&store, config(1, false)).err().unwrap();
+    assert!(matches!(err, Error::Storage(_)) && err.to_string().contains("record 32 is malformed"), "{err}");
+}

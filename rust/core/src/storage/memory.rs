@@ -2,7 +2,7 @@
 //! and for stores that need not outlive the process.
 
 use std::collections::BTreeMap;
-use std::sync::{PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use super::{Objects, Records};
 use crate::error::{damaged, io, not_found, Result};
@@ -51,26 +51,22 @@ impl Objects for MemoryObjects {
     }
 }
 
-/// [`Records`] in memory; `fail_next` makes appends fail as a full disk would.
-#[derive(Default)]
+/// [`Records`] in memory, shared: a clone appends to the same sequence, so
+/// what one writer appended is there for the store that "reopens" it.
+#[derive(Clone, Default)]
 pub struct MemoryRecords {
-    records: Vec<Vec<u8>>,
+    records: Arc<Mutex<Vec<Vec<u8>>>>,
     fail_next: u32,
 }
 
 impl MemoryRecords {
-    /// A sequence holding `records` (what a reopened store would find).
-    pub fn with(records: Vec<Vec<u8>>) -> MemoryRecords {
-        MemoryRecords { records, fail_next: 0 }
+    pub fn new() -> MemoryRecords {
+        MemoryRecords::default()
     }
 
-    pub fn records(&self) -> &[Vec<u8>] {
-        &self.records
-    }
-
-    /// Makes the next `n` appends fail, changing nothing.
-    pub fn fail_next(&mut self, n: u32) {
-        self.fail_next = n;
+    /// Every record appended so far.
+    pub fn records(&self) -> Vec<Vec<u8>> {
+        self.records.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 }
 
@@ -80,7 +76,12 @@ impl Records for MemoryRecords {
             self.fail_next -= 1;
             return Err(io("append: no space left (injected)"));
         }
-        self.records.push(record.to_vec());
+        self.records.lock().unwrap_or_else(PoisonError::into_inner).push(record.to_vec());
         Ok(())
+    }
+
+    #[cfg(test)]
+    fn inject_faults(&mut self, n: u32) {
+        self.fail_next = n;
     }
 }

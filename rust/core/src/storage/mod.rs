@@ -76,4 +76,8 @@ pub trait Records: Send {
     /// Appends `record`, durable when this returns. A failed append leaves
     /// the sequence as it was, and a later append may succeed.
     fn append(&mut self, record: &[u8]) -> Result<()>;
+
+    /// Makes the next `n` appends fail as a full disk would (tests).
+    #[cfg(test)]
+    fn inject_faults(&mut self, n: u32);
 }

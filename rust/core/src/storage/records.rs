@@ -170,17 +170,16 @@ impl FileRecords {
         self.dirty = false;
         Ok(())
     }
-
-    /// Makes the next `n` appends fail with ENOSPC, half their record written.
-    #[cfg(test)]
-    pub fn inject_faults(&mut self, n: u32) {
-        self.faults = n;
-    }
 }
 
 impl Records for FileRecords {
     fn append(&mut self, record: &[u8]) -> Result<()> {
         self.append_framed(&frame(record)?)
+    }
+
+    #[cfg(test)]
+    fn inject_faults(&mut self, n: u32) {
+        self.faults = n;
     }
 }
 
