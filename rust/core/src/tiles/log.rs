@@ -115,7 +115,10 @@ impl TileLog<DirObjects> {
         let lock = if writable { Some(posix::lock_exclusive(&dir.join(".veritree/lock"), dir)?) } else { None };
         let log = TileLog::open_in(DirObjects::new(dir), lock, format, writable)?;
         if writable {
-            clear_tmp(&dir.join(".veritree/tmp"))?;
+            // Made again if missing: copies and git drop empty folders.
+            let tmp = dir.join(".veritree/tmp");
+            posix::create_dir(&tmp, Modes::PRIVATE.dir)?;
+            clear_tmp(&tmp)?;
         }
         Ok(log)
     }
