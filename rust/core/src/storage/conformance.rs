@@ -17,6 +17,8 @@ pub fn objects_conform(store: &dyn Objects) {
     store.put(vec![("tile/0/000".into(), vec![1; 64]), ("tile/0/001.p/3".into(), vec![2; 96])]).unwrap();
     store.put(vec![]).unwrap();
     assert_eq!(store.get("tile/0/000", 64).unwrap(), vec![1; 64]);
+    assert!(store.exists("tile/0/000").unwrap() && !store.exists("tile/0/001").unwrap());
+    assert!(!store.exists("tile/0").unwrap(), "a folder is not an object");
     assert_eq!(kind(store.get("tile/0/000", 63)), Some(StorageKind::Damaged), "longer than asked");
     // An unpublished object may be rewritten (a write cut short is redone).
     store.put(vec![("tile/0/000".into(), vec![3; 64])]).unwrap();
@@ -31,6 +33,7 @@ pub fn objects_conform(store: &dyn Objects) {
     store.delete("tile/0/001.p/3").unwrap();
     store.delete("tile/0/001.p/3").unwrap(); // twice: nothing there is fine
     assert_eq!(kind(store.get("tile/0/001.p/3", 96)), Some(StorageKind::NotFound));
+    assert!(!store.exists("tile/0/001.p/3").unwrap());
     assert_eq!(store.list("tile/0/001.p").unwrap(), Vec::<String>::new());
     assert_eq!(store.get("tile/0/x001/002", 1).unwrap(), [4]);
 }

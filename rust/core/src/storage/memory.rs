@@ -38,6 +38,10 @@ impl Objects for MemoryObjects {
         self.put(vec![(name.to_string(), data.to_vec())])
     }
 
+    fn exists(&self, name: &str) -> Result<bool> {
+        Ok(self.objects.read().unwrap_or_else(PoisonError::into_inner).contains_key(name))
+    }
+
     fn delete(&self, name: &str) -> Result<()> {
         self.objects.write().unwrap_or_else(PoisonError::into_inner).remove(name);
         Ok(())

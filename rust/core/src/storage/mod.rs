@@ -41,6 +41,8 @@ pub trait Objects: Send + Sync {
     /// Replaces the head object `name` whole and durably; call it after the
     /// `put` of everything the head refers to. On error the old head stays.
     fn put_head(&self, name: &str, data: &[u8]) -> Result<()>;
+    /// Whether the object `name` is there.
+    fn exists(&self, name: &str) -> Result<bool>;
     /// Deletes `name` if it is there (an object no head needs any more).
     fn delete(&self, name: &str) -> Result<()>;
     /// The names of the objects directly in the folder `prefix` (`a/b`
@@ -60,6 +62,10 @@ impl<S: Objects + ?Sized> Objects for std::sync::Arc<S> {
 
     fn put_head(&self, name: &str, data: &[u8]) -> Result<()> {
         (**self).put_head(name, data)
+    }
+
+    fn exists(&self, name: &str) -> Result<bool> {
+        (**self).exists(name)
     }
 
     fn delete(&self, name: &str) -> Result<()> {

@@ -357,6 +357,15 @@ impl Objects for DirObjects {
         write_atomic(&self.root, name, data, self.modes()?)
     }
 
+    fn exists(&self, name: &str) -> Result<bool> {
+        let path = self.root.join(name);
+        match fs::metadata(&path) {
+            Ok(m) => Ok(m.is_file()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(io_error("stat", &path, e)),
+        }
+    }
+
     /// Deletes the file, then its folder if that is left empty (best effort).
     fn delete(&self, name: &str) -> Result<()> {
         let path = self.root.join(name);

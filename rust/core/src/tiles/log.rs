@@ -48,7 +48,7 @@ use super::integrate::{integrate, Partial};
 use super::path::{TILE_HEIGHT, TILE_WIDTH};
 use super::reader::{TileReader, MAX_ENTRY};
 use crate::compact::CompactRange;
-use crate::error::{damaged, invalid, io, not_found, Error, Result, StorageKind};
+use crate::error::{damaged, invalid, io, not_found, Result};
 use crate::storage::posix::{self, DirObjects, Modes};
 use crate::storage::Objects;
 use crate::suite::{Hash, Suite};
@@ -152,7 +152,7 @@ impl<S: Objects> TileLog<S> {
         // fails before anything is written.
         format.sign(origin, 0, &suite.empty_root())?;
         for name in ["checkpoint", CONFIG] {
-            if exists(&store, name)? {
+            if store.exists(name)? {
                 return Err(invalid(format!("the store already holds a log ({name})")));
             }
         }
@@ -319,7 +319,7 @@ impl<S: Objects> TileLog<S> {
             self.partials.remove(&p);
             // The full tile was written before the checkpoint that made it
             // full; should it be gone all the same, the partial stays.
-            if exists(&*self.store, &p.full_path()).unwrap_or(false) {
+            if self.store.exists(&p.full_path()).unwrap_or(false) {
                 // Best effort: a leftover partial tile is harmless.
                 let _ = self.store.delete(&p.path());
             }
@@ -373,17 +373,6 @@ fn parse_config(data: &[u8]) -> Result<(Suite, String)> {
     let suite = lines.next().and_then(|l| l.strip_prefix("suite ")).ok_or_else(bad)?;
     let origin = lines.next().and_then(|l| l.strip_prefix("origin ")).ok_or_else(bad)?;
     Ok((Suite::from_name(suite)?, origin.to_string()))
-}
-
-/// Whether `store` holds the object `name`.
-fn exists<S: Objects + ?Sized>(store: &S, name: &str) -> Result<bool> {
-    match store.get(name, 0) {
-        Ok(_) => Ok(true),
-        Err(Error::Storage(e)) if e.kind == StorageKind::NotFound => Ok(false),
-        // There, and longer than the nothing asked for.
-        Err(Error::Storage(e)) if e.kind == StorageKind::Damaged => Ok(true),
-        Err(e) => Err(e),
-    }
 }
 
 /// The partial tiles in the store of each level's edge tile at `size` and of
