@@ -5,8 +5,6 @@
 Keys and values are random 32-byte strings as (N, 32) uint8 arrays; each
 benchmark checks its result (roots, proofs) besides timing it. The peers
 (jmt, monotree, sparse-merkle-tree) are compared by the Rust `map_report`.
-(Not named test_bench_map.py: tests/ has a module of that name, and pytest
-cannot collect two test modules with one basename in one session.)
 """
 
 from __future__ import annotations
