@@ -552,3 +552,16 @@ fn a_tile_log_over_the_memory_backend_is_the_same_log() {
     assert!(!names("tile/0/259.p").is_empty(), "the checkpoint's partial tile is there");
     assert_eq!(reopened.entry(66_539).unwrap(), entry(66_539));
 }
+
+/// A key that cannot sign for the origin, or a malformed origin, is refused
+/// before the log's folder is made: nothing is left behind.
+#[test]
+fn a_log_that_cannot_be_signed_writes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    // signer() signs for "example.com/log", not for this origin.
+    assert!(TileLog::create(&dir, Suite::Rfc6962Sha256, "example.com/other", signer()).is_err());
+    assert!(TileLog::create(&dir, Suite::Rfc6962Sha256, "bad origin", signer()).is_err());
+    assert!(!dir.exists(), "the refused log made its folder");
+    assert!(TileLog::create(&dir, Suite::Rfc6962Sha256, "example.com/log", signer()).is_ok());
+}

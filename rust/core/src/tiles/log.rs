@@ -95,7 +95,8 @@ impl TileLog<DirObjects> {
     /// Creates an empty log in the directory `dir` (which must not hold
     /// one) and publishes its size-0 checkpoint.
     pub fn create(dir: &Path, suite: Suite, origin: &str, format: Box<dyn CheckpointFormat>) -> Result<TileLog> {
-        check_origin(origin)?;
+        // Before the folders are made: a bad origin or key writes nothing.
+        check_new(suite, origin, &*format)?;
         if dir.join("checkpoint").exists() || dir.join(CONFIG).exists() {
             return Err(invalid(format!("{} already holds a log", dir.display())));
         }
@@ -147,10 +148,7 @@ impl<S: Objects> TileLog<S> {
         origin: &str,
         format: Box<dyn CheckpointFormat>,
     ) -> Result<TileLog<S>> {
-        check_origin(origin)?;
-        // Sign the empty tree first: a key that cannot sign for this origin
-        // fails before anything is written.
-        format.sign(origin, 0, &suite.empty_root())?;
+        check_new(suite, origin, &*format)?;
         for name in ["checkpoint", CONFIG] {
             if store.exists(name)? {
                 return Err(invalid(format!("the store already holds a log ({name})")));
@@ -356,11 +354,14 @@ impl<S: Objects> NodeSource for TileLog<S> {
     }
 }
 
-fn check_origin(origin: &str) -> Result<()> {
+/// Refuses a new log's origin or checkpoint format before anything is
+/// written: a malformed origin, or a key that cannot sign the empty tree
+/// for it.
+fn check_new(suite: Suite, origin: &str, format: &dyn CheckpointFormat) -> Result<()> {
     if origin.is_empty() || origin.contains(|c: char| c.is_whitespace() || c == '+' || c.is_control()) {
         return Err(invalid(format!("origin {origin:?} must be non-empty, without spaces, '+' or control characters")));
     }
-    Ok(())
+    format.sign(origin, 0, &suite.empty_root()).map(drop)
 }
 
 fn parse_config(data: &[u8]) -> Result<(Suite, String)> {
