@@ -212,6 +212,7 @@ class KtDirectory:
         vrf_key: BytesLike,
         *,
         create: bool = False,
+        reader: bool = False,
         reasonable_monitoring_window: int = 86_400_000,
         max_ahead: int = 60_000,
         max_behind: int = 86_400_000,
@@ -222,12 +223,18 @@ class KtDirectory:
     ) -> KtDirectory:
         """Opens the directory kept in the folder `path`, made there if `create` and the folder is missing or empty.
 
-        Every entry whose `publish` returned survives a crash (staged updates do not), and reopens as the same
-        log: same roots, signed heads and answers. The keys and options must be the ones it was created with
-        (ValueError otherwise). One process at a time may open it (StorageError). The folder and its files are
-        owner-only (an empty folder is made so); an existing directory whose folder other users can reach is
-        refused (StorageError naming the `chmod` that fixes it). Use as a context manager, or call `close()`.
+        Every entry whose `publish` returned survives a crash (staged updates are not acknowledged as durable and
+        do not), and reopens as the same log: same roots, signed heads and answers, reading a small head record
+        (no replay). The keys and options must be the ones it was created with (ValueError otherwise). One
+        publisher at a time may open it (StorageLockedError). With `reader=True`, a reader in any process: it
+        answers from the newest publication (each call looks for a newer one), never writes, takes no lock, and
+        any number may run beside the publisher. The folder and its files are owner-only (an empty folder is made
+        so); an existing directory whose folder other users can reach is refused (StorageError naming the `chmod`
+        that fixes it). Use as a context manager, or call `close()`.
         """
+    @property
+    def reader(self) -> bool:
+        """Whether this is a reader of another process's directory (`open(..., reader=True)`)."""
     @property
     def path(self) -> pathlib.Path | None:
         """The folder of a directory opened with `open`, else None."""

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import veritree
-from veritree import KtDirectory, Log, Map, StorageIOError
+from veritree import KtClient, KtDirectory, Log, Map, StorageIOError
 
 
 
@@ -60,6 +60,13 @@ def disk(tmp_path: Path) -> Iterator[SmallDisk]:
         subprocess.run(["umount", "-l", str(mount)], check=True)
 
 
+def _published(path: Path, d: KtDirectory) -> tuple[int, bytes, bytes, bytes]:
+    """What a directory publishes: its size, head and config files, and an answer (bytes of its files past
+    the published ends belong to no publication)."""
+    answer = d.search(KtClient(d.config).search_request(b"alice"))
+    return d.size, (path / "head").read_bytes(), (path / "config").read_bytes(), answer
+
+
 def _tree(path: Path) -> dict[str, bytes]:
     """Every file under `path` (but the filler and locks), by relative name."""
     return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*"))
@@ -71,14 +78,14 @@ def test_a_full_disk_fails_a_directory_publish_and_the_next_succeeds(disk: Small
     with KtDirectory.open(path, bytes(32), bytes([1] * 32), create=True) as d:
         d.stage(b"alice", b"a0")
         d.publish(1_000)
-        before = (d.size, _tree(path))
+        before = _published(path, d), sorted(_tree(path))
         for i in range(40):  # a record of ~45 KB: it needs new pages
             d.stage(b"user%d" % i, bytes(1024))
         disk.fill()
         for attempt in range(2):
             with pytest.raises(StorageIOError, match="No space"):
                 d.publish(2_000)
-            assert (d.size, _tree(path)) == before, f"attempt {attempt}: nothing half-applied"
+            assert (_published(path, d), sorted(_tree(path))) == before, f"attempt {attempt}: nothing half-applied"
             assert d.staged == 40, "the updates stay staged"
         disk.free()
         assert d.publish(2_000) == 1, "the same directory publishes once there is room"

@@ -26,6 +26,11 @@ def umask(mask: int) -> Iterator[None]:
         os.umask(old)
 
 
+kt_files = {"config", "head", "lock", "log/heads", "log/entries", "log/starts", "labels/records",
+            "labels/index-0", *(f"map/{n}" for n in ("branches", "cherries", "leaves", "versions"))}
+kt_dirs = {"map", "log", "labels"}
+
+
 def modes(root: Path) -> dict[str, int]:
     """The permission bits of `root` and everything under it, by relative name."""
     return {str(p.relative_to(root)): stat.S_IMODE(p.stat().st_mode) for p in [root, *root.rglob("*")]}
@@ -39,10 +44,11 @@ def test_a_directory_and_a_map_are_created_owner_only(tmp_path: Path, mask: int)
             d.publish(1_000)
         with Map.open(tmp_path / "map", create=True) as m:
             m.update([bytes(32)], [bytes(32)])
-    for store, names in [("kt", {"journal", "lock"}), ("map", {"journal", "lock", "branches", "cherries", "leaves"})]:
+    map_files = {"journal", "lock", "branches", "cherries", "leaves"}
+    for store, files, dirs in [("kt", kt_files, kt_dirs), ("map", map_files, set())]:
         found = modes(tmp_path / store)
         assert found.pop(".") == 0o700, store
-        assert found == dict.fromkeys(names, 0o600), store
+        assert found == {**dict.fromkeys(files, 0o600), **dict.fromkeys(dirs, 0o700)}, store
 
 
 def test_an_empty_folder_a_store_is_created_in_becomes_owner_only(tmp_path: Path) -> None:
@@ -84,7 +90,8 @@ def test_serve_keeps_its_data_folder_owner_only(tmp_path: Path, monkeypatch: pyt
     for data in (fresh, empty):
         found = modes(data)
         assert found.pop(".") == 0o700 and found.pop("log") == 0o700
-        assert found == {"signing.key": 0o600, "vrf.key": 0o600, "log/journal": 0o600, "log/lock": 0o600}
+        assert found == {"signing.key": 0o600, "vrf.key": 0o600, **{f"log/{f}": 0o600 for f in kt_files},
+                         **{f"log/{d}": 0o700 for d in kt_dirs}}
     # A folder that already holds keys and a journal, opened to others (as the finding had it): refused.
     fresh.rename(used)
     os.chmod(used, 0o755)

@@ -90,10 +90,14 @@ impl PyKtDirectory {
         PyKtDirectory { inner: Mutex::new(Some(directory)), path }
     }
 
-    /// Runs `f` on the directory (StorageError once it is closed).
+    /// Runs `f` on the directory (StorageError once it is closed); a reader
+    /// first moves to the newest publication.
     fn with<T>(&self, f: impl FnOnce(&mut Directory) -> veritree_core::Result<T>) -> veritree_core::Result<T> {
         match self.inner.lock().unwrap_or_else(PoisonError::into_inner).as_mut() {
-            Some(d) => f(d),
+            Some(d) => {
+                d.refresh()?;
+                f(d)
+            }
             None => Err(veritree_core::error::closed("the directory is closed")),
         }
     }
@@ -144,11 +148,17 @@ impl PyKtDirectory {
     /// Opens the directory kept in the folder `path`, created there if
     /// `create` is set and there is none (the folder must then be missing
     /// or empty). Every entry whose `publish` returned survives a crash;
-    /// staged updates do not. The keyword options and keys must be the
-    /// ones it was created with (ValueError otherwise); the keys are never
-    /// written. One process at a time may open it (StorageError).
+    /// staged updates are not acknowledged as durable and do not. The
+    /// keyword options and keys must be the ones it was created with
+    /// (ValueError otherwise); the keys are never written. One publisher at
+    /// a time may open it (StorageLockedError for a second).
+    ///
+    /// With `reader=True`, a reader in any process: it answers from the
+    /// newest publication (each call looks for a newer one), never writes
+    /// and takes no lock; any number may run beside the publisher.
     #[staticmethod]
-    #[pyo3(signature = (path, signing_key, vrf_key, *, create = false, reasonable_monitoring_window = 86_400_000,
+    #[pyo3(signature = (path, signing_key, vrf_key, *, create = false, reader = false,
+                        reasonable_monitoring_window = 86_400_000,
                         max_ahead = 60_000, max_behind = 86_400_000, maximum_lifetime = None, recent = 4,
                         auditor_public_key = None, max_auditor_lag = 3_600_000))]
     #[allow(clippy::too_many_arguments)] // the constructor's keyword options, and `create`
@@ -158,6 +168,7 @@ impl PyKtDirectory {
         signing_key: &Bound<'_, PyAny>,
         vrf_key: &Bound<'_, PyAny>,
         create: bool,
+        reader: bool,
         reasonable_monitoring_window: u64,
         max_ahead: u64,
         max_behind: u64,
@@ -175,8 +186,22 @@ impl PyKtDirectory {
             max_auditor_lag,
         };
         let (config, signing, vrf) = options.configure(signing_key, vrf_key)?;
-        let d = py.detach(|| Directory::open(&path, config, signing, vrf, recent, create)).py()?;
+        if create && reader {
+            return Err(pyo3::exceptions::PyValueError::new_err("a reader cannot create a directory"));
+        }
+        let d = py
+            .detach(|| match reader {
+                true => Directory::open_reader(&path, config, signing, vrf, recent),
+                false => Directory::open(&path, config, signing, vrf, recent, create),
+            })
+            .py()?;
         Ok(Self::wrap(d, Some(path)))
+    }
+
+    /// Whether this is a reader (`KtDirectory.open(..., reader=True)`).
+    #[getter]
+    fn reader(&self) -> PyResult<bool> {
+        self.with(|d| Ok(d.is_reader())).py()
     }
 
     /// The folder of a directory opened with `KtDirectory.open`, else None.
@@ -228,13 +253,13 @@ impl PyKtDirectory {
     /// The greatest published version of `label`, or None.
     fn greatest_version(&self, label: &Bound<'_, PyAny>) -> PyResult<Option<u32>> {
         let label = convert::bytes_of(label, "label")?;
-        self.with(|d| Ok(d.greatest_version(&label))).py()
+        self.with(|d| d.greatest_version(&label)).py()
     }
 
     /// The value of the greatest published version of `label`, or None.
     fn value<'py>(&self, py: Python<'py>, label: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyBytes>>> {
         let label = convert::bytes_of(label, "label")?;
-        let value = self.with(|d| Ok(d.value(&label).map(<[u8]>::to_vec))).py()?;
+        let value = self.with(|d| d.value(&label)).py()?;
         Ok(value.map(|v| PyBytes::new(py, &v)))
     }
 

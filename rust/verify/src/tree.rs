@@ -65,47 +65,93 @@ pub fn fold_heads<H: NodeHasher + ?Sized>(hasher: &H, heads: &[(Hash, u64)]) -> 
 /// hash, level by level: `levels[k][i]` heads the leaves `[i·2^k, (i+1)·2^k)`.
 /// (The in-memory log of `veritree-core` keeps the same levels, built a
 /// batch at a time in parallel.)
-pub struct Levels<H> {
+pub struct Levels<H, S = Vec<Vec<Hash>>> {
     hasher: H,
-    levels: Vec<Vec<Hash>>,
+    store: S,
+}
+
+/// Where [`Levels`] keeps its heads: in memory (`levels[k][i]`), or in a
+/// file the server crate maps.
+pub trait HeadStore {
+    /// Leaves held.
+    fn leaves(&self) -> u64;
+    /// Head `index` of level `level` (one the store holds).
+    fn get(&self, level: usize, index: u64) -> Hash;
+    /// Appends the heads a new leaf completes: `heads[k]` is its level-`k`
+    /// head (`heads[0]` the leaf).
+    fn append(&mut self, heads: &[Hash]) -> Result<()>;
+}
+
+impl HeadStore for Vec<Vec<Hash>> {
+    fn leaves(&self) -> u64 {
+        self.first().map_or(0, |l| l.len() as u64)
+    }
+
+    fn get(&self, level: usize, index: u64) -> Hash {
+        self[level][index as usize]
+    }
+
+    fn append(&mut self, heads: &[Hash]) -> Result<()> {
+        if self.len() < heads.len() {
+            self.resize(heads.len(), Vec::new());
+        }
+        for (level, h) in self.iter_mut().zip(heads) {
+            level.push(*h);
+        }
+        Ok(())
+    }
 }
 
 impl<H: NodeHasher> Levels<H> {
     pub fn new(hasher: H) -> Levels<H> {
-        Levels { hasher, levels: Vec::new() }
+        Levels { hasher, store: Vec::new() }
+    }
+
+    /// Appends a leaf hash, completing the subtrees it closes.
+    pub fn push(&mut self, leaf: Hash) {
+        self.try_push(leaf).expect("memory takes every head");
+    }
+}
+
+impl<H: NodeHasher, S: HeadStore> Levels<H, S> {
+    /// Levels kept in `store`.
+    pub fn over(hasher: H, store: S) -> Levels<H, S> {
+        Levels { hasher, store }
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    pub fn store_mut(&mut self) -> &mut S {
+        &mut self.store
     }
 
     pub fn len(&self) -> u64 {
-        self.levels.first().map_or(0, |l| l.len() as u64)
+        self.store.leaves()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    /// Appends a leaf hash, completing the subtrees it closes.
-    pub fn push(&mut self, leaf: Hash) {
-        if self.levels.is_empty() {
-            self.levels.push(Vec::new());
+    /// Appends a leaf hash and the heads of the subtrees it closes.
+    pub fn try_push(&mut self, leaf: Hash) -> Result<()> {
+        let index = self.len();
+        let mut heads = vec![leaf];
+        // Leaf `index` closes one subtree per trailing one bit of its index.
+        for k in 0..index.trailing_ones() as usize {
+            let left = self.store.get(k, (index >> k) - 1);
+            heads.push(self.hasher.parent(&left, &heads[k], 1 << k, 1 << k));
         }
-        self.levels[0].push(leaf);
-        let mut k = 0;
-        while self.levels[k].len().is_multiple_of(2) {
-            let l = &self.levels[k];
-            let h = self.hasher.parent(&l[l.len() - 2], &l[l.len() - 1], 1 << k, 1 << k);
-            if self.levels.len() == k + 1 {
-                self.levels.push(Vec::new());
-            }
-            self.levels[k + 1].push(h);
-            k += 1;
-        }
+        self.store.append(&heads)
     }
 
     /// The head of the complete subtree `[start, start + size)` (`size` a
     /// power of two dividing `start`, within the tree).
     pub fn head(&self, start: u64, size: u64) -> Hash {
         let k = size.trailing_zeros() as usize;
-        self.levels[k][(start >> k) as usize]
+        self.store.get(k, start >> k)
     }
 
     /// The heads of the full subtrees of the first `n` leaves.

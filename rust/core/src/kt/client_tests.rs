@@ -149,7 +149,7 @@ fn owner_monitoring_reports_completion_and_expiry() {
         let req = c.update_request(b"user2", &[]).unwrap();
         c.verify_update(&req, &resp, now(&d)).unwrap();
     }
-    assert_eq!(c.owned()[&b"user2"[..]].greatest, d.greatest_version(b"user2"));
+    assert_eq!(c.owned()[&b"user2"[..]].greatest, d.greatest_version(b"user2").unwrap());
     // Other labels only: monitoring completes in a few rounds.
     for i in 60..150 {
         d.stage(format!("other{i}").as_bytes(), b"k").unwrap();

@@ -1,8 +1,10 @@
 //! The Transparency Log's side: labels and their versions, staged updates
 //! published as log entries (one prefix-tree version each, many labels per
 //! entry), and answers to search, monitoring and distinguished-head
-//! requests, each with the proof the algorithms record. In memory, or kept
-//! on disk by a journal ([`super::journal`]).
+//! requests, each with the proof the algorithms record. Its data is a
+//! [`Store`]: in memory, or in files that a publisher and any number of
+//! reader processes share. (A directory of the first on-disk format, a
+//! journal replayed into memory on opening, [`super::journal`], still opens.)
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
@@ -16,22 +18,24 @@ use super::algorithms::{Params, Walker};
 use super::auditor::{AuditorUpdate, EMPTY_PROOF, MAX_ADDED};
 use super::combined::CombinedTreeProof;
 use super::commitment::{commitment, search_key, update_value, OPENING_LEN};
-use super::journal::{auditor_head_record, entry_record, Added, Journal, Record};
+use super::journal::{auditor_head_record, check_stored, entry_record, Added, Journal, Record};
 use super::ladder;
-use super::log_tree::{LogEntry, LogTree};
+use super::log_tree::LogEntry;
 use super::messages::{
     DistinguishedRequest, FullTreeHead, LadderStep, MonitorRequest, OwnerInitRequest, OwnerInitResponse,
     OwnerMonitorRequest, ProofResponse, SearchRequest, SearchResponse, UpdateRequest, UpdateResponse,
 };
 use super::recorder::{Recorder, SearchKeys};
 use super::search_tree::path_to;
+use super::store::labels::{New, Version};
+use super::store::Store;
 use super::tree_head::{AuditorTreeHead, Configuration, Mode, SignedHead, TreeHead};
 use super::wire::Reader;
 use crate::error::{damaged, invalid, Error, Result};
-use crate::map::{Key, Map, MapSuite};
+use crate::map::{Access, Key};
 use crate::storage::Records;
 use crate::suite::Hash;
-use crate::vrf::{VrfSecretKey, PROOF_LEN};
+use crate::vrf::VrfSecretKey;
 
 /// The algorithms report what the server's own data cannot prove (say, a
 /// version that has expired) as a failed verification; to the server it is
@@ -46,15 +50,9 @@ fn refused(e: Error) -> Error {
 /// Most ladders one owner monitoring response gives; the owner asks again.
 const OWNER_LADDERS: usize = 16;
 
-/// One version of a label.
-struct Version {
-    key: Key,
-    proof: [u8; PROOF_LEN],
-    commitment: Hash,
-    opening: [u8; OPENING_LEN],
-    value: Vec<u8>,
-    /// The log entry that added it.
-    position: u64,
+/// The commitment of `v`, a version of `label`.
+fn commitment_of(label: &[u8], v: &Version) -> Result<Hash> {
+    commitment(&v.opening, label, v.version, &update_value(&v.value)?)
 }
 
 /// A key directory's log: the combined tree and everything needed to prove
@@ -63,22 +61,18 @@ pub struct Directory {
     config: Configuration,
     signing: SigningKey,
     vrf: VrfSecretKey,
-    log: LogTree,
-    entries: Vec<LogEntry>,
-    /// Prefix tree version `x + 1` belongs to log entry `x`.
-    map: Map,
-    labels: HashMap<Vec<u8>, Vec<Version>>,
+    /// The log, the prefix trees (version `x + 1` belongs to log entry
+    /// `x`) and the labels.
+    store: Store,
     staged: Vec<(Vec<u8>, Vec<u8>)>,
     /// Versions staged per label.
     staged_count: HashMap<Vec<u8>, u32>,
     head: Option<TreeHead>,
     /// How many of the rightmost distinguished entries count as recent.
     recent: usize,
-    /// Third-party auditing: each entry's added leaves, sorted, for its
-    /// `AuditorUpdate`, and the newest auditor head received.
-    added: Vec<Vec<(Key, Hash)>>,
+    /// Third-party auditing: the newest auditor head received.
     auditor_head: Option<AuditorTreeHead>,
-    /// Where an on-disk directory journals what it publishes.
+    /// Where a directory of the first on-disk format journals what it publishes.
     journal: Option<Journal>,
 }
 
@@ -86,6 +80,16 @@ impl Directory {
     /// An empty directory. `config` must carry the public halves of
     /// `signing` and `vrf`.
     pub fn new(config: Configuration, signing: SigningKey, vrf: VrfSecretKey, recent: usize) -> Result<Directory> {
+        Directory::over(Store::memory()?, config, signing, vrf, recent)
+    }
+
+    fn over(
+        store: Store,
+        config: Configuration,
+        signing: SigningKey,
+        vrf: VrfSecretKey,
+        recent: usize,
+    ) -> Result<Directory> {
         if config.signature_public_key != signing.verifying_key().as_bytes() {
             return Err(invalid("the configuration's signature key is not the signing key's"));
         }
@@ -102,25 +106,100 @@ impl Directory {
             config,
             signing,
             vrf,
-            log: LogTree::default(),
-            entries: Vec::new(),
-            map: Map::new(MapSuite::KeytransSha256),
-            labels: HashMap::new(),
+            store,
             staged: Vec::new(),
             staged_count: HashMap::new(),
             head: None,
             recent,
-            added: Vec::new(),
             auditor_head: None,
             journal: None,
         })
     }
 
-    /// The directory kept in the folder `path`: reopened with every entry
-    /// whose `publish` returned, or created there if `create` is set and
-    /// there is none. `config` and `recent` must be the ones it was created
-    /// with; the keys are never stored.
+    /// The directory kept in the folder `path` by its one publisher (a
+    /// second gets a `Locked` error), reopened at its last publication, or
+    /// created there if `create` is set and there is none. `config` and
+    /// `recent` must be the ones it was created with; the keys are never
+    /// stored. A folder of the first on-disk format (a journal) opens too.
     pub fn open(
+        path: &Path,
+        config: Configuration,
+        signing: SigningKey,
+        vrf: VrfSecretKey,
+        recent: usize,
+        create: bool,
+    ) -> Result<Directory> {
+        if Journal::exists(path) {
+            return Directory::open_journal(path, config, signing, vrf, recent, false);
+        }
+        let store = if !Store::exists(path) && create {
+            Store::create(path, &config.to_bytes()?, recent as u64)?
+        } else {
+            Directory::open_store(path, &config, recent, Access::Writer)?
+        };
+        let mut d = Directory::over(store, config, signing, vrf, recent)?;
+        d.take_published()?;
+        Ok(d)
+    }
+
+    /// A reader of the directory kept in `path`, which its publisher (any
+    /// process) writes: it answers from the newest publication it read
+    /// (see [`Self::refresh`]), never writes and takes no lock.
+    pub fn open_reader(
+        path: &Path,
+        config: Configuration,
+        signing: SigningKey,
+        vrf: VrfSecretKey,
+        recent: usize,
+    ) -> Result<Directory> {
+        let store = Directory::open_store(path, &config, recent, Access::Reader)?;
+        let mut d = Directory::over(store, config, signing, vrf, recent)?;
+        d.take_published()?;
+        Ok(d)
+    }
+
+    fn open_store(path: &Path, config: &Configuration, recent: usize, access: Access) -> Result<Store> {
+        let (store, stored) = Store::open(path, access)?;
+        let parsed = Configuration::from_bytes(&stored.config).map_err(|e| damaged(format!("its config: {e}")))?;
+        check_stored(&parsed, stored.recent, &format!("at {}", path.display()), config, recent)?;
+        Ok(store)
+    }
+
+    /// Takes the store's published state: its auditor head, and the tree
+    /// head signed.
+    fn take_published(&mut self) -> Result<()> {
+        self.auditor_head = match self.store.auditor_head() {
+            Some(h) => Some(AuditorTreeHead::decode(&mut Reader::new(h, "AuditorTreeHead"))?),
+            None => None,
+        };
+        self.head = None;
+        if self.size() > 0 {
+            self.sign_head()?;
+        }
+        Ok(())
+    }
+
+    /// A reader moves to the newest publication, if there is one it has
+    /// not read; returns whether it moved. (The publisher is always at
+    /// its newest: nothing happens.)
+    pub fn refresh(&mut self) -> Result<bool> {
+        if !self.store.refresh()? {
+            return Ok(false);
+        }
+        self.take_published()?;
+        Ok(true)
+    }
+
+    /// Whether this is a reader of another process's directory.
+    pub fn is_reader(&self) -> bool {
+        self.store.is_reader()
+    }
+
+    /// The directory of the first on-disk format kept in the folder `path`
+    /// (a journal replayed into memory): reopened with every entry whose
+    /// `publish` returned, or created there if `create` is set and there is
+    /// none.
+    pub fn open_journal(
         path: &Path,
         config: Configuration,
         signing: SigningKey,
@@ -170,7 +249,7 @@ impl Directory {
 
     /// The folder of an on-disk directory.
     pub fn path(&self) -> Option<&Path> {
-        self.journal.as_ref().and_then(Journal::dir)
+        self.store.path().or_else(|| self.journal.as_ref().and_then(Journal::dir))
     }
 
     /// Redoes a journal record (no VRF, no signature: the caller signs the
@@ -182,13 +261,13 @@ impl Directory {
                 if previous_root != self.root()? {
                     return Err(invalid("the log's root before the entry is not the recorded one"));
                 }
-                let versions = self.number(added.iter().map(|a| a.label.as_slice()));
+                let versions = self.number(added.iter().map(|a| a.label.as_slice()))?;
                 let commitments = Self::commitments(&added, &versions)?;
-                self.apply(timestamp, added, commitments)
+                self.apply(timestamp, &added, &versions, &commitments)
             }
             Record::AuditorHead(head) => {
                 self.auditor_head = Some(self.check_auditor_head(&head)?);
-                Ok(())
+                self.store.commit(0, Some(head))
             }
         }
     }
@@ -204,32 +283,41 @@ impl Directory {
 
     /// Log entries published so far.
     pub fn size(&self) -> u64 {
-        self.entries.len() as u64
+        self.store.size()
     }
 
     /// The published log entries.
     pub fn entries(&self) -> &[LogEntry] {
-        &self.entries
+        self.store.entries()
     }
 
     /// The greatest version of `label` (published), if any.
-    pub fn greatest_version(&self, label: &[u8]) -> Option<u32> {
-        self.labels.get(label).map(|v| v.len() as u32 - 1)
+    pub fn greatest_version(&self, label: &[u8]) -> Result<Option<u32>> {
+        Ok(self.store.labels.count(label)?.checked_sub(1))
     }
 
     /// The value of the greatest published version of `label`, if any: what
     /// a service checks a new version against before staging it.
-    pub fn value(&self, label: &[u8]) -> Option<&[u8]> {
-        self.labels.get(label).and_then(|v| v.last()).map(|v| v.value.as_slice())
+    pub fn value(&self, label: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(self.store.labels.versions(label)?.pop().map(|v| v.value))
+    }
+
+    /// Refuses writes to a reader.
+    fn writable(&self) -> Result<()> {
+        if self.is_reader() {
+            return Err(invalid("a reader of the directory does not publish: its publisher does"));
+        }
+        Ok(())
     }
 
     /// Queues a new version of `label` for the next log entry; returns the
     /// version it will have.
     pub fn stage(&mut self, label: &[u8], value: &[u8]) -> Result<u32> {
+        self.writable()?;
         if label.len() > 255 {
             return Err(invalid("a label is at most 255 bytes"));
         }
-        let published = self.labels.get(label).map_or(0, Vec::len) as u64;
+        let published = u64::from(self.store.labels.count(label)?);
         let queued = self.staged_count.get(label).copied().unwrap_or(0);
         let version = u32::try_from(published + u64::from(queued))
             .ok()
@@ -245,7 +333,7 @@ impl Directory {
     }
 
     fn check_timestamp(&self, timestamp: u64) -> Result<()> {
-        if self.entries.last().is_some_and(|e| timestamp < e.timestamp) {
+        if self.entries().last().is_some_and(|e| timestamp < e.timestamp) {
             return Err(invalid("a log entry's timestamp cannot be older than the one before it"));
         }
         Ok(())
@@ -261,6 +349,7 @@ impl Directory {
     /// the versions `stage` returned still hold): with an auditor, entries
     /// made before the error stay published.
     pub fn publish(&mut self, timestamp: u64) -> Result<u64> {
+        self.writable()?;
         self.check_timestamp(timestamp)?;
         let per_entry = if self.auditing() { MAX_ADDED } else { usize::MAX };
         loop {
@@ -294,7 +383,7 @@ impl Directory {
             journal.writable()?;
         }
         let batch = &self.staged[..n];
-        let versions = self.number(batch.iter().map(|(l, _)| l.as_slice()));
+        let versions = self.number(batch.iter().map(|(l, _)| l.as_slice()))?;
         // The VRF dominates publishing: every core evaluates it.
         let added: Vec<Added> = batch
             .par_iter()
@@ -312,7 +401,7 @@ impl Directory {
         if let Some(journal) = &mut self.journal {
             journal.append(&entry_record(timestamp, &previous_root, &added)?)?;
         }
-        let applied = self.apply(timestamp, added, commitments).and_then(|()| self.sign_head());
+        let applied = self.apply(timestamp, &added, &versions, &commitments).and_then(|()| self.sign_head());
         if let (Err(e), Some(journal)) = (&applied, &mut self.journal) {
             journal
                 .poison(format!("log entry {position} is journaled but was not applied ({e}); reopen the directory"));
@@ -322,13 +411,16 @@ impl Directory {
 
     /// The version numbers a batch of updates to `labels` takes: each
     /// label's next ones after its published versions, in order.
-    fn number<'a>(&self, labels: impl Iterator<Item = &'a [u8]>) -> Vec<u32> {
+    fn number<'a>(&self, labels: impl Iterator<Item = &'a [u8]>) -> Result<Vec<u32>> {
         let mut next: HashMap<&[u8], u32> = HashMap::new();
         labels
             .map(|l| {
-                let n = next.entry(l).or_insert_with(|| self.labels.get(l).map_or(0, |v| v.len() as u32));
+                let n = match next.entry(l) {
+                    Entry::Occupied(n) => n.into_mut(),
+                    Entry::Vacant(n) => n.insert(self.store.labels.count(l)?),
+                };
                 *n += 1;
-                *n - 1
+                Ok(*n - 1)
             })
             .collect()
     }
@@ -346,35 +438,45 @@ impl Directory {
     fn root(&self) -> Result<Hash> {
         match self.size() {
             0 => Ok([0; 32]),
-            n => self.log.root(n),
+            n => self.store.log.root(n),
         }
     }
 
-    /// Adds a log entry at `timestamp` holding `added`, with their
-    /// commitments, to memory. A failed prefix-tree update changes nothing.
-    fn apply(&mut self, timestamp: u64, added: Vec<Added>, commitments: Vec<Hash>) -> Result<()> {
+    /// Adds a log entry at `timestamp` holding `added` (versions
+    /// `versions`, with their commitments) and publishes it: durable on disk
+    /// when this returns. A failure changes nothing.
+    fn apply(&mut self, timestamp: u64, added: &[Added], versions: &[u32], commitments: &[Hash]) -> Result<()> {
         let position = self.size();
         let keys: Vec<Key> = added.iter().map(|a| a.key).collect();
-        let map_version = self.map.update(&keys, &commitments)?;
-        debug_assert_eq!(map_version, position + 1);
-        let entry = LogEntry { timestamp, prefix_root: self.map.root(None)? };
-        self.log.push(entry.leaf_value());
-        self.entries.push(entry);
-        if self.auditing() {
-            let mut leaves: Vec<(Key, Hash)> = keys.into_iter().zip(commitments.iter().copied()).collect();
-            leaves.sort_unstable_by_key(|a| a.0);
-            self.added.push(leaves);
+        let new: Vec<New<'_>> = added
+            .iter()
+            .zip(versions)
+            .map(|(a, &version)| New {
+                label: &a.label,
+                version,
+                key: a.key,
+                proof: a.proof,
+                opening: a.opening,
+                value: &a.value,
+                position,
+            })
+            .collect();
+        self.store.add(timestamp, &keys, commitments, &new)?;
+        let pruned = self.prune_expired(timestamp);
+        let fresh = versions.iter().filter(|&&v| v == 0).count() as u64;
+        let auditor = self.store.auditor_head().map(<[u8]>::to_vec);
+        match pruned {
+            Ok(()) => self.store.commit(fresh, auditor),
+            Err(e) => {
+                self.store.reset()?;
+                Err(e)
+            }
         }
-        for (a, commitment) in added.into_iter().zip(commitments) {
-            let v = Version { key: a.key, proof: a.proof, commitment, opening: a.opening, value: a.value, position };
-            self.labels.entry(a.label).or_default().push(v);
-        }
-        self.prune_expired(timestamp)
     }
 
     fn sign_head(&mut self) -> Result<()> {
         let n = self.size();
-        self.head = Some(TreeHead::sign(&self.signing, &self.config, n, &self.log.root(n)?)?);
+        self.head = Some(TreeHead::sign(&self.signing, &self.config, n, &self.store.log.root(n)?)?);
         Ok(())
     }
 
@@ -385,18 +487,18 @@ impl Directory {
     /// its new leaves absent from it.
     fn prune_expired(&mut self, newest: u64) -> Result<()> {
         let Some(lifetime) = self.config.maximum_lifetime else { return Ok(()) };
-        let first_live = self.entries.partition_point(|e| newest.saturating_sub(e.timestamp) >= lifetime) as u64;
+        let first_live = self.entries().partition_point(|e| newest.saturating_sub(e.timestamp) >= lifetime) as u64;
         // Entry x's tree is map version x + 1.
-        self.map.prune(if self.auditing() { first_live } else { first_live + 1 })
+        self.store.map.prune(if self.auditing() { first_live } else { first_live + 1 })
     }
 
     /// The oldest log entry whose prefix tree is still kept.
     pub fn oldest_tree(&self) -> u64 {
-        self.map.oldest_version().saturating_sub(1)
+        self.store.map.oldest_version().saturating_sub(1)
     }
 
     fn params(&self) -> Result<Params> {
-        if self.entries.is_empty() {
+        if self.size() == 0 {
             return Err(invalid("the log has no entries yet"));
         }
         let c = &self.config;
@@ -405,16 +507,25 @@ impl Directory {
 
     /// The `AuditorUpdate` of entry `x`, for the third-party auditor.
     pub fn auditor_update(&self, x: u64) -> Result<Vec<u8>> {
-        let added = self.added.get(x as usize).ok_or_else(|| {
-            invalid(format!("no auditor update for entry {x} (auditing mode, {} entries)", self.added.len()))
-        })?;
+        if !self.auditing() || x >= self.size() {
+            return Err(invalid(format!("no auditor update for entry {x} (auditing mode, {} entries)", self.size())));
+        }
+        let (start, end) = self.store.records_of(x);
+        let mut added = self
+            .store
+            .labels
+            .between(start, end)?
+            .into_iter()
+            .map(|(label, v)| Ok((v.key, commitment_of(&label, &v)?)))
+            .collect::<Result<Vec<(Key, Hash)>>>()?;
+        added.sort_unstable_by_key(|a| a.0);
         let proof = if added.is_empty() {
             EMPTY_PROOF.to_vec()
         } else {
             let keys: Vec<Key> = added.iter().map(|a| a.0).collect();
-            self.map.prove(&keys, Some(x))?
+            self.store.map.prove(&keys, Some(x))?
         };
-        AuditorUpdate { timestamp: self.entries[x as usize].timestamp, added: added.clone(), proof }.to_bytes()
+        AuditorUpdate { timestamp: self.entries()[x as usize].timestamp, added, proof }.to_bytes()
     }
 
     /// Takes the auditor's signed head (an encoded `AuditorTreeHead`) to
@@ -425,9 +536,11 @@ impl Directory {
         if self.auditor_head.as_ref() == Some(&parsed) {
             return Ok(());
         }
+        self.writable()?;
         if let Some(journal) = &mut self.journal {
             journal.append(&auditor_head_record(head)?)?;
         }
+        self.store.commit(0, Some(head.to_vec()))?;
         self.auditor_head = Some(parsed);
         Ok(())
     }
@@ -441,10 +554,10 @@ impl Directory {
         if n == 0 || n > self.size() || self.auditor_head.as_ref().is_some_and(|h| n < h.tree_size) {
             return Err(invalid(format!("an auditor head of {n} entries does not fit a log of {}", self.size())));
         }
-        if self.entries[n as usize - 1].timestamp != head.timestamp {
+        if self.entries()[n as usize - 1].timestamp != head.timestamp {
             return Err(invalid("the auditor head's timestamp is not its last entry's"));
         }
-        head.verify(&self.config, &self.log.root(n)?)?;
+        head.verify(&self.config, &self.store.log.root(n)?)?;
         Ok(head)
     }
 
@@ -454,7 +567,7 @@ impl Directory {
         let head = self.head.as_ref().ok_or_else(|| invalid("the log has no entries yet"))?;
         Ok(SignedHead {
             tree_size: head.tree_size,
-            root: self.log.root(head.tree_size)?,
+            root: self.store.log.root(head.tree_size)?,
             signature: head.signature.clone(),
         })
     }
@@ -487,11 +600,17 @@ impl Directory {
 
     /// The search key of any version of `label` (computed for versions
     /// that do not exist).
-    fn key_of(&self, label: &[u8], version: u32) -> Result<Key> {
-        match self.labels.get(label).and_then(|vs| vs.get(version as usize)) {
+    fn key_of(&self, versions: &[Version], label: &[u8], version: u32) -> Result<Key> {
+        match versions.get(version as usize) {
             Some(v) => Ok(v.key),
             None => Ok(search_key(&self.vrf, label, version)?.0),
         }
+    }
+
+    /// The published versions of `label`, oldest first: none for a label
+    /// the log does not hold.
+    fn versions(&self, label: &[u8]) -> Result<Vec<Version>> {
+        self.store.labels.versions(label)
     }
 
     /// Runs `algorithm` for a user who saw `last` entries, after updating
@@ -504,7 +623,8 @@ impl Directory {
         algorithm: impl FnOnce(&mut Walker<'_>) -> Result<T>,
     ) -> Result<(T, CombinedTreeProof)> {
         let params = self.params()?;
-        let mut rec = Recorder::new(&self.log, &self.entries, &self.map, params.n, last, keys, Self::also(head));
+        let s = &self.store;
+        let mut rec = Recorder::new(&s.log, s.entries(), &s.map, params.n, last, keys, Self::also(head));
         let mut w = Walker::new(&mut rec, params);
         w.update_view(last)?;
         let out = algorithm(&mut w).map_err(refused)?;
@@ -515,8 +635,8 @@ impl Directory {
     pub fn search(&self, request: &[u8]) -> Result<Vec<u8>> {
         let req = SearchRequest::from_bytes(request)?;
         let full_tree_head = self.full_tree_head(req.last)?;
-        let versions = self.labels.get(&req.label).ok_or_else(|| invalid("no such label"))?;
-        let greatest = versions.len() as u32 - 1;
+        let versions = self.versions(&req.label)?;
+        let greatest = (versions.len() as u32).checked_sub(1).ok_or_else(|| invalid("no such label"))?;
         let t = req.version.unwrap_or(greatest);
         let target = versions.get(t as usize).ok_or_else(|| invalid(format!("the label has no version {t}")))?;
         // Every lookup of either search is a version of this ladder: the
@@ -525,7 +645,10 @@ impl Directory {
             .into_iter()
             .map(|v| {
                 Ok(match versions.get(v as usize) {
-                    Some(s) => (v, s.key, LadderStep { proof: s.proof, commitment: (v != t).then_some(s.commitment) }),
+                    Some(s) => {
+                        let commitment = if v != t { Some(commitment_of(&req.label, s)?) } else { None };
+                        (v, s.key, LadderStep { proof: s.proof, commitment })
+                    }
                     None => {
                         let (key, proof) = search_key(&self.vrf, &req.label, v)?;
                         (v, key, LadderStep { proof, commitment: None })
@@ -535,7 +658,7 @@ impl Directory {
             .collect::<Result<_>>()?;
         let keys = |v: u32| match ladder.iter().find(|l| l.0 == v) {
             Some(l) => Ok(l.1),
-            None => self.key_of(&req.label, v),
+            None => self.key_of(&versions, &req.label, v),
         };
         let (_, search) = self.record(req.last, Some(&keys), &full_tree_head, |w| match req.version {
             None => w.greatest_version(t),
@@ -557,9 +680,12 @@ impl Directory {
         let req = MonitorRequest::from_bytes(request)?;
         let params = self.params()?;
         let full_tree_head = self.full_tree_head(req.last)?;
-        let versions = self.labels.get(&req.label).ok_or_else(|| invalid("no such label"))?;
-        self.check_monitor_map(versions, &req.entries, params.n)?;
-        let keys = |v: u32| self.key_of(&req.label, v);
+        let versions = self.versions(&req.label)?;
+        if versions.is_empty() {
+            return Err(invalid("no such label"));
+        }
+        self.check_monitor_map(&versions, &req.entries, params.n)?;
+        let keys = |v: u32| self.key_of(&versions, &req.label, v);
         let mut map = req.entries.iter().copied().collect();
         let (_, proof) = self.record(req.last, Some(&keys), &full_tree_head, |w| w.contact_monitor(&mut map))?;
         ProofResponse { full_tree_head, proof }.to_bytes()
@@ -596,11 +722,11 @@ impl Directory {
     pub fn owner_init(&self, request: &[u8]) -> Result<Vec<u8>> {
         let req = OwnerInitRequest::from_bytes(request)?;
         let full_tree_head = self.full_tree_head(req.last)?;
-        let versions = self.labels.get(&req.label).map_or(&[][..], Vec::as_slice);
-        let keys = |v: u32| self.key_of(&req.label, v);
+        let versions = self.versions(&req.label)?;
+        let keys = |v: u32| self.key_of(&versions, &req.label, v);
         let (greatest, init) = self.record(req.last, Some(&keys), &full_tree_head, |w| {
             let entries = w.owner_entries(req.start)?;
-            let greatest: Vec<u32> = entries.iter().map_while(|&x| Self::greatest_at(versions, x)).collect();
+            let greatest: Vec<u32> = entries.iter().map_while(|&x| Self::greatest_at(&versions, x)).collect();
             w.owner_init(req.start, &greatest)?;
             Ok(greatest)
         })?;
@@ -612,7 +738,7 @@ impl Directory {
             .into_iter()
             .map(|v| {
                 Ok(match versions.get(v as usize).filter(|_| newest.is_some_and(|g| v <= g)) {
-                    Some(s) => LadderStep { proof: s.proof, commitment: Some(s.commitment) },
+                    Some(s) => LadderStep { proof: s.proof, commitment: Some(commitment_of(&req.label, s)?) },
                     None => LadderStep { proof: search_key(&self.vrf, &req.label, v)?.1, commitment: None },
                 })
             })
@@ -628,22 +754,22 @@ impl Directory {
         let req = OwnerMonitorRequest::from_bytes(request)?;
         let params = self.params()?;
         let full_tree_head = self.full_tree_head(req.last)?;
-        let versions = self.labels.get(&req.label).map_or(&[][..], Vec::as_slice);
-        self.check_monitor_map(versions, &req.entries, params.n)?;
+        let versions = self.versions(&req.label)?;
+        self.check_monitor_map(&versions, &req.entries, params.n)?;
         if req.start >= params.n {
             return Err(invalid(format!("start {} is past the log's {} entries", req.start, params.n)));
         }
         let greatest = (versions.len() as u32).checked_sub(1);
-        let at_start = Self::greatest_at(versions, req.start);
+        let at_start = Self::greatest_at(&versions, req.start);
         if req.greatest_version > greatest || at_start > req.greatest_version {
             return Err(invalid("greatest_version does not fit the label's versions"));
         }
-        let keys = |v: u32| self.key_of(&req.label, v);
-        let expected = |x: u64| Self::greatest_at(versions, x).min(req.greatest_version);
+        let keys = |v: u32| self.key_of(&versions, &req.label, v);
+        let expected = |x: u64| Self::greatest_at(&versions, x).min(req.greatest_version);
         let mut ladders = 0;
         let mut stop = |x: u64| {
             ladders += 1;
-            ladders > OWNER_LADDERS || Self::greatest_at(versions, x) > req.greatest_version
+            ladders > OWNER_LADDERS || Self::greatest_at(&versions, x) > req.greatest_version
         };
         let mut map = req.entries.iter().copied().collect();
         let (_, proof) = self.record(req.last, Some(&keys), &full_tree_head, |w| {
@@ -664,7 +790,7 @@ impl Directory {
     /// are then disregarded, as the draft says).
     pub fn update(&mut self, request: &[u8]) -> Result<Option<Vec<u8>>> {
         let req = UpdateRequest::from_bytes(request)?;
-        let greatest = self.greatest_version(&req.label);
+        let greatest = self.greatest_version(&req.label)?;
         let pending = self.staged_count.get(&req.label).copied().unwrap_or(0);
         if req.greatest_version > greatest {
             return Err(invalid("no version of the label is that great"));
@@ -692,7 +818,7 @@ impl Directory {
 
     fn answer_update(&self, req: &UpdateRequest) -> Result<Vec<u8>> {
         let full_tree_head = self.full_tree_head(req.last)?;
-        let versions = self.labels.get(&req.label).map_or(&[][..], Vec::as_slice);
+        let versions = self.versions(&req.label)?;
         let next = req.greatest_version.map_or(0, |g| g as usize + 1);
         let p = versions[next].position;
         let new: Vec<u32> =
@@ -712,13 +838,16 @@ impl Directory {
                 Ok(match versions.get(v as usize) {
                     Some(s) => LadderStep {
                         proof: s.proof,
-                        commitment: req.greatest_version.is_some_and(|g| v < g).then_some(s.commitment),
+                        commitment: match req.greatest_version.is_some_and(|g| v < g) {
+                            true => Some(commitment_of(&req.label, s)?),
+                            false => None,
+                        },
                     },
                     None => LadderStep { proof: search_key(&self.vrf, &req.label, v)?.1, commitment: None },
                 })
             })
             .collect::<Result<_>>()?;
-        let keys = |v: u32| self.key_of(&req.label, v);
+        let keys = |v: u32| self.key_of(&versions, &req.label, v);
         let (_, update) = self.record(req.last, Some(&keys), &full_tree_head, |w| {
             w.update_label(p, req.greatest_version, settled, &new)
         })?;

@@ -161,6 +161,11 @@ impl Journal {
     /// is none (then `dir` must be missing or empty); returns it and its
     /// records. The stored configuration and `recent` must be the given
     /// ones. A torn last record is cut off.
+    /// Whether `dir` holds a journal (a directory of this format).
+    pub fn exists(dir: &Path) -> bool {
+        dir.join(JOURNAL).exists()
+    }
+
     pub fn open(dir: &Path, config: &Configuration, recent: usize, create: bool) -> Result<(Journal, Vec<Record>)> {
         let path = dir.join(JOURNAL);
         if !create && !path.exists() {
@@ -306,7 +311,19 @@ fn check_header(header: &[u8], whence: &str, config: &Configuration, recent: usi
     let mut r = Reader::new(header, "journal header");
     let parsed = r.u64().and_then(|n| Ok((n, Configuration::decode(&mut r)?))).and_then(|h| r.finish().map(|()| h));
     let (stored_recent, stored) = parsed.map_err(|e| damaged(e.to_string()))?;
-    let differ = differences(&stored, config);
+    check_stored(&stored, stored_recent, whence, config, recent)
+}
+
+/// Refuses (InvalidArgument) a configuration or `recent` other than a
+/// directory's stored ones, naming what differs.
+pub(crate) fn check_stored(
+    stored: &Configuration,
+    stored_recent: u64,
+    whence: &str,
+    config: &Configuration,
+    recent: usize,
+) -> Result<()> {
+    let differ = differences(stored, config);
     if !differ.is_empty() {
         return Err(invalid(format!(
             "the KEYTRANS directory {whence} was created with another configuration ({} differ); open it with the \

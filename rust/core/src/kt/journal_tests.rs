@@ -48,7 +48,7 @@ fn config(seed: u8, audited: bool) -> Configuration {
 
 fn open_with(path: &Path, config: Configuration, seed: u8, create: bool) -> Result<Directory, Error> {
     let (signing, vrf) = keys(seed);
-    Directory::open(path, config, signing, vrf, 4, create)
+    Directory::open_journal(path, config, signing, vrf, 4, create)
 }
 
 fn open(path: &Path, audited: bool) -> Directory {
@@ -101,7 +101,7 @@ fn requests(d: &Directory, now: u64) -> Vec<(Ask, Vec<u8>)> {
         out.push((Directory::distinguished, DistinguishedRequest { last, stop: None }.to_bytes()));
         for u in 0..11 {
             let label = format!("user{u}").into_bytes();
-            let Some(g) = d.greatest_version(&label) else { continue };
+            let Some(g) = d.greatest_version(&label).unwrap() else { continue };
             for version in [None, Some(g), Some(g - 1)] {
                 let req = SearchRequest { last, label: label.clone(), version }.to_bytes().unwrap();
                 out.push((Directory::search, req));
@@ -114,7 +114,7 @@ fn requests(d: &Directory, now: u64) -> Vec<(Ask, Vec<u8>)> {
     }
     for u in 0..11 {
         let label = format!("user{u}").into_bytes();
-        if d.greatest_version(&label).is_none() {
+        if d.greatest_version(&label).unwrap().is_none() {
             continue;
         }
         let req = c.search_request(&label, None).unwrap();
@@ -243,7 +243,7 @@ fn another_configuration_or_folder_is_refused() {
         (open_with(tmp.path(), slower, 1, false), "max_ahead"),
         (open_with(tmp.path(), config(2, false), 2, false), "signing key, VRF key"),
         (open_with(tmp.path(), config(1, true), 1, false), "deployment mode"),
-        (Directory::open(tmp.path(), config(1, false), keys(1).0, keys(1).1, 5, false), "recent=4, not 5"),
+        (Directory::open_journal(tmp.path(), config(1, false), keys(1).0, keys(1).1, 5, false), "recent=4, not 5"),
     ];
     for (r, why) in refusals {
         let err = r.err().unwrap();
@@ -279,7 +279,7 @@ fn a_failed_append_keeps_the_batch_staged_and_the_next_one_succeeds() {
     assert_eq!(d.stage(b"alice", b"a2").unwrap(), 2, "the batch is still staged");
     // The fault has cleared: the same directory publishes, and the entry lasts.
     let position = d.publish(START + 10_000).unwrap();
-    assert_eq!((position, d.greatest_version(b"alice")), (3, Some(2)));
+    assert_eq!((position, d.greatest_version(b"alice").unwrap()), (3, Some(2)));
     let published = d.entries().to_vec();
     drop(d);
     assert_eq!(open(tmp.path(), false).entries(), &published[..]);
@@ -315,7 +315,7 @@ fn an_older_timestamp_keeps_the_batch_staged() {
     assert!(d.publish(START).is_err());
     assert_eq!(d.stage(b"alice", b"a1").unwrap(), 1);
     d.publish(START + 5_000).unwrap();
-    assert_eq!(d.greatest_version(b"alice"), Some(1));
+    assert_eq!(d.greatest_version(b"alice").unwrap(), Some(1));
 }
 
 /// What replay would spend per version to recompute the search key from

@@ -11,6 +11,7 @@ pub use veritree_verify::kt::{
 pub mod directory;
 mod journal;
 pub mod recorder;
+pub(crate) mod store;
 
 #[cfg(test)]
 mod client_tests;

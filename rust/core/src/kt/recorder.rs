@@ -10,13 +10,14 @@ use super::search_tree::frontier;
 use super::session::Entries;
 use crate::error::{invalid, Result};
 use crate::map::{Key, Map};
+use crate::tree::HeadStore;
 
 /// The search keys of one label's versions, as the server derives them.
 pub type SearchKeys<'a> = &'a dyn Fn(u32) -> Result<Key>;
 
 /// Answers the algorithms from the server's data and records the proof.
-pub struct Recorder<'a> {
-    log: &'a LogTree,
+pub struct Recorder<'a, S: HeadStore> {
+    log: &'a LogTree<S>,
     entries_data: &'a [LogEntry],
     map: &'a Map,
     /// The prefix tree version of each entry: entry x is map version x + 1.
@@ -30,18 +31,18 @@ pub struct Recorder<'a> {
     proof: CombinedTreeProof,
 }
 
-impl<'a> Recorder<'a> {
+impl<'a, S: HeadStore> Recorder<'a, S> {
     /// A recorder for a log of `n` entries and a user that retained a view
     /// of `last` entries; `keys` gives the searched label's search keys.
     pub fn new(
-        log: &'a LogTree,
+        log: &'a LogTree<S>,
         entries_data: &'a [LogEntry],
         map: &'a Map,
         n: u64,
         last: Option<u64>,
         keys: Option<SearchKeys<'a>>,
         also: Option<u64>,
-    ) -> Recorder<'a> {
+    ) -> Recorder<'a, S> {
         let mut entries = Entries::default();
         if let Some(last) = last.filter(|&l| l > 0) {
             entries.retain(frontier(last).into_iter().map(|x| {
@@ -74,7 +75,7 @@ impl<'a> Recorder<'a> {
     }
 }
 
-impl Source for Recorder<'_> {
+impl<S: HeadStore> Source for Recorder<'_, S> {
     fn timestamp(&mut self, x: u64) -> Result<u64> {
         if let Some(t) = self.entries.timestamp(x) {
             return Ok(t);

@@ -8,8 +8,11 @@ mod disk;
 mod node;
 mod proof;
 mod update;
+mod versions;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions, Permissions};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 use rayon::prelude::*;
@@ -21,19 +24,61 @@ pub use crate::prefix::{
 
 use crate::prefix::hex;
 use crate::storage::slab::Slab;
+use crate::storage::posix::{io_error, Modes};
 use disk::{Disk, Record};
 use node::{bit, key_cmp, Arena, Leaf, Node, NodeRef, KINDS};
 use update::{apply, Applied, Op};
+use versions::{Version, Versions};
 
 use crate::error::{closed, damaged, invalid, Error, Result};
 use crate::suite::Hash;
 
-/// One published state of the map.
-#[derive(Clone, Copy, Debug)]
-struct Version {
-    root: NodeRef,
-    hash: Hash,
-    keys: u64,
+/// The node and version files of a map kept in files whose owner records
+/// what is committed ([`Map::in_files`]).
+const FILES: [&str; KINDS + 1] = ["branches", "cherries", "leaves", "versions"];
+
+/// What is committed of a map kept in files ([`Map::in_files`]): the
+/// records in use of each file, and the oldest version retained. Its owner
+/// stores it, durably, after [`Map::sync`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MapHead {
+    /// Records in use of the node files, in `FILES` order.
+    lens: [u64; KINDS],
+    /// Versions made (version 0, the empty map, included).
+    versions: u64,
+    oldest: u64,
+}
+
+impl MapHead {
+    pub const LEN: usize = 8 * (KINDS + 2);
+
+    pub fn encode(&self) -> [u8; Self::LEN] {
+        let mut out = [0; Self::LEN];
+        let fields = self.lens.iter().chain([&self.versions, &self.oldest]);
+        for (chunk, n) in out.chunks_exact_mut(8).zip(fields) {
+            chunk.copy_from_slice(&n.to_le_bytes());
+        }
+        out
+    }
+
+    pub fn decode(b: &[u8; Self::LEN]) -> MapHead {
+        let n = |i: usize| u64::from_le_bytes(b[8 * i..8 * i + 8].try_into().expect("8 bytes"));
+        MapHead { lens: [n(0), n(1), n(2)], versions: n(3), oldest: n(4) }
+    }
+
+    /// The latest version.
+    pub fn version(&self) -> u64 {
+        self.versions.saturating_sub(1)
+    }
+}
+
+/// Whether a map kept in files may be written by this process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// The one writer (its owner holds the lock that makes it so).
+    Writer,
+    /// A reader of committed versions, in any process, while the writer runs.
+    Reader,
 }
 
 /// A versioned prefix tree, in memory or on disk. Version 0 is the empty
@@ -41,13 +86,17 @@ struct Version {
 pub struct Map {
     suite: MapSuite,
     arena: Arena,
-    /// Retained versions, oldest first; `versions[i]` is version `oldest + i`.
-    versions: VecDeque<Version>,
+    versions: Versions,
+    /// The oldest version retained.
     oldest: u64,
-    /// Nodes that version `v` stopped using (still used by `v - 1`).
+    /// Nodes that version `v` stopped using (still used by `v - 1`); not
+    /// kept for a map in files, which never reuses a slot (a reader in
+    /// another process may still walk a pruned version).
     stale: BTreeMap<u64, Vec<NodeRef>>,
     /// The directory of an on-disk map.
     disk: Option<Disk>,
+    /// A reader of a map in files, which another process writes.
+    reader: bool,
     /// Why the map refuses writes: it was closed.
     broken: Option<String>,
     closed: bool,
@@ -60,16 +109,16 @@ impl Map {
     }
 
     fn with_arena(suite: MapSuite, arena: Arena) -> Map {
-        let empty = Version { root: NodeRef::EMPTY, hash: ZERO, keys: 0 };
         Map {
             suite,
             arena,
-            versions: VecDeque::from([empty]),
+            versions: Versions::memory(),
             oldest: 0,
             stale: BTreeMap::new(),
             disk: None,
             broken: None,
             closed: false,
+            reader: false,
         }
     }
 
@@ -95,6 +144,86 @@ impl Map {
         Ok(map)
     }
 
+    /// The map kept in `FILES` in the folder `dir` (which exists; its owner
+    /// holds whatever lock makes one writer), at `head` (`None`: create the
+    /// files, for a writer). A writer's updates are durable once [`Self::sync`]
+    /// returned and its owner stored [`Self::head`]; a reader sees the
+    /// versions of the head it was given, then of each [`Self::refresh`].
+    pub fn in_files(dir: &Path, suite: MapSuite, head: Option<MapHead>, access: Access) -> Result<Map> {
+        let open = |name: &str| -> Result<File> {
+            let p = dir.join(name);
+            let mut o = OpenOptions::new();
+            o.read(true).write(access == Access::Writer).mode(Modes::PRIVATE.file);
+            o.create(head.is_none()).truncate(head.is_none());
+            let f = o.open(&p).map_err(|e| io_error("open", &p, e))?;
+            if head.is_none() {
+                // The umask may have taken bits away; the mode is the owner's choice.
+                f.set_permissions(Permissions::from_mode(Modes::PRIVATE.file)).map_err(|e| io_error("chmod", &p, e))?;
+            }
+            Ok(f)
+        };
+        let [b, c, l, v] = FILES.map(open);
+        let (b, c, l, v) = (b?, c?, l?, v?);
+        let h = head.unwrap_or_default();
+        let len = |n: u64| usize::try_from(n).map_err(|_| damaged("a map head past this machine's memory"));
+        let [bl, cl, ll] = [len(h.lens[0])?, len(h.lens[1])?, len(h.lens[2])?];
+        let (arena, versions) = match access {
+            Access::Writer => (
+                Arena::new(Slab::file(l, ll)?, Slab::file(b, bl)?, Slab::file(c, cl)?, true),
+                Slab::file(v, len(h.versions)?)?,
+            ),
+            Access::Reader => (
+                Arena::new(Slab::view(l, ll)?, Slab::view(b, bl)?, Slab::view(c, cl)?, true),
+                Slab::view(v, len(h.versions)?)?,
+            ),
+        };
+        let mut map = Map::with_arena(suite, arena);
+        map.versions = Versions::File(versions);
+        map.oldest = h.oldest;
+        if head.is_none() {
+            map.versions.push(Version::EMPTY)?;
+        } else if h.versions == 0 || h.oldest >= h.versions {
+            return Err(damaged(format!("a map head of {} versions retaining from {}", h.versions, h.oldest)));
+        }
+        map.reader = access == Access::Reader;
+        Ok(map)
+    }
+
+    /// What is committed once [`Self::sync`] returns: for the owner to store.
+    pub fn head(&self) -> MapHead {
+        let lens = self.arena.lens().map(|n| n as u64);
+        MapHead { lens, versions: self.version() + 1, oldest: self.oldest }
+    }
+
+    /// Makes every version made so far durable (a map in files; a no-op in memory).
+    pub fn sync(&self) -> Result<()> {
+        self.arena.sync()?;
+        match &self.versions {
+            Versions::File(v) => v.sync(),
+            Versions::Memory(_) => Ok(()),
+        }
+    }
+
+    /// Goes back to `head`, the last one its owner stored: a writer forgets
+    /// the versions made since (their commit failed; their slots are
+    /// written again), a reader moves to it (newer or older).
+    pub fn reset(&mut self, head: &MapHead) -> Result<()> {
+        let Versions::File(versions) = &mut self.versions else {
+            return Err(invalid("only a map kept in files has heads"));
+        };
+        let len = |n: u64| usize::try_from(n).map_err(|_| damaged("a map head past this machine's memory"));
+        let lens = [len(head.lens[0])?, len(head.lens[1])?, len(head.lens[2])?];
+        if self.reader {
+            self.arena.refresh(lens)?;
+            versions.refresh(len(head.versions)?)?;
+        } else {
+            self.arena.truncate(lens);
+            versions.truncate(len(head.versions)?);
+        }
+        self.oldest = head.oldest;
+        Ok(())
+    }
+
     /// Redoes what a journal record says, without writing anything.
     fn replay(&mut self, record: Record) -> Result<()> {
         match record {
@@ -111,7 +240,7 @@ impl Map {
                 for (f, r) in self.arena.free.iter_mut().zip(reused) {
                     f.truncate(f.len() - r as usize);
                 }
-                self.versions.push_back(Version { root, hash, keys });
+                self.versions.push(Version::new(root, hash, keys))?;
                 if !stale.is_empty() {
                     self.stale.insert(version, stale);
                 }
@@ -142,6 +271,9 @@ impl Map {
     }
 
     fn writable(&self) -> Result<()> {
+        if self.reader {
+            return Err(invalid("a reader of the map does not write"));
+        }
         match &self.broken {
             Some(why) => Err(closed(why.clone())),
             None => Ok(()),
@@ -154,7 +286,7 @@ impl Map {
 
     /// The latest version.
     pub fn version(&self) -> u64 {
-        self.oldest + self.versions.len() as u64 - 1
+        self.oldest + self.versions.count(self.oldest) - 1
     }
 
     /// The oldest version still retained.
@@ -162,7 +294,7 @@ impl Map {
         self.oldest
     }
 
-    fn at(&self, version: Option<u64>) -> Result<&Version> {
+    fn at(&self, version: Option<u64>) -> Result<Version> {
         if self.closed {
             return Err(closed("the map is closed"));
         }
@@ -174,7 +306,7 @@ impl Map {
                 self.version()
             )));
         }
-        Ok(&self.versions[(v - self.oldest) as usize])
+        Ok(self.versions.get(v, self.oldest))
     }
 
     /// The root value at `version` (default: the latest).
@@ -250,7 +382,7 @@ impl Map {
         change: impl FnOnce(&mut Arena, NodeRef) -> Result<Applied>,
     ) -> Result<u64> {
         self.writable()?;
-        let latest = *self.at(None)?;
+        let latest = self.at(None)?;
         // Lookups found every key to remove; on damaged nodes they may find
         // more than the version holds. (Upserts replace at most one key each.)
         if removed > latest.keys {
@@ -284,11 +416,14 @@ impl Map {
             let Record::Update { stale: s, .. } = record else { unreachable!("built as an update") };
             stale = s;
         }
+        if let Err(e) = self.versions.push(Version::new(applied.root, applied.hash, keys)) {
+            self.arena.truncate(lens);
+            return Err(e);
+        }
         for (free, n) in self.arena.free.iter_mut().zip(applied.reused) {
             free.truncate(free.len() - n);
         }
-        self.versions.push_back(Version { root: applied.root, hash: applied.hash, keys });
-        if !stale.is_empty() {
+        if !stale.is_empty() && matches!(self.versions, Versions::Memory(_)) {
             self.stale.insert(version, stale);
         }
         Ok(version)
@@ -319,7 +454,7 @@ impl Map {
 
     fn forget(&mut self, before: u64) {
         while self.oldest < before {
-            self.versions.pop_front();
+            self.versions.pop_oldest();
             self.oldest += 1;
         }
         // Nodes dropped by version v were used by versions before v only.

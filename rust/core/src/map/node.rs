@@ -299,6 +299,13 @@ impl Arena {
         self.leaves.truncate(lens[Kind::Leaf as usize]);
     }
 
+    /// Views of another process's node files take the records in use `lens`.
+    pub fn refresh(&mut self, lens: [usize; KINDS]) -> Result<()> {
+        self.branches.refresh(lens[Kind::Branch as usize])?;
+        self.cherries.refresh(lens[Kind::Cherry as usize])?;
+        self.leaves.refresh(lens[Kind::Leaf as usize])
+    }
+
     /// Makes every node written so far durable (a no-op in memory).
     pub fn sync(&self) -> Result<()> {
         self.leaves.sync()?;

@@ -592,7 +592,7 @@ fn walks_refuse_damaged_references_without_panics_or_loops() {
         let mut map = Map::open(&pristine, None, true).unwrap();
         update(&mut map, &first.iter().map(|(k, v)| (*k, *v)).collect::<Vec<_>>());
         update(&mut map, &second.iter().map(|(k, v)| (*k, *v)).collect::<Vec<_>>());
-        (map.versions.back().unwrap().root, map.arena.lens())
+        (map.at(None).unwrap().root, map.arena.lens())
     };
     let [n_branches, n_cherries, n_leaves] = lens.map(|n| n as u32);
 

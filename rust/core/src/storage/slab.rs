@@ -26,6 +26,8 @@ pub(crate) struct Slab<T> {
     len: usize,
     /// The file behind the mapping, kept as long as its size is the capacity.
     file: Option<File>,
+    /// A view of a file another process writes: never written through.
+    view: bool,
     _records: PhantomData<T>,
 }
 
@@ -51,7 +53,7 @@ impl<T: Pod> Slab<T> {
     /// An empty slab in anonymous memory.
     pub fn memory() -> Slab<T> {
         let map = MmapOptions::new().len(MIN_BYTES).map_anon().expect("a 64 KiB anonymous mapping");
-        Slab { map, len: 0, file: None, _records: PhantomData }
+        Slab { map, len: 0, file: None, view: false, _records: PhantomData }
     }
 
     /// The first `len` records of `file` (an on-disk map's node file); the
@@ -69,11 +71,71 @@ impl<T: Pod> Slab<T> {
         // it while it is mapped; the mapping never outlives `file`, which the
         // slab keeps.
         let map = unsafe { MmapOptions::new().map_mut(&file) }.map_err(|e| node_io("map", e))?;
-        Ok(Slab { map, len, file: Some(file), _records: PhantomData })
+        Ok(Slab { map, len, file: Some(file), view: false, _records: PhantomData })
+    }
+
+    /// A read-only view of the first `len` records of `file`, which the one
+    /// writer (another process) appends to and never shrinks.
+    pub fn view(file: File, len: usize) -> Result<Slab<T>> {
+        // SAFETY: the mapping is private and never written through (every
+        // writing method refuses a view), so this process cannot change the
+        // file. Pages it never writes are the page cache's, so it sees the
+        // writer's later stores. The writer only grows the file (it never
+        // truncates it), so no page mapped here goes past its end, and the
+        // mapping never outlives `file`, which the slab keeps.
+        let map = unsafe { MmapOptions::new().len(Self::file_bytes(&file)?.max(1)).map_copy(&file) }
+            .map_err(|e| node_io("map", e))?;
+        let mut slab = Slab { map, len: 0, file: Some(file), view: true, _records: PhantomData };
+        slab.refresh(len)?;
+        Ok(slab)
+    }
+
+    fn file_bytes(file: &File) -> Result<usize> {
+        Ok(file.metadata().map_err(|e| node_io("stat", e))?.len() as usize)
+    }
+
+    /// A view's records in use become the first `len` (the writer published
+    /// more, or a snapshot older than the last one is read): the mapping
+    /// follows the file where it grew.
+    pub fn refresh(&mut self, len: usize) -> Result<()> {
+        debug_assert!(self.view);
+        let need = len * size_of::<T>();
+        if need > self.map.len() {
+            let file = self.file.as_ref().expect("a view has its file");
+            let size = Self::file_bytes(file)?;
+            if size < need {
+                return Err(damaged(format!("node file holds {size} bytes, fewer than its {len} published records need")));
+            }
+            // SAFETY: as in `view`: the file is at least `size` bytes and
+            // never shrinks; no borrow of the mapping outlives `&mut self`.
+            unsafe { self.map.remap(size, RemapOptions::new().may_move(true)) }.map_err(|e| node_io("remap", e))?;
+        }
+        self.len = len;
+        Ok(())
     }
 
     pub fn len(&self) -> usize {
         self.len
+    }
+
+    /// Every whole record the mapping holds, in use or not (a writer's
+    /// records past the end, or a view's the head does not publish yet).
+    pub fn mapped(&self) -> &[T] {
+        let whole = self.map.len() / size_of::<T>() * size_of::<T>();
+        bytemuck::cast_slice(&self.map[..whole])
+    }
+
+    /// Reads the bytes at byte offset `at` of the file (past the mapping:
+    /// another process's writes that this view has not mapped yet).
+    pub fn read_at(&self, at: usize, buf: &mut [u8]) -> Result<()> {
+        use std::os::unix::fs::FileExt;
+        let file = self.file.as_ref().ok_or_else(|| damaged("a read past the end of memory records"))?;
+        file.read_exact_at(buf, at as u64).map_err(|e| node_io("read", e))
+    }
+
+    /// The records in use.
+    pub fn as_slice(&self) -> &[T] {
+        bytemuck::cast_slice(&self.map[..self.len * size_of::<T>()])
     }
 
     /// The record at `slot`, or `None` past the records in use (a damaged
@@ -117,6 +179,7 @@ impl<T: Pod> Slab<T> {
 
     /// Makes room for `extra` more records past the end.
     pub fn reserve(&mut self, extra: usize) -> Result<()> {
+        assert!(!self.view, "a view is never written");
         let need = (self.len + extra) * size_of::<T>();
         if need <= self.map.len() {
             return Ok(());
@@ -145,6 +208,7 @@ impl<T: Pod> Slab<T> {
     /// end (room for it was reserved).
     #[inline]
     pub fn put(&mut self, slot: u32, item: T) {
+        debug_assert!(!self.view);
         let slot = slot as usize;
         debug_assert!(slot <= self.len);
         if slot == self.len {
@@ -188,8 +252,8 @@ impl<T: Pod> Slab<T> {
     /// Makes every record written so far durable (a no-op in memory).
     pub fn sync(&self) -> Result<()> {
         match &self.file {
-            Some(_) => self.map.flush().map_err(|e| node_io("msync", e)),
-            None => Ok(()),
+            Some(_) if !self.view => self.map.flush().map_err(|e| node_io("msync", e)),
+            _ => Ok(()),
         }
     }
 }

@@ -16,11 +16,12 @@ use super::wire::Writer;
 use crate::error::{failed, invalid, Result};
 use crate::suite::Hash;
 pub use crate::tree::full_subtrees;
-use crate::tree::{fold_heads, Levels, NodeHasher};
+use crate::tree::{fold_heads, HeadStore, Levels, NodeHasher};
 
 /// A log entry: when it was made (ms since the Unix epoch) and the prefix
 /// tree's root after its changes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
+#[repr(C)]
 pub struct LogEntry {
     pub timestamp: u64,
     pub prefix_root: Hash,
@@ -67,9 +68,10 @@ pub fn root_of_heads(n: u64, heads: &[Hash]) -> Result<Hash> {
     Ok(fold(&heads.iter().copied().zip(sizes.into_iter().map(|s| s.1)).collect::<Vec<_>>()))
 }
 
-/// An in-memory log tree: every balanced subtree's head, by level.
-pub struct LogTree {
-    levels: Levels<KtHasher>,
+/// A log tree: every balanced subtree's head, by level, in memory or in a
+/// [`HeadStore`] of the server's.
+pub struct LogTree<S = Vec<Vec<Hash>>> {
+    levels: Levels<KtHasher, S>,
 }
 
 impl Default for LogTree {
@@ -79,17 +81,37 @@ impl Default for LogTree {
 }
 
 impl LogTree {
+    /// Appends a leaf value, completing the balanced subtrees it closes.
+    pub fn push(&mut self, leaf: Hash) {
+        self.levels.push(leaf);
+    }
+}
+
+impl<S: HeadStore> LogTree<S> {
+    /// The log tree whose heads `store` holds.
+    pub fn over(store: S) -> LogTree<S> {
+        LogTree { levels: Levels::over(KtHasher, store) }
+    }
+
+    pub fn store(&self) -> &S {
+        self.levels.store()
+    }
+
+    pub fn store_mut(&mut self) -> &mut S {
+        self.levels.store_mut()
+    }
+
+    /// Appends a leaf value and the heads it completes to the store.
+    pub fn try_push(&mut self, leaf: Hash) -> Result<()> {
+        self.levels.try_push(leaf)
+    }
+
     pub fn len(&self) -> u64 {
         self.levels.len()
     }
 
     pub fn is_empty(&self) -> bool {
         self.levels.is_empty()
-    }
-
-    /// Appends a leaf value, completing the balanced subtrees it closes.
-    pub fn push(&mut self, leaf: Hash) {
-        self.levels.push(leaf);
     }
 
     /// The head of the balanced subtree `[start, start + size)`.

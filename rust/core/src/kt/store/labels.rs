@@ -1,0 +1,484 @@
+//! Labels and their versions: an append-only file of version records and a
+//! hash index from each label to its newest record.
+//!
+//! A version record holds what a proof about it needs — the search key (the
+//! VRF output), the VRF proof, the commitment opening, the value, and the
+//! log entry that added it — and the offset of the label's previous version,
+//! so a label's versions are a chain from its newest record. Records are
+//! 8-byte aligned; offset 0 is the file's magic, so 0 means "none".
+//!
+//! The index is an open-addressing table (linear probing) of 16-byte slots:
+//! the label's 64-bit keyed hash and its newest record's offset. It grows by
+//! doubling into a new file (a new *generation*), from the slots alone.
+//!
+//! Readers in other processes see a published state: records and slots are
+//! written before the head that publishes them, and a record past the
+//! head's end of records is skipped by following its `prev` offset, so a
+//! slot that already points at an unpublished version still leads to the
+//! published one. Records are durable before any slot points at them, so a
+//! crash (or a failed publication) is undone from the records past the
+//! published end alone ([`Labels::undo`]).
+//!
+//! Why these files and not an embedded database: readers in many processes
+//! must answer from one published state while the publisher writes, which
+//! redb (one process per database) cannot serve; measured against keeping
+//! the index in a second prefix tree (`label_index_costs` in the tests), a
+//! slot costs about 16/0.5 bytes per label instead of ~96, and a lookup is
+//! one or two cache misses instead of a tree walk.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::error::{damaged, invalid, Result};
+use crate::kt::commitment::OPENING_LEN;
+use crate::map::Key;
+use crate::storage::slab::Slab;
+use crate::vrf::PROOF_LEN;
+
+/// The records file starts with this (and offset 0 is no record).
+pub const RECORDS_MAGIC: &[u8; 16] = b"veritree labels\n";
+/// Bytes of a record before its label.
+const FIXED: usize = 4 + 4 + 8 + 8 + 32 + PROOF_LEN + OPENING_LEN + 1;
+/// Most records in use a slot table of `cap` slots holds: 5/8 of them.
+fn max_load(cap: usize) -> usize {
+    cap / 8 * 5
+}
+const MIN_SLOTS: usize = 1 << 12;
+
+/// One version of a label, as a record holds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Version {
+    pub version: u32,
+    /// The log entry that added it.
+    pub position: u64,
+    pub key: Key,
+    pub proof: [u8; PROOF_LEN],
+    pub opening: [u8; OPENING_LEN],
+    pub value: Vec<u8>,
+}
+
+/// A new version to add (its version number is the label's next).
+pub struct New<'a> {
+    pub label: &'a [u8],
+    pub version: u32,
+    pub key: Key,
+    pub proof: [u8; PROOF_LEN],
+    pub opening: [u8; OPENING_LEN],
+    pub value: &'a [u8],
+    /// The log entry that adds it.
+    pub position: u64,
+}
+
+/// Bytes a record of `n` takes in the file (padded to 8).
+fn record_len(n: &New<'_>) -> usize {
+    (FIXED + n.label.len() + n.value.len()).next_multiple_of(8)
+}
+
+/// What the head says of the labels.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LabelsHead {
+    /// Bytes of records published (the magic included).
+    pub records: u64,
+    /// Labels in the index.
+    pub labels: u64,
+    /// The index file's generation and its slots.
+    pub generation: u64,
+    pub slots: u64,
+}
+
+impl LabelsHead {
+    pub const LEN: usize = 32;
+
+    pub fn encode(&self) -> [u8; Self::LEN] {
+        let mut out = [0; Self::LEN];
+        for (chunk, n) in out.chunks_exact_mut(8).zip([self.records, self.labels, self.generation, self.slots]) {
+            chunk.copy_from_slice(&n.to_le_bytes());
+        }
+        out
+    }
+
+    pub fn decode(b: &[u8; Self::LEN]) -> LabelsHead {
+        let n = |i: usize| u64::from_le_bytes(b[8 * i..8 * i + 8].try_into().expect("8 bytes"));
+        LabelsHead { records: n(0), labels: n(1), generation: n(2), slots: n(3) }
+    }
+}
+
+/// Where the slabs of a new index generation come from (a file of the
+/// directory, or anonymous memory).
+pub type MakeIndex<'a> = &'a mut dyn FnMut(u64, usize) -> Result<Slab<u64>>;
+
+pub struct Labels {
+    records: Slab<u8>,
+    /// Two `u64` per slot: the label's hash, its newest record's offset.
+    index: Slab<u64>,
+    hash_key: [u8; 32],
+    head: LabelsHead,
+    /// Slots changed since the head, with their old contents (newest last).
+    undo: Vec<(usize, [u64; 2])>,
+}
+
+fn bad(what: impl std::fmt::Display) -> crate::error::Error {
+    damaged(format!("the label records are damaged: {what}"))
+}
+
+impl Labels {
+    /// Labels over `records` and `index` at `head`; `hash_key` keys the index's hash.
+    pub fn new(records: Slab<u8>, index: Slab<u64>, hash_key: [u8; 32], head: LabelsHead) -> Result<Labels> {
+        if index.len() as u64 != head.slots * 2 || !head.slots.is_power_of_two() {
+            return Err(bad(format!("an index of {} words for {} slots", index.len(), head.slots)));
+        }
+        if records.len() < RECORDS_MAGIC.len() || records.as_slice()[..16] != RECORDS_MAGIC[..] {
+            return Err(bad("no magic"));
+        }
+        Ok(Labels { records, index, hash_key, head, undo: Vec::new() })
+    }
+
+    /// A new, empty index of `MIN_SLOTS` slots and a records slab holding
+    /// only the magic: their first head.
+    pub fn create(records: &mut Slab<u8>, index: &mut Slab<u64>) -> Result<LabelsHead> {
+        records.reserve(RECORDS_MAGIC.len())?;
+        records.spare_mut(RECORDS_MAGIC.len()).copy_from_slice(RECORDS_MAGIC);
+        records.grow(RECORDS_MAGIC.len());
+        index.reserve(2 * MIN_SLOTS)?;
+        index.spare_mut(2 * MIN_SLOTS).fill(0);
+        index.grow(2 * MIN_SLOTS);
+        Ok(LabelsHead { records: RECORDS_MAGIC.len() as u64, labels: 0, generation: 0, slots: MIN_SLOTS as u64 })
+    }
+
+    fn hash(&self, label: &[u8]) -> u64 {
+        let h = blake3::keyed_hash(&self.hash_key, label);
+        // 0 marks an empty slot's hash nowhere, but keep it out anyway.
+        u64::from_le_bytes(h.as_bytes()[..8].try_into().expect("8 bytes")).max(1)
+    }
+
+    fn word(&self, i: usize) -> &AtomicU64 {
+        let w = &self.index.as_slice()[i];
+        // SAFETY: `w` is an aligned u64 inside the index mapping and lives
+        // as long as `&self`. The one writer (this process, or another that
+        // maps the same file) changes slot words only through atomics, and
+        // this process never writes a reader's private mapping.
+        unsafe { AtomicU64::from_ptr(std::ptr::from_ref(w).cast_mut()) }
+    }
+
+    fn slot(&self, s: usize) -> (u64, u64) {
+        // The offset first: the writer stores the hash before the offset.
+        let offset = self.word(2 * s + 1).load(Ordering::Acquire);
+        (self.word(2 * s).load(Ordering::Relaxed), offset)
+    }
+
+    fn set_slot(&mut self, s: usize, hash: u64, offset: u64) {
+        self.word(2 * s).store(hash, Ordering::Relaxed);
+        self.word(2 * s + 1).store(offset, Ordering::Release);
+    }
+
+    /// `len` bytes at `offset` of the records file, published or not (a
+    /// reader's mapping may end before a record the writer just added).
+    fn read(&self, offset: u64, len: usize) -> Result<Cow<'_, [u8]>> {
+        let at = usize::try_from(offset).map_err(|_| bad("an offset past memory"))?;
+        match self.records.mapped().get(at..at.saturating_add(len)) {
+            Some(b) => Ok(Cow::Borrowed(b)),
+            None => {
+                let mut buf = vec![0; len];
+                self.records.read_at(at, &mut buf)?;
+                Ok(Cow::Owned(buf))
+            }
+        }
+    }
+
+    /// The record at `offset` (published or not).
+    fn record(&self, offset: u64) -> Result<Cow<'_, [u8]>> {
+        if offset % 8 != 0 || offset < RECORDS_MAGIC.len() as u64 {
+            return Err(bad(format!("no record at {offset}")));
+        }
+        let len = u32::from_le_bytes(self.read(offset, 4)?[..].try_into().expect("4 bytes")) as usize;
+        if len < FIXED {
+            return Err(bad(format!("no record at {offset}")));
+        }
+        let r = self.read(offset, len)?;
+        if FIXED + r[FIXED - 1] as usize > len {
+            return Err(bad(format!("a label past the record at {offset}")));
+        }
+        Ok(r)
+    }
+
+    fn prev(record: &[u8]) -> u64 {
+        u64::from_le_bytes(record[8..16].try_into().expect("8 bytes"))
+    }
+
+    /// A record's label (`record` checked whole).
+    fn label_of(record: &[u8]) -> &[u8] {
+        &record[FIXED..FIXED + record[FIXED - 1] as usize]
+    }
+
+    /// The slot of `label` (holding it, or the empty one where it goes) and
+    /// its newest record's offset, even if unpublished (0: none).
+    fn find(&self, label: &[u8], hash: u64) -> Result<(usize, u64)> {
+        let mask = self.head.slots as usize - 1;
+        let mut s = hash as usize & mask;
+        for _ in 0..self.head.slots {
+            let (h, offset) = self.slot(s);
+            if offset == 0 {
+                return Ok((s, 0));
+            }
+            if h == hash && Self::label_of(&self.record(offset)?) == label {
+                return Ok((s, offset));
+            }
+            s = (s + 1) & mask;
+        }
+        Err(bad("a full index"))
+    }
+
+    /// The newest published record of `label`.
+    fn newest(&self, label: &[u8]) -> Result<u64> {
+        let (_, mut offset) = self.find(label, self.hash(label))?;
+        // Versions the head does not publish yet are skipped.
+        while offset >= self.head.records {
+            offset = Self::prev(&self.record(offset)?);
+        }
+        Ok(offset)
+    }
+
+    /// The published versions of `label`, oldest first (none: not a label).
+    pub fn versions(&self, label: &[u8]) -> Result<Vec<Version>> {
+        let mut out = Vec::new();
+        let mut offset = self.newest(label)?;
+        while offset != 0 {
+            let r = self.record(offset)?;
+            let prev = Self::prev(&r);
+            if prev >= offset {
+                return Err(bad(format!("the record at {offset} follows a newer one")));
+            }
+            out.push(decode(&r)?);
+            offset = prev;
+        }
+        out.reverse();
+        if out.iter().enumerate().any(|(i, v)| v.version as usize != i) {
+            return Err(bad("a label's versions out of order"));
+        }
+        Ok(out)
+    }
+
+    /// The records in the byte range `[start, end)` (one log entry's), with
+    /// their labels.
+    pub fn between(&self, start: u64, end: u64) -> Result<Vec<(Vec<u8>, Version)>> {
+        let mut out = Vec::new();
+        let mut at = start;
+        while at < end {
+            let r = self.record(at)?;
+            out.push((Self::label_of(&r).to_vec(), decode(&r)?));
+            at += (r.len() as u64).next_multiple_of(8);
+        }
+        Ok(out)
+    }
+
+    /// How many published versions `label` has.
+    pub fn count(&self, label: &[u8]) -> Result<u32> {
+        match self.newest(label)? {
+            0 => Ok(0),
+            offset => Ok(decode(&self.record(offset)?)?.version + 1),
+        }
+    }
+
+    /// Adds `new` (each one its label's next version, in order), published
+    /// with the next head. Records are durable (`sync_records`) before any
+    /// slot points at them; the slots are made durable by [`Self::sync`].
+    pub fn add(&mut self, new: &[New<'_>], make_index: MakeIndex<'_>) -> Result<()> {
+        let start = self.records.len();
+        let result = self.add_records(new, make_index);
+        if result.is_err() {
+            self.undo_to(start as u64);
+        }
+        result
+    }
+
+    fn add_records(&mut self, new: &[New<'_>], make_index: MakeIndex<'_>) -> Result<()> {
+        let fresh = new.iter().filter(|n| n.version == 0).count();
+        self.grow_index(fresh, make_index)?;
+        // Each record's offset and its label's record before it (published,
+        // or earlier in this batch), checked to be the version before.
+        let mut prevs: Vec<u64> = Vec::with_capacity(new.len());
+        let mut in_batch: HashMap<&[u8], (u64, u32)> = HashMap::new();
+        let start = self.records.len() as u64;
+        let mut end = start;
+        for n in new {
+            let (prev, next) = match in_batch.get(n.label) {
+                Some(&(offset, version)) => (offset, version + 1),
+                None => match self.find(n.label, self.hash(n.label))?.1 {
+                    0 => (0, 0),
+                    offset => (offset, decode(&self.record(offset)?)?.version + 1),
+                },
+            };
+            if n.version != next {
+                return Err(invalid(format!("version {} of a label whose next version is {next}", n.version)));
+            }
+            in_batch.insert(n.label, (end, n.version));
+            prevs.push(prev);
+            end += record_len(n) as u64;
+        }
+        let bytes = (end - start) as usize;
+        self.records.reserve(bytes)?;
+        let spare = self.records.spare_mut(bytes);
+        let mut at = 0;
+        for (n, &prev) in new.iter().zip(&prevs) {
+            at += encode(n, prev, &mut spare[at..]);
+        }
+        self.records.grow(bytes);
+        self.records.sync()?;
+        let mut offset = start;
+        for n in new {
+            let hash = self.hash(n.label);
+            let (slot, _) = self.find(n.label, hash)?;
+            self.undo.push((slot, [self.word(2 * slot).load(Ordering::Relaxed), self.word(2 * slot + 1).load(Ordering::Relaxed)]));
+            self.set_slot(slot, hash, offset);
+            offset += record_len(n) as u64;
+        }
+        Ok(())
+    }
+
+    /// Doubles the index (a new generation, from the slots alone) until it
+    /// takes `fresh` more labels.
+    fn grow_index(&mut self, fresh: usize, make_index: MakeIndex<'_>) -> Result<()> {
+        let need = self.head.labels as usize + fresh;
+        let mut slots = self.head.slots as usize;
+        while need > max_load(slots) {
+            slots *= 2;
+        }
+        if slots == self.head.slots as usize {
+            return Ok(());
+        }
+        let generation = self.head.generation + 1;
+        let mut index = make_index(generation, slots)?;
+        index.reserve(2 * slots)?;
+        index.spare_mut(2 * slots).fill(0);
+        let mask = slots - 1;
+        let words = index.spare_mut(2 * slots);
+        for s in 0..self.head.slots as usize {
+            let (hash, offset) = self.slot(s);
+            if offset == 0 {
+                continue;
+            }
+            let mut t = hash as usize & mask;
+            while words[2 * t + 1] != 0 {
+                t = (t + 1) & mask;
+            }
+            words[2 * t] = hash;
+            words[2 * t + 1] = offset;
+        }
+        index.grow(2 * slots);
+        index.sync()?;
+        self.index = index;
+        self.head.generation = generation;
+        self.head.slots = slots as u64;
+        // Nothing in the old generation was changed since the head: the
+        // undo list belongs to the new one from here.
+        debug_assert!(self.undo.is_empty());
+        Ok(())
+    }
+
+    /// Makes the slots durable and takes everything added as published:
+    /// `labels` is the count the head will carry.
+    pub fn sync(&self) -> Result<()> {
+        self.index.sync()
+    }
+
+    /// The head that publishes what was added (after [`Self::sync`]).
+    pub fn next_head(&self, fresh: u64) -> LabelsHead {
+        LabelsHead { records: self.records.len() as u64, labels: self.head.labels + fresh, ..self.head }
+    }
+
+    /// Takes `head` (the one stored) as published.
+    pub fn published(&mut self, head: LabelsHead) {
+        self.head = head;
+        self.undo.clear();
+    }
+
+    /// Undoes what was added since the head (a publication that failed).
+    pub fn undo(&mut self) {
+        self.undo_to(self.head.records);
+    }
+
+    fn undo_to(&mut self, records: u64) {
+        while let Some((slot, [hash, offset])) = self.undo.pop() {
+            self.set_slot(slot, hash, offset);
+        }
+        self.records.truncate(records as usize);
+    }
+
+    /// After a crash: slots that point at records past the head's end are
+    /// set back to the label's published newest record (or emptied). Such
+    /// records are whole (durable before any slot pointed at them) and lie
+    /// from the end on; the first that does not parse ends them (the file
+    /// grows in zeroed blocks). Returns how many slots were set back.
+    pub fn recover(&mut self) -> Result<usize> {
+        let published = self.head.records;
+        let mut orphans = Vec::new();
+        let mut at = published;
+        while let Ok(r) = self.record(at) {
+            orphans.push(Self::label_of(&r).to_vec());
+            at += (r.len() as u64).next_multiple_of(8);
+        }
+        let mut fixed = 0;
+        for label in orphans {
+            let hash = self.hash(&label);
+            let (slot, mut offset) = self.find(&label, hash)?;
+            if offset < published {
+                continue;
+            }
+            while offset >= published {
+                offset = Self::prev(&self.record(offset)?);
+            }
+            self.set_slot(slot, if offset == 0 { 0 } else { hash }, offset);
+            fixed += 1;
+        }
+        self.index.sync()?;
+        Ok(fixed)
+    }
+
+    /// A reader moves to `head` (it maps more records, or another index
+    /// generation given as `index`).
+    pub fn refresh(&mut self, head: LabelsHead, index: Option<Slab<u64>>) -> Result<()> {
+        self.records.refresh(usize::try_from(head.records).map_err(|_| bad("records past memory"))?)?;
+        match index {
+            Some(i) => self.index = i,
+            None => self.index.refresh((head.slots * 2) as usize)?,
+        }
+        self.head = head;
+        Ok(())
+    }
+
+    pub fn records_len(&self) -> usize {
+        self.records.len()
+    }
+}
+
+fn encode(n: &New<'_>, prev: u64, out: &mut [u8]) -> usize {
+    let len = FIXED + n.label.len() + n.value.len();
+    let padded = len.next_multiple_of(8);
+    let out = &mut out[..padded];
+    out[..4].copy_from_slice(&(len as u32).to_le_bytes());
+    out[4..8].copy_from_slice(&n.version.to_le_bytes());
+    out[8..16].copy_from_slice(&prev.to_le_bytes());
+    out[16..24].copy_from_slice(&n.position.to_le_bytes());
+    out[24..56].copy_from_slice(&n.key);
+    out[56..56 + PROOF_LEN].copy_from_slice(&n.proof);
+    out[56 + PROOF_LEN..FIXED - 1].copy_from_slice(&n.opening);
+    out[FIXED - 1] = n.label.len() as u8;
+    out[FIXED..FIXED + n.label.len()].copy_from_slice(n.label);
+    out[FIXED + n.label.len()..len].copy_from_slice(n.value);
+    out[len..].fill(0);
+    padded
+}
+
+fn decode(r: &[u8]) -> Result<Version> {
+    let label_len = r[FIXED - 1] as usize;
+    let value = r.get(FIXED + label_len..).ok_or_else(|| bad("a label past its record"))?;
+    Ok(Version {
+        version: u32::from_le_bytes(r[4..8].try_into().expect("4 bytes")),
+        position: u64::from_le_bytes(r[16..24].try_into().expect("8 bytes")),
+        key: r[24..56].try_into().expect("32 bytes"),
+        proof: r[56..56 + PROOF_LEN].try_into().expect("80 bytes"),
+        opening: r[56 + PROOF_LEN..FIXED - 1].try_into().expect("16 bytes"),
+        value: value.to_vec(),
+    })
+}

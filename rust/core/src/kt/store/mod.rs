@@ -1,0 +1,455 @@
+//! Where a KEYTRANS directory keeps its data: the prefix tree (the map), the
+//! log tree's heads, the log entries, and the labels' version records —
+//! every one an array of records in anonymous memory (a directory in
+//! memory) or in files (a directory on disk, format 2), and a small *head*
+//! that says how much of each is published.
+//!
+//! A directory's folder holds
+//! - `config`: `CONFIG_MAGIC ‖ recent (u64 LE) ‖ label hash key (32) ‖
+//!   Configuration`, written once when the directory is made;
+//! - `head`: `HEAD_MAGIC ‖ serial ‖ entries ‖ map head ‖ labels head ‖
+//!   auditor head (u32 length ‖ bytes) ‖ SHA-256 of all before`, replaced
+//!   whole (written aside, fsync'd, renamed, the folder fsync'd) by every
+//!   publication;
+//! - `map/`: the prefix tree's node and version files ([`Map::in_files`]);
+//! - `log/heads`, `log/entries`, `log/starts`: the log tree's heads
+//!   ([`log`]), each entry's timestamp and prefix root, and where each
+//!   entry's version records start;
+//! - `labels/records`, `labels/index-<generation>` ([`labels`]);
+//! - `lock`: held by the one publisher.
+//!
+//! Commit order: records, then slots, nodes, heads and entries are made
+//! durable (msync), then the head is replaced. Everything past a head is
+//! unreferenced by it: a crash or a failed write leaves the last head whole,
+//! and the publisher undoes the rest ([`Store::reset`], and on opening
+//! [`labels::Labels::recover`]). Opening reads the config and the head: no
+//! replay. Memory holds the batch being published; the files' pages are the
+//! kernel's page cache, which it drops as it needs.
+//!
+//! Readers ([`Access::Reader`]) map the same files read-only, in any number
+//! of processes, take no lock, and answer from the head they last read:
+//! every array only grows past it, so a head's data never changes under them.
+
+pub mod labels;
+pub mod log;
+
+use std::fs::{self, File, OpenOptions, Permissions};
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use rand_core::RngCore;
+use sha2::{Digest, Sha256};
+
+use super::log_tree::{LogEntry, LogTree};
+use crate::error::{damaged, io, not_found, Result};
+use crate::map::{Access, Key, Map, MapHead, MapSuite};
+use crate::storage::posix::{
+    check_private, create_dir, io_error, lock_exclusive, make_private, read_bounded, sync_dir, Modes,
+};
+use crate::storage::slab::Slab;
+use crate::suite::Hash;
+use labels::{Labels, LabelsHead, New};
+use log::{stored, Heads};
+
+const CONFIG_MAGIC: &[u8; 16] = b"veritree kt v2\n\0";
+const HEAD_MAGIC: &[u8; 16] = b"veritree kt head";
+const CONFIG_MAX: u64 = 1 << 16;
+const HEAD_MAX: u64 = 1 << 16;
+const FILES: [&str; 5] = ["log/heads", "log/entries", "log/starts", "labels/records", "labels/index-0"];
+
+/// A published state: what the head file says.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Head {
+    /// Heads written so far (a reader re-reads when it changes).
+    pub serial: u64,
+    pub entries: u64,
+    pub map: MapHead,
+    pub labels: LabelsHead,
+    /// The newest auditor tree head taken, encoded.
+    pub auditor: Option<Vec<u8>>,
+}
+
+impl Head {
+    fn encode(&self) -> Vec<u8> {
+        let mut out = HEAD_MAGIC.to_vec();
+        out.extend_from_slice(&self.serial.to_le_bytes());
+        out.extend_from_slice(&self.entries.to_le_bytes());
+        out.extend_from_slice(&self.map.encode());
+        out.extend_from_slice(&self.labels.encode());
+        let auditor = self.auditor.as_deref().unwrap_or_default();
+        out.extend_from_slice(&(auditor.len() as u32).to_le_bytes());
+        out.extend_from_slice(auditor);
+        let sum = Sha256::digest(&out);
+        out.extend_from_slice(&sum);
+        out
+    }
+
+    fn decode(b: &[u8]) -> Result<Head> {
+        let bad = || damaged("the directory's head is damaged");
+        let fixed = 16 + 16 + MapHead::LEN + LabelsHead::LEN + 4;
+        if b.len() < fixed + 32 || &b[..16] != HEAD_MAGIC {
+            return Err(bad());
+        }
+        let (body, sum) = b.split_at(b.len() - 32);
+        if Sha256::digest(body)[..] != sum[..] {
+            return Err(bad());
+        }
+        let u64_at = |i: usize| u64::from_le_bytes(body[i..i + 8].try_into().expect("8 bytes"));
+        let map = MapHead::decode(body[32..32 + MapHead::LEN].try_into().expect("map head"));
+        let at = 32 + MapHead::LEN;
+        let labels = LabelsHead::decode(body[at..at + LabelsHead::LEN].try_into().expect("labels head"));
+        let n = u32::from_le_bytes(body[fixed - 4..fixed].try_into().expect("4 bytes")) as usize;
+        if body.len() != fixed + n {
+            return Err(bad());
+        }
+        let auditor = (n > 0).then(|| body[fixed..].to_vec());
+        Ok(Head { serial: u64_at(16), entries: u64_at(24), map, labels, auditor })
+    }
+}
+
+/// What a directory's `config` file holds.
+pub struct Stored {
+    /// The encoded `Configuration`.
+    pub config: Vec<u8>,
+    pub recent: u64,
+}
+
+struct Files {
+    dir: PathBuf,
+    access: Access,
+    _lock: Option<File>,
+}
+
+pub struct Store {
+    pub map: Map,
+    pub log: LogTree<Heads>,
+    entries: Slab<LogEntry>,
+    /// Where each entry's version records start.
+    starts: Slab<u64>,
+    pub labels: Labels,
+    /// The last head published (or read, by a reader).
+    head: Head,
+    files: Option<Files>,
+}
+
+fn open_file(path: &Path, access: Access, create: bool) -> Result<File> {
+    let mut o = OpenOptions::new();
+    o.read(true).write(access == Access::Writer).mode(Modes::PRIVATE.file);
+    if create {
+        o.create_new(true);
+    }
+    let f = o.open(path).map_err(|e| io_error("open", path, e))?;
+    if create {
+        // The umask may have taken bits away; the mode is the store's choice.
+        f.set_permissions(Permissions::from_mode(Modes::PRIVATE.file)).map_err(|e| io_error("chmod", path, e))?;
+    }
+    Ok(f)
+}
+
+fn slab<T: bytemuck::Pod>(file: File, len: u64, access: Access) -> Result<Slab<T>> {
+    let len = usize::try_from(len).map_err(|_| damaged("a directory head past this machine's memory"))?;
+    match access {
+        Access::Writer => Slab::file(file, len),
+        Access::Reader => Slab::view(file, len),
+    }
+}
+
+fn index_name(generation: u64) -> String {
+    format!("labels/index-{generation}")
+}
+
+/// Replaces `dir/name` whole and durably.
+fn replace(dir: &Path, name: &str, data: &[u8]) -> Result<()> {
+    let tmp = dir.join(format!("{name}.tmp"));
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(Modes::PRIVATE.file)
+        .open(&tmp)
+        .map_err(|e| io_error("create", &tmp, e))?;
+    f.set_permissions(Permissions::from_mode(Modes::PRIVATE.file)).map_err(|e| io_error("chmod", &tmp, e))?;
+    let written = f.write_all(data).and_then(|()| f.sync_data()).and_then(|()| fs::rename(&tmp, dir.join(name)));
+    if let Err(e) = written {
+        // A full disk must not stay full of our leftovers.
+        let _ = fs::remove_file(&tmp);
+        return Err(io_error("write", &tmp, e));
+    }
+    sync_dir(dir)
+}
+
+impl Store {
+    /// An empty store in anonymous memory.
+    pub fn memory() -> Result<Store> {
+        let (mut records, mut index) = (Slab::memory(), Slab::memory());
+        let labels_head = Labels::create(&mut records, &mut index)?;
+        let mut hash_key = [0; 32];
+        rand_core::OsRng.fill_bytes(&mut hash_key);
+        let head = Head { labels: labels_head, ..Head::default() };
+        Ok(Store {
+            map: Map::new(MapSuite::KeytransSha256),
+            log: LogTree::over(Heads::new(Slab::memory(), 0)),
+            entries: Slab::memory(),
+            starts: Slab::memory(),
+            labels: Labels::new(records, index, hash_key, labels_head)?,
+            head,
+            files: None,
+        })
+    }
+
+    /// Whether `dir` holds a directory of this format.
+    pub fn exists(dir: &Path) -> bool {
+        dir.join("config").exists()
+    }
+
+    /// A new, empty directory in `dir` (missing, or an empty folder).
+    pub fn create(dir: &Path, config: &[u8], recent: u64) -> Result<Store> {
+        create_dir(dir, Modes::PRIVATE.dir)?;
+        let lock = lock_exclusive(&dir.join("lock"), dir)?;
+        let stray = fs::read_dir(dir).map_err(|e| io_error("list", dir, e))?.flatten().find(|e| e.file_name() != "lock");
+        if let Some(e) = stray {
+            return Err(io(format!(
+                "{} holds no key directory but is not empty ({} is there); create one in an empty or missing folder",
+                dir.display(),
+                e.file_name().to_string_lossy()
+            )));
+        }
+        make_private(dir)?;
+        for sub in ["map", "log", "labels"] {
+            create_dir(&dir.join(sub), Modes::PRIVATE.dir)?;
+        }
+        let [heads, entries, starts, records, index] = FILES.map(|f| open_file(&dir.join(f), Access::Writer, true));
+        let (mut records, mut index) = (Slab::file(records?, 0)?, Slab::file(index?, 0)?);
+        let labels_head = Labels::create(&mut records, &mut index)?;
+        records.sync()?;
+        index.sync()?;
+        let map = Map::in_files(&dir.join("map"), MapSuite::KeytransSha256, None, Access::Writer)?;
+        map.sync()?;
+        let mut hash_key = [0; 32];
+        rand_core::OsRng.fill_bytes(&mut hash_key);
+        let head = Head { serial: 1, entries: 0, map: map.head(), labels: labels_head, auditor: None };
+        for sub in ["map", "log", "labels"] {
+            sync_dir(&dir.join(sub))?;
+        }
+        replace(dir, "head", &head.encode())?;
+        // The config appears last: its existence marks a directory.
+        let mut c = CONFIG_MAGIC.to_vec();
+        c.extend_from_slice(&recent.to_le_bytes());
+        c.extend_from_slice(&hash_key);
+        c.extend_from_slice(config);
+        replace(dir, "config", &c)?;
+        Ok(Store {
+            map,
+            log: LogTree::over(Heads::new(Slab::file(heads?, 0)?, 0)),
+            entries: Slab::file(entries?, 0)?,
+            starts: Slab::file(starts?, 0)?,
+            labels: Labels::new(records, index, hash_key, labels_head)?,
+            head,
+            files: Some(Files { dir: dir.to_path_buf(), access: Access::Writer, _lock: Some(lock) }),
+        })
+    }
+
+    /// The directory in `dir`, as its publisher (the lock taken: a second
+    /// publisher gets a `Locked` error) or a reader (no lock, no writes).
+    pub fn open(dir: &Path, access: Access) -> Result<(Store, Stored)> {
+        if !Store::exists(dir) {
+            return Err(not_found(format!("no KEYTRANS directory at {} (pass create=True to make one)", dir.display())));
+        }
+        check_private(dir, "a key directory")?;
+        let lock = match access {
+            Access::Writer => Some(lock_exclusive(&dir.join("lock"), dir)?),
+            Access::Reader => None,
+        };
+        let c = read_bounded(&dir.join("config"), CONFIG_MAX)?;
+        if c.len() < 56 || &c[..16] != CONFIG_MAGIC {
+            return Err(damaged(format!("{} holds no directory config this version reads", dir.display())));
+        }
+        let recent = u64::from_le_bytes(c[16..24].try_into().expect("8 bytes"));
+        let hash_key: [u8; 32] = c[24..56].try_into().expect("32 bytes");
+        let head = Head::decode(&read_bounded(&dir.join("head"), HEAD_MAX)?)?;
+        let file = |name: &str| open_file(&dir.join(name), access, false);
+        let map = Map::in_files(&dir.join("map"), MapSuite::KeytransSha256, Some(head.map), access)?;
+        let heads = Heads::new(slab(file("log/heads")?, stored(head.entries), access)?, head.entries);
+        let records = slab(file("labels/records")?, head.labels.records, access)?;
+        let index = slab(file(&index_name(head.labels.generation))?, head.labels.slots * 2, access)?;
+        let mut store = Store {
+            map,
+            log: LogTree::over(heads),
+            entries: slab(file("log/entries")?, head.entries, access)?,
+            starts: slab(file("log/starts")?, head.entries, access)?,
+            labels: Labels::new(records, index, hash_key, head.labels)?,
+            head,
+            files: Some(Files { dir: dir.to_path_buf(), access, _lock: lock }),
+        };
+        store.check_head()?;
+        if access == Access::Writer {
+            store.labels.recover()?;
+            store.remove_old_indexes()?;
+        }
+        Ok((store, Stored { config: c[56..].to_vec(), recent }))
+    }
+
+    /// The head's counts agree with each other (a damaged or foreign head
+    /// is refused, not served).
+    fn check_head(&self) -> Result<()> {
+        if self.head.map.version() != self.head.entries {
+            return Err(damaged(format!(
+                "the directory's head says {} entries but {} prefix tree versions",
+                self.head.entries,
+                self.head.map.version()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Index generations other than the head's (a crash during a growth,
+    /// or a reader that held an old one) are removed.
+    fn remove_old_indexes(&self) -> Result<()> {
+        let Some(files) = &self.files else { return Ok(()) };
+        let keep = index_name(self.head.labels.generation);
+        let labels = files.dir.join("labels");
+        for e in fs::read_dir(&labels).map_err(|e| io_error("list", &labels, e))?.flatten() {
+            let name = format!("labels/{}", e.file_name().to_string_lossy());
+            if name.starts_with("labels/index-") && name != keep {
+                let _ = fs::remove_file(e.path());
+            }
+        }
+        Ok(())
+    }
+
+    pub fn path(&self) -> Option<&Path> {
+        self.files.as_ref().map(|f| f.dir.as_path())
+    }
+
+    pub fn is_reader(&self) -> bool {
+        self.files.as_ref().is_some_and(|f| f.access == Access::Reader)
+    }
+
+    /// Published entries.
+    pub fn size(&self) -> u64 {
+        self.head.entries
+    }
+
+    pub fn entries(&self) -> &[LogEntry] {
+        &self.entries.as_slice()[..self.head.entries as usize]
+    }
+
+    /// The newest auditor tree head published, encoded.
+    pub fn auditor_head(&self) -> Option<&[u8]> {
+        self.head.auditor.as_deref()
+    }
+
+    /// The byte range of entry `x`'s version records.
+    pub fn records_of(&self, x: u64) -> (u64, u64) {
+        let starts = self.starts.as_slice();
+        let end = starts.get(x as usize + 1).copied().unwrap_or(self.head.labels.records);
+        (starts[x as usize], end)
+    }
+
+    /// Adds log entry `size()` at `timestamp`, setting `keys` to
+    /// `commitments` in the prefix tree and adding `new` (the same
+    /// versions) to the labels; published by [`Self::commit`]. On error
+    /// nothing changes.
+    pub fn add(&mut self, timestamp: u64, keys: &[Key], commitments: &[Hash], new: &[New<'_>]) -> Result<()> {
+        let added = self.add_unpublished(timestamp, keys, commitments, new);
+        if added.is_err() {
+            self.reset()?;
+        }
+        added
+    }
+
+    fn add_unpublished(&mut self, timestamp: u64, keys: &[Key], commitments: &[Hash], new: &[New<'_>]) -> Result<()> {
+        let start = self.labels.records_len() as u64;
+        let files = self.files.as_ref().map(|f| f.dir.clone());
+        let mut make_index = |generation: u64, _slots: usize| -> Result<Slab<u64>> {
+            match &files {
+                Some(dir) => Slab::file(open_file(&dir.join(index_name(generation)), Access::Writer, true)?, 0),
+                None => Ok(Slab::memory()),
+            }
+        };
+        self.labels.add(new, &mut make_index)?;
+        self.map.update(keys, commitments)?;
+        let entry = LogEntry { timestamp, prefix_root: self.map.root(None)? };
+        self.log.try_push(entry.leaf_value())?;
+        self.entries.reserve(1)?;
+        self.entries.put(self.entries.len() as u32, entry);
+        self.starts.reserve(1)?;
+        self.starts.put(self.starts.len() as u32, start);
+        Ok(())
+    }
+
+    /// Publishes what was added since the last head, with `auditor` as the
+    /// auditor tree head (durable on disk when this returns). On error the
+    /// last head stays, and what was added is undone.
+    pub fn commit(&mut self, fresh_labels: u64, auditor: Option<Vec<u8>>) -> Result<()> {
+        let head = Head {
+            serial: self.head.serial + 1,
+            entries: self.entries.len() as u64,
+            map: self.map.head(),
+            labels: self.labels.next_head(fresh_labels),
+            auditor,
+        };
+        let written = self.write_head(&head);
+        if let Err(e) = written {
+            self.reset()?;
+            return Err(e);
+        }
+        if let Some(old) = (self.head.labels.generation != head.labels.generation).then_some(self.head.labels.generation)
+        {
+            if let Some(f) = &self.files {
+                let _ = fs::remove_file(f.dir.join(index_name(old)));
+            }
+        }
+        self.labels.published(head.labels);
+        self.head = head;
+        Ok(())
+    }
+
+    fn write_head(&self, head: &Head) -> Result<()> {
+        let Some(files) = &self.files else { return Ok(()) };
+        self.labels.sync()?;
+        self.map.sync()?;
+        self.log.store().sync()?;
+        self.entries.sync()?;
+        self.starts.sync()?;
+        replace(&files.dir, "head", &head.encode())
+    }
+
+    /// Goes back to the last head (a publication that failed).
+    pub fn reset(&mut self) -> Result<()> {
+        self.labels.undo();
+        if self.files.is_some() {
+            self.map.reset(&self.head.map)?;
+        } else {
+            // An in-memory map has no heads: its failed updates change nothing.
+        }
+        self.log.store_mut().truncate(self.head.entries);
+        self.entries.truncate(self.head.entries as usize);
+        self.starts.truncate(self.head.entries as usize);
+        Ok(())
+    }
+
+    /// A reader takes the newest head, if it changed; returns whether it did.
+    pub fn refresh(&mut self) -> Result<bool> {
+        let Some(files) = self.files.as_ref().filter(|f| f.access == Access::Reader) else { return Ok(false) };
+        let head = Head::decode(&read_bounded(&files.dir.join("head"), HEAD_MAX)?)?;
+        if head.serial == self.head.serial {
+            return Ok(false);
+        }
+        let index = if head.labels.generation != self.head.labels.generation {
+            let f = open_file(&files.dir.join(index_name(head.labels.generation)), Access::Reader, false)?;
+            Some(Slab::view(f, (head.labels.slots * 2) as usize)?)
+        } else {
+            None
+        };
+        self.map.reset(&head.map)?;
+        self.log.store_mut().refresh(head.entries)?;
+        self.entries.refresh(head.entries as usize)?;
+        self.starts.refresh(head.entries as usize)?;
+        self.labels.refresh(head.labels, index)?;
+        self.head = head;
+        self.check_head()?;
+        Ok(true)
+    }
+}
