@@ -382,20 +382,7 @@ impl Directory {
         if let Some(journal) = &self.journal {
             journal.writable()?;
         }
-        let batch = &self.staged[..n];
-        let versions = self.number(batch.iter().map(|(l, _)| l.as_slice()))?;
-        // The VRF dominates publishing: every core evaluates it.
-        let added: Vec<Added> = batch
-            .par_iter()
-            .zip(&versions)
-            .map(|((label, value), &version)| {
-                let (key, proof) = search_key(&self.vrf, label, version)?;
-                let mut opening = [0u8; OPENING_LEN];
-                rand_core::OsRng.fill_bytes(&mut opening);
-                Ok(Added { label: label.clone(), value: value.clone(), opening, proof, key })
-            })
-            .collect::<Result<_>>()?;
-        let commitments = Self::commitments(&added, &versions)?;
+        let (added, versions, commitments) = self.versions_of(&self.staged[..n])?;
         let position = self.size();
         let previous_root = self.root()?;
         if let Some(journal) = &mut self.journal {
@@ -407,6 +394,35 @@ impl Directory {
                 .poison(format!("log entry {position} is journaled but was not applied ({e}); reopen the directory"));
         }
         applied.map(|()| position)
+    }
+
+    /// The versions a batch of staged updates makes: each with its search
+    /// key, VRF proof and a fresh opening, its number and its commitment.
+    fn versions_of(&self, batch: &[(Vec<u8>, Vec<u8>)]) -> Result<(Vec<Added>, Vec<u32>, Vec<Hash>)> {
+        let versions = self.number(batch.iter().map(|(l, _)| l.as_slice()))?;
+        // The VRF dominates publishing: every core evaluates it.
+        let vrf = &self.vrf;
+        let added: Vec<Added> = batch
+            .par_iter()
+            .zip(&versions)
+            .map(|((label, value), &version)| {
+                let (key, proof) = search_key(vrf, label, version)?;
+                let mut opening = [0u8; OPENING_LEN];
+                rand_core::OsRng.fill_bytes(&mut opening);
+                Ok(Added { label: label.clone(), value: value.clone(), opening, proof, key })
+            })
+            .collect::<Result<_>>()?;
+        let commitments = Self::commitments(&added, &versions)?;
+        Ok((added, versions, commitments))
+    }
+
+    /// Writes an entry of `updates` but not the head that would publish it:
+    /// what a crash just before the head's rename leaves.
+    #[cfg(test)]
+    pub(crate) fn unpublished_entry(&mut self, timestamp: u64, updates: &[(&[u8], &[u8])]) {
+        let batch: Vec<(Vec<u8>, Vec<u8>)> = updates.iter().map(|(l, v)| (l.to_vec(), v.to_vec())).collect();
+        let (added, versions, commitments) = self.versions_of(&batch).unwrap();
+        self.add_entry(timestamp, &added, &versions, &commitments).unwrap();
     }
 
     /// The version numbers a batch of updates to `labels` takes: each
@@ -446,6 +462,14 @@ impl Directory {
     /// `versions`, with their commitments) and publishes it: durable on disk
     /// when this returns. A failure changes nothing.
     fn apply(&mut self, timestamp: u64, added: &[Added], versions: &[u32], commitments: &[Hash]) -> Result<()> {
+        self.add_entry(timestamp, added, versions, commitments)?;
+        let fresh = versions.iter().filter(|&&v| v == 0).count() as u64;
+        let auditor = self.store.auditor_head().map(<[u8]>::to_vec);
+        self.store.commit(fresh, auditor)
+    }
+
+    /// Adds the entry to the store, unpublished; a failure changes nothing.
+    fn add_entry(&mut self, timestamp: u64, added: &[Added], versions: &[u32], commitments: &[Hash]) -> Result<()> {
         let position = self.size();
         let keys: Vec<Key> = added.iter().map(|a| a.key).collect();
         let new: Vec<New<'_>> = added
@@ -462,16 +486,11 @@ impl Directory {
             })
             .collect();
         self.store.add(timestamp, &keys, commitments, &new)?;
-        let pruned = self.prune_expired(timestamp);
-        let fresh = versions.iter().filter(|&&v| v == 0).count() as u64;
-        let auditor = self.store.auditor_head().map(<[u8]>::to_vec);
-        match pruned {
-            Ok(()) => self.store.commit(fresh, auditor),
-            Err(e) => {
-                self.store.reset()?;
-                Err(e)
-            }
+        if let Err(e) = self.prune_expired(timestamp) {
+            self.store.reset()?;
+            return Err(e);
         }
+        Ok(())
     }
 
     fn sign_head(&mut self) -> Result<()> {

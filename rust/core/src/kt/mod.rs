@@ -18,4 +18,6 @@ mod client_tests;
 #[cfg(test)]
 mod journal_tests;
 #[cfg(test)]
+mod store_tests;
+#[cfg(test)]
 mod tests;

@@ -1,0 +1,192 @@
+//! The directory on disk (format 2): reopened and read by readers, it is
+//! the same log, answer for answer; what a crash or a failure leaves past
+//! the head is undone.
+
+use std::path::Path;
+
+use ed25519_dalek::SigningKey;
+
+use super::client::Client;
+use super::directory::Directory;
+use super::tests::START;
+use super::tree_head::{Configuration, Mode};
+use crate::error::{Error, StorageKind};
+use crate::vrf::VrfSecretKey;
+
+fn keys() -> (Configuration, SigningKey, VrfSecretKey) {
+    let signing = SigningKey::from_bytes(&[7; 32]);
+    let vrf = VrfSecretKey::from_seed(&[8; 32]).unwrap();
+    let config = Configuration {
+        mode: Mode::ContactMonitoring,
+        signature_public_key: signing.verifying_key().as_bytes().to_vec(),
+        vrf_public_key: vrf.public_key().to_vec(),
+        max_ahead: 60_000,
+        max_behind: 24 * 3600 * 1000,
+        reasonable_monitoring_window: 10_000,
+        maximum_lifetime: None,
+    };
+    (config, signing, vrf)
+}
+
+fn open(path: &Path, create: bool) -> Directory {
+    let (config, signing, vrf) = keys();
+    Directory::open(path, config, signing, vrf, 4, create).unwrap()
+}
+
+fn reader(path: &Path) -> Directory {
+    let (config, signing, vrf) = keys();
+    Directory::open_reader(path, config, signing, vrf, 4).unwrap()
+}
+
+/// Entry `i` gives `user{i % 7}` a new version; entry 5 adds `bulk` labels.
+fn grow(d: &mut Directory, from: u64, to: u64, bulk: u32) {
+    for i in from..to {
+        d.stage(format!("user{}", i % 7).as_bytes(), format!("keys of user{} at {i}", i % 7).as_bytes()).unwrap();
+        if i == 5 {
+            for b in 0..bulk {
+                d.stage(format!("bulk{b}").as_bytes(), &[b as u8; 40]).unwrap();
+            }
+        }
+        assert_eq!(d.publish(START + 1000 * i).unwrap(), i);
+    }
+}
+
+/// Requests whose answers must not change while the log does not.
+fn requests(c: &Client) -> Vec<(&'static str, Vec<u8>)> {
+    let mut out = Vec::new();
+    for label in ["user0", "user3", "user6", "bulk0", "bulk2999", "nobody"] {
+        out.push(("search", c.search_request(label.as_bytes(), None).unwrap()));
+        out.push(("search", c.search_request(label.as_bytes(), Some(1)).unwrap()));
+    }
+    out.push(("distinguished", c.distinguished_request(None)));
+    out
+}
+
+/// Every answer (or error) to `requests`, as bytes.
+fn answers(d: &Directory, requests: &[(&str, Vec<u8>)]) -> Vec<Result<Vec<u8>, String>> {
+    requests
+        .iter()
+        .map(|(kind, r)| match *kind {
+            "search" => d.search(r),
+            _ => d.distinguished(r),
+        })
+        .map(|a| a.map_err(|e| e.to_string()))
+        .collect()
+}
+
+#[test]
+fn reopened_and_read_by_readers_it_answers_byte_for_byte() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("kt");
+    let mut d = open(&path, true);
+    // 3000 labels at once: the label index grows (4096 slots take 2560).
+    grow(&mut d, 0, 30, 3000);
+    let c = Client::new(d.config().clone(), 4).unwrap();
+    let asked = requests(&c);
+    let before = answers(&d, &asked);
+    assert!(before.iter().filter(|a| a.is_ok()).count() == 9, "{before:?}");
+    let mut r = reader(&path);
+    assert!(r.is_reader());
+    assert_eq!(answers(&r, &asked), before, "a reader answers as the publisher");
+    assert!(!r.refresh().unwrap(), "nothing new");
+    drop(d);
+    let d = open(&path, false);
+    assert_eq!(answers(&d, &asked), before, "reopened: the same log");
+    assert_eq!(d.greatest_version(b"user3").unwrap(), Some(3));
+    assert_eq!(d.value(b"bulk17").unwrap(), Some(vec![17; 40]));
+    // The answers verify.
+    let mut c = Client::new(d.config().clone(), 4).unwrap();
+    let req = c.search_request(b"user3", None).unwrap();
+    let found = c.verify_search(&req, &r.search(&req).unwrap(), START + 29_005).unwrap();
+    assert_eq!((found.version, found.value), (3, b"keys of user3 at 24".to_vec()));
+}
+
+#[test]
+fn a_reader_answers_from_its_head_until_it_refreshes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("kt");
+    let mut d = open(&path, true);
+    grow(&mut d, 0, 10, 50);
+    let mut r = reader(&path);
+    let c = Client::new(d.config().clone(), 4).unwrap();
+    let asked = requests(&c);
+    let at_10 = answers(&r, &asked);
+    // New versions of labels the reader knows (their slots now point at
+    // records past its head) and new labels.
+    grow(&mut d, 10, 12, 0);
+    for b in 0..3000 {
+        d.stage(format!("late{b}").as_bytes(), b"v").unwrap();
+    }
+    d.publish(START + 12_000).unwrap();
+    assert_eq!(answers(&r, &asked), at_10, "a reader's answers come from its head alone");
+    assert_eq!(r.size(), 10);
+    assert!(r.refresh().unwrap());
+    assert_eq!(r.size(), 13);
+    assert_eq!(answers(&r, &asked), answers(&d, &asked));
+    assert_eq!(r.greatest_version(b"late2999").unwrap(), Some(0));
+}
+
+#[test]
+fn what_a_crash_leaves_past_the_head_is_undone_on_reopening() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("kt");
+    let mut d = open(&path, true);
+    grow(&mut d, 0, 8, 20);
+    let c = Client::new(d.config().clone(), 4).unwrap();
+    let asked = requests(&c);
+    let before = answers(&d, &asked);
+    // Records, slots, nodes and heads of an entry written, its head not:
+    // what a crash just before the head's rename leaves.
+    d.unpublished_entry(START + 9_000, &[(b"user3", b"forged"), (b"newcomer", b"x"), (b"user3", b"again")]);
+    drop(d);
+    let mut d = open(&path, false);
+    assert_eq!(answers(&d, &asked), before);
+    assert_eq!(d.greatest_version(b"user3").unwrap(), Some(0));
+    assert_eq!(d.greatest_version(b"newcomer").unwrap(), None);
+    // The next entry takes the place of the lost one, and chains right.
+    d.stage(b"user3", b"real").unwrap();
+    d.stage(b"newcomer", b"y").unwrap();
+    d.publish(START + 9_000).unwrap();
+    drop(d);
+    let d = open(&path, false);
+    assert_eq!(d.greatest_version(b"user3").unwrap(), Some(1));
+    assert_eq!(d.value(b"user3").unwrap(), Some(b"real".to_vec()));
+    assert_eq!(d.value(b"newcomer").unwrap(), Some(b"y".to_vec()));
+}
+
+#[test]
+fn one_publisher_at_a_time_and_readers_never_write() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("kt");
+    let mut d = open(&path, true);
+    grow(&mut d, 0, 3, 0);
+    let (config, signing, vrf) = keys();
+    let second = Directory::open(&path, config, signing, vrf, 4, false).err().unwrap();
+    assert_eq!(second.storage_kind(), Some(StorageKind::Locked), "{second}");
+    let mut r = reader(&path);
+    assert!(matches!(r.stage(b"user1", b"v"), Err(Error::InvalidArgument(_))));
+    assert!(matches!(r.publish(START + 5_000), Err(Error::InvalidArgument(_))));
+    let (config, signing, vrf) = keys();
+    let other = Directory::open_reader(&path, config, signing, vrf, 5).err().unwrap();
+    assert!(other.to_string().contains("recent=4, not 5"), "{other}");
+    let (config, signing, _) = keys();
+    let wrong = VrfSecretKey::from_seed(&[9; 32]).unwrap();
+    let other = Directory::open_reader(&path, config, signing, wrong, 4).err().unwrap();
+    assert!(other.to_string().contains("VRF"), "{other}");
+    let missing = Directory::open_reader(&tmp.path().join("none"), keys().0, keys().1, keys().2, 4).err().unwrap();
+    assert_eq!(missing.storage_kind(), Some(StorageKind::NotFound));
+}
+
+#[test]
+fn a_damaged_head_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("kt");
+    grow(&mut open(&path, true), 0, 3, 0);
+    let head = path.join("head");
+    let mut b = std::fs::read(&head).unwrap();
+    b[20] ^= 1;
+    std::fs::write(&head, &b).unwrap();
+    let (config, signing, vrf) = keys();
+    let e = Directory::open(&path, config, signing, vrf, 4, false).err().unwrap();
+    assert_eq!(e.storage_kind(), Some(StorageKind::Damaged), "{e}");
+}
