@@ -9,6 +9,7 @@ after entry, deterministic in the entry's index, printing each index once
 
 from __future__ import annotations
 
+import os
 import random
 import sys
 from pathlib import Path
@@ -16,39 +17,7 @@ from pathlib import Path
 import pytest
 import veritree
 from crash_harness import last_acknowledged
-
-T0 = 1_700_000_000_000  # ms since the epoch of entry 0; entry i is i seconds later
-SIGNING_KEY = bytes(range(32))
-VRF_KEY = bytes(range(32, 64))
-RMW = 10_000
-MAX_BEHIND = 10**12  # the checks run long after the entries' timestamps
-LABELS = 13
-
-
-def open_directory(path: Path, create: bool = False, vrf_key: bytes = VRF_KEY, recent: int = 4) -> veritree.KtDirectory:
-    return veritree.KtDirectory.open(
-        path, SIGNING_KEY, vrf_key, create=create, reasonable_monitoring_window=RMW, max_behind=MAX_BEHIND, recent=recent
-    )
-
-
-def updates(i: int) -> list[tuple[bytes, bytes]]:
-    """What entry `i` stages: one label, and a second one every third entry."""
-    labels = [i % LABELS] + ([(i * 7 + 3) % LABELS] if i % 3 == 0 else [])
-    return [(b"user%d" % u, b"keys of user%d at %d" % (u, i)) for u in dict.fromkeys(labels)]
-
-
-def publish(d: veritree.KtDirectory) -> int:
-    i = d.size
-    for label, value in updates(i):
-        d.stage(label, value)
-    return d.publish(T0 + 1000 * i)
-
-
-def expected(label: bytes, size: int) -> tuple[int, bytes] | None:
-    """The greatest version of `label`, and its value, after `size` entries."""
-    values = [v for i in range(size) for lab, v in updates(i) if lab == label]
-    return (len(values) - 1, values[-1]) if values else None
-
+from kt_entries import BULK, LABELS, MAX_BEHIND, SIGNING_KEY, T0, VRF_KEY, expected, open_directory, publish
 
 def check(client: veritree.KtClient, d: veritree.KtDirectory) -> None:
     """The client verifies every label's greatest version, and it is the model's."""
@@ -120,7 +89,8 @@ def test_sigkill_at_random_moments(tmp_path: Path) -> None:
     rng = random.Random(7)
     client: veritree.KtClient | None = None
     sizes = []
-    for _ in range(25):
+    # 50 kills in CI; KT_CRASH_ROUNDS=1000 (say) for a longer run.
+    for _ in range(int(os.environ.get("KT_CRASH_ROUNDS", "50"))):
         acknowledged = last_acknowledged([__file__, "writer", str(path)], rng, 0.15)
         with open_directory(path) as d:
             assert acknowledged <= d.size <= acknowledged + 1, f"{acknowledged} acknowledged, {d.size} on disk"
@@ -128,9 +98,12 @@ def test_sigkill_at_random_moments(tmp_path: Path) -> None:
                 client = veritree.KtClient(d.config)
             if client is not None:
                 check(client, d)
+            last_bulk = d.size - 1 - (d.size % 8)  # the last entry of BULK labels, if any
+            if last_bulk >= 7:
+                assert d.value(b"bulk%d-%d" % (last_bulk, BULK - 1)) == bytes([(BULK - 1) % 256]) * 250
             sizes.append(d.size)
     assert sizes == sorted(sizes), "the log never goes back across crashes"
-    assert sizes[-1] > 50, "the writers made progress"
+    assert sizes[-1] > 80, "the writers made progress (the label index grew on the way)"
 
 
 if __name__ == "__main__":
