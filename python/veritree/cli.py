@@ -61,6 +61,18 @@ def main(argv: list[str] | None = None) -> int:
         "--reasonable-monitoring-window", type=int, default=86_400_000, metavar="MS",
         help="how often clients are expected to monitor, in ms; fixed when the log is made (default: %(default)s)",
     )
+    serve.add_argument(
+        "--workers", type=int, default=0, metavar="N",
+        help="serve from N reader processes sharing the port, beside one publisher process that takes the "
+        "updates they pass on (0: one process does everything) (default: %(default)s)",
+    )
+    worker = sub.add_parser("serve-worker", help=argparse.SUPPRESS)  # one reader process of `serve --workers`
+    worker.add_argument("--data", required=True)
+    worker.add_argument("--fd", type=int, required=True)
+    worker.add_argument("--publisher-socket", required=True)
+    worker.add_argument("--reasonable-monitoring-window", type=int, required=True)
+    worker.add_argument("--body-timeout", type=float, required=True)
+    worker.add_argument("--parent", type=int, required=True)
     demo = sub.add_parser(
         "demo",
         help="the whole story against a real local server: accounts, devices, lookups, codes, and two attacks",
@@ -80,13 +92,20 @@ def main(argv: list[str] | None = None) -> int:
             return _without_server_extra("demo", e)
         return demo_mod.run(args.data)
     if args.command == "serve":
+        if args.workers < 0:
+            print("veritree serve: --workers must be 0 or more", file=sys.stderr)
+            return 2
         return _serve(args.data, args.host, args.port, args.publish_interval, args.heartbeat,
-                      args.reasonable_monitoring_window, args.body_timeout)
+                      args.reasonable_monitoring_window, args.body_timeout, args.workers)
+    if args.command == "serve-worker":
+        _exit_with_parent(args.parent)
+        return _serve_worker(args.data, args.fd, args.publisher_socket, args.reasonable_monitoring_window,
+                             args.body_timeout)
     return 2
 
 
 def _serve(data: str, host: str, port: int, publish_interval: float, heartbeat: float, window: int,
-           body_timeout: float) -> int:
+           body_timeout: float, workers: int) -> int:
     try:
         import uvicorn
 
@@ -116,8 +135,79 @@ def _serve(data: str, host: str, port: int, publish_interval: float, heartbeat: 
         # uvicorn's defaults fit: idle keep-alive connections close after 5 s
         # (timeout_keep_alive), and no limit_concurrency, which would let a few
         # hundred stalled clients take every slot and turn the rest away with 503.
-        uvicorn.run(app, host=host, port=port)
+        if workers == 0:
+            uvicorn.run(app, host=host, port=port)
+            return 0
+        return _serve_with_workers(app, data, host, port, window, body_timeout, workers)
+
+
+def _serve_with_workers(app: object, data: str, host: str, port: int, window: int, body_timeout: float,
+                        workers: int) -> int:
+    """Runs `app` (the publisher's) on a Unix socket in `data`, and `workers` reader processes that
+    accept on one listening socket of `host:port` and pass writes to it; stops them when it stops."""
+    import socket
+    import subprocess
+
+    import uvicorn
+
+    uds = os.path.join(data, "publisher.sock")
+    if os.path.exists(uds):
+        os.unlink(uds)  # left by a publisher that was killed
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind((host, port))
+    listener.listen(2048)
+    fd = listener.fileno()
+    command = [sys.executable, "-m", "veritree.cli", "serve-worker", "--data", data, "--fd", str(fd),
+               "--publisher-socket", uds, "--reasonable-monitoring-window", str(window),
+               "--body-timeout", str(body_timeout), "--parent", str(os.getpid())]
+    procs = [subprocess.Popen(command, pass_fds=(fd,)) for _ in range(workers)]
+    try:
+        uvicorn.run(app, uds=uds)  # type: ignore[arg-type]
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait()
+        listener.close()
     return 0
+
+
+def _serve_worker(data: str, fd: int, publisher_socket: str, window: int, body_timeout: float) -> int:
+    """One reader process of `serve --workers`: answers reads from the newest publication in
+    `data`, passes writes to the publisher, accepts on the inherited listening socket `fd`."""
+    import uvicorn
+
+    from veritree import KtDirectory
+    from veritree.ckv.accounts import update_validator
+    from veritree.ckv.server import create_app
+
+    with open(os.path.join(data, "signing.key"), "rb") as f:
+        signing_key = f.read()
+    with open(os.path.join(data, "vrf.key"), "rb") as f:
+        vrf_key = f.read()
+    with KtDirectory.open(os.path.join(data, "log"), signing_key, vrf_key, reader=True,
+                          reasonable_monitoring_window=window) as directory:
+        app = create_app(directory, validate_update=update_validator(directory), body_timeout=body_timeout,
+                         publisher_socket=publisher_socket)
+        uvicorn.run(app, fd=fd, log_level="warning")
+    return 0
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Ends this process (a worker) when `parent`, the process that started it, is gone (also before
+    this is called): a publisher killed without a chance to stop its workers must not leave them
+    holding its port."""
+    import threading
+    import time
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def _without_server_extra(command: str, error: ModuleNotFoundError) -> int:

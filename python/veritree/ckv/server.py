@@ -31,6 +31,7 @@ from veritree._extras import server_extra_missing
 
 try:
     import anyio
+    import httpx
     import uvicorn
     from anyio import TASK_STATUS_IGNORED, to_thread
     from anyio.abc import TaskStatus
@@ -196,8 +197,16 @@ def create_app(
     heartbeat: float | None = None,
     clock: Callable[[], int] = now_ms,
     body_timeout: float = 10.0,
+    publisher_socket: str | None = None,
 ) -> FastAPI:
     """The ASGI app serving `directory` (in memory or opened from disk; the app does not close it).
+
+    A reader directory (`KtDirectory.open(..., reader=True)`) answers every
+    read itself, from its newest publication, and passes updates and
+    auditor heads to the publisher's app listening on the Unix socket
+    `publisher_socket` (`veritree serve --workers N` runs one publisher and
+    N such readers); its health is 503 while the publisher's is, or while
+    the publisher cannot be reached.
 
     `validate_update(request)` sees each UpdateRequest before the directory
     does and refuses it with ValueError (the account layer checks that a
@@ -220,9 +229,15 @@ def create_app(
     writes = _Writes()
     publisher = _Publisher(directory, publish_interval, heartbeat, clock, writes)
     config = directory.config  # fixed for the directory's life
+    reader = directory.reader
+    forward = _Forward(publisher_socket, update_wait) if reader else None
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if forward is not None:
+            yield  # a reader publishes nothing
+            await forward.close()
+            return
         async with anyio.create_task_group() as tasks:
             await tasks.start(publisher.run)
             yield
@@ -285,6 +300,13 @@ def create_app(
              summary="Log size and the last publication time (ms since the epoch); 503 while writes fail")
     async def health() -> Response:
         size = await _call(lambda: directory.size)
+        if forward is not None:
+            last = await _call(lambda: directory.last_timestamp)
+            failure = await forward.failure()
+            answer = Health(size=size, last_publish_ms=last)
+            if failure is None:
+                return JSONResponse(answer)
+            return JSONResponse(Unhealthy(**answer, error=failure), 503)
         answer = Health(size=size, last_publish_ms=publisher.last_ms)
         failure = writes.failure
         if failure is None:
@@ -313,6 +335,8 @@ def create_app(
         data = await body(request)
         if validate_update is not None:
             await _call(validate_update, data)
+        if forward is not None:
+            return await forward.post("/v1/update", data)
         deadline = anyio.current_time() + update_wait
         while True:
             async with publisher.lock:
@@ -340,6 +364,8 @@ def create_app(
               summary="Third-party auditing: the auditor's signed AuditorTreeHead to serve from now on")
     async def auditor_head(request: Request) -> Response:
         data = await body(request)
+        if forward is not None:
+            return await forward.post("/v1/auditor/head", data)
         try:
             await to_thread.run_sync(directory.set_auditor_head, data)
         except (VerificationError, ValueError, IndexError) as e:
@@ -351,6 +377,43 @@ def create_app(
         return Response(status_code=204)
 
     return app
+
+
+class _Forward:
+    """A reader's way to the publisher: its app on a Unix socket."""
+
+    def __init__(self, socket_path: str | None, update_wait: float) -> None:
+        self.client = None if socket_path is None else httpx.AsyncClient(
+            transport=httpx.AsyncHTTPTransport(uds=socket_path), base_url="http://publisher",
+            timeout=update_wait + 5)
+
+    async def close(self) -> None:
+        if self.client is not None:
+            await self.client.aclose()
+
+    async def post(self, path: str, data: bytes) -> Response:
+        """The publisher's answer to a write, passed on as it is."""
+        if self.client is None:
+            raise HTTPException(503, "this server only reads, and knows no publisher to pass writes to")
+        try:
+            r = await self.client.post(path, content=data, headers={"content-type": OCTETS})
+        except httpx.HTTPError as e:
+            log.error("the publisher cannot be reached: %s", e)
+            raise HTTPException(503, "the publisher cannot be reached") from None
+        return Response(content=r.content, status_code=r.status_code, media_type=r.headers.get("content-type"))
+
+    async def failure(self) -> str | None:
+        """Why the publisher is unhealthy (None: it is healthy)."""
+        if self.client is None:
+            return None
+        try:
+            r = await self.client.get("/v1/health", timeout=2.0)
+        except httpx.HTTPError as e:
+            return f"the publisher cannot be reached: {e}"
+        if r.status_code == 200:
+            return None
+        error: str = r.json().get("error", f"the publisher answered {r.status_code}")
+        return error
 
 
 @contextmanager
