@@ -44,8 +44,8 @@ pub fn commitment(opening: &[u8; OPENING_LEN], label: &[u8], version: u32, updat
 /// The prefix-tree search key of a label-version pair, and the VRF proof
 /// that shows it.
 pub fn search_key(key: &VrfSecretKey, label: &[u8], version: u32) -> Result<([u8; SEARCH_KEY_LEN], [u8; PROOF_LEN])> {
-    let proof = key.prove(&vrf_input(label, version)?);
-    Ok((truncate(&vrf::proof_to_hash(&proof)?), proof))
+    let (proof, output) = key.prove_with_output(&vrf_input(label, version)?);
+    Ok((truncate(&output), proof))
 }
 
 /// Checks a VRF proof for a label-version pair and returns its search key.
