@@ -266,6 +266,11 @@ class KtDirectory:
         failed write (a full disk, EIO, a quota) raises StorageError and leaves the journal as it was, and the next
         publish succeeds once the fault clears.
         """
+    def fill_proofs(self, max: int = 4096) -> int:
+        """Completes the VRF proofs of up to `max` published versions (oldest first) and publishes them;
+        returns how many (0: none was left). Publishing computes each new version's search key and the
+        proof's first half only; until this completes a proof, answers compute it themselves, the same
+        bytes. Call it when idle (`veritree serve` does)."""
     def auditor_update(self, index: int) -> bytes:
         """The `AuditorUpdate` of log entry `index` (third-party auditing mode)."""
     def set_auditor_head(self, head: BytesLike) -> None:

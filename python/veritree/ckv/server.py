@@ -102,6 +102,7 @@ def _octets(data: bytes) -> Response:
 
 _PUBLISHING = "publishing"
 _AUDITOR_HEAD = "storing the auditor's head"
+_PROOFS = "completing VRF proofs"
 
 
 class _Writes:
@@ -168,6 +169,20 @@ class _Publisher:
             tick = max(tick + self.interval, anyio.current_time())
             await anyio.sleep_until(tick)
             await self.publish()
+
+    async def fill_proofs(self) -> None:
+        """Completes the VRF proofs publishing left for later, a short batch at a time (each holds the
+        directory as long as a small publication would), then waits an interval for more."""
+        while True:
+            try:
+                done = await to_thread.run_sync(self.directory.fill_proofs, 1024)
+            except Exception as e:  # noqa: BLE001 - answers compute missing proofs meanwhile; try again
+                self.writes.failed(_PROOFS, e, f" (retrying every {self.interval} s)")
+                done = 0
+            else:
+                self.writes.worked(_PROOFS)
+            if done == 0:
+                await anyio.sleep(self.interval)
 
     async def publish(self) -> None:
         async with self.lock:
@@ -240,6 +255,7 @@ def create_app(
             return
         async with anyio.create_task_group() as tasks:
             await tasks.start(publisher.run)
+            tasks.start_soon(publisher.fill_proofs)
             yield
             tasks.cancel_scope.cancel()
 

@@ -281,6 +281,16 @@ impl PyKtDirectory {
         py.detach(|| self.with(|d| d.publish(t))).py()
     }
 
+    /// Completes the VRF proofs of up to `max` published versions (oldest
+    /// first) and publishes them; returns how many (0: none was left).
+    /// Publishing computes each new version's search key and the proof's
+    /// first half only; until this completes a proof, answers compute it
+    /// themselves, the same bytes. Call it when idle (`veritree serve` does).
+    #[pyo3(signature = (max = 4096))]
+    fn fill_proofs(&self, py: Python<'_>, max: usize) -> PyResult<usize> {
+        py.detach(|| self.with(|d| d.fill_proofs(max))).py()
+    }
+
     /// The `AuditorUpdate` of log entry `index` (third-party auditing).
     fn auditor_update<'py>(&self, py: Python<'py>, index: u64) -> PyResult<Bound<'py, PyBytes>> {
         let out = py.detach(|| self.with(|d| d.auditor_update(index))).py()?;

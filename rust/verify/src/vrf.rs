@@ -62,6 +62,34 @@ impl VrfSecretKey {
         self.prove_with_output(alpha).0
     }
 
+    /// The VRF output of `alpha` and the proof's first 32 bytes (Gamma),
+    /// without the rest of the proof: under half of [`Self::prove_with_output`]'s
+    /// work (`prove_costs` in the tests). [`Self::prove`] later gives the
+    /// whole proof, Gamma the same.
+    pub fn evaluate(&self, alpha: &[u8]) -> ([u8; 32], [u8; OUTPUT_LEN]) {
+        let gamma = hash_to_curve(&self.public, alpha) * *self.x;
+        (gamma.compress().to_bytes(), output_of(&gamma))
+    }
+
+    /// The whole proof of `alpha` from its Gamma (as [`Self::evaluate`]
+    /// gave it): the same bytes as [`Self::prove`], without computing Gamma
+    /// again (`prove_costs` in the tests).
+    pub fn complete(&self, alpha: &[u8], gamma: &[u8; 32]) -> [u8; PROOF_LEN] {
+        let h = hash_to_curve(&self.public, alpha);
+        let h_bytes = h.compress();
+        let k = Zeroizing::new(Scalar::from_hash(
+            Sha512::new().chain_update(*self.nonce_prefix).chain_update(h_bytes.as_bytes()),
+        ));
+        let gamma_bytes = CompressedEdwardsY(*gamma);
+        let c = challenge(&self.public, &h_bytes, &gamma_bytes, &(ED25519_BASEPOINT_TABLE * &*k), &(h * *k));
+        let s = *k + scalar_of(&c) * *self.x;
+        let mut pi = [0u8; PROOF_LEN];
+        pi[..32].copy_from_slice(gamma);
+        pi[32..48].copy_from_slice(&c);
+        pi[48..].copy_from_slice(s.as_bytes());
+        pi
+    }
+
     /// The proof and its VRF output (`proof_to_hash` of it), from the
     /// points the proof computed: decoding Gamma again would cost ~10% of
     /// the proof (`prove_costs` in the tests).
@@ -233,8 +261,16 @@ mod tests {
         };
         let h = hash_to_curve(&key.public, b"x");
         let k = Scalar::from_bytes_mod_order([7; 32]);
-        let total = time("prove + output (as publishing does)", &mut |a| {
+        let total = time("prove + output", &mut |a| {
             std::hint::black_box(key.prove_with_output(a));
+        });
+        time("evaluate: Gamma + output (as publishing does)", &mut |a| {
+            std::hint::black_box(key.evaluate(a));
+        });
+        let gammas: std::collections::HashMap<&[u8], [u8; 32]> =
+            alphas.iter().map(|a| (a.as_slice(), key.evaluate(a).0)).collect();
+        time("complete from Gamma (as fill_proofs does)", &mut |a| {
+            std::hint::black_box(key.complete(a, &gammas[a]));
         });
         time("prove, then proof_to_hash (before)", &mut |a| {
             std::hint::black_box(proof_to_hash(&key.prove(a)).unwrap());
@@ -262,6 +298,18 @@ mod tests {
             }),
         ];
         println!("  parts sum to {:.2} of the whole", parts.iter().sum::<f64>() / total);
+    }
+
+    #[test]
+    fn evaluate_and_complete_make_the_proof() {
+        let key = VrfSecretKey::from_seed(&[5; 32]).unwrap();
+        for alpha in [&b""[..], b"alice", &[0xff; 300]] {
+            let (proof, output) = key.prove_with_output(alpha);
+            let (gamma, evaluated) = key.evaluate(alpha);
+            assert_eq!((gamma, evaluated), (proof[..32].try_into().unwrap(), output));
+            assert_eq!(key.complete(alpha, &gamma), proof);
+            assert_eq!(proof_to_hash(&proof).unwrap(), output);
+        }
     }
 
     /// The byte check agrees with decoding and re-encoding, on the edges

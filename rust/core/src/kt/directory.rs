@@ -17,7 +17,7 @@ use rayon::prelude::*;
 use super::algorithms::{Params, Walker};
 use super::auditor::{AuditorUpdate, EMPTY_PROOF, MAX_ADDED};
 use super::combined::CombinedTreeProof;
-use super::commitment::{commitment, search_key, update_value, OPENING_LEN};
+use super::commitment::{commitment, complete_proof, search_key, search_key_gamma, update_value, OPENING_LEN};
 use super::journal::{auditor_head_record, check_stored, entry_record, Added, Journal, Record};
 use super::ladder;
 use super::log_tree::LogEntry;
@@ -35,7 +35,7 @@ use crate::error::{damaged, invalid, Error, Result};
 use crate::map::{Access, Key};
 use crate::storage::Records;
 use crate::suite::Hash;
-use crate::vrf::VrfSecretKey;
+use crate::vrf::{VrfSecretKey, PROOF_LEN};
 
 /// The algorithms report what the server's own data cannot prove (say, a
 /// version that has expired) as a failed verification; to the server it is
@@ -263,7 +263,8 @@ impl Directory {
                 }
                 let versions = self.number(added.iter().map(|a| a.label.as_slice()))?;
                 let commitments = Self::commitments(&added, &versions)?;
-                self.apply(timestamp, &added, &versions, &commitments)
+                // A journal's proofs are whole.
+                self.apply(timestamp, &added, &versions, &commitments, true)
             }
             Record::AuditorHead(head) => {
                 self.auditor_head = Some(self.check_auditor_head(&head)?);
@@ -388,7 +389,8 @@ impl Directory {
         if let Some(journal) = &mut self.journal {
             journal.append(&entry_record(timestamp, &previous_root, &added)?)?;
         }
-        let applied = self.apply(timestamp, &added, &versions, &commitments).and_then(|()| self.sign_head());
+        let whole = self.journal.is_some();
+        let applied = self.apply(timestamp, &added, &versions, &commitments, whole).and_then(|()| self.sign_head());
         if let (Err(e), Some(journal)) = (&applied, &mut self.journal) {
             journal
                 .poison(format!("log entry {position} is journaled but was not applied ({e}); reopen the directory"));
@@ -402,11 +404,22 @@ impl Directory {
         let versions = self.number(batch.iter().map(|(l, _)| l.as_slice()))?;
         // The VRF dominates publishing: every core evaluates it.
         let vrf = &self.vrf;
+        let journaled = self.journal.is_some();
         let added: Vec<Added> = batch
             .par_iter()
             .zip(&versions)
             .map(|((label, value), &version)| {
-                let (key, proof) = search_key(vrf, label, version)?;
+                // A journal keeps whole proofs; the store's rest follows
+                // (`fill_proofs`), off the publishing path.
+                let (key, proof) = match journaled {
+                    true => search_key(vrf, label, version)?,
+                    false => {
+                        let (key, gamma) = search_key_gamma(vrf, label, version)?;
+                        let mut proof = [0; PROOF_LEN];
+                        proof[..32].copy_from_slice(&gamma);
+                        (key, proof)
+                    }
+                };
                 let mut opening = [0u8; OPENING_LEN];
                 rand_core::OsRng.fill_bytes(&mut opening);
                 Ok(Added { label: label.clone(), value: value.clone(), opening, proof, key })
@@ -422,7 +435,7 @@ impl Directory {
     pub(crate) fn unpublished_entry(&mut self, timestamp: u64, updates: &[(&[u8], &[u8])]) {
         let batch: Vec<(Vec<u8>, Vec<u8>)> = updates.iter().map(|(l, v)| (l.to_vec(), v.to_vec())).collect();
         let (added, versions, commitments) = self.versions_of(&batch).unwrap();
-        self.add_entry(timestamp, &added, &versions, &commitments).unwrap();
+        self.add_entry(timestamp, &added, &versions, &commitments, false).unwrap();
     }
 
     /// The version numbers a batch of updates to `labels` takes: each
@@ -461,15 +474,23 @@ impl Directory {
     /// Adds a log entry at `timestamp` holding `added` (versions
     /// `versions`, with their commitments) and publishes it: durable on disk
     /// when this returns. A failure changes nothing.
-    fn apply(&mut self, timestamp: u64, added: &[Added], versions: &[u32], commitments: &[Hash]) -> Result<()> {
-        self.add_entry(timestamp, added, versions, commitments)?;
+    /// `whole`: whether the proofs are whole (else Gamma only).
+    fn apply(&mut self, timestamp: u64, added: &[Added], versions: &[u32], commitments: &[Hash], whole: bool) -> Result<()> {
+        self.add_entry(timestamp, added, versions, commitments, whole)?;
         let fresh = versions.iter().filter(|&&v| v == 0).count() as u64;
         let auditor = self.store.auditor_head().map(<[u8]>::to_vec);
         self.store.commit(fresh, auditor)
     }
 
     /// Adds the entry to the store, unpublished; a failure changes nothing.
-    fn add_entry(&mut self, timestamp: u64, added: &[Added], versions: &[u32], commitments: &[Hash]) -> Result<()> {
+    fn add_entry(
+        &mut self,
+        timestamp: u64,
+        added: &[Added],
+        versions: &[u32],
+        commitments: &[Hash],
+        whole: bool,
+    ) -> Result<()> {
         let position = self.size();
         let keys: Vec<Key> = added.iter().map(|a| a.key).collect();
         let new: Vec<New<'_>> = added
@@ -485,7 +506,7 @@ impl Directory {
                 position,
             })
             .collect();
-        self.store.add(timestamp, &keys, commitments, &new)?;
+        self.store.add(timestamp, &keys, commitments, &new, whole)?;
         if let Err(e) = self.prune_expired(timestamp) {
             self.store.reset()?;
             return Err(e);
@@ -626,6 +647,34 @@ impl Directory {
         }
     }
 
+    /// The VRF proof of `v`, a version of `label`: stored once
+    /// [`Self::fill_proofs`] reached it, else made here (the same bytes:
+    /// the proof is deterministic).
+    fn proof_of(&self, label: &[u8], v: &Version) -> Result<[u8; PROOF_LEN]> {
+        match v.proved {
+            true => Ok(v.proof),
+            false => complete_proof(&self.vrf, label, v.version, v.proof[..32].try_into().expect("32 bytes")),
+        }
+    }
+
+    /// Completes the VRF proofs of up to `max` published versions whose
+    /// proofs publishing left for later (it computes only their search keys
+    /// and Gamma, under half the work), oldest first, and publishes them;
+    /// returns how many it completed (0: none is left). Until then, answers
+    /// compute a missing proof themselves.
+    pub fn fill_proofs(&mut self, max: usize) -> Result<usize> {
+        self.writable()?;
+        let pending = self.store.labels.unproved(max)?;
+        let Some(&(_, end, _, _, _)) = pending.last() else { return Ok(0) };
+        let vrf = &self.vrf;
+        let proofs = pending
+            .par_iter()
+            .map(|(offset, _, label, version, gamma)| Ok((*offset, complete_proof(vrf, label, *version, gamma)?)))
+            .collect::<Result<Vec<_>>>()?;
+        self.store.set_proofs(&proofs, end)?;
+        Ok(proofs.len())
+    }
+
     /// The published versions of `label`, oldest first: none for a label
     /// the log does not hold.
     fn versions(&self, label: &[u8]) -> Result<Vec<Version>> {
@@ -666,7 +715,7 @@ impl Directory {
                 Ok(match versions.get(v as usize) {
                     Some(s) => {
                         let commitment = if v != t { Some(commitment_of(&req.label, s)?) } else { None };
-                        (v, s.key, LadderStep { proof: s.proof, commitment })
+                        (v, s.key, LadderStep { proof: self.proof_of(&req.label, s)?, commitment })
                     }
                     None => {
                         let (key, proof) = search_key(&self.vrf, &req.label, v)?;
@@ -757,7 +806,9 @@ impl Directory {
             .into_iter()
             .map(|v| {
                 Ok(match versions.get(v as usize).filter(|_| newest.is_some_and(|g| v <= g)) {
-                    Some(s) => LadderStep { proof: s.proof, commitment: Some(commitment_of(&req.label, s)?) },
+                    Some(s) => {
+                        LadderStep { proof: self.proof_of(&req.label, s)?, commitment: Some(commitment_of(&req.label, s)?) }
+                    }
                     None => LadderStep { proof: search_key(&self.vrf, &req.label, v)?.1, commitment: None },
                 })
             })
@@ -856,7 +907,7 @@ impl Directory {
             .map(|v| {
                 Ok(match versions.get(v as usize) {
                     Some(s) => LadderStep {
-                        proof: s.proof,
+                        proof: self.proof_of(&req.label, s)?,
                         commitment: match req.greatest_version.is_some_and(|g| v < g) {
                             true => Some(commitment_of(&req.label, s)?),
                             false => None,

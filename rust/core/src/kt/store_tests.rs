@@ -190,3 +190,39 @@ fn a_damaged_head_is_refused() {
     let e = Directory::open(&path, config, signing, vrf, 4, false).err().unwrap();
     assert_eq!(e.storage_kind(), Some(StorageKind::Damaged), "{e}");
 }
+
+#[test]
+fn proofs_completed_later_leave_every_answer_unchanged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("kt");
+    let mut d = open(&path, true);
+    grow(&mut d, 0, 12, 300);
+    let c = Client::new(d.config().clone(), 4).unwrap();
+    let asked = requests(&c);
+    let before = answers(&d, &asked);
+    let r = reader(&path);
+    assert_eq!(answers(&r, &asked), before);
+    // In steps, across a reopening: the proofs made then are the ones answers made before.
+    assert_eq!(d.fill_proofs(100).unwrap(), 100);
+    drop(d);
+    let mut d = open(&path, false);
+    let mut filled = 100;
+    loop {
+        match d.fill_proofs(64).unwrap() {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    assert_eq!(filled, 12 + 300);
+    assert_eq!(answers(&d, &asked), before, "stored proofs are the ones computed on the fly");
+    let mut r = r;
+    assert!(r.refresh().unwrap(), "filling proofs publishes a head");
+    assert_eq!(answers(&r, &asked), before);
+    assert!(matches!(r.fill_proofs(1), Err(Error::InvalidArgument(_))));
+    // New versions after that: whole again once filled.
+    grow(&mut d, 12, 14, 0);
+    assert_eq!(d.fill_proofs(usize::MAX).unwrap(), 2);
+    let mut c = Client::new(d.config().clone(), 4).unwrap();
+    let req = c.search_request(b"user6", None).unwrap();
+    assert_eq!(c.verify_search(&req, &d.search(&req).unwrap(), START + 13_005).unwrap().version, 1);
+}

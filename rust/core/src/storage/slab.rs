@@ -218,6 +218,13 @@ impl<T: Pod> Slab<T> {
         records[slot] = item;
     }
 
+    /// Overwrites records in use from `at` with `items` (a writer's).
+    pub fn write_at(&mut self, at: usize, items: &[T]) {
+        assert!(!self.view, "a view is never written");
+        let records: &mut [T] = bytemuck::cast_slice_mut(&mut self.map[..self.len * size_of::<T>()]);
+        records[at..at + items.len()].copy_from_slice(items);
+    }
+
     /// The `n` records past the end, to be filled before [`Self::grow`]
     /// takes them in (room for them was reserved).
     pub fn spare_mut(&mut self, n: usize) -> &mut [T] {

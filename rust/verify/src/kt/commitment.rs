@@ -48,6 +48,19 @@ pub fn search_key(key: &VrfSecretKey, label: &[u8], version: u32) -> Result<([u8
     Ok((truncate(&output), proof))
 }
 
+/// The search key of a label-version pair and its VRF proof's Gamma (the
+/// proof's first 32 bytes): what publishing needs; the rest of the proof
+/// follows from [`search_key`].
+pub fn search_key_gamma(key: &VrfSecretKey, label: &[u8], version: u32) -> Result<([u8; SEARCH_KEY_LEN], [u8; 32])> {
+    let (gamma, output) = key.evaluate(&vrf_input(label, version)?);
+    Ok((truncate(&output), gamma))
+}
+
+/// The whole VRF proof of a label-version pair from its Gamma.
+pub fn complete_proof(key: &VrfSecretKey, label: &[u8], version: u32, gamma: &[u8; 32]) -> Result<[u8; PROOF_LEN]> {
+    Ok(key.complete(&vrf_input(label, version)?, gamma))
+}
+
 /// Checks a VRF proof for a label-version pair and returns its search key.
 pub fn verify_search_key(public: &[u8], label: &[u8], version: u32, proof: &[u8]) -> Result<[u8; SEARCH_KEY_LEN]> {
     Ok(truncate(&vrf::verify(public, &vrf_input(label, version)?, proof)?))

@@ -56,6 +56,9 @@ pub struct Version {
     pub proof: [u8; PROOF_LEN],
     pub opening: [u8; OPENING_LEN],
     pub value: Vec<u8>,
+    /// Whether `proof` is whole (else it holds Gamma only: see
+    /// [`LabelsHead::proved`]).
+    pub proved: bool,
 }
 
 /// A new version to add (its version number is the label's next).
@@ -85,14 +88,18 @@ pub struct LabelsHead {
     /// The index file's generation and its slots.
     pub generation: u64,
     pub slots: u64,
+    /// Every record before this offset has its VRF proof whole; records
+    /// from it on hold Gamma only (publishing leaves the rest for later).
+    pub proved: u64,
 }
 
 impl LabelsHead {
-    pub const LEN: usize = 32;
+    pub const LEN: usize = 40;
 
     pub fn encode(&self) -> [u8; Self::LEN] {
         let mut out = [0; Self::LEN];
-        for (chunk, n) in out.chunks_exact_mut(8).zip([self.records, self.labels, self.generation, self.slots]) {
+        let fields = [self.records, self.labels, self.generation, self.slots, self.proved];
+        for (chunk, n) in out.chunks_exact_mut(8).zip(fields) {
             chunk.copy_from_slice(&n.to_le_bytes());
         }
         out
@@ -100,7 +107,7 @@ impl LabelsHead {
 
     pub fn decode(b: &[u8; Self::LEN]) -> LabelsHead {
         let n = |i: usize| u64::from_le_bytes(b[8 * i..8 * i + 8].try_into().expect("8 bytes"));
-        LabelsHead { records: n(0), labels: n(1), generation: n(2), slots: n(3) }
+        LabelsHead { records: n(0), labels: n(1), generation: n(2), slots: n(3), proved: n(4) }
     }
 }
 
@@ -116,6 +123,8 @@ pub struct Labels {
     head: LabelsHead,
     /// Slots changed since the head, with their old contents (newest last).
     undo: Vec<(usize, [u64; 2])>,
+    /// Whether every proof added since the head is whole.
+    whole: bool,
 }
 
 fn bad(what: impl std::fmt::Display) -> crate::error::Error {
@@ -131,7 +140,7 @@ impl Labels {
         if records.len() < RECORDS_MAGIC.len() || records.as_slice()[..16] != RECORDS_MAGIC[..] {
             return Err(bad("no magic"));
         }
-        Ok(Labels { records, index, hash_key, head, undo: Vec::new() })
+        Ok(Labels { records, index, hash_key, head, undo: Vec::new(), whole: true })
     }
 
     /// A new, empty index of `MIN_SLOTS` slots and a records slab holding
@@ -143,7 +152,8 @@ impl Labels {
         index.reserve(2 * MIN_SLOTS)?;
         index.spare_mut(2 * MIN_SLOTS).fill(0);
         index.grow(2 * MIN_SLOTS);
-        Ok(LabelsHead { records: RECORDS_MAGIC.len() as u64, labels: 0, generation: 0, slots: MIN_SLOTS as u64 })
+        let start = RECORDS_MAGIC.len() as u64;
+        Ok(LabelsHead { records: start, labels: 0, generation: 0, slots: MIN_SLOTS as u64, proved: start })
     }
 
     fn hash(&self, label: &[u8]) -> u64 {
@@ -249,7 +259,7 @@ impl Labels {
             if prev >= offset {
                 return Err(bad(format!("the record at {offset} follows a newer one")));
             }
-            out.push(decode(&r)?);
+            out.push(Version { proved: offset < self.head.proved, ..decode(&r)? });
             offset = prev;
         }
         out.reverse();
@@ -283,8 +293,10 @@ impl Labels {
     /// Adds `new` (each one its label's next version, in order), published
     /// with the next head. Records are durable (`sync_records`) before any
     /// slot points at them; the slots are made durable by [`Self::sync`].
-    pub fn add(&mut self, new: &[New<'_>], make_index: MakeIndex<'_>) -> Result<()> {
+    /// `whole`: whether the records' proofs are whole (else Gamma only).
+    pub fn add(&mut self, new: &[New<'_>], whole: bool, make_index: MakeIndex<'_>) -> Result<()> {
         let start = self.records.len();
+        self.whole = whole && self.whole;
         let result = self.add_records(new, make_index);
         if result.is_err() {
             self.undo_to(start as u64);
@@ -384,13 +396,42 @@ impl Labels {
 
     /// The head that publishes what was added (after [`Self::sync`]).
     pub fn next_head(&self, fresh: u64) -> LabelsHead {
-        LabelsHead { records: self.records.len() as u64, labels: self.head.labels + fresh, ..self.head }
+        let records = self.records.len() as u64;
+        // Whole proofs right after whole ones keep every proof whole.
+        let proved = if self.whole && self.head.proved == self.head.records { records } else { self.head.proved };
+        LabelsHead { records, labels: self.head.labels + fresh, proved, ..self.head }
+    }
+
+    /// Published records whose proofs hold Gamma only, oldest first, at
+    /// most `max`: (offset, end, label, version, Gamma).
+    pub fn unproved(&self, max: usize) -> Result<Vec<(u64, u64, Vec<u8>, u32, [u8; 32])>> {
+        let mut out = Vec::new();
+        let mut at = self.head.proved;
+        while at < self.head.records && out.len() < max {
+            let r = self.record(at)?;
+            let end = at + (r.len() as u64).next_multiple_of(8);
+            let v = decode(&r)?;
+            out.push((at, end, Self::label_of(&r).to_vec(), v.version, v.proof[..32].try_into().expect("32 bytes")));
+            at = end;
+        }
+        Ok(out)
+    }
+
+    /// Writes whole proofs into published records (the publisher, past
+    /// `proved`, which no reader takes proofs from), durably.
+    pub fn set_proofs(&mut self, proofs: &[(u64, [u8; PROOF_LEN])]) -> Result<()> {
+        for (offset, proof) in proofs {
+            let at = *offset as usize + 56;
+            self.records.write_at(at, proof);
+        }
+        self.records.sync()
     }
 
     /// Takes `head` (the one stored) as published.
     pub fn published(&mut self, head: LabelsHead) {
         self.head = head;
         self.undo.clear();
+        self.whole = true;
     }
 
     /// Undoes what was added since the head (a publication that failed).
@@ -399,6 +440,7 @@ impl Labels {
     }
 
     fn undo_to(&mut self, records: u64) {
+        self.whole = true;
         while let Some((slot, [hash, offset])) = self.undo.pop() {
             self.set_slot(slot, hash, offset);
         }
@@ -480,5 +522,6 @@ fn decode(r: &[u8]) -> Result<Version> {
         proof: r[56..56 + PROOF_LEN].try_into().expect("80 bytes"),
         opening: r[56 + PROOF_LEN..FIXED - 1].try_into().expect("16 bytes"),
         value: value.to_vec(),
+        proved: false,
     })
 }

@@ -351,15 +351,31 @@ impl Store {
     /// `commitments` in the prefix tree and adding `new` (the same
     /// versions) to the labels; published by [`Self::commit`]. On error
     /// nothing changes.
-    pub fn add(&mut self, timestamp: u64, keys: &[Key], commitments: &[Hash], new: &[New<'_>]) -> Result<()> {
-        let added = self.add_unpublished(timestamp, keys, commitments, new);
+    /// `whole` says whether the versions' VRF proofs are whole (else
+    /// they hold Gamma only, and [`Self::set_proofs`] completes them).
+    pub fn add(
+        &mut self,
+        timestamp: u64,
+        keys: &[Key],
+        commitments: &[Hash],
+        new: &[New<'_>],
+        whole: bool,
+    ) -> Result<()> {
+        let added = self.add_unpublished(timestamp, keys, commitments, new, whole);
         if added.is_err() {
             self.reset()?;
         }
         added
     }
 
-    fn add_unpublished(&mut self, timestamp: u64, keys: &[Key], commitments: &[Hash], new: &[New<'_>]) -> Result<()> {
+    fn add_unpublished(
+        &mut self,
+        timestamp: u64,
+        keys: &[Key],
+        commitments: &[Hash],
+        new: &[New<'_>],
+        whole: bool,
+    ) -> Result<()> {
         let start = self.labels.records_len() as u64;
         let files = self.files.as_ref().map(|f| f.dir.clone());
         let mut make_index = |generation: u64, _slots: usize| -> Result<Slab<u64>> {
@@ -368,7 +384,7 @@ impl Store {
                 None => Ok(Slab::memory()),
             }
         };
-        self.labels.add(new, &mut make_index)?;
+        self.labels.add(new, whole, &mut make_index)?;
         self.map.update(keys, commitments)?;
         let entry = LogEntry { timestamp, prefix_root: self.map.root(None)? };
         self.log.try_push(entry.leaf_value())?;
@@ -400,6 +416,20 @@ impl Store {
             if let Some(f) = &self.files {
                 let _ = fs::remove_file(f.dir.join(index_name(old)));
             }
+        }
+        self.labels.published(head.labels);
+        self.head = head;
+        Ok(())
+    }
+
+    /// Writes the completed VRF `proofs` (at their records' offsets) and
+    /// publishes that every proof before `end` is whole.
+    pub fn set_proofs(&mut self, proofs: &[(u64, [u8; crate::vrf::PROOF_LEN])], end: u64) -> Result<()> {
+        self.labels.set_proofs(proofs)?;
+        let head = Head { serial: self.head.serial + 1, labels: LabelsHead { proved: end, ..self.head.labels }, ..self.head.clone() };
+        match &self.files {
+            Some(files) => replace(&files.dir, "head", &head.encode())?,
+            None => {}
         }
         self.labels.published(head.labels);
         self.head = head;
