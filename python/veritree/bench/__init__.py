@@ -3,7 +3,7 @@
 One module per section, each importing only `common` (what they share: the
 result row, timing, the limits a rate is set against, the printed table):
 `log` (the Merkle log), `map` (the prefix tree), `kt` (the KEYTRANS
-directory) and `ckv` (Contact Key Verification); `report` runs them all.
+directory), `kt_disk` (the directory on disk, read by other processes) and `ckv` (Contact Key Verification); `report` runs them all.
 Nothing imports upward. The names below are re-exported for use from the
 shell, e.g. ``python -c "from veritree import bench; bench.print_table({},
 bench.disk_log(30, '/path/d30'))"``; `python -m veritree.bench` runs the
@@ -23,6 +23,7 @@ from veritree.bench.common import (
     vrf_limit,
 )
 from veritree.bench.kt import kt_directory
+from veritree.bench.kt_disk import kt_on_disk
 from veritree.bench.log import (
     billion,
     disk_log,
@@ -48,6 +49,7 @@ __all__ = [
     "fmt_rate",
     "hashing_limits",
     "kt_directory",
+    "kt_on_disk",
     "map_builds",
     "map_on_disk",
     "map_proofs",

@@ -4,6 +4,7 @@ memory; each prints its result as JSON:
     python -m veritree.bench log-disk DIR EXPONENT
     python -m veritree.bench stream-root SUITE EXPONENT CHUNK_EXPONENT
     python -m veritree.bench map-disk DIR SIZE BATCH,BATCH,... REPEAT
+    python -m veritree.bench kt-reader DIR REQUESTS_FILE
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 import sys
 
 from veritree.bench.common import SUITES
+from veritree.bench.kt_disk import reader_child
 from veritree.bench.log import build_disk_log, stream_root
 from veritree.bench.map import build_on_disk
 
@@ -25,6 +27,8 @@ def main(argv: list[str]) -> int:
             result = {**stream_root(suite, int(exponent), int(chunk_exponent))}
         case ["map-disk", directory, size, batches, repeat]:
             result = build_on_disk(directory, int(size), [int(b) for b in batches.split(",")], int(repeat))
+        case ["kt-reader", directory, requests_file]:
+            result = reader_child(directory, requests_file)
         case _:
             print(__doc__, file=sys.stderr)
             return 2
