@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import stat
 import sys
 
 from veritree._extras import SERVER_EXTRA, needs_server_extra
+from veritree._sockets import reuse_port_socket
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -137,10 +137,10 @@ def _serve(data: str, host: str, port: int, publish_interval: float, heartbeat: 
         # uvicorn's defaults fit: idle keep-alive connections close after 5 s
         # (timeout_keep_alive), and no limit_concurrency, which would let a few
         # hundred stalled clients take every slot and turn the rest away with 503.
-        if workers == 0:
-            uvicorn.run(app, host=host, port=port)
-            return 0
-        return _serve_with_workers(app, data, host, port, window, body_timeout, workers)
+        if workers > 0:
+            return _serve_with_workers(app, data, host, port, window, body_timeout, workers)
+        uvicorn.run(app, host=host, port=port)
+    return 0
 
 
 def _serve_with_workers(app: object, data: str, host: str, port: int, window: int, body_timeout: float,
@@ -170,16 +170,6 @@ def _serve_with_workers(app: object, data: str, host: str, port: int, window: in
             p.wait()
         holder.close()
     return 0
-
-
-def reuse_port_socket(host: str, port: int) -> socket.socket:
-    """A TCP socket bound to `host:port` in a SO_REUSEPORT group."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((host, port))
-    return sock
 
 
 def _serve_worker(data: str, host: str, port: int, publisher_socket: str, window: int, body_timeout: float) -> int:

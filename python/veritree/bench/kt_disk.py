@@ -25,7 +25,7 @@ from pathlib import Path
 
 import veritree
 from veritree.bench.common import Row, vrf_limit
-from veritree.cli import reuse_port_socket
+from veritree._sockets import reuse_port_socket
 
 T0 = 1_700_000_000_000
 SIGNING = bytes(range(32))
@@ -71,8 +71,9 @@ def _disk_bytes(path: Path) -> int:
     return sum(p.stat().st_blocks * 512 for p in path.rglob("*") if p.is_file())
 
 
-def _open(path: Path, **options: bool) -> veritree.KtDirectory:
-    return veritree.KtDirectory.open(path, SIGNING, VRF, reasonable_monitoring_window=10_000, **options)
+def _open(path: Path, create: bool = False, reader: bool = False) -> veritree.KtDirectory:
+    return veritree.KtDirectory.open(path, SIGNING, VRF, create=create, reader=reader,
+                                     reasonable_monitoring_window=10_000)
 
 
 def _build(d: veritree.KtDirectory, labels: int, entry: int) -> tuple[float, float]:
