@@ -4,7 +4,8 @@ whose `publish` returned when its writer is SIGKILLed at random moments.
 
 The writer (run as `python test_kt_persist.py writer DIR`) publishes entry
 after entry, deterministic in the entry's index, printing each index once
-`publish` has returned; `crash_harness.last_acknowledged` kills it.
+`publish` has returned, and completes VRF proofs in between;
+`crash_harness.last_acknowledged` kills it.
 """
 
 from __future__ import annotations
@@ -82,6 +83,7 @@ def writer(directory: str) -> None:
         print("ready", d.size, flush=True)
         while True:
             print(publish(d) + 1, flush=True)
+            d.fill_proofs(64)  # kills land while proofs are completed too
 
 
 def test_sigkill_at_random_moments(tmp_path: Path) -> None:

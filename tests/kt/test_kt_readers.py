@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import veritree
-from kt_entries import LABELS, MAX_BEHIND, RMW, SIGNING_KEY, T0, VRF_KEY, expected, open_directory, publish
+from kt_entries import LABELS, MAX_BEHIND, RMW, SIGNING_KEY, T0, VRF_KEY, expected, open_directory, publish, updates
 
 
 def open_reader(path: Path) -> veritree.KtDirectory:
@@ -115,6 +115,31 @@ def test_a_reader_never_writes_and_a_second_publisher_is_refused(tmp_path: Path)
             assert r.size == d.size == 2
     with pytest.raises(veritree.StorageNotFoundError):
         open_reader(tmp_path / "none")
+
+
+
+def test_proofs_completed_later_change_no_answer(tmp_path: Path) -> None:
+    """Publishing leaves the VRF proofs' second half for `fill_proofs`; answers made before it (which
+    complete a proof themselves) and after it (which read it) are the same bytes, in every process."""
+    path = tmp_path / "kt"
+    with open_directory(path, create=True) as d:
+        for _ in range(2 * LABELS):
+            publish(d)
+        client = veritree.KtClient(d.config)
+        requests = [client.search_request(b"user%d" % u, version) for u in range(LABELS) for version in (None, 0)]
+        with open_reader(path) as r:
+            before = [d.search(q) for q in requests]
+            assert [r.search(q) for q in requests] == before
+            assert d.fill_proofs(7) == 7
+            filled = 7
+            while n := d.fill_proofs():
+                filled += n
+            assert filled == sum(len(updates(i)) for i in range(2 * LABELS))
+            assert d.fill_proofs() == 0
+            assert [d.search(q) for q in requests] == before
+            assert [r.search(q) for q in requests] == before
+            with pytest.raises(ValueError, match="reader"):
+                r.fill_proofs()
 
 
 if __name__ == "__main__":

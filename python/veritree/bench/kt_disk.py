@@ -158,8 +158,9 @@ def _measure(section: str, limit: float, root: Path, labels: int, entry: int, se
     rows.append(Row(section, "publisher's private memory (RssAnon) after the build", mem["RssAnon"], "MiB",
                     None, "", {"RSS MiB": round(mem["VmRSS"]), "RssFile MiB": round(mem["RssFile"])}))
     disk = _disk_bytes(path)
+    parts = {f"{part} B/label": round(_disk_bytes(path / part) / labels, 1) for part in ("labels", "map", "log")}
     rows.append(Row(section, "bytes per label on disk", disk / labels, "bytes", disk / labels / (VALUE + 300),
-                    "value + 300 bytes", {"value bytes": VALUE}))
+                    "value + 300 bytes", {"value bytes": VALUE, **parts}))
     requests = _requests(d.config, labels, searches)
     _serve_rate(d, requests)  # warms the cache
     ours_warm = _serve_rate(d, requests)
