@@ -90,3 +90,6 @@ def print_table(limits: dict[str, float], rows: list[Row]) -> None:
             print(f"\n## {section}")
         ratio = f"{r.ratio:8.3f}x vs {r.versus}" if r.ratio is not None else ""
         print(f"  {r.case:<52} {fmt_rate(r.rate):>10} {r.unit:<14} {ratio}")
+        if r.extra:
+            print("      " + ", ".join(f"{k}: {v:.4g}" if isinstance(v, float) else f"{k}: {v}"
+                                      for k, v in r.extra.items()))

@@ -183,8 +183,9 @@ def _measure(section: str, limit: float, root: Path, labels: int, entry: int, se
     rows.append(Row(section, "search serve rate, publisher on disk (warm)", ours_warm, "searches/s",
                     ours_warm / reference, "in memory"))
     rows.append(Row(section, "search serve rate, reader process, warm", cold["warm"], "searches/s",
-                    cold["warm"] / reference, "in memory", {"RssAnon MiB": round(cold["RssAnon"], 1),
-                                                            "RSS MiB": round(cold["VmRSS"])}))
+                    cold["warm"] / reference, "in memory"))
+    rows.append(Row(section, "reader process's private memory (RssAnon), after", cold["RssAnon"], "MiB", None, "",
+                    {"RSS MiB": round(cold["VmRSS"]), "RssFile MiB": round(cold["RssFile"])}))
     rows.append(Row(section, f"search serve rate, reader process, cold ({how})", cold["cold"], "searches/s",
                     cold["cold"] / reference, "in memory", {"open seconds": round(cold["open_s"], 4)}))
     if http:
