@@ -665,11 +665,11 @@ impl Directory {
     pub fn fill_proofs(&mut self, max: usize) -> Result<usize> {
         self.writable()?;
         let pending = self.store.labels.unproved(max)?;
-        let Some(&(_, end, _, _, _)) = pending.last() else { return Ok(0) };
+        let Some(end) = pending.last().map(|u| u.end) else { return Ok(0) };
         let vrf = &self.vrf;
         let proofs = pending
             .par_iter()
-            .map(|(offset, _, label, version, gamma)| Ok((*offset, complete_proof(vrf, label, *version, gamma)?)))
+            .map(|u| Ok((u.offset, complete_proof(vrf, &u.label, u.version, &u.gamma)?)))
             .collect::<Result<Vec<_>>>()?;
         self.store.set_proofs(&proofs, end)?;
         Ok(proofs.len())

@@ -9,23 +9,12 @@ use ed25519_dalek::SigningKey;
 use super::client::Client;
 use super::directory::Directory;
 use super::tests::START;
-use super::tree_head::{Configuration, Mode};
+use super::tree_head::Configuration;
 use crate::error::{Error, StorageKind};
 use crate::vrf::VrfSecretKey;
 
 fn keys() -> (Configuration, SigningKey, VrfSecretKey) {
-    let signing = SigningKey::from_bytes(&[7; 32]);
-    let vrf = VrfSecretKey::from_seed(&[8; 32]).unwrap();
-    let config = Configuration {
-        mode: Mode::ContactMonitoring,
-        signature_public_key: signing.verifying_key().as_bytes().to_vec(),
-        vrf_public_key: vrf.public_key().to_vec(),
-        max_ahead: 60_000,
-        max_behind: 24 * 3600 * 1000,
-        reasonable_monitoring_window: 10_000,
-        maximum_lifetime: None,
-    };
-    (config, signing, vrf)
+    super::tests::keys(7, None)
 }
 
 fn open(path: &Path, create: bool) -> Directory {
@@ -170,7 +159,7 @@ fn one_publisher_at_a_time_and_readers_never_write() {
     let other = Directory::open_reader(&path, config, signing, vrf, 5).err().unwrap();
     assert!(other.to_string().contains("recent=4, not 5"), "{other}");
     let (config, signing, _) = keys();
-    let wrong = VrfSecretKey::from_seed(&[9; 32]).unwrap();
+    let wrong = VrfSecretKey::from_seed(&[99; 32]).unwrap();
     let other = Directory::open_reader(&path, config, signing, wrong, 4).err().unwrap();
     assert!(other.to_string().contains("VRF"), "{other}");
     let missing = Directory::open_reader(&tmp.path().join("none"), keys().0, keys().1, keys().2, 4).err().unwrap();

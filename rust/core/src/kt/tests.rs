@@ -13,7 +13,8 @@ use crate::vrf::VrfSecretKey;
 pub(super) const START: u64 = 1_700_000_000_000;
 const RMW: u64 = 10_000;
 
-pub(super) fn directory(seed: u8, lifetime: Option<u64>) -> Directory {
+/// Keys made from `seed` and the configuration naming them.
+pub(super) fn keys(seed: u8, lifetime: Option<u64>) -> (Configuration, SigningKey, VrfSecretKey) {
     let signing = SigningKey::from_bytes(&[seed; 32]);
     let vrf = VrfSecretKey::from_seed(&[seed.wrapping_add(1); 32]).unwrap();
     let config = Configuration {
@@ -25,6 +26,11 @@ pub(super) fn directory(seed: u8, lifetime: Option<u64>) -> Directory {
         reasonable_monitoring_window: RMW,
         maximum_lifetime: lifetime,
     };
+    (config, signing, vrf)
+}
+
+pub(super) fn directory(seed: u8, lifetime: Option<u64>) -> Directory {
+    let (config, signing, vrf) = keys(seed, lifetime);
     Directory::new(config, signing, vrf, 4).unwrap()
 }
 

@@ -61,6 +61,16 @@ pub struct Version {
     pub proved: bool,
 }
 
+/// A published version whose VRF proof holds Gamma only: its record's
+/// offset and end, and what completing the proof needs.
+pub struct Unproved {
+    pub offset: u64,
+    pub end: u64,
+    pub label: Vec<u8>,
+    pub version: u32,
+    pub gamma: [u8; 32],
+}
+
 /// A new version to add (its version number is the label's next).
 pub struct New<'a> {
     pub label: &'a [u8],
@@ -198,7 +208,7 @@ impl Labels {
 
     /// The record at `offset` (published or not).
     fn record(&self, offset: u64) -> Result<Cow<'_, [u8]>> {
-        if offset % 8 != 0 || offset < RECORDS_MAGIC.len() as u64 {
+        if !offset.is_multiple_of(8) || offset < RECORDS_MAGIC.len() as u64 {
             return Err(bad(format!("no record at {offset}")));
         }
         let len = u32::from_le_bytes(self.read(offset, 4)?[..].try_into().expect("4 bytes")) as usize;
@@ -402,16 +412,16 @@ impl Labels {
         LabelsHead { records, labels: self.head.labels + fresh, proved, ..self.head }
     }
 
-    /// Published records whose proofs hold Gamma only, oldest first, at
-    /// most `max`: (offset, end, label, version, Gamma).
-    pub fn unproved(&self, max: usize) -> Result<Vec<(u64, u64, Vec<u8>, u32, [u8; 32])>> {
+    /// Published records whose proofs hold Gamma only, oldest first, at most `max`.
+    pub fn unproved(&self, max: usize) -> Result<Vec<Unproved>> {
         let mut out = Vec::new();
         let mut at = self.head.proved;
         while at < self.head.records && out.len() < max {
             let r = self.record(at)?;
             let end = at + (r.len() as u64).next_multiple_of(8);
             let v = decode(&r)?;
-            out.push((at, end, Self::label_of(&r).to_vec(), v.version, v.proof[..32].try_into().expect("32 bytes")));
+            let gamma = v.proof[..32].try_into().expect("32 bytes");
+            out.push(Unproved { offset: at, end, label: Self::label_of(&r).to_vec(), version: v.version, gamma });
             at = end;
         }
         Ok(out)

@@ -427,9 +427,8 @@ impl Store {
     pub fn set_proofs(&mut self, proofs: &[(u64, [u8; crate::vrf::PROOF_LEN])], end: u64) -> Result<()> {
         self.labels.set_proofs(proofs)?;
         let head = Head { serial: self.head.serial + 1, labels: LabelsHead { proved: end, ..self.head.labels }, ..self.head.clone() };
-        match &self.files {
-            Some(files) => replace(&files.dir, "head", &head.encode())?,
-            None => {}
+        if let Some(files) = &self.files {
+            replace(&files.dir, "head", &head.encode())?;
         }
         self.labels.published(head.labels);
         self.head = head;
@@ -449,10 +448,9 @@ impl Store {
     /// Goes back to the last head (a publication that failed).
     pub fn reset(&mut self) -> Result<()> {
         self.labels.undo();
+        // An in-memory map has no heads: a failed update changed nothing.
         if self.files.is_some() {
             self.map.reset(&self.head.map)?;
-        } else {
-            // An in-memory map has no heads: its failed updates change nothing.
         }
         self.log.store_mut().truncate(self.head.entries);
         self.entries.truncate(self.head.entries as usize);
@@ -463,15 +461,26 @@ impl Store {
     /// A reader takes the newest head, if it changed; returns whether it did.
     pub fn refresh(&mut self) -> Result<bool> {
         let Some(files) = self.files.as_ref().filter(|f| f.access == Access::Reader) else { return Ok(false) };
-        let head = Head::decode(&read_bounded(&files.dir.join("head"), HEAD_MAX)?)?;
-        if head.serial == self.head.serial {
-            return Ok(false);
-        }
-        let index = if head.labels.generation != self.head.labels.generation {
-            let f = open_file(&files.dir.join(index_name(head.labels.generation)), Access::Reader, false)?;
-            Some(Slab::view(f, (head.labels.slots * 2) as usize)?)
-        } else {
-            None
+        let dir = files.dir.clone();
+        let mut tries = 0;
+        let (head, index) = loop {
+            let head = Head::decode(&read_bounded(&dir.join("head"), HEAD_MAX)?)?;
+            if head.serial == self.head.serial {
+                return Ok(false);
+            }
+            if head.labels.generation == self.head.labels.generation {
+                break (head, None);
+            }
+            // The publisher removes an index generation once a newer head names
+            // another: one gone before it could be opened means a newer head.
+            match open_file(&dir.join(index_name(head.labels.generation)), Access::Reader, false) {
+                Ok(f) => {
+                    let index = Slab::view(f, (head.labels.slots * 2) as usize)?;
+                    break (head, Some(index));
+                }
+                Err(e) if e.storage_kind() == Some(crate::error::StorageKind::NotFound) && tries < 3 => tries += 1,
+                Err(e) => return Err(e),
+            }
         };
         self.map.reset(&head.map)?;
         self.log.store_mut().refresh(head.entries)?;
