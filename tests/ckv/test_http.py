@@ -250,6 +250,10 @@ def test_a_third_party_auditor_signs_heads_over_http() -> None:
         request = client.distinguished_request()
         with pytest.raises(ValueError, match="auditor"):  # no answer before the auditor has signed
             t.distinguished(request)
+        deadline = time.monotonic() + 5
+        while t.health()["size"] < 4:  # entries 0-3 published (one every INTERVAL)
+            assert time.monotonic() < deadline
+            time.sleep(INTERVAL)
         for index in range(3):
             head = auditor.process(t.auditor_update(index))
         t.set_auditor_head(head)
