@@ -152,6 +152,13 @@ impl Directory {
         vrf: VrfSecretKey,
         recent: usize,
     ) -> Result<Directory> {
+        if Journal::exists(path) {
+            return Err(invalid(format!(
+                "{} holds a directory of the first on-disk format (a journal replayed into memory), which has no \
+                 readers; publish into a new directory to serve it from several processes",
+                path.display()
+            )));
+        }
         let store = Directory::open_store(path, &config, recent, Access::Reader)?;
         let mut d = Directory::over(store, config, signing, vrf, recent)?;
         d.take_published()?;

@@ -215,3 +215,18 @@ fn proofs_completed_later_leave_every_answer_unchanged() {
     let req = c.search_request(b"user6", None).unwrap();
     assert_eq!(c.verify_search(&req, &d.search(&req).unwrap(), START + 13_005).unwrap().version, 1);
 }
+
+#[test]
+fn a_first_format_directory_opens_but_has_no_readers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("kt");
+    let (config, signing, vrf) = keys();
+    let mut d = Directory::open_journal(&path, config, signing, vrf, 4, true).unwrap();
+    grow(&mut d, 0, 3, 0);
+    drop(d);
+    let d = open(&path, false);
+    assert_eq!((d.size(), d.greatest_version(b"user2").unwrap()), (3, Some(0)), "the journal replays");
+    let (config, signing, vrf) = keys();
+    let e = Directory::open_reader(&path, config, signing, vrf, 4).err().unwrap();
+    assert!(e.to_string().contains("first on-disk format"), "{e}");
+}
