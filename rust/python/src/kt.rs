@@ -3,7 +3,7 @@
 //! encodings, as bytes, so any transport can carry them.
 
 use std::path::PathBuf;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use ed25519_dalek::SigningKey;
@@ -40,8 +40,9 @@ fn seed(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<[u8; 32]> {
 /// it in a folder, durable across crashes.
 #[pyclass(name = "KtDirectory", module = "veritree", frozen)]
 pub struct PyKtDirectory {
-    /// None once closed.
-    inner: Mutex<Option<Directory>>,
+    /// None once closed. Answers share it (a reader's threads answer
+    /// together); writes, closing and a reader's refresh take it alone.
+    inner: RwLock<Option<Directory>>,
     path: Option<PathBuf>,
 }
 
@@ -87,19 +88,32 @@ impl Options<'_, '_> {
 
 impl PyKtDirectory {
     fn wrap(directory: Directory, path: Option<PathBuf>) -> Self {
-        PyKtDirectory { inner: Mutex::new(Some(directory)), path }
+        PyKtDirectory { inner: RwLock::new(Some(directory)), path }
     }
 
     /// Runs `f` on the directory (StorageError once it is closed); a reader
     /// first moves to the newest publication.
     fn with<T>(&self, f: impl FnOnce(&mut Directory) -> veritree_core::Result<T>) -> veritree_core::Result<T> {
-        match self.inner.lock().unwrap_or_else(PoisonError::into_inner).as_mut() {
+        match self.inner.write().unwrap_or_else(PoisonError::into_inner).as_mut() {
             Some(d) => {
                 d.refresh()?;
                 f(d)
             }
             None => Err(veritree_core::error::closed("the directory is closed")),
         }
+    }
+
+    /// Runs `f` on the directory shared with other readers of it (threads
+    /// answer together); a reader first moves to the newest publication,
+    /// alone.
+    fn read<T>(&self, f: impl FnOnce(&Directory) -> veritree_core::Result<T>) -> veritree_core::Result<T> {
+        let closed = || veritree_core::error::closed("the directory is closed");
+        let shared = self.inner.read().unwrap_or_else(PoisonError::into_inner);
+        if !shared.as_ref().ok_or_else(closed)?.stale()? {
+            return f(shared.as_ref().ok_or_else(closed)?);
+        }
+        drop(shared);
+        self.with(|d| f(d))
     }
 
     /// Answers an encoded request with `handler`, the GIL released.
@@ -110,7 +124,7 @@ impl PyKtDirectory {
         handler: fn(&Directory, &[u8]) -> veritree_core::Result<Vec<u8>>,
     ) -> PyResult<Bound<'py, PyBytes>> {
         let req = convert::bytes_of(request, "request")?;
-        let out = py.detach(|| self.with(|d| handler(d, &req))).py()?;
+        let out = py.detach(|| self.read(|d| handler(d, &req))).py()?;
         Ok(PyBytes::new(py, &out))
     }
 }
@@ -201,7 +215,7 @@ impl PyKtDirectory {
     /// Whether this is a reader (`KtDirectory.open(..., reader=True)`).
     #[getter]
     fn reader(&self) -> PyResult<bool> {
-        self.with(|d| Ok(d.is_reader())).py()
+        self.read(|d| Ok(d.is_reader())).py()
     }
 
     /// The folder of a directory opened with `KtDirectory.open`, else None.
@@ -213,7 +227,7 @@ impl PyKtDirectory {
     /// Releases the directory's memory, files and lock; later calls raise
     /// StorageError.
     fn close(&self) {
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner).take();
+        self.inner.write().unwrap_or_else(PoisonError::into_inner).take();
     }
 
     fn __enter__(slf: Py<Self>) -> Py<Self> {
@@ -228,38 +242,38 @@ impl PyKtDirectory {
     /// The log's `Configuration`, encoded: what a client needs to verify it.
     #[getter]
     fn config<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
-        Ok(PyBytes::new(py, &self.with(|d| d.config().to_bytes()).py()?))
+        Ok(PyBytes::new(py, &self.read(|d| d.config().to_bytes()).py()?))
     }
 
     /// Log entries published.
     #[getter]
     fn size(&self) -> PyResult<u64> {
-        self.with(|d| Ok(d.size())).py()
+        self.read(|d| Ok(d.size())).py()
     }
 
     /// Updates staged for the next log entry.
     #[getter]
     fn staged(&self) -> PyResult<usize> {
-        self.with(|d| Ok(d.staged())).py()
+        self.read(|d| Ok(d.staged())).py()
     }
 
     /// The newest log entry's timestamp (ms since the epoch), or None
     /// before the first: the next entry's may not be older.
     #[getter]
     fn last_timestamp(&self) -> PyResult<Option<u64>> {
-        self.with(|d| Ok(d.entries().last().map(|e| e.timestamp))).py()
+        self.read(|d| Ok(d.entries().last().map(|e| e.timestamp))).py()
     }
 
     /// The greatest published version of `label`, or None.
     fn greatest_version(&self, label: &Bound<'_, PyAny>) -> PyResult<Option<u32>> {
         let label = convert::bytes_of(label, "label")?;
-        self.with(|d| d.greatest_version(&label)).py()
+        self.read(|d| d.greatest_version(&label)).py()
     }
 
     /// The value of the greatest published version of `label`, or None.
     fn value<'py>(&self, py: Python<'py>, label: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyBytes>>> {
         let label = convert::bytes_of(label, "label")?;
-        let value = self.with(|d| d.value(&label)).py()?;
+        let value = self.read(|d| d.value(&label)).py()?;
         Ok(value.map(|v| PyBytes::new(py, &v)))
     }
 
@@ -293,7 +307,7 @@ impl PyKtDirectory {
 
     /// The `AuditorUpdate` of log entry `index` (third-party auditing).
     fn auditor_update<'py>(&self, py: Python<'py>, index: u64) -> PyResult<Bound<'py, PyBytes>> {
-        let out = py.detach(|| self.with(|d| d.auditor_update(index))).py()?;
+        let out = py.detach(|| self.read(|d| d.auditor_update(index))).py()?;
         Ok(PyBytes::new(py, &out))
     }
 

@@ -197,6 +197,12 @@ impl Directory {
         Ok(true)
     }
 
+    /// Whether a reader has a newer publication to take ([`Self::refresh`]):
+    /// lets callers answer from many threads and take `&mut` only then.
+    pub fn stale(&self) -> Result<bool> {
+        self.store.stale()
+    }
+
     /// Whether this is a reader of another process's directory.
     pub fn is_reader(&self) -> bool {
         self.store.is_reader()

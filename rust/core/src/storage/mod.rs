@@ -78,7 +78,7 @@ impl<S: Objects + ?Sized> Objects for std::sync::Arc<S> {
 }
 
 /// An append-only sequence of records.
-pub trait Records: Send {
+pub trait Records: Send + Sync {
     /// Appends `record`, durable when this returns. A failed append leaves
     /// the sequence as it was, and a later append may succeed.
     fn append(&mut self, record: &[u8]) -> Result<()>;

@@ -458,6 +458,13 @@ impl Store {
         Ok(())
     }
 
+    /// Whether a reader's head is older than the newest (reads the head file;
+    /// the publisher's and an in-memory store's never are).
+    pub fn stale(&self) -> Result<bool> {
+        let Some(files) = self.files.as_ref().filter(|f| f.access == Access::Reader) else { return Ok(false) };
+        Ok(Head::decode(&read_bounded(&files.dir.join("head"), HEAD_MAX)?)?.serial != self.head.serial)
+    }
+
     /// A reader takes the newest head, if it changed; returns whether it did.
     pub fn refresh(&mut self) -> Result<bool> {
         let Some(files) = self.files.as_ref().filter(|f| f.access == Access::Reader) else { return Ok(false) };
