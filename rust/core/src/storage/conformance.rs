@@ -117,3 +117,33 @@ fn the_slab_conforms_in_memory_and_in_a_file() {
     );
     assert!(Slab::<[u8; 32]>::file(open(), 10_000_000).is_err(), "more committed records than the file holds");
 }
+
+/// A read-only view of a file another writer grows: it serves the records
+/// it was given (never more), follows the writer as it is refreshed, sees
+/// records past its mapping through `read_at`, and never writes.
+#[test]
+fn a_slab_view_follows_its_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("records");
+    let file = || std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path);
+    let mut writer: Slab<[u8; 32]> = Slab::file(file().unwrap(), 0).unwrap();
+    writer.reserve(10).unwrap();
+    for i in 0..10u8 {
+        writer.put(u32::from(i), [i; 32]);
+    }
+    let mut view: Slab<[u8; 32]> = Slab::view(std::fs::File::open(&path).unwrap(), 5).unwrap();
+    assert_eq!((view.len(), view.get(4), view.get(5)), (5, Some(&[4; 32]), None), "only the records it was given");
+    writer.reserve(300_000).unwrap(); // the file grows past the view's mapping
+    for i in 10..300_000u32 {
+        writer.put(i, [(i % 251) as u8; 32]);
+    }
+    let mut far = [0u8; 32];
+    view.read_at(299_999 * 32, &mut far).unwrap();
+    assert_eq!(far, [(299_999 % 251) as u8; 32], "past its mapping, through the file");
+    view.refresh(300_000).unwrap();
+    assert_eq!((view.len(), view.get(299_999)), (300_000, Some(&[(299_999 % 251) as u8; 32])));
+    view.refresh(3).unwrap(); // an older head: fewer records served
+    assert_eq!((view.len(), view.get(3)), (3, None));
+    assert!(view.refresh(100_000_000).is_err(), "more records than the file holds");
+    assert!(std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| view.reserve(1))).is_err(), "a view never writes");
+}
