@@ -42,7 +42,7 @@ use rand_core::RngCore;
 use sha2::{Digest, Sha256};
 
 use super::log_tree::{LogEntry, LogTree};
-use crate::error::{damaged, io, not_found, Result};
+use crate::error::{damaged, io, not_found, Result, StorageKind};
 use crate::map::{Access, Key, Map, MapHead, MapSuite};
 use crate::storage::posix::{
     check_private, create_dir, io_error, lock_exclusive, make_private, read_bounded, sync_dir, Modes,
@@ -267,12 +267,24 @@ impl Store {
         }
         let recent = u64::from_le_bytes(c[16..24].try_into().expect("8 bytes"));
         let hash_key: [u8; 32] = c[24..56].try_into().expect("32 bytes");
-        let head = Head::decode(&read_bounded(&dir.join("head"), HEAD_MAX)?)?;
         let file = |name: &str| open_file(&dir.join(name), access, false);
+        let mut tries = 0;
+        let (head, index) = loop {
+            let head = Head::decode(&read_bounded(&dir.join("head"), HEAD_MAX)?)?;
+            // A reader may find the index generation its head names already
+            // removed by the publisher: a newer head names another.
+            match file(&index_name(head.labels.generation)) {
+                Ok(f) => break (head, f),
+                Err(e) if e.storage_kind() == Some(StorageKind::NotFound) && access == Access::Reader && tries < 3 => {
+                    tries += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        };
         let map = Map::in_files(&dir.join("map"), MapSuite::KeytransSha256, Some(head.map), access)?;
         let heads = Heads::new(slab(file("log/heads")?, stored(head.entries), access)?, head.entries);
         let records = slab(file("labels/records")?, head.labels.records, access)?;
-        let index = slab(file(&index_name(head.labels.generation))?, head.labels.slots * 2, access)?;
+        let index = slab(index, head.labels.slots * 2, access)?;
         let mut store = Store {
             map,
             log: LogTree::over(heads),
@@ -485,7 +497,7 @@ impl Store {
                     let index = Slab::view(f, (head.labels.slots * 2) as usize)?;
                     break (head, Some(index));
                 }
-                Err(e) if e.storage_kind() == Some(crate::error::StorageKind::NotFound) && tries < 3 => tries += 1,
+                Err(e) if e.storage_kind() == Some(StorageKind::NotFound) && tries < 3 => tries += 1,
                 Err(e) => return Err(e),
             }
         };
