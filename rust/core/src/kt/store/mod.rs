@@ -37,6 +37,7 @@ use std::fs::{self, File, OpenOptions, Permissions};
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use rand_core::RngCore;
 use sha2::{Digest, Sha256};
@@ -119,6 +120,22 @@ struct Files {
     dir: PathBuf,
     access: Access,
     _lock: Option<File>,
+    /// A reader's stamp of the head file it last read (see [`stamp`]), and when.
+    read: Option<(Stamp, Instant)>,
+}
+
+/// What tells a replaced head file from the one read: every publication
+/// renames a new file over it (a new inode, new times). One `stat` per
+/// answer instead of reading and checking the head; and since an inode
+/// number may come back within one tick of the file times' clock, the head
+/// is read again at least every `REREAD`.
+type Stamp = (u64, i64, i64, i64, i64);
+const REREAD: Duration = Duration::from_millis(100);
+
+fn stamp(path: &Path) -> Result<Stamp> {
+    use std::os::unix::fs::MetadataExt;
+    let m = fs::metadata(path).map_err(|e| io_error("stat", path, e))?;
+    Ok((m.ino(), m.mtime(), m.mtime_nsec(), m.ctime(), m.ctime_nsec()))
 }
 
 pub struct Store {
@@ -246,7 +263,7 @@ impl Store {
             starts: Slab::file(starts?, 0)?,
             labels: Labels::new(records, index, hash_key, labels_head)?,
             head,
-            files: Some(Files { dir: dir.to_path_buf(), access: Access::Writer, _lock: Some(lock) }),
+            files: Some(Files { dir: dir.to_path_buf(), access: Access::Writer, _lock: Some(lock), read: None }),
         })
     }
 
@@ -269,12 +286,14 @@ impl Store {
         let hash_key: [u8; 32] = c[24..56].try_into().expect("32 bytes");
         let file = |name: &str| open_file(&dir.join(name), access, false);
         let mut tries = 0;
-        let (head, index) = loop {
+        let (head, index, read) = loop {
+            // Stamped before it is read: a head replaced in between reads as changed.
+            let read = stamp(&dir.join("head"))?;
             let head = Head::decode(&read_bounded(&dir.join("head"), HEAD_MAX)?)?;
             // A reader may find the index generation its head names already
             // removed by the publisher: a newer head names another.
             match file(&index_name(head.labels.generation)) {
-                Ok(f) => break (head, f),
+                Ok(f) => break (head, f, read),
                 Err(e) if e.storage_kind() == Some(StorageKind::NotFound) && access == Access::Reader && tries < 3 => {
                     tries += 1;
                 }
@@ -292,7 +311,7 @@ impl Store {
             starts: slab(file("log/starts")?, head.entries, access)?,
             labels: Labels::new(records, index, hash_key, head.labels)?,
             head,
-            files: Some(Files { dir: dir.to_path_buf(), access, _lock: lock }),
+            files: Some(Files { dir: dir.to_path_buf(), access, _lock: lock, read: Some((read, Instant::now())) }),
         };
         store.check_head()?;
         if access == Access::Writer {
@@ -474,7 +493,10 @@ impl Store {
     /// the publisher's and an in-memory store's never are).
     pub fn stale(&self) -> Result<bool> {
         let Some(files) = self.files.as_ref().filter(|f| f.access == Access::Reader) else { return Ok(false) };
-        Ok(Head::decode(&read_bounded(&files.dir.join("head"), HEAD_MAX)?)?.serial != self.head.serial)
+        Ok(match files.read {
+            Some((read, at)) => at.elapsed() > REREAD || read != stamp(&files.dir.join("head"))?,
+            None => true,
+        })
     }
 
     /// A reader takes the newest head, if it changed; returns whether it did.
@@ -483,7 +505,11 @@ impl Store {
         let dir = files.dir.clone();
         let mut tries = 0;
         let (head, index) = loop {
+            let read = stamp(&dir.join("head"))?;
             let head = Head::decode(&read_bounded(&dir.join("head"), HEAD_MAX)?)?;
+            if let Some(f) = self.files.as_mut() {
+                f.read = Some((read, Instant::now()));
+            }
             if head.serial == self.head.serial {
                 return Ok(false);
             }
