@@ -86,14 +86,28 @@ async def _call(fn: Callable[[*Ts], T], *args: *Ts, refused: int = 400) -> T:
     """`fn(*args)` in a worker thread; the client's mistakes become `refused`, storage failures 503."""
     try:
         return await to_thread.run_sync(fn, *args)
-    except LogBehindError as e:
+    except (LogBehindError, ValueError, IndexError, StorageError) as e:
+        raise _refusal(e, refused) from None
+
+
+def _call_here(fn: Callable[[*Ts], T], *args: *Ts) -> T:
+    """`fn(*args)` on the event loop's thread, refused as `_call` refuses."""
+    try:
+        return fn(*args)
+    except (LogBehindError, ValueError, IndexError, StorageError) as e:
+        raise _refusal(e, 400) from None
+
+
+def _refusal(e: Exception, refused: int) -> HTTPException:
+    """The answer to a failed call: the client's mistakes `refused` (409 with the head for a client ahead
+    of the log), storage failures 503."""
+    if isinstance(e, LogBehindError):
         message, head = e.args
-        raise HTTPException(409, {"error": message, "signed_head": head.hex()}) from None
-    except (ValueError, IndexError) as e:
-        raise HTTPException(refused, str(e)) from None
-    except StorageError as e:
+        return HTTPException(409, {"error": message, "signed_head": head.hex()})
+    if isinstance(e, StorageError):
         log.error("the directory's storage failed: %s", e)
-        raise HTTPException(503, "the directory's storage failed") from None
+        return HTTPException(503, "the directory's storage failed")
+    return HTTPException(refused, str(e))
 
 
 def _octets(data: bytes) -> Response:
@@ -301,7 +315,13 @@ def create_app(
 
     def answering(handle: Callable[[bytes], bytes]) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
-            return _octets(await _call(handle, await body(request)))
+            data = await body(request)
+            if reader:
+                # A worker process only answers reads (~0.1 ms each, the GIL released): on the loop's own
+                # thread they skip the hand-off to a thread (measured with wrk, one worker, cores shared
+                # with a build: 3.4 k responses/s against 2.1 k).
+                return _octets(_call_here(handle, data))
+            return _octets(await _call(handle, data))
 
         return endpoint
 
