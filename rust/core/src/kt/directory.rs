@@ -505,7 +505,6 @@ impl Directory {
         whole: bool,
     ) -> Result<()> {
         let position = self.size();
-        let keys: Vec<Key> = added.iter().map(|a| a.key).collect();
         let new: Vec<New<'_>> = added
             .iter()
             .zip(versions)
@@ -519,7 +518,7 @@ impl Directory {
                 position,
             })
             .collect();
-        self.store.add(timestamp, &keys, commitments, &new, whole)?;
+        self.store.add(timestamp, &new, commitments, whole)?;
         if let Err(e) = self.prune_expired(timestamp) {
             self.store.reset()?;
             return Err(e);

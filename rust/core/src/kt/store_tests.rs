@@ -178,6 +178,17 @@ fn a_damaged_head_is_refused() {
     let (config, signing, vrf) = keys();
     let e = Directory::open(&path, config, signing, vrf, 4, false).err().unwrap();
     assert_eq!(e.storage_kind(), Some(StorageKind::Damaged), "{e}");
+    // A truncated head, and a config cut short or with another magic: damaged too, never a panic.
+    std::fs::write(&head, &b[..40]).unwrap();
+    let e = Directory::open_reader(&path, keys().0, keys().1, keys().2, 4).err().unwrap();
+    assert_eq!(e.storage_kind(), Some(StorageKind::Damaged), "{e}");
+    let config_file = path.join("config");
+    let c = std::fs::read(&config_file).unwrap();
+    for bad in [&c[..30], &c[..c.len() - 3], &b"x"[..]] {
+        std::fs::write(&config_file, bad).unwrap();
+        let e = Directory::open_reader(&path, keys().0, keys().1, keys().2, 4).err().unwrap();
+        assert_eq!(e.storage_kind(), Some(StorageKind::Damaged), "{e}");
+    }
 }
 
 #[test]

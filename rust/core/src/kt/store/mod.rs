@@ -378,36 +378,12 @@ impl Store {
         (starts[x as usize], end)
     }
 
-    /// Adds log entry `size()` at `timestamp`, setting `keys` to
-    /// `commitments` in the prefix tree and adding `new` (the same
-    /// versions) to the labels; published by [`Self::commit`]. On error
-    /// nothing changes.
-    /// `whole` says whether the versions' VRF proofs are whole (else
-    /// they hold Gamma only, and [`Self::set_proofs`] completes them).
-    pub fn add(
-        &mut self,
-        timestamp: u64,
-        keys: &[Key],
-        commitments: &[Hash],
-        new: &[New<'_>],
-        whole: bool,
-    ) -> Result<()> {
-        let added = self.add_unpublished(timestamp, keys, commitments, new, whole);
-        if added.is_err() {
-            self.reset()?;
-        }
-        added
-    }
-
-    fn add_unpublished(
-        &mut self,
-        timestamp: u64,
-        keys: &[Key],
-        commitments: &[Hash],
-        new: &[New<'_>],
-        whole: bool,
-    ) -> Result<()> {
-        let start = self.labels.records_len() as u64;
+    /// Adds log entry `size()` at `timestamp`: the versions `new`, their
+    /// search keys set to `commitments` in the prefix tree; published by
+    /// [`Self::commit`]. `whole` says whether their VRF proofs are whole
+    /// (else they hold Gamma only, and [`Self::set_proofs`] completes them).
+    /// On error nothing changes.
+    pub fn add(&mut self, timestamp: u64, new: &[New<'_>], commitments: &[Hash], whole: bool) -> Result<()> {
         let files = self.files.as_ref().map(|f| f.dir.clone());
         let mut make_index = |generation: u64, _slots: usize| -> Result<Slab<u64>> {
             match &files {
@@ -415,15 +391,23 @@ impl Store {
                 None => Ok(Slab::memory()),
             }
         };
-        self.labels.add(new, whole, &mut make_index)?;
-        self.map.update(keys, commitments)?;
-        let entry = LogEntry { timestamp, prefix_root: self.map.root(None)? };
-        self.log.try_push(entry.leaf_value())?;
-        self.entries.reserve(1)?;
-        self.entries.put(self.entries.len() as u32, entry);
-        self.starts.reserve(1)?;
-        self.starts.put(self.starts.len() as u32, start);
-        Ok(())
+        let keys: Vec<Key> = new.iter().map(|n| n.key).collect();
+        let start = self.labels.records_len() as u64;
+        let added = (|| -> Result<()> {
+            self.labels.add(new, whole, &mut make_index)?;
+            self.map.update(&keys, commitments)?;
+            let entry = LogEntry { timestamp, prefix_root: self.map.root(None)? };
+            self.log.try_push(entry.leaf_value())?;
+            self.entries.reserve(1)?;
+            self.entries.put(self.entries.len() as u32, entry);
+            self.starts.reserve(1)?;
+            self.starts.put(self.starts.len() as u32, start);
+            Ok(())
+        })();
+        if added.is_err() {
+            self.reset()?;
+        }
+        added
     }
 
     /// Publishes what was added since the last head, with `auditor` as the
