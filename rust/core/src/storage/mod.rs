@@ -18,6 +18,7 @@
 
 pub mod memory;
 pub mod posix;
+pub mod postgres;
 pub mod records;
 pub(crate) mod slab;
 
