@@ -28,12 +28,12 @@ use super::messages::{
 use super::recorder::{Recorder, SearchKeys};
 use super::search_tree::path_to;
 use super::store::labels::{New, Version};
-use super::store::Store;
+use super::store::{Store, Stored};
 use super::tree_head::{AuditorTreeHead, Configuration, Mode, SignedHead, TreeHead};
 use super::wire::Reader;
 use crate::error::{damaged, invalid, Error, Result};
 use crate::map::{Access, Key};
-use crate::storage::Records;
+use crate::storage::{Objects, Records};
 use crate::suite::Hash;
 use crate::vrf::{VrfSecretKey, PROOF_LEN};
 
@@ -167,9 +167,42 @@ impl Directory {
 
     fn open_store(path: &Path, config: &Configuration, recent: usize, access: Access) -> Result<Store> {
         let (store, stored) = Store::open(path, access)?;
-        let parsed = Configuration::from_bytes(&stored.config).map_err(|e| damaged(format!("its config: {e}")))?;
-        check_stored(&parsed, stored.recent, &format!("at {}", path.display()), config, recent)?;
+        Directory::check_config(&stored, config, recent, &format!("at {}", path.display()))?;
         Ok(store)
+    }
+
+    fn check_config(stored: &Stored, config: &Configuration, recent: usize, whence: &str) -> Result<()> {
+        let parsed = Configuration::from_bytes(&stored.config).map_err(|e| damaged(format!("its config: {e}")))?;
+        check_stored(&parsed, stored.recent, whence, config, recent)
+    }
+
+    /// The directory kept in a shared store (a database: see
+    /// `store::remote`), its local copy made in the folder `cache` (missing
+    /// or empty). As its publisher (the caller holds the store's lease), it
+    /// is created there if `create` is set and there is none; with `reader`,
+    /// a follower that answers from the newest publication it took (see
+    /// [`Self::refresh`]) and never writes the store.
+    #[allow(clippy::too_many_arguments)] // the keys and options every open takes, and the two modes
+    pub fn open_shared(
+        objects: Box<dyn Objects>,
+        cache: &Path,
+        config: Configuration,
+        signing: SigningKey,
+        vrf: VrfSecretKey,
+        recent: usize,
+        create: bool,
+        reader: bool,
+    ) -> Result<Directory> {
+        let store = if create && !reader && !Store::shared_exists(&*objects)? {
+            Store::create_shared(objects, cache, &config.to_bytes()?, recent as u64)?
+        } else {
+            let (store, stored) = Store::open_shared(objects, cache, !reader)?;
+            Directory::check_config(&stored, &config, recent, "in the database")?;
+            store
+        };
+        let mut d = Directory::over(store, config, signing, vrf, recent)?;
+        d.take_published()?;
+        Ok(d)
     }
 
     /// Takes the store's published state: its auditor head, and the tree

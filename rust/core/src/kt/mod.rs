@@ -20,4 +20,6 @@ mod journal_tests;
 #[cfg(test)]
 mod store_tests;
 #[cfg(test)]
+mod shared_tests;
+#[cfg(test)]
 mod tests;

@@ -23,7 +23,7 @@ pub use crate::prefix::{
 };
 
 use crate::prefix::hex;
-use crate::storage::slab::Slab;
+use crate::storage::slab::{RawArray, Slab};
 use crate::storage::posix::{io_error, Modes};
 use disk::{Disk, Record};
 use node::{bit, key_cmp, Arena, Leaf, Node, NodeRef, KINDS};
@@ -193,6 +193,30 @@ impl Map {
     pub fn head(&self) -> MapHead {
         let lens = self.arena.lens().map(|n| n as u64);
         MapHead { lens, versions: self.version() + 1, oldest: self.oldest }
+    }
+
+    /// The node files and the versions file as bytes (a map in files), in
+    /// `FILES` order: what a shared backend ships.
+    pub(crate) fn arrays_mut(&mut self) -> Result<[&mut dyn RawArray; 4]> {
+        let Versions::File(versions) = &mut self.versions else {
+            return Err(invalid("only a map kept in files ships its files"));
+        };
+        let a = &mut self.arena;
+        Ok([&mut a.branches, &mut a.cherries, &mut a.leaves, versions])
+    }
+
+    /// A follower takes `head`, whose nodes and versions were appended to
+    /// its files through [`Self::arrays_mut`] (checked to be all there).
+    pub fn adopt(&mut self, head: &MapHead) -> Result<()> {
+        let Versions::File(versions) = &self.versions else {
+            return Err(invalid("only a map kept in files has heads"));
+        };
+        let lens = self.arena.lens().map(|n| n as u64);
+        if lens != head.lens || versions.len() as u64 != head.versions || head.oldest >= head.versions {
+            return Err(damaged(format!("a map head of {:?} nodes and {} versions is not what was shipped", head.lens, head.versions)));
+        }
+        self.oldest = head.oldest;
+        Ok(())
     }
 
     /// Makes every version made so far durable (a map in files; a no-op in memory).

@@ -265,6 +265,44 @@ impl<T: Pod> Slab<T> {
     }
 }
 
+/// A slab's records as bytes, whatever their type: what a shared backend
+/// ships from the server that writes them to the servers that follow it.
+pub(crate) trait RawArray {
+    /// The bytes of the records in use.
+    fn raw(&self) -> &[u8];
+    /// Appends whole records given as bytes.
+    fn extend_raw(&mut self, bytes: &[u8]) -> Result<()>;
+    /// Overwrites bytes of records in use, from byte `at`.
+    fn write_raw(&mut self, at: usize, bytes: &[u8]) -> Result<()>;
+}
+
+impl<T: Pod> RawArray for Slab<T> {
+    fn raw(&self) -> &[u8] {
+        bytemuck::cast_slice(self.as_slice())
+    }
+
+    fn extend_raw(&mut self, bytes: &[u8]) -> Result<()> {
+        if !bytes.len().is_multiple_of(size_of::<T>()) {
+            return Err(damaged(format!("{} bytes are not whole records of {} bytes", bytes.len(), size_of::<T>())));
+        }
+        let n = bytes.len() / size_of::<T>();
+        self.reserve(n)?;
+        bytemuck::cast_slice_mut(self.spare_mut(n)).copy_from_slice(bytes);
+        self.grow(n);
+        Ok(())
+    }
+
+    fn write_raw(&mut self, at: usize, bytes: &[u8]) -> Result<()> {
+        assert!(!self.view, "a view is never written");
+        let used = self.len * size_of::<T>();
+        let range = at..at.checked_add(bytes.len()).filter(|&end| end <= used).ok_or_else(|| {
+            damaged(format!("a write of {} bytes at {at}, past the {used} bytes in use", bytes.len()))
+        })?;
+        self.map[range].copy_from_slice(bytes);
+        Ok(())
+    }
+}
+
 /// Starts the disk writes of a node file's records early, so that they
 /// overlap the work that follows; the commit's msync then waits for less.
 pub(crate) struct Writeback<T> {

@@ -502,6 +502,49 @@ impl Labels {
         Ok(())
     }
 
+    /// The records, for a shared backend to ship or fill.
+    pub(crate) fn records_mut(&mut self) -> &mut Slab<u8> {
+        &mut self.records
+    }
+
+    /// A follower takes in the records a shipped delta appended, from the
+    /// head's end to `end`: each becomes its label's newest version, checked
+    /// to follow the one before. Returns how many labels are new; the caller
+    /// publishes the next head.
+    pub fn index_shipped(&mut self, end: u64, make_index: MakeIndex<'_>) -> Result<u64> {
+        let mut shipped = Vec::new();
+        let mut at = self.head.records;
+        while at < end {
+            let r = self.record(at)?;
+            shipped.push((at, Self::label_of(&r).to_vec(), Self::prev(&r), decode(&r)?.version));
+            at += (r.len() as u64).next_multiple_of(8);
+        }
+        if at != end {
+            return Err(bad(format!("shipped records end at {at}, not at {end}")));
+        }
+        let fresh = shipped.iter().filter(|s| s.2 == 0).count();
+        self.grow_index(fresh, make_index)?;
+        for (offset, label, prev, version) in shipped {
+            let hash = self.hash(&label);
+            let (slot, newest) = self.find(&label, hash)?;
+            let follows = match newest {
+                0 => version == 0,
+                n => decode(&self.record(n)?)?.version.checked_add(1) == Some(version),
+            };
+            if newest != prev || !follows {
+                return Err(bad(format!("the shipped record at {offset} does not follow its label's newest")));
+            }
+            self.undo.push((slot, [self.word(2 * slot).load(Ordering::Relaxed), newest]));
+            self.set_slot(slot, hash, offset);
+        }
+        Ok(fresh as u64)
+    }
+
+    /// The head as it stands (a grown index's generation and slots in it).
+    pub fn head(&self) -> LabelsHead {
+        self.head
+    }
+
     pub fn records_len(&self) -> usize {
         self.records.len()
     }

@@ -3,7 +3,7 @@
 //! level `k` lies at `stored(j) + k` for `j = (i + 1)·2^k − 1`, where
 //! `stored(j) = 2j − popcount(j)` heads precede leaf `j`'s.
 
-use crate::error::Result;
+use crate::error::{damaged, Result};
 use crate::storage::slab::Slab;
 use crate::suite::Hash;
 use crate::tree::HeadStore;
@@ -32,6 +32,20 @@ impl Heads {
     pub fn truncate(&mut self, leaves: u64) {
         self.slab.truncate(stored(leaves) as usize);
         self.leaves = leaves;
+    }
+
+    /// The array, for a shared backend to ship or fill.
+    pub(crate) fn slab_mut(&mut self) -> &mut Slab<Hash> {
+        &mut self.slab
+    }
+
+    /// A follower takes the `leaves` leaves its shipped heads filled in.
+    pub fn adopt(&mut self, leaves: u64) -> Result<()> {
+        if self.slab.len() as u64 != stored(leaves) {
+            return Err(damaged(format!("{} log tree heads, not the {} of {leaves} leaves", self.slab.len(), stored(leaves))));
+        }
+        self.leaves = leaves;
+        Ok(())
     }
 
     /// A reader's view takes `leaves` leaves.

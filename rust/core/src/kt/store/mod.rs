@@ -32,6 +32,7 @@
 
 pub mod labels;
 pub mod log;
+mod remote;
 
 use std::fs::{self, File, OpenOptions, Permissions};
 use std::io::Write;
@@ -148,6 +149,8 @@ pub struct Store {
     /// The last head published (or read, by a reader).
     head: Head,
     files: Option<Files>,
+    /// The shared store a directory in a database is shipped to or followed from.
+    remote: Option<remote::Remote>,
 }
 
 fn open_file(path: &Path, access: Access, create: bool) -> Result<File> {
@@ -212,6 +215,7 @@ impl Store {
             labels: Labels::new(records, index, hash_key, labels_head)?,
             head,
             files: None,
+            remote: None,
         })
     }
 
@@ -264,6 +268,7 @@ impl Store {
             labels: Labels::new(records, index, hash_key, labels_head)?,
             head,
             files: Some(Files { dir: dir.to_path_buf(), access: Access::Writer, _lock: Some(lock), read: None }),
+            remote: None,
         })
     }
 
@@ -312,6 +317,7 @@ impl Store {
             labels: Labels::new(records, index, hash_key, head.labels)?,
             head,
             files: Some(Files { dir: dir.to_path_buf(), access, _lock: lock, read: Some((read, Instant::now())) }),
+            remote: None,
         };
         store.check_head()?;
         if access == Access::Writer {
@@ -353,8 +359,10 @@ impl Store {
         self.files.as_ref().map(|f| f.dir.as_path())
     }
 
+    /// Whether this store only follows a publisher (a reader of its files,
+    /// or a follower of a shared store).
     pub fn is_reader(&self) -> bool {
-        self.files.as_ref().is_some_and(|f| f.access == Access::Reader)
+        self.is_follower() || self.files.as_ref().is_some_and(|f| f.access == Access::Reader)
     }
 
     /// Published entries.
@@ -384,13 +392,7 @@ impl Store {
     /// (else they hold Gamma only, and [`Self::set_proofs`] completes them).
     /// On error nothing changes.
     pub fn add(&mut self, timestamp: u64, new: &[New<'_>], commitments: &[Hash], whole: bool) -> Result<()> {
-        let files = self.files.as_ref().map(|f| f.dir.clone());
-        let mut make_index = |generation: u64, _slots: usize| -> Result<Slab<u64>> {
-            match &files {
-                Some(dir) => Slab::file(open_file(&dir.join(index_name(generation)), Access::Writer, true)?, 0),
-                None => Ok(Slab::memory()),
-            }
-        };
+        let mut make_index = self.index_maker();
         let keys: Vec<Key> = new.iter().map(|n| n.key).collect();
         let start = self.labels.records_len() as u64;
         let added = (|| -> Result<()> {
@@ -410,6 +412,18 @@ impl Store {
         added
     }
 
+    /// Where a new generation of the label index goes: a new file of the
+    /// directory, or anonymous memory.
+    fn index_maker(&self) -> impl FnMut(u64, usize) -> Result<Slab<u64>> {
+        let files = self.files.as_ref().map(|f| f.dir.clone());
+        move |generation: u64, _slots: usize| -> Result<Slab<u64>> {
+            match &files {
+                Some(dir) => Slab::file(open_file(&dir.join(index_name(generation)), Access::Writer, true)?, 0),
+                None => Ok(Slab::memory()),
+            }
+        }
+    }
+
     /// Publishes what was added since the last head, with `auditor` as the
     /// auditor tree head (durable on disk when this returns). On error the
     /// last head stays, and what was added is undone.
@@ -421,8 +435,20 @@ impl Store {
             labels: self.labels.next_head(fresh_labels),
             auditor,
         };
-        let written = self.write_head(&head);
-        if let Err(e) = written {
+        if let Err(e) = self.ship(&head, &[]) {
+            self.reset()?;
+            return Err(e);
+        }
+        self.publish_local(head)
+    }
+
+    /// Makes `head` the local head: durable in files, then taken. On error
+    /// the last head stays, and what was added is undone.
+    fn publish_local(&mut self, head: Head) -> Result<()> {
+        if let Err(e) = self.write_head(&head) {
+            if self.remote.is_some() && !self.is_follower() {
+                self.shipped_but_failed(&e);
+            }
             self.reset()?;
             return Err(e);
         }
@@ -434,7 +460,7 @@ impl Store {
         }
         self.labels.published(head.labels);
         self.head = head;
-        Ok(())
+        self.check_head()
     }
 
     /// Writes the completed VRF `proofs` (at their records' offsets) and
@@ -442,6 +468,7 @@ impl Store {
     pub fn set_proofs(&mut self, proofs: &[(u64, [u8; crate::vrf::PROOF_LEN])], end: u64) -> Result<()> {
         self.labels.set_proofs(proofs)?;
         let head = Head { serial: self.head.serial + 1, labels: LabelsHead { proved: end, ..self.head.labels }, ..self.head.clone() };
+        self.ship(&head, proofs)?;
         if let Some(files) = &self.files {
             replace(&files.dir, "head", &head.encode())?;
         }
@@ -476,6 +503,9 @@ impl Store {
     /// Whether a reader's head is older than the newest (reads the head file;
     /// the publisher's and an in-memory store's never are).
     pub fn stale(&self) -> Result<bool> {
+        if self.remote.is_some() {
+            return Ok(self.follower_stale());
+        }
         let Some(files) = self.files.as_ref().filter(|f| f.access == Access::Reader) else { return Ok(false) };
         Ok(match files.read {
             Some((read, at)) => at.elapsed() > REREAD || read != stamp(&files.dir.join("head"))?,
@@ -485,6 +515,9 @@ impl Store {
 
     /// A reader takes the newest head, if it changed; returns whether it did.
     pub fn refresh(&mut self) -> Result<bool> {
+        if self.remote.is_some() {
+            return if self.is_follower() { self.follow() } else { Ok(false) };
+        }
         let Some(files) = self.files.as_ref().filter(|f| f.access == Access::Reader) else { return Ok(false) };
         let dir = files.dir.clone();
         let mut tries = 0;
