@@ -213,6 +213,7 @@ class KtDirectory:
         *,
         create: bool = False,
         reader: bool = False,
+        cache: str | os.PathLike[str] | None = None,
         reasonable_monitoring_window: int = 86_400_000,
         max_ahead: int = 60_000,
         max_behind: int = 86_400_000,
@@ -231,13 +232,20 @@ class KtDirectory:
         any number may run beside the publisher. The folder and its files are owner-only (an empty folder is made
         so); an existing directory whose folder other users can reach is refused (StorageError naming the `chmod`
         that fixes it). Use as a context manager, or call `close()`.
+
+        `path` may instead be a PostgreSQL URL (`postgresql://...`, the schema its `search_path` names): the
+        directory lives in that database and processes on any hosts open it. The publisher holds the database's
+        lease (StorageLockedError for a second; one that dies frees it within seconds, and `create=True` on an
+        existing directory opens it); readers look for a newer publication at most every 100 ms. Each process
+        keeps a local copy in the folder `cache` (missing or empty), by default a private temporary folder
+        removed on `close()`.
         """
     @property
     def reader(self) -> bool:
         """Whether this is a reader of another process's directory (`open(..., reader=True)`)."""
     @property
     def path(self) -> pathlib.Path | None:
-        """The folder of a directory opened with `open`, else None."""
+        """The folder of a directory opened with `open`, else None (in memory, or in a database)."""
     def close(self) -> None:
         """Releases the directory's memory, files and lock; later calls raise StorageError."""
     def __enter__(self) -> KtDirectory: ...

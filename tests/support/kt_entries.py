@@ -16,9 +16,13 @@ MAX_BEHIND = 10**12  # the checks run long after the entries' timestamps
 LABELS = 13
 
 
-def open_directory(path: Path, create: bool = False, vrf_key: bytes = VRF_KEY, recent: int = 4) -> veritree.KtDirectory:
+def open_directory(
+    path: Path | str, create: bool = False, vrf_key: bytes = VRF_KEY, recent: int = 4, reader: bool = False
+) -> veritree.KtDirectory:
+    """The directory in the folder `path`, or in the database `path` names (a PostgreSQL URL)."""
     return veritree.KtDirectory.open(
-        path, SIGNING_KEY, vrf_key, create=create, reasonable_monitoring_window=RMW, max_behind=MAX_BEHIND, recent=recent
+        path, SIGNING_KEY, vrf_key, create=create, reader=reader, reasonable_monitoring_window=RMW,
+        max_behind=MAX_BEHIND, recent=recent
     )
 
 

@@ -14,6 +14,7 @@ use veritree_core::kt::client::Client;
 use veritree_core::kt::directory::Directory;
 use veritree_core::kt::messages::UpdateRequest;
 use veritree_core::kt::tree_head::{Configuration, Mode};
+use veritree_core::storage::postgres::{self, PgObjects};
 use veritree_core::vrf::VrfSecretKey;
 
 use crate::convert::{self, CoreResult};
@@ -170,8 +171,17 @@ impl PyKtDirectory {
     /// With `reader=True`, a reader in any process: it answers from the
     /// newest publication (each call looks for a newer one), never writes
     /// and takes no lock; any number may run beside the publisher.
+    ///
+    /// `path` may instead be a PostgreSQL URL (`postgresql://...`; the
+    /// schema its `search_path` names): the directory lives in that
+    /// database, and any number of processes on any hosts open it. The
+    /// publisher holds the database's lease (StorageLockedError for a
+    /// second; a publisher that dies frees it within seconds); readers look
+    /// for a newer publication at most every 100 ms. Each process keeps a
+    /// local copy in the folder `cache` (missing or empty), by default a
+    /// private temporary folder removed when it closes.
     #[staticmethod]
-    #[pyo3(signature = (path, signing_key, vrf_key, *, create = false, reader = false,
+    #[pyo3(signature = (path, signing_key, vrf_key, *, create = false, reader = false, cache = None,
                         reasonable_monitoring_window = 86_400_000,
                         max_ahead = 60_000, max_behind = 86_400_000, maximum_lifetime = None, recent = 4,
                         auditor_public_key = None, max_auditor_lag = 3_600_000))]
@@ -183,6 +193,7 @@ impl PyKtDirectory {
         vrf_key: &Bound<'_, PyAny>,
         create: bool,
         reader: bool,
+        cache: Option<PathBuf>,
         reasonable_monitoring_window: u64,
         max_ahead: u64,
         max_behind: u64,
@@ -203,6 +214,23 @@ impl PyKtDirectory {
         if create && reader {
             return Err(pyo3::exceptions::PyValueError::new_err("a reader cannot create a directory"));
         }
+        if let Some(url) = path.to_str().filter(|p| postgres::is_url(p)) {
+            let d = py
+                .detach(|| {
+                    let mut objects = PgObjects::connect(url)?;
+                    if !reader {
+                        objects.take_lease("kt")?;
+                    }
+                    let objects = Box::new(objects);
+                    Directory::open_shared(objects, cache.as_deref(), config, signing, vrf, recent, create, reader)
+                })
+                .py()?;
+            // The URL may hold a password: it is not kept.
+            return Ok(Self::wrap(d, None));
+        }
+        if cache.is_some() {
+            return Err(pyo3::exceptions::PyValueError::new_err("cache is for a directory in a database"));
+        }
         let d = py
             .detach(|| match reader {
                 true => Directory::open_reader(&path, config, signing, vrf, recent),
@@ -218,7 +246,8 @@ impl PyKtDirectory {
         self.read(|d| Ok(d.is_reader())).py()
     }
 
-    /// The folder of a directory opened with `KtDirectory.open`, else None.
+    /// The folder of a directory opened with `KtDirectory.open`, else None
+    /// (in memory, or in a database).
     #[getter]
     fn path(&self) -> Option<PathBuf> {
         self.path.clone()

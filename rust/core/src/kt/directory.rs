@@ -178,14 +178,14 @@ impl Directory {
 
     /// The directory kept in a shared store (a database: see
     /// `store::remote`), its local copy made in the folder `cache` (missing
-    /// or empty). As its publisher (the caller holds the store's lease), it
+    /// or empty; none: a private temporary folder, removed with it). As its publisher (the caller holds the store's lease), it
     /// is created there if `create` is set and there is none; with `reader`,
     /// a follower that answers from the newest publication it took (see
     /// [`Self::refresh`]) and never writes the store.
     #[allow(clippy::too_many_arguments)] // the keys and options every open takes, and the two modes
     pub fn open_shared(
         objects: Box<dyn Objects>,
-        cache: &Path,
+        cache: Option<&Path>,
         config: Configuration,
         signing: SigningKey,
         vrf: VrfSecretKey,

@@ -54,7 +54,7 @@ impl Objects for Flaky {
 
 pub(super) fn open(objects: Box<dyn Objects>, cache: &Path, create: bool, reader: bool) -> Result<Directory> {
     let (config, signing, vrf) = super::tests::keys(7, None);
-    Directory::open_shared(objects, cache, config, signing, vrf, 4, create, reader)
+    Directory::open_shared(objects, Some(cache), config, signing, vrf, 4, create, reader)
 }
 
 /// Entry `i` gives `user{i % 7}` a new version; entry 5 adds `bulk` labels.

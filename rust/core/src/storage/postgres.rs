@@ -42,12 +42,14 @@ pub fn is_url(target: &str) -> bool {
     target.starts_with("postgresql://") || target.starts_with("postgres://")
 }
 
-/// A connection to the store `url` selects, its tables made if missing.
+/// A connection to the store `url` selects, its tables made if missing
+/// (on a primary: a hot standby is read-only, and gets them by replication).
 pub fn connect(url: &str) -> Result<Client> {
     let mut client = Client::connect(url, NoTls).map_err(pg("connect"))?;
+    let standby: bool = client.query_one("SELECT pg_is_in_recovery()", &[]).map_err(pg("connect"))?.get(0);
     // Tables made by two processes at once may race on the catalog: the
     // loser finds them made when it tries again.
-    if client.batch_execute(SCHEMA).is_err() {
+    if !standby && client.batch_execute(SCHEMA).is_err() {
         client.batch_execute(SCHEMA).map_err(pg("create the tables"))?;
     }
     Ok(client)
@@ -64,6 +66,10 @@ impl Lease {
     /// Takes the lease `name` on `client`'s session: `Locked` if another
     /// session holds it.
     pub fn take(client: &mut Client, name: &str) -> Result<Lease> {
+        let standby: bool = client.query_one("SELECT pg_is_in_recovery()", &[]).map_err(pg("connect"))?.get(0);
+        if standby {
+            return Err(io("the database is a read-only standby: a publisher opens the primary"));
+        }
         // Seconds, not hours, before the server finds a lost holder gone.
         client
             .batch_execute(
@@ -134,9 +140,14 @@ impl PgObjects {
         tx.commit().map_err(pg(what))
     }
 
+    /// Rows of a read; none where the tables are not made yet (a standby
+    /// that has not replicated them).
     fn query(&self, sql: &str, params: &[&(dyn postgres::types::ToSql + Sync)]) -> Result<Vec<postgres::Row>> {
         let mut client = self.client.lock().unwrap_or_else(PoisonError::into_inner);
-        client.query(sql, params).map_err(pg("read objects"))
+        match client.query(sql, params) {
+            Err(e) if e.code() == Some(&postgres::error::SqlState::UNDEFINED_TABLE) => Ok(Vec::new()),
+            rows => rows.map_err(pg("read objects")),
+        }
     }
 }
 

@@ -60,6 +60,23 @@ pub(super) struct Remote {
     read: Instant,
     /// Why a publisher stopped (its local copy fell behind the remote).
     broken: Option<String>,
+    /// The local copy's temporary folder, removed with the store (none: the
+    /// caller named a folder).
+    _scratch: Option<tempfile::TempDir>,
+}
+
+/// Where a local copy goes: the folder `cache`, or a new private temporary one.
+fn local(cache: Option<&Path>) -> Result<(std::path::PathBuf, Option<tempfile::TempDir>)> {
+    match cache {
+        Some(dir) => Ok((dir.to_path_buf(), None)),
+        None => {
+            let t = tempfile::Builder::new()
+                .prefix("veritree-kt-")
+                .tempdir()
+                .map_err(|e| crate::error::io(format!("a temporary folder for the directory's local copy: {e}")))?;
+            Ok((t.path().join("kt"), Some(t)))
+        }
+    }
 }
 
 /// One publication: its head, and byte writes to the arrays (array, offset,
@@ -135,13 +152,14 @@ impl Store {
     }
 
     /// A new directory in `objects` (which holds none), with its local copy
-    /// in `cache` (missing, or an empty folder). The caller holds the lease
-    /// that makes it the publisher.
-    pub fn create_shared(objects: Box<dyn Objects>, cache: &Path, config: &[u8], recent: u64) -> Result<Store> {
+    /// in `cache` (missing, or an empty folder; none: a temporary folder).
+    /// The caller holds the lease that makes it the publisher.
+    pub fn create_shared(objects: Box<dyn Objects>, cache: Option<&Path>, config: &[u8], recent: u64) -> Result<Store> {
         if objects.exists(HEAD)? {
             return Err(invalid("the database already holds a key directory; open it without create"));
         }
-        let mut store = Store::create(cache, config, recent)?;
+        let (dir, scratch) = local(cache)?;
+        let mut store = Store::create(&dir, config, recent)?;
         let mut c = CONFIG_MAGIC.to_vec();
         c.extend_from_slice(&recent.to_le_bytes());
         c.extend_from_slice(config);
@@ -149,14 +167,15 @@ impl Store {
         objects.put(vec![(CONFIG.to_string(), c)])?;
         objects.put_head(HEAD, &store.head.encode())?;
         let shipped = store.raw_lens();
-        store.remote = Some(Remote { objects, shipped, publisher: true, read: Instant::now(), broken: None });
+        store.remote =
+            Some(Remote { objects, shipped, publisher: true, read: Instant::now(), broken: None, _scratch: scratch });
         Ok(store)
     }
 
-    /// The directory in `objects`, its local copy made in `cache` (missing,
-    /// or an empty folder) and brought to the remote head: as its publisher
-    /// (the caller holds the lease) or a follower.
-    pub fn open_shared(objects: Box<dyn Objects>, cache: &Path, publisher: bool) -> Result<(Store, Stored)> {
+    /// The directory in `objects`, its local copy made in `cache` (as for
+    /// [`Self::create_shared`]) and brought to the remote head: as its
+    /// publisher (the caller holds the lease) or a follower.
+    pub fn open_shared(objects: Box<dyn Objects>, cache: Option<&Path>, publisher: bool) -> Result<(Store, Stored)> {
         if !objects.exists(HEAD)? {
             return Err(not_found("no KEYTRANS directory in the database (pass create=True to make one)"));
         }
@@ -165,9 +184,10 @@ impl Store {
             return Err(damaged("the database holds no directory config this version reads"));
         }
         let recent = u64::from_le_bytes(c[16..24].try_into().expect("8 bytes"));
-        let mut store = Store::create(cache, &c[24..], recent)?;
+        let (dir, scratch) = local(cache)?;
+        let mut store = Store::create(&dir, &c[24..], recent)?;
         let shipped = store.raw_lens();
-        store.remote = Some(Remote { objects, shipped, publisher, read: Instant::now(), broken: None });
+        store.remote = Some(Remote { objects, shipped, publisher, read: Instant::now(), broken: None, _scratch: scratch });
         store.follow()?;
         Ok((store, Stored { config: c[24..].to_vec(), recent }))
     }
