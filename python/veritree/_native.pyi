@@ -244,6 +244,10 @@ class KtDirectory:
     def reader(self) -> bool:
         """Whether this is a reader of another process's directory (`open(..., reader=True)`)."""
     @property
+    def replica_lag_ms(self) -> int | None:
+        """How far the database this directory reads (a streaming replica) is behind its primary, in ms (0: it
+        replayed all it received); None unless it reads a replica."""
+    @property
     def path(self) -> pathlib.Path | None:
         """The folder of a directory opened with `open`, else None (in memory, or in a database)."""
     def close(self) -> None:

@@ -6,9 +6,14 @@ import argparse
 import os
 import stat
 import sys
+import time
+from typing import TYPE_CHECKING
 
 from veritree._extras import SERVER_EXTRA, needs_server_extra
 from veritree._sockets import reuse_port_socket
+
+if TYPE_CHECKING:
+    from veritree import KtDirectory
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,6 +72,20 @@ def main(argv: list[str] | None = None) -> int:
         help="serve from N reader processes sharing the port, beside one publisher process that takes the "
         "updates they pass on (0: one process does everything) (default: %(default)s)",
     )
+    serve.add_argument(
+        "--db", metavar="URL",
+        help="keep the log in this PostgreSQL database (postgresql://...; the schema its search_path names) "
+        "instead of DIR/log, shared by servers on any hosts with the same keys in DIR: one publishes at a "
+        "time (a second waits for the database's lease and takes over when the first dies)",
+    )
+    serve.add_argument(
+        "--read-only", action="store_true",
+        help="with --db: only answer reads (a replica's URL will do), never publish; updates are refused with 503",
+    )
+    serve.add_argument(
+        "--max-replica-lag", type=float, default=10.0, metavar="SECONDS",
+        help="with --db on a replica: health answers 503 while the replica is further behind (default: %(default)s)",
+    )
     worker = sub.add_parser("serve-worker", help=argparse.SUPPRESS)  # one reader process of `serve --workers`
     worker.add_argument("--data", required=True)
     worker.add_argument("--host", required=True)
@@ -97,8 +116,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.workers < 0:
             print("veritree serve: --workers must be 0 or more", file=sys.stderr)
             return 2
+        if args.read_only and not args.db:
+            print("veritree serve: --read-only needs --db", file=sys.stderr)
+            return 2
+        if args.db:
+            # The workers find the URL (it may hold a password) in their environment, not their command line.
+            os.environ[_DB_VARIABLE] = args.db
         return _serve(args.data, args.host, args.port, args.publish_interval, args.heartbeat,
-                      args.reasonable_monitoring_window, args.body_timeout, args.workers)
+                      args.reasonable_monitoring_window, args.body_timeout, args.workers,
+                      db=args.db, read_only=args.read_only, max_replica_lag=args.max_replica_lag)
     if args.command == "serve-worker":
         _exit_with_parent(args.parent)
         return _serve_worker(args.data, args.host, args.port, args.publisher_socket,
@@ -106,8 +132,35 @@ def main(argv: list[str] | None = None) -> int:
     return 2
 
 
+_DB_VARIABLE = "VERITREE_SERVE_DB"
+
+
+def _log_target(data: str) -> str:
+    """Where the log lives: the database `serve --db` named, or the folder DATA/log."""
+    return os.environ.get(_DB_VARIABLE) or os.path.join(data, "log")
+
+
+def _open_publisher(target: str, signing_key: bytes, vrf_key: bytes, window: int) -> KtDirectory:
+    """Opens (or makes) the log as its publisher; in a database another server may hold the lease: waits
+    for it (the holder's death frees it within seconds)."""
+    from veritree import KtDirectory, StorageLockedError
+
+    waiting = False
+    while True:
+        try:
+            return KtDirectory.open(target, signing_key, vrf_key, create=True, reasonable_monitoring_window=window)
+        except StorageLockedError:
+            if os.environ.get(_DB_VARIABLE) is None:
+                raise  # a folder's second publisher is an error, as ever
+            if not waiting:
+                print("veritree serve: another server publishes this log; waiting to take over", file=sys.stderr)
+                waiting = True
+            time.sleep(0.5)
+
+
 def _serve(data: str, host: str, port: int, publish_interval: float, heartbeat: float, window: int,
-           body_timeout: float, workers: int) -> int:
+           body_timeout: float, workers: int, *, db: str | None = None, read_only: bool = False,
+           max_replica_lag: float = 10.0) -> int:
     try:
         import uvicorn
 
@@ -121,16 +174,19 @@ def _serve(data: str, host: str, port: int, publish_interval: float, heartbeat: 
         _private_dir(data)
         signing_key = _secret_key(os.path.join(data, "signing.key"))
         vrf_key = _secret_key(os.path.join(data, "vrf.key"))
-        directory = KtDirectory.open(
-            os.path.join(data, "log"), signing_key, vrf_key, create=True, reasonable_monitoring_window=window
-        )
+        if read_only:
+            directory = KtDirectory.open(_log_target(data), signing_key, vrf_key, reader=True,
+                                         reasonable_monitoring_window=window)
+        else:
+            directory = _open_publisher(_log_target(data), signing_key, vrf_key, window)
     except (OSError, ValueError, StorageError) as e:  # e.g. another window than the log was made with
         print(f"veritree serve: {e}", file=sys.stderr)
         return 1
     with directory:
         try:
             app = create_app(directory, publish_interval=publish_interval, heartbeat=heartbeat,
-                             validate_update=update_validator(directory), body_timeout=body_timeout)
+                             validate_update=update_validator(directory), body_timeout=body_timeout,
+                             max_replica_lag=max_replica_lag)
         except ValueError as e:
             print(f"veritree serve: {e}", file=sys.stderr)
             return 2
@@ -185,7 +241,7 @@ def _serve_worker(data: str, host: str, port: int, publisher_socket: str, window
         signing_key = f.read()
     with open(os.path.join(data, "vrf.key"), "rb") as f:
         vrf_key = f.read()
-    with KtDirectory.open(os.path.join(data, "log"), signing_key, vrf_key, reader=True,
+    with KtDirectory.open(_log_target(data), signing_key, vrf_key, reader=True,
                           reasonable_monitoring_window=window) as directory:
         app = create_app(directory, validate_update=update_validator(directory), body_timeout=body_timeout,
                          publisher_socket=publisher_socket)

@@ -109,6 +109,22 @@ def test_a_publisher_and_reader_processes_share_one_database(pg_url: str) -> Non
             assert lags and max(lags) < 1.0, lags
 
 
+def test_a_reader_asked_past_its_head_looks_for_a_newer_one_first(pg_url: str) -> None:
+    """A follower reads the database's head at most every 100 ms; a client that just saw a newer head from
+    the publisher must not get "the log is behind" (which, signed, reads as a rollback): the follower looks
+    for the newer publication and answers from it."""
+    with open_publisher(pg_url) as d, open_directory(pg_url, reader=True) as r:
+        publish(d)
+        client = veritree.KtClient(d.config)
+        for _ in range(5):
+            publish(d)
+            request = client.search_request(b"user1")
+            client.verify_search(request, d.search(request), now_ms=T0 + 1000 * (d.size - 1) + 5)
+            request = client.search_request(b"user0")
+            client.verify_search(request, r.search(request), now_ms=T0 + 1000 * (d.size - 1) + 5)
+            assert r.size == d.size
+
+
 def test_a_reader_never_writes_and_a_missing_directory_is_not_made_by_one(pg_url: str) -> None:
     with pytest.raises(veritree.StorageNotFoundError):
         open_directory(pg_url, reader=True)

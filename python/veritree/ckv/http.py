@@ -104,7 +104,10 @@ class HttpTransport:
         data = self._send("GET", "/v1/health")
         try:
             answer = json.loads(data)
-            return Health(size=int(answer["size"]), last_publish_ms=answer["last_publish_ms"])
+            health = Health(size=int(answer["size"]), last_publish_ms=answer["last_publish_ms"])
+            if "replica_lag_ms" in answer:
+                health["replica_lag_ms"] = int(answer["replica_lag_ms"])
+            return health
         except (ValueError, KeyError, TypeError, RecursionError) as e:
             raise Unavailable(f"GET {self.base_url}/v1/health: not a health answer: {data[:200]!r}") from e
 

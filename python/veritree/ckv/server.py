@@ -227,6 +227,7 @@ def create_app(
     clock: Callable[[], int] = now_ms,
     body_timeout: float = 10.0,
     publisher_socket: str | None = None,
+    max_replica_lag: float = 10.0,
 ) -> FastAPI:
     """The ASGI app serving `directory` (in memory or opened from disk; the app does not close it).
 
@@ -247,7 +248,9 @@ def create_app(
     clients' `max_behind`. `clock` stamps entries, in ms since the epoch.
     A request's body must arrive whole within `body_timeout` seconds (one
     deadline, however slowly it trickles), or it is refused with 408 and
-    the connection closed.
+    the connection closed. A reader of a database replica reports how far
+    the replica is behind its primary in its health, 503 once that is over
+    `max_replica_lag` seconds.
     """
     if not publish_interval > 0 or not update_wait > 0 or max_request_bytes < 1:
         raise ValueError("publish_interval and update_wait must be positive, max_request_bytes at least 1")
@@ -340,6 +343,11 @@ def create_app(
             last = await _call(lambda: directory.last_timestamp)
             failure = await forward.failure()
             answer = Health(size=size, last_publish_ms=last)
+            lag = await _call(lambda: directory.replica_lag_ms)
+            if lag is not None:
+                answer["replica_lag_ms"] = lag
+                if lag > max_replica_lag * 1000:
+                    failure = f"the database replica is {lag} ms behind its primary"
             if failure is None:
                 return JSONResponse(answer)
             return JSONResponse(Unhealthy(**answer, error=failure), 503)

@@ -4,7 +4,7 @@ bytes, over HTTP (`veritree.ckv.http`) or in the same process."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol, TypedDict
+from typing import NotRequired, Protocol, TypedDict
 
 from veritree._native import KtDirectory
 
@@ -30,10 +30,12 @@ class Transport(Protocol):
 # models from them (their docstrings are the models' descriptions).
 class Health(TypedDict):
     """How far the log has grown and when it last did (the newest entry's timestamp, ms since the epoch;
-    null before the first)."""
+    null before the first); for a server reading a database replica, how far that replica is behind its
+    primary (ms)."""
 
     size: int
     last_publish_ms: int | None
+    replica_lag_ms: NotRequired[int]
 
 
 class Unhealthy(Health):

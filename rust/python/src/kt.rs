@@ -9,6 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use ed25519_dalek::SigningKey;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
+use veritree_core::error::{storage, Error, StorageKind};
 use veritree_core::kt::auditor::Auditor;
 use veritree_core::kt::client::Client;
 use veritree_core::kt::directory::Directory;
@@ -106,15 +107,30 @@ impl PyKtDirectory {
 
     /// Runs `f` on the directory shared with other readers of it (threads
     /// answer together); a reader first moves to the newest publication,
-    /// alone.
-    fn read<T>(&self, f: impl FnOnce(&Directory) -> veritree_core::Result<T>) -> veritree_core::Result<T> {
+    /// alone. A reader whose answer is an error (say, the request names more
+    /// of the log than it holds) looks for a newer publication and answers
+    /// again (a follower of a database reads the head at most every 100
+    /// ms): an answer that the log is behind, with its signed head, would
+    /// read as a rollback. Where it reads a lagging replica that has no
+    /// newer one yet, such a request is refused as unavailable instead.
+    fn read<T>(&self, f: impl Fn(&Directory) -> veritree_core::Result<T>) -> veritree_core::Result<T> {
         let closed = || veritree_core::error::closed("the directory is closed");
         let shared = self.inner.read().unwrap_or_else(PoisonError::into_inner);
-        if !shared.as_ref().ok_or_else(closed)?.stale()? {
-            return f(shared.as_ref().ok_or_else(closed)?);
+        let d = shared.as_ref().ok_or_else(closed)?;
+        if !d.stale()? {
+            match f(d) {
+                Err(_) if d.is_reader() => {}
+                answer => return answer,
+            }
         }
         drop(shared);
-        self.with(|d| f(d))
+        self.with(|d| match f(d) {
+            Err(Error::Behind { message, .. }) if d.replica_lag_ms()?.is_some() => Err(storage(
+                StorageKind::Io,
+                format!("this server reads a database replica that is behind the log ({message}): ask again soon"),
+            )),
+            answer => answer,
+        })
     }
 
     /// Answers an encoded request with `handler`, the GIL released.
@@ -244,6 +260,14 @@ impl PyKtDirectory {
     #[getter]
     fn reader(&self) -> PyResult<bool> {
         self.read(|d| Ok(d.is_reader())).py()
+    }
+
+    /// How far the database this directory reads (a streaming replica) is
+    /// behind its primary, in ms: 0 when it has replayed all it received;
+    /// None unless it reads a replica.
+    #[getter]
+    fn replica_lag_ms(&self, py: Python<'_>) -> PyResult<Option<u64>> {
+        py.detach(|| self.read(|d| d.replica_lag_ms())).py()
     }
 
     /// The folder of a directory opened with `KtDirectory.open`, else None

@@ -236,6 +236,12 @@ impl Directory {
         self.store.stale()
     }
 
+    /// How far the database a follower reads (a replica) is behind its
+    /// primary, in ms; `None` where it reads no replica.
+    pub fn replica_lag_ms(&self) -> Result<Option<u64>> {
+        self.store.replica_lag_ms()
+    }
+
     /// Whether this is a reader of another process's directory.
     pub fn is_reader(&self) -> bool {
         self.store.is_reader()

@@ -49,6 +49,12 @@ pub trait Objects: Send + Sync {
     /// The names of the objects directly in the folder `prefix` (`a/b`
     /// lists `a/b/c`, not `a/b/c/d`), sorted; none if there is no such folder.
     fn list(&self, prefix: &str) -> Result<Vec<String>>;
+
+    /// How far this store (a replica) is behind the one it copies, in
+    /// milliseconds: `None` where it is no replica.
+    fn replica_lag_ms(&self) -> Result<Option<u64>> {
+        Ok(None)
+    }
 }
 
 /// A shared store is a store (a log and its reopening may share one).
@@ -75,6 +81,10 @@ impl<S: Objects + ?Sized> Objects for std::sync::Arc<S> {
 
     fn list(&self, prefix: &str) -> Result<Vec<String>> {
         (**self).list(prefix)
+    }
+
+    fn replica_lag_ms(&self) -> Result<Option<u64>> {
+        (**self).replica_lag_ms()
     }
 }
 

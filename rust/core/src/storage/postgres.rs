@@ -210,6 +210,19 @@ impl Objects for PgObjects {
         )?;
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
+
+    /// On a hot standby: 0 when it has replayed all the WAL it received,
+    /// else the age of the last transaction it replayed (how old its view
+    /// of the primary is). `None` on a primary.
+    fn replica_lag_ms(&self) -> Result<Option<u64>> {
+        let rows = self.query(
+            "SELECT CASE WHEN NOT pg_is_in_recovery() THEN NULL \
+                    WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0 \
+                    ELSE greatest(0, (extract(epoch FROM now() - pg_last_xact_replay_timestamp()) * 1000))::bigint END",
+            &[],
+        )?;
+        Ok(rows.first().and_then(|r| r.get::<_, Option<i64>>(0)).map(|ms| ms as u64))
+    }
 }
 
 /// [`Records`] in PostgreSQL: one row per record, numbered from 0.

@@ -196,6 +196,15 @@ impl Store {
         self.remote.as_ref().is_some_and(|r| !r.publisher)
     }
 
+    /// How far the shared store (a replica) is behind its primary, in ms;
+    /// `None` without one.
+    pub fn replica_lag_ms(&self) -> Result<Option<u64>> {
+        match &self.remote {
+            Some(r) => r.objects.replica_lag_ms(),
+            None => Ok(None),
+        }
+    }
+
     /// Whether a follower has not read the remote head for [`REREAD`].
     pub(super) fn follower_stale(&self) -> bool {
         self.remote.as_ref().is_some_and(|r| !r.publisher && r.read.elapsed() > REREAD)
