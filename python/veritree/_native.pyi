@@ -111,7 +111,11 @@ class Log:
     def open(
         path: str | os.PathLike[str], origin: str | None = None, signer: str | None = None, create: bool = False,
         suite: Suite | None = None, dedup: bool = False,
-    ) -> Log: ...
+    ) -> Log:
+        """Opens the tlog-tiles log in the folder `path`, or in the PostgreSQL database `path` names
+        (`postgresql://...`, the schema its search_path names: tiles, bundles and the checkpoint as rows; the
+        writer holds the database's lease, StorageLockedError for a second). With `signer`, a writer: every
+        `extend` is durable when it returns and publishes a signed checkpoint; without, read-only."""
     @property
     def path(self) -> pathlib.Path | None: ...
     @property

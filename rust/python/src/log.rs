@@ -8,6 +8,9 @@ use numpy::{PyArray1, PyArray2};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
+use veritree_core::error::invalid;
+use veritree_core::storage::postgres::{self, PgObjects};
+use veritree_core::storage::Objects;
 use veritree_core::tiles::TileLog;
 use veritree_core::{suite, tree, Hash, LogStore, MemoryLog, NodeSource};
 
@@ -29,6 +32,8 @@ pub struct PyLog {
     /// `None` once closed.
     inner: RwLock<Option<Store>>,
     path: Option<PathBuf>,
+    /// Whether writes reach a disk or a database (then the GIL is released for them).
+    durable: bool,
 }
 
 type ReadGuard<'a> = RwLockReadGuard<'a, Option<Store>>;
@@ -64,7 +69,7 @@ impl PyLog {
         items: usize,
         f: impl FnOnce(&mut dyn LogStore) -> veritree_core::Result<R> + Send,
     ) -> PyResult<R> {
-        let durable = self.path.is_some();
+        let durable = self.durable;
         let run = || -> PyResult<R> {
             let mut g = self.write()?;
             f(g.as_deref_mut().expect("checked open")).py()
@@ -77,6 +82,30 @@ impl PyLog {
     }
 }
 
+/// A reopened log has the `origin` and `suite` asked for, where given.
+fn check_reopened<S: Objects>(
+    log: &TileLog<S>,
+    origin: Option<&str>,
+    suite: Option<veritree_core::Suite>,
+    whence: &str,
+) -> PyResult<()> {
+    if origin.is_some_and(|o| o != log.origin()) {
+        return Err(PyValueError::new_err(format!(
+            "the log in {whence} has origin {:?}, not {:?}",
+            log.origin(),
+            origin.unwrap_or_default()
+        )));
+    }
+    if let Some(want) = suite.filter(|&s| s != NodeSource::suite(log)) {
+        return Err(PyValueError::new_err(format!(
+            "the log in {whence} uses suite {:?}, not {:?}",
+            NodeSource::suite(log).name(),
+            want.name()
+        )));
+    }
+    Ok(())
+}
+
 fn store<'a>(g: &'a ReadGuard<'_>) -> &'a dyn LogStore {
     g.as_deref().expect("checked open")
 }
@@ -87,10 +116,13 @@ impl PyLog {
     #[pyo3(signature = (suite = "rfc6962-sha256"))]
     fn new(suite: &str) -> PyResult<Self> {
         let store: Store = Box::new(MemoryLog::new(convert::suite(suite)?));
-        Ok(PyLog { inner: RwLock::new(Some(store)), path: None })
+        Ok(PyLog { inner: RwLock::new(Some(store)), path: None, durable: false })
     }
 
-    /// Opens the tlog-tiles log in directory `path`.
+    /// Opens the tlog-tiles log in directory `path`, or in the PostgreSQL
+    /// database `path` names (`postgresql://...`, the schema its
+    /// `search_path` names: tiles, entry bundles and the checkpoint as rows;
+    /// a writer holds the database's lease, StorageLockedError for a second).
     ///
     /// With `create=True` a new log is made (`origin` and `signer` required;
     /// `suite` defaults to "rfc6962-sha256"). Reopening checks `origin` and
@@ -115,6 +147,32 @@ impl PyLog {
         }
         let suite = suite.map(convert::suite).transpose()?;
         let format = crate::notes::checkpoint_format(signer)?;
+        if let Some(url) = path.to_str().filter(|p| postgres::is_url(p)) {
+            if create && signer.is_none() {
+                return Err(PyValueError::new_err("creating a log needs a signer key"));
+            }
+            if dedup {
+                return Err(PyValueError::new_err("dedup=True needs a log in a folder"));
+            }
+            let log = py.detach(|| -> veritree_core::Result<TileLog<PgObjects>> {
+                let mut objects = PgObjects::connect(url)?;
+                if signer.is_some() {
+                    objects.take_lease("log")?;
+                }
+                if create {
+                    let origin = origin.ok_or_else(|| invalid("creating a log needs an origin"))?;
+                    let suite = suite.unwrap_or(veritree_core::Suite::Rfc6962Sha256);
+                    TileLog::create_in(objects, None, suite, origin, format)
+                } else {
+                    TileLog::open_in(objects, None, format, signer.is_some())
+                }
+            });
+            let log = log.py()?;
+            check_reopened(&log, origin, suite, "the database")?;
+            let store: Store = Box::new(log);
+            // The URL may hold a password: it is not kept.
+            return Ok(PyLog { inner: RwLock::new(Some(store)), path: None, durable: true });
+        }
         let log = if create {
             let origin = origin.ok_or_else(|| PyValueError::new_err("creating a log needs an origin"))?;
             if signer.is_none() {
@@ -124,22 +182,7 @@ impl PyLog {
             py.detach(|| TileLog::create(&path, suite, origin, format)).py()?
         } else {
             let log = py.detach(|| TileLog::open(&path, format, signer.is_some())).py()?;
-            if origin.is_some_and(|o| o != log.origin()) {
-                return Err(PyValueError::new_err(format!(
-                    "the log at {} has origin {:?}, not {:?}",
-                    path.display(),
-                    log.origin(),
-                    origin.unwrap_or_default()
-                )));
-            }
-            if let Some(want) = suite.filter(|&s| s != NodeSource::suite(&log)) {
-                return Err(PyValueError::new_err(format!(
-                    "the log at {} uses suite {:?}, not {:?}",
-                    path.display(),
-                    NodeSource::suite(&log).name(),
-                    want.name()
-                )));
-            }
+            check_reopened(&log, origin, suite, &path.display().to_string())?;
             log
         };
         let mut log = log;
@@ -147,7 +190,7 @@ impl PyLog {
             py.detach(|| log.enable_dedup()).py()?;
         }
         let store: Store = Box::new(log);
-        Ok(PyLog { inner: RwLock::new(Some(store)), path: Some(path) })
+        Ok(PyLog { inner: RwLock::new(Some(store)), path: Some(path), durable: true })
     }
 
     /// The directory of a log opened with `Log.open`, else None.

@@ -64,7 +64,7 @@ impl LogStore for MemoryLog {
     }
 }
 
-impl LogStore for TileLog {
+impl<S: crate::storage::Objects + 'static> LogStore for TileLog<S> {
     fn extend_entries(&mut self, entries: &[&[u8]]) -> Result<u64> {
         self.extend(entries)
     }
