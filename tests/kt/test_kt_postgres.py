@@ -12,9 +12,11 @@ from __future__ import annotations
 import json
 import os
 import random
+import queue
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -156,32 +158,66 @@ def test_a_publisher_that_lost_its_lease_publishes_nothing(pg_url: str) -> None:
         assert r.size == 1
 
 
-def test_a_killed_publisher_is_replaced_and_nothing_acknowledged_is_lost(pg_url: str) -> None:
-    """Publishers in other processes, each killed (SIGKILL) at a random moment while publishing; the next
-    takes the lease within seconds. Every size a publisher printed (its `publish` returned) is there, and a
-    client that verified answers all along accepts every later one: one consistent history."""
+class Racer:
+    """A publisher process racing another for the lease; a thread collects the sizes it acknowledges."""
+
+    def __init__(self, url: str) -> None:
+        self.started = time.monotonic()
+        self.proc = spawn("publisher", url)
+        self.sizes: queue.Queue[int] = queue.Queue()
+        threading.Thread(target=self.read, daemon=True).start()
+
+    def read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.sizes.put(int(line))
+
+    def acknowledged(self) -> list[int]:
+        out = []
+        while not self.sizes.empty():
+            out.append(self.sizes.get())
+        return out
+
+
+def test_racing_publishers_killed_at_random_lose_nothing_acknowledged(pg_url: str) -> None:
+    """Two publisher processes race for the lease all along; the one publishing is killed (SIGKILL) at a
+    random moment, the other takes over within seconds, and a new racer starts. Every size a publisher
+    printed (its `publish` returned) is there, and a client that verified answers all along accepts every
+    later one: one history, whoever published it."""
     rng = random.Random(19)
     acknowledged = 0
     takeovers = []
     with open_publisher(pg_url) as d:
         publish(d)
-    with open_directory(pg_url, reader=True) as r:
-        client = veritree.KtClient(r.config)
-        for _ in range(KILL_ROUNDS):
-            started = time.monotonic()
-            proc = spawn("publisher", pg_url)
-            assert proc.stdout is not None
-            first = proc.stdout.readline()
-            assert first, "the publisher took over and published"
-            takeovers.append(time.monotonic() - started)
-            time.sleep(rng.uniform(0.0, 0.4))
-            proc.send_signal(signal.SIGKILL)
-            out, _ = proc.communicate(timeout=30)
-            sizes = [int(line) for line in [first, *out.split()]]
-            assert sizes == sorted(sizes)
-            acknowledged = max(acknowledged, *sizes)
-            wait_for(r, acknowledged)
-            assert verify_all(r, client) >= acknowledged
+    racers = [Racer(pg_url), Racer(pg_url)]
+    try:
+        with open_directory(pg_url, reader=True) as r:
+            client = veritree.KtClient(r.config)
+            for _ in range(KILL_ROUNDS):
+                # The lease holder is whichever acknowledges first.
+                deadline = time.monotonic() + TAKEOVER
+                while not any(not x.sizes.empty() for x in racers):
+                    assert time.monotonic() < deadline, "no publisher took over"
+                    time.sleep(0.005)
+                holder = next(x for x in racers if not x.sizes.empty())
+                other = next(x for x in racers if x is not holder)
+                takeovers.append(time.monotonic() - holder.started)
+                assert other.sizes.empty(), "two publishers at once"
+                time.sleep(rng.uniform(0.0, 0.4))
+                holder.proc.send_signal(signal.SIGKILL)
+                holder.proc.wait(timeout=30)
+                time.sleep(0.05)  # the reading thread takes the last lines
+                sizes = holder.acknowledged()
+                assert sizes == sorted(sizes)
+                acknowledged = max(acknowledged, *sizes)
+                wait_for(r, acknowledged)
+                assert verify_all(r, client) >= acknowledged
+                other.started = time.monotonic()
+                racers = [other, Racer(pg_url)]
+    finally:
+        for x in racers:
+            x.proc.kill()
+            x.proc.wait()
     assert max(takeovers) < TAKEOVER, takeovers
 
 

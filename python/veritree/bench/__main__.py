@@ -5,6 +5,8 @@ memory; each prints its result as JSON:
     python -m veritree.bench stream-root SUITE EXPONENT CHUNK_EXPONENT
     python -m veritree.bench map-disk DIR SIZE BATCH,BATCH,... REPEAT
     python -m veritree.bench kt-reader DIR REQUESTS_FILE
+    python -m veritree.bench kt-lookups TARGET REQUESTS_FILE SECONDS   (then the start time on stdin)
+    python -m veritree.bench kt-postgres URL LABELS   (prints the table, not JSON)
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import sys
 
 from veritree.bench.common import SUITES
 from veritree.bench.kt_disk import reader_child
+from veritree.bench.kt_postgres import kt_on_postgres, lookups_child
 from veritree.bench.log import build_disk_log, stream_root
 from veritree.bench.map import build_on_disk
 
@@ -29,6 +32,13 @@ def main(argv: list[str]) -> int:
             result = build_on_disk(directory, int(size), [int(b) for b in batches.split(",")], int(repeat))
         case ["kt-reader", directory, requests_file]:
             result = reader_child(directory, requests_file)
+        case ["kt-lookups", target, requests_file, seconds]:
+            result = lookups_child(target, requests_file, float(seconds))
+        case ["kt-postgres", url, labels]:
+            from veritree.bench.common import print_table
+
+            print_table({}, kt_on_postgres(url, int(labels)))
+            return 0
         case _:
             print(__doc__, file=sys.stderr)
             return 2
