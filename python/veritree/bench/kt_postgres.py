@@ -68,8 +68,9 @@ def _readers(target: str, requests_file: Path, n: int, seconds: float) -> tuple[
         p.stdin.close()
     results = []
     for p in procs:
-        out, _ = p.communicate()
-        if p.returncode != 0:
+        assert p.stdout is not None
+        out = p.stdout.read()
+        if p.wait() != 0:
             raise RuntimeError(f"a reader process failed ({p.returncode})")
         results.append(json.loads(out))
     times = sorted(t for r in results for t in r["times_ms"])
