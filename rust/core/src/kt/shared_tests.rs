@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use super::client::Client;
 use super::directory::Directory;
+use super::store_tests::grow;
 use super::tests::START;
 use crate::error::{io, Result, StorageKind};
 use crate::storage::memory::MemoryObjects;
@@ -52,22 +53,9 @@ impl Objects for Flaky {
     }
 }
 
-pub(super) fn open(objects: Box<dyn Objects>, cache: &Path, create: bool, reader: bool) -> Result<Directory> {
+fn open(objects: Box<dyn Objects>, cache: &Path, create: bool, reader: bool) -> Result<Directory> {
     let (config, signing, vrf) = super::tests::keys(7, None);
     Directory::open_shared(objects, Some(cache), config, signing, vrf, 4, create, reader)
-}
-
-/// Entry `i` gives `user{i % 7}` a new version; entry 5 adds `bulk` labels.
-pub(super) fn grow(d: &mut Directory, from: u64, to: u64, bulk: u32) {
-    for i in from..to {
-        d.stage(format!("user{}", i % 7).as_bytes(), format!("keys of user{} at {i}", i % 7).as_bytes()).unwrap();
-        if i == 5 {
-            for b in 0..bulk {
-                d.stage(format!("bulk{b}").as_bytes(), &[b as u8; 40]).unwrap();
-            }
-        }
-        assert_eq!(d.publish(START + 1000 * i).unwrap(), i);
-    }
 }
 
 /// Every answer (or error) to a fixed set of requests, as bytes.

@@ -28,7 +28,7 @@ fn reader(path: &Path) -> Directory {
 }
 
 /// Entry `i` gives `user{i % 7}` a new version; entry 5 adds `bulk` labels.
-fn grow(d: &mut Directory, from: u64, to: u64, bulk: u32) {
+pub(super) fn grow(d: &mut Directory, from: u64, to: u64, bulk: u32) {
     for i in from..to {
         d.stage(format!("user{}", i % 7).as_bytes(), format!("keys of user{} at {i}", i % 7).as_bytes()).unwrap();
         if i == 5 {

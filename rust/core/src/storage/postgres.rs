@@ -19,6 +19,7 @@
 //! different heads.
 
 use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
 
 use postgres::{Client, NoTls, Transaction};
 
@@ -45,7 +46,17 @@ pub fn is_url(target: &str) -> bool {
 /// A connection to the store `url` selects, its tables made if missing
 /// (on a primary: a hot standby is read-only, and gets them by replication).
 pub fn connect(url: &str) -> Result<Client> {
-    let mut client = Client::connect(url, NoTls).map_err(pg("connect"))?;
+    let mut config: postgres::Config = url.parse().map_err(pg("parse the URL"))?;
+    // A server or network that goes away fails a call within seconds
+    // instead of leaving it blocked (and a reader's lock held) for as long
+    // as TCP retransmits.
+    config
+        .connect_timeout(Duration::from_secs(10))
+        .keepalives(true)
+        .keepalives_idle(Duration::from_secs(5))
+        .keepalives_interval(Duration::from_secs(2))
+        .keepalives_retries(3);
+    let mut client = config.connect(NoTls).map_err(pg("connect"))?;
     let standby: bool = client.query_one("SELECT pg_is_in_recovery()", &[]).map_err(pg("connect"))?.get(0);
     // Tables made by two processes at once may race on the catalog: the
     // loser finds them made when it tries again.
