@@ -3,6 +3,8 @@ runs raise no alert; each attack raises the right one, with evidence."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +13,7 @@ import pytest
 import veritree
 from veritree.ckv.accounts import AccountKey, Device
 from veritree.ckv.alerts import AlertKind
-from veritree.ckv.client import CkvClient
+from veritree.ckv.client import STATE_MAGIC, CkvClient
 from veritree.ckv.codes import CodeExchange
 from veritree.ckv.transport import LocalTransport, Unavailable
 
@@ -98,6 +100,15 @@ def test_state_is_authenticated_and_keeps_secrets_out_unless_asked(world: World)
         CkvClient.import_state(world.transport, state, b"\x34" * 32)
     again = CkvClient.import_state(world.transport, state, SYNC)
     assert again.contacts == bob.contacts
+
+
+@pytest.mark.parametrize("body", [b"{}", b"[]", b'{"kt": 1}', b'{"kt": "", "config": "", "own": 5, "contacts": []}'])
+def test_a_tagged_state_that_export_state_never_writes_is_refused_clearly(world: World, body: bytes) -> None:
+    """Found by fuzzing (fuzz/python/client_state.py): a body under a valid tag but missing its fields raised
+    KeyError; any such body is a ValueError."""
+    state = STATE_MAGIC + hmac.new(SYNC, body, hashlib.sha256).digest() + body
+    with pytest.raises(ValueError):
+        CkvClient.import_state(world.transport, state, SYNC)
 
 
 def test_an_injected_device_is_caught_by_contacts_and_by_the_owner(world: World) -> None:

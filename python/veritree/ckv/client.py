@@ -635,21 +635,25 @@ class CkvClient:
         tag, body = state[len(STATE_MAGIC):len(STATE_MAGIC) + 32], state[len(STATE_MAGIC) + 32:]
         if not hmac.compare_digest(tag, hmac.new(sync_key, body, hashlib.sha256).digest()):
             raise VerificationError("the client state was not made with this sync key, or was changed")
-        doc = json.loads(body)
-        client = cls(transport, KtClient.restore(bytes.fromhex(doc["kt"])), bytes.fromhex(doc["config"]), clock,
-                     unavailable_after)
-        if doc["own"] is not None:
-            o = doc["own"]
-            devices = None
-            if o["devices"] is not None:
-                devs = tuple(Device(bytes.fromhex(i), bytes.fromhex(k)) for i, k in o["devices"]["devices"])
-                devices = DeviceSet(bytes.fromhex(o["public"]), o["devices"]["epoch"], devs)
-            client.own = _Own(bytes.fromhex(o["public"]), bytes.fromhex(o["secret"]) if o["secret"] else None,
-                              [bytes.fromhex(i) for i in o["identifiers"]], devices,
-                              {bytes.fromhex(i): e for i, e in o["epochs"].items()},
-                              {bytes.fromhex(i): v for i, v in o.get("judged", {}).items()})
-        for ident, key, epoch, devs, verified in doc["contacts"]:
-            contact = Contact(bytes.fromhex(ident), bytes.fromhex(key), epoch,
-                              {bytes.fromhex(k): bytes.fromhex(v) for k, v in devs}, verified)
-            client.contacts[contact.identifier] = contact
+        try:
+            doc = json.loads(body)
+            client = cls(transport, KtClient.restore(bytes.fromhex(doc["kt"])), bytes.fromhex(doc["config"]), clock,
+                         unavailable_after)
+            if doc["own"] is not None:
+                o = doc["own"]
+                devices = None
+                if o["devices"] is not None:
+                    devs = tuple(Device(bytes.fromhex(i), bytes.fromhex(k)) for i, k in o["devices"]["devices"])
+                    devices = DeviceSet(bytes.fromhex(o["public"]), o["devices"]["epoch"], devs)
+                client.own = _Own(bytes.fromhex(o["public"]), bytes.fromhex(o["secret"]) if o["secret"] else None,
+                                  [bytes.fromhex(i) for i in o["identifiers"]], devices,
+                                  {bytes.fromhex(i): e for i, e in o["epochs"].items()},
+                                  {bytes.fromhex(i): v for i, v in o.get("judged", {}).items()})
+            for ident, key, epoch, devs, verified in doc["contacts"]:
+                contact = Contact(bytes.fromhex(ident), bytes.fromhex(key), epoch,
+                                  {bytes.fromhex(k): bytes.fromhex(v) for k, v in devs}, verified)
+                client.contacts[contact.identifier] = contact
+        except (KeyError, TypeError, AttributeError, IndexError) as e:
+            # Tagged by the sync key, yet not a state export_state writes: a clear error, not a parsing accident.
+            raise ValueError(f"a client state whose body is malformed ({type(e).__name__}: {e})") from None
         return client
