@@ -470,7 +470,13 @@ impl Store {
         let head = Head { serial: self.head.serial + 1, labels: LabelsHead { proved: end, ..self.head.labels }, ..self.head.clone() };
         self.ship(&head, proofs)?;
         if let Some(files) = &self.files {
-            replace(&files.dir, "head", &head.encode())?;
+            if let Err(e) = replace(&files.dir, "head", &head.encode()) {
+                if self.remote.is_some() {
+                    // The remote took the publication: this copy is behind it now.
+                    self.shipped_but_failed(&e);
+                }
+                return Err(e);
+            }
         }
         self.labels.published(head.labels);
         self.head = head;
