@@ -107,9 +107,9 @@ impl PyKtDirectory {
 
     /// Runs `f` on the directory shared with other readers of it (threads
     /// answer together); a reader first moves to the newest publication,
-    /// alone. A reader whose answer is an error (say, the request names more
-    /// of the log than it holds) looks for a newer publication and answers
-    /// again (a follower of a database reads the head at most every 100
+    /// alone. A reader whose answer is an error a newer publication may
+    /// answer (the request names more of the log than it holds, or the log
+    /// it holds is empty) looks for a newer publication and answers again (a follower of a database reads the head at most every 100
     /// ms): an answer that the log is behind, with its signed head, would
     /// read as a rollback. Where it reads a lagging replica that has no
     /// newer one yet, such a request is refused as unavailable instead.
@@ -119,7 +119,10 @@ impl PyKtDirectory {
         let d = shared.as_ref().ok_or_else(closed)?;
         if !d.stale()? {
             match f(d) {
-                Err(_) if d.is_reader() => {}
+                // Errors a newer publication may answer, only: a flood of malformed requests must not
+                // turn every answer into a refresh under the exclusive lock.
+                Err(Error::Behind { .. } | Error::OutOfRange(_)) if d.is_reader() => {}
+                Err(_) if d.is_reader() && d.size() == 0 => {}
                 answer => return answer,
             }
         }
