@@ -244,6 +244,42 @@ def test_a_reader_on_a_streaming_standby_follows(pg_url: str, pg_standby_url: st
             open_directory(pg_standby_url)
 
 
+def test_a_reader_on_a_lagging_standby_refuses_rather_than_answer_from_an_older_head(
+        pg_url: str, pg_standby_url: str) -> None:
+    """A client that saw a newer head from the primary asks a reader whose standby has not replayed it yet
+    (replay paused): the reader refuses as unavailable (HTTP 503) instead of answering that the log is
+    behind with its older signed head, which the client would rightly take for a rollback; it reports the
+    lag, and answers once the standby catches up."""
+    with open_publisher(pg_url) as d:
+        for _ in range(3):
+            publish(d)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                r = open_directory(pg_standby_url, reader=True)
+                break
+            except (veritree.StorageNotFoundError, veritree.StorageError):
+                assert time.monotonic() < deadline, "the standby never received the directory"
+                time.sleep(0.05)
+        with r:
+            wait_for(r, 3)
+            sql = ["psql", "-X", "-q", "-d", pg_standby_url, "-c"]
+            subprocess.run([*sql, "SELECT pg_wal_replay_pause()"], check=True)
+            try:
+                publish(d)
+                client = veritree.KtClient(d.config)
+                request = client.search_request(b"user1")
+                client.verify_search(request, d.search(request), now_ms=T0 + 1000 * (d.size - 1) + 5)
+                request = client.search_request(b"user1")
+                with pytest.raises(veritree.StorageIOError, match="replica that is behind"):
+                    r.search(request)
+                assert r.size == 3
+            finally:
+                subprocess.run([*sql, "SELECT pg_wal_replay_resume()"], check=True)
+            wait_for(r, d.size)
+            client.verify_search(request, r.search(request), now_ms=T0 + 1000 * (d.size - 1) + 5)
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "publisher":
         publisher(sys.argv[2])
