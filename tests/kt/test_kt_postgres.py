@@ -87,6 +87,17 @@ def wait_for(r: veritree.KtDirectory, size: int, within: float = 10.0) -> None:
         time.sleep(0.02)
 
 
+def open_standby_reader(url: str) -> veritree.KtDirectory:
+    """A reader on the standby, once the schema and the directory have replicated there."""
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            return open_directory(url, reader=True)
+        except veritree.StorageError:  # not replicated yet (NotFound, or tables still missing)
+            assert time.monotonic() < deadline, "the standby never received the directory"
+            time.sleep(0.05)
+
+
 def test_a_publisher_and_reader_processes_share_one_database(pg_url: str) -> None:
     with open_publisher(pg_url) as d:
         assert d.path is None and not d.reader
@@ -226,14 +237,7 @@ def test_a_reader_on_a_streaming_standby_follows(pg_url: str, pg_standby_url: st
         for _ in range(LABELS):
             publish(d)
         # The schema and the directory reach the standby by replication.
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                r = open_directory(pg_standby_url, reader=True)
-                break
-            except (veritree.StorageNotFoundError, veritree.StorageError):
-                assert time.monotonic() < deadline, "the standby never received the directory"
-                time.sleep(0.05)
+        r = open_standby_reader(pg_standby_url)
         with r:
             client = veritree.KtClient(r.config)
             for _ in range(5):
@@ -253,14 +257,7 @@ def test_a_reader_on_a_lagging_standby_refuses_rather_than_answer_from_an_older_
     with open_publisher(pg_url) as d:
         for _ in range(3):
             publish(d)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                r = open_directory(pg_standby_url, reader=True)
-                break
-            except (veritree.StorageNotFoundError, veritree.StorageError):
-                assert time.monotonic() < deadline, "the standby never received the directory"
-                time.sleep(0.05)
+        r = open_standby_reader(pg_standby_url)
         with r:
             wait_for(r, 3)
             sql = ["psql", "-X", "-q", "-d", pg_standby_url, "-c"]
