@@ -376,9 +376,10 @@ def test_an_unchecked_ladder_commitment_is_caught_at_the_first_monitoring() -> N
 
 
 def test_a_fork_from_the_same_keys_is_rejected() -> None:
-    logs = [new_log(), new_log()]  # the same keys and entries; the commitment openings differ
-    for log in logs:
-        grow(log, 10)
+    logs = [new_log(), new_log()]  # the same keys; the fork shows another first version of alice
+    for log, first in zip(logs, (b"alice's keys", b"the fork's keys")):
+        log.publish([(b"alice", first)])
+        grow(log, 9)
     assert logs[0].d.config == logs[1].d.config
     ours, fork = logs
     a = veritree.KtClient(ours.d.config)
@@ -702,10 +703,10 @@ def test_an_audited_log_serves_answers_clients_accept() -> None:
 
 def test_the_auditor_refuses_another_logs_updates() -> None:
     d, a = audited_log()
-    other, _ = audited_log()  # same keys; random openings make another tree
+    other, _ = audited_log()  # same keys, another value in one version: another tree
     for log in (d, other):
         for i in range(5):
-            log.stage(b"alice", b"keys %d" % i)
+            log.stage(b"alice", b"keys %d" % i if log is d or i != 3 else b"other keys")
             log.publish(T0 + 1000 * i)
     audit(d, a)
     d.stage(b"bob", b"keys")

@@ -57,6 +57,16 @@ impl VrfSecretKey {
         self.public
     }
 
+    /// A 32-byte secret for `purpose`, derived from this key's secret half
+    /// (BLAKE3's key derivation, with `purpose` as its context): what else
+    /// the key's holder must keep secret needs no key of its own.
+    pub fn derive_secret(&self, purpose: &str) -> Zeroizing<[u8; 32]> {
+        let mut material = Zeroizing::new([0u8; 64]);
+        material[..32].copy_from_slice(self.x.as_bytes());
+        material[32..].copy_from_slice(&*self.nonce_prefix);
+        Zeroizing::new(blake3::derive_key(purpose, &*material))
+    }
+
     /// The 80-byte proof for `alpha`.
     pub fn prove(&self, alpha: &[u8]) -> [u8; PROOF_LEN] {
         self.prove_with_output(alpha).0

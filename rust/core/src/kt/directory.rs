@@ -11,8 +11,8 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use ed25519_dalek::SigningKey;
-use rand_core::RngCore;
 use rayon::prelude::*;
+use zeroize::Zeroizing;
 
 use super::algorithms::{Params, Walker};
 use super::auditor::{AuditorUpdate, EMPTY_PROOF, MAX_ADDED};
@@ -50,10 +50,8 @@ fn refused(e: Error) -> Error {
 /// Most ladders one owner monitoring response gives; the owner asks again.
 const OWNER_LADDERS: usize = 16;
 
-/// The commitment of `v`, a version of `label`.
-fn commitment_of(label: &[u8], v: &Version) -> Result<Hash> {
-    commitment(&v.opening, label, v.version, &update_value(&v.value)?)
-}
+/// The context of the key that derives commitment openings.
+const OPENINGS: &str = "veritree 2026-12-05 KEYTRANS commitment openings";
 
 /// A key directory's log: the combined tree and everything needed to prove
 /// its answers.
@@ -61,6 +59,9 @@ pub struct Directory {
     config: Configuration,
     signing: SigningKey,
     vrf: VrfSecretKey,
+    /// Derives each version's commitment opening (from the VRF key): the
+    /// store keeps none, 16 bytes a version.
+    openings: Zeroizing<[u8; 32]>,
     /// The log, the prefix trees (version `x + 1` belongs to log entry
     /// `x`) and the labels.
     store: Store,
@@ -105,6 +106,7 @@ impl Directory {
         Ok(Directory {
             config,
             signing,
+            openings: vrf.derive_secret(OPENINGS),
             vrf,
             store,
             staged: Vec::new(),
@@ -435,8 +437,8 @@ impl Directory {
         if let Some(journal) = &self.journal {
             journal.writable()?;
         }
-        let (added, versions, commitments) = self.versions_of(&self.staged[..n])?;
         let position = self.size();
+        let (added, versions, commitments) = self.versions_of(&self.staged[..n])?;
         let previous_root = self.root()?;
         if let Some(journal) = &mut self.journal {
             journal.append(&entry_record(timestamp, &previous_root, &added)?)?;
@@ -451,7 +453,7 @@ impl Directory {
     }
 
     /// The versions a batch of staged updates makes: each with its search
-    /// key, VRF proof and a fresh opening, its number and its commitment.
+    /// key, VRF proof and derived opening, its number and its commitment.
     fn versions_of(&self, batch: &[(Vec<u8>, Vec<u8>)]) -> Result<(Vec<Added>, Vec<u32>, Vec<Hash>)> {
         let versions = self.number(batch.iter().map(|(l, _)| l.as_slice()))?;
         // The VRF dominates publishing: every core evaluates it.
@@ -472,8 +474,7 @@ impl Directory {
                         (key, proof)
                     }
                 };
-                let mut opening = [0u8; OPENING_LEN];
-                rand_core::OsRng.fill_bytes(&mut opening);
+                let opening = self.opening(label, version);
                 Ok(Added { label: label.clone(), value: value.clone(), opening, proof, key })
             })
             .collect::<Result<_>>()?;
@@ -488,6 +489,16 @@ impl Directory {
         let batch: Vec<(Vec<u8>, Vec<u8>)> = updates.iter().map(|(l, v)| (l.to_vec(), v.to_vec())).collect();
         let (added, versions, commitments) = self.versions_of(&batch).unwrap();
         self.add_entry(timestamp, &added, &versions, &commitments, false).unwrap();
+    }
+
+    /// Publishes version `value` of `label` with `opening` (not the derived
+    /// one): what replaying a journal written with random openings does.
+    #[cfg(test)]
+    pub(crate) fn publish_with_opening(&mut self, timestamp: u64, label: &[u8], value: &[u8], opening: [u8; OPENING_LEN]) {
+        let (mut added, versions, _) = self.versions_of(&[(label.to_vec(), value.to_vec())]).unwrap();
+        added[0].opening = opening;
+        let commitments = Self::commitments(&added, &versions).unwrap();
+        self.apply(timestamp, &added, &versions, &commitments, false).and_then(|()| self.sign_head()).unwrap();
     }
 
     /// The version numbers a batch of updates to `labels` takes: each
@@ -553,6 +564,8 @@ impl Directory {
                 key: a.key,
                 proof: a.proof,
                 opening: a.opening,
+                // A journal's older entries hold random openings: stored.
+                derived: a.opening == self.opening(&a.label, version),
                 value: &a.value,
                 position,
             })
@@ -601,13 +614,11 @@ impl Directory {
         if !self.auditing() || x >= self.size() {
             return Err(invalid(format!("no auditor update for entry {x} (auditing mode, {} entries)", self.size())));
         }
-        let (start, end) = self.store.records_of(x);
         let mut added = self
             .store
-            .labels
-            .between(start, end)?
+            .versions_of_entry(x)?
             .into_iter()
-            .map(|(label, v)| Ok((v.key, commitment_of(&label, &v)?)))
+            .map(|(label, v)| Ok((v.key, self.commitment_of(&label, &v)?)))
             .collect::<Result<Vec<(Key, Hash)>>>()?;
         added.sort_unstable_by_key(|a| a.0);
         let proof = if added.is_empty() {
@@ -690,11 +701,11 @@ impl Directory {
     }
 
     /// The search key of any version of `label` (computed for versions
-    /// that do not exist).
-    fn key_of(&self, versions: &[Version], label: &[u8], version: u32) -> Result<Key> {
+    /// that do not exist) and the entry that added it (`None`: none did).
+    fn key_of(&self, versions: &[Version], label: &[u8], version: u32) -> Result<(Key, Option<u64>)> {
         match versions.get(version as usize) {
-            Some(v) => Ok(v.key),
-            None => Ok(search_key(&self.vrf, label, version)?.0),
+            Some(v) => Ok((v.key, Some(v.position))),
+            None => Ok((search_key(&self.vrf, label, version)?.0, None)),
         }
     }
 
@@ -729,7 +740,27 @@ impl Directory {
     /// The published versions of `label`, oldest first: none for a label
     /// the log does not hold.
     fn versions(&self, label: &[u8]) -> Result<Vec<Version>> {
-        self.store.labels.versions(label)
+        self.store.versions(label)
+    }
+
+    /// The commitment opening of version `version` of `label`, as this
+    /// directory derives it: a keyed hash, so only the key's holder can
+    /// tell one before it is served, and what one reveals says nothing of
+    /// another.
+    pub(crate) fn opening(&self, label: &[u8], version: u32) -> [u8; OPENING_LEN] {
+        let mut h = blake3::Hasher::new_keyed(&self.openings);
+        h.update(&(label.len() as u32).to_be_bytes()).update(label).update(&version.to_be_bytes());
+        h.finalize().as_bytes()[..OPENING_LEN].try_into().expect("16 bytes")
+    }
+
+    /// The opening of `v`, a version of `label`: stored, or derived.
+    fn opening_of(&self, label: &[u8], v: &Version) -> [u8; OPENING_LEN] {
+        v.opening.unwrap_or_else(|| self.opening(label, v.version))
+    }
+
+    /// The commitment of `v`, a version of `label`.
+    fn commitment_of(&self, label: &[u8], v: &Version) -> Result<Hash> {
+        commitment(&self.opening_of(label, v), label, v.version, &update_value(&v.value)?)
     }
 
     /// Runs `algorithm` for a user who saw `last` entries, after updating
@@ -765,7 +796,7 @@ impl Directory {
             .map(|v| {
                 Ok(match versions.get(v as usize) {
                     Some(s) => {
-                        let commitment = if v != t { Some(commitment_of(&req.label, s)?) } else { None };
+                        let commitment = if v != t { Some(self.commitment_of(&req.label, s)?) } else { None };
                         (v, s.key, LadderStep { proof: self.proof_of(&req.label, s)?, commitment })
                     }
                     None => {
@@ -776,7 +807,7 @@ impl Directory {
             })
             .collect::<Result<_>>()?;
         let keys = |v: u32| match ladder.iter().find(|l| l.0 == v) {
-            Some(l) => Ok(l.1),
+            Some(l) => Ok((l.1, versions.get(v as usize).map(|s| s.position))),
             None => self.key_of(&versions, &req.label, v),
         };
         let (_, search) = self.record(req.last, Some(&keys), &full_tree_head, |w| match req.version {
@@ -786,7 +817,7 @@ impl Directory {
         let response = SearchResponse {
             full_tree_head,
             version: req.version.is_none().then_some(t),
-            opening: target.opening,
+            opening: self.opening_of(&req.label, target),
             value: target.value.clone(),
             binary_ladder: ladder.into_iter().map(|l| l.2).collect(),
             search,
@@ -858,7 +889,7 @@ impl Directory {
             .map(|v| {
                 Ok(match versions.get(v as usize).filter(|_| newest.is_some_and(|g| v <= g)) {
                     Some(s) => {
-                        LadderStep { proof: self.proof_of(&req.label, s)?, commitment: Some(commitment_of(&req.label, s)?) }
+                        LadderStep { proof: self.proof_of(&req.label, s)?, commitment: Some(self.commitment_of(&req.label, s)?) }
                     }
                     None => LadderStep { proof: search_key(&self.vrf, &req.label, v)?.1, commitment: None },
                 })
@@ -960,7 +991,7 @@ impl Directory {
                     Some(s) => LadderStep {
                         proof: self.proof_of(&req.label, s)?,
                         commitment: match req.greatest_version.is_some_and(|g| v < g) {
-                            true => Some(commitment_of(&req.label, s)?),
+                            true => Some(self.commitment_of(&req.label, s)?),
                             false => None,
                         },
                     },
@@ -976,7 +1007,7 @@ impl Directory {
             full_tree_head,
             position: p,
             values: new.iter().map(|&v| versions[v as usize].value.clone()).collect(),
-            openings: new.iter().map(|&v| versions[v as usize].opening).collect(),
+            openings: new.iter().map(|&v| self.opening_of(&req.label, &versions[v as usize])).collect(),
             binary_ladder,
             update,
         }

@@ -9,11 +9,12 @@ use super::log_tree::{LogEntry, LogTree};
 use super::search_tree::frontier;
 use super::session::Entries;
 use crate::error::{invalid, Result};
-use crate::map::{Key, Map};
+use crate::map::{Key, Map, TwigCache};
 use crate::tree::HeadStore;
 
-/// The search keys of one label's versions, as the server derives them.
-pub type SearchKeys<'a> = &'a dyn Fn(u32) -> Result<Key>;
+/// The search key of a version of one label, as the server derives it, and
+/// the log entry that added the version (`None`: no such version).
+pub type SearchKeys<'a> = &'a dyn Fn(u32) -> Result<(Key, Option<u64>)>;
 
 /// Answers the algorithms from the server's data and records the proof.
 pub struct Recorder<'a, S: HeadStore> {
@@ -29,6 +30,8 @@ pub struct Recorder<'a, S: HeadStore> {
     entries: Entries,
     open: Option<(u64, Vec<Key>)>,
     proof: CombinedTreeProof,
+    /// The proofs' versions share most twigs: each is hashed once.
+    twigs: TwigCache,
 }
 
 impl<'a, S: HeadStore> Recorder<'a, S> {
@@ -61,6 +64,7 @@ impl<'a, S: HeadStore> Recorder<'a, S> {
             entries,
             open: None,
             proof: CombinedTreeProof::default(),
+            twigs: TwigCache::default(),
         }
     }
 
@@ -96,9 +100,12 @@ impl<S: HeadStore> Source for Recorder<'_, S> {
     fn lookup(&mut self, version: u32) -> Result<bool> {
         let keys = self.keys.ok_or_else(|| invalid("a lookup in a request without a label"))?;
         let (x, lookups) = self.open.as_mut().expect("lookups happen between open and close");
-        let key = keys(version)?;
+        let (key, added) = keys(version)?;
         lookups.push(key);
-        Ok(self.map.get(&key, Some(*x + 1))?.is_some())
+        // Entries only add keys: entry x's tree holds a version iff an entry
+        // up to x added it (the proof, made from the tree, shows the same;
+        // a tree walk here would cost a cache miss a level).
+        Ok(added.is_some_and(|a| a <= *x))
     }
 
     fn exhausted(&self) -> bool {
@@ -107,7 +114,7 @@ impl<S: HeadStore> Source for Recorder<'_, S> {
 
     fn close(&mut self) -> Result<()> {
         let (x, lookups) = self.open.take().expect("close follows open");
-        self.proof.prefix_proofs.push(self.map.prove(&lookups, Some(x + 1))?);
+        self.proof.prefix_proofs.push(self.map.prove_with(&lookups, Some(x + 1), &mut self.twigs)?);
         let root = self.entries_data[x as usize].prefix_root;
         self.entries.0.entry(x).or_default().root = Some(root);
         Ok(())

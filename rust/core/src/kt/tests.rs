@@ -403,13 +403,14 @@ fn a_split_view_cannot_borrow_the_auditors_signature() {
 
     let (mut honest, mut auditor) = auditing::setup(21);
     let (mut fork, _) = auditing::setup(21);
-    for d in [&mut honest, &mut fork] {
+    for (d, changed) in [(&mut honest, 12), (&mut fork, 5)] {
         for i in 0..12u64 {
-            d.stage(b"alice", format!("alice keys {i}").as_bytes()).unwrap();
+            let value = if i == changed { "another key".to_string() } else { format!("alice keys {i}") };
+            d.stage(b"alice", value.as_bytes()).unwrap();
             d.publish(START + 1000 * i).unwrap();
         }
     }
-    // Same keys and labels, another tree (commitment openings are random).
+    // Same keys and labels, another tree: the fork shows version 5 with another value.
     auditing::audit(&mut honest, &mut auditor);
     let c = Client::new(fork.config().clone(), 4).unwrap();
     let req = c.search_request(b"alice", None).unwrap();
@@ -807,4 +808,33 @@ fn a_combined_tree_proof_round_trips_and_refuses_malformed_encodings() {
     bad[1 + 24 + 1 + 1] = 9;
     assert!(CombinedTreeProof::from_bytes(&bad).is_err_and(|e| e.to_string().contains("unknown type")));
     assert_eq!(p1.len(), prefix_proof_len(&[p1.clone(), vec![1, 2, 3]].concat()).unwrap());
+}
+
+/// Openings are derived from the VRF key (the same for a label and version,
+/// different for another label, version or key) and never stored; one made
+/// elsewhere (a journal's older random one) is kept in its record and served.
+#[test]
+fn openings_are_derived_or_kept_as_made() {
+    use super::messages::{SearchRequest, SearchResponse};
+
+    let mut d = directory(3, None);
+    let other = directory(4, None);
+    let derived = d.opening(b"alice", 0);
+    assert_eq!(derived, d.opening(b"alice", 0));
+    for different in [d.opening(b"alice", 1), d.opening(b"bob", 0), other.opening(b"alice", 0)] {
+        assert_ne!(derived, different);
+    }
+    d.stage(b"alice", b"first").unwrap();
+    d.publish(START).unwrap();
+    d.publish_with_opening(START + 1000, b"alice", b"second", [9; 16]);
+    d.stage(b"alice", b"third").unwrap();
+    d.publish(START + 2000).unwrap();
+    let mut c = Client::new(d.config().clone(), 4).unwrap();
+    for (v, opening, value) in [(0, derived, "first"), (1, [9; 16], "second"), (2, d.opening(b"alice", 2), "third")] {
+        let req = c.search_request(b"alice", Some(v)).unwrap();
+        let resp = d.search(&req).unwrap();
+        let parsed = SearchResponse::from_bytes(&resp, &SearchRequest::from_bytes(&req).unwrap(), d.config()).unwrap();
+        assert_eq!(parsed.opening, opening, "version {v}");
+        assert_eq!(c.verify_search(&req, &resp, now(&d)).unwrap().value, value.as_bytes());
+    }
 }

@@ -5,16 +5,18 @@
 //! tree that scratch and copy cost more than the hashing (fresh memory is
 //! paid for at first touch, ~1 ns a byte on the machines we measure on).
 //! Here the batch is sorted in place in the leaf arena's spare room, the
-//! exact number of branches and cherries of every part is counted from the
-//! neighbours' common prefixes, and each part writes its nodes straight into
-//! its own range of the arenas, on its own core. Nodes are made by one pass
+//! exact number of branches and cherries (twigs over two leaves: a fresh
+//! tree makes no bigger twigs, whose number is not known before the tree)
+//! of every part is counted from the neighbours' common prefixes, and each
+//! part writes its nodes straight into its own range of the arenas, on its
+//! own core. Nodes are made by one pass
 //! over the sorted keys with a stack (the tree is the Cartesian tree of the
 //! neighbours' common-prefix lengths), children before parents.
 
 use rayon::prelude::*;
 
 use super::node::{
-    bit, common_prefix, key_cmp, lift, Arena, Branch, Cherry, Key, Kind, Leaf, NodeRef, Value, MAX_SLOT,
+    bit, common_prefix, key_cmp, lift, Arena, Branch, Key, Kind, Leaf, NodeRef, Twig, TwigChild, Value, MAX_SLOT,
 };
 use super::update::Applied;
 use crate::error::{invalid, Result};
@@ -66,16 +68,16 @@ pub(crate) fn build(suite: MapSuite, arena: &mut Arena, keys: &[Key], values: &[
     // The joins above the parts (`parts.len() - 1` of them) are branches or
     // cherries: room for either.
     let frames = parts.len() - 1;
-    let (branches_at, cherries_at) = (arena.branches.len(), arena.cherries.len());
+    let (branches_at, cherries_at) = (arena.branches.len(), arena.twigs.len());
     if branches_at + part_branches + frames > MAX_SLOT as usize + 1
         || cherries_at + part_cherries + frames > MAX_SLOT as usize + 1
     {
         return Err(invalid("the map would exceed 2^30 nodes of one kind"));
     }
     arena.branches.reserve(part_branches + frames)?;
-    arena.cherries.reserve(part_cherries + frames)?;
+    arena.twigs.reserve(part_cherries + frames)?;
     let mut branch_room = arena.branches.spare_mut(part_branches + frames);
-    let mut cherry_room = arena.cherries.spare_mut(part_cherries + frames);
+    let mut cherry_room = arena.twigs.spare_mut(part_cherries + frames);
     let mut jobs = Vec::with_capacity(parts.len());
     let mut next = [branches_at, cherries_at];
     for (&(lo, hi), &c) in parts.iter().zip(&cherries) {
@@ -117,7 +119,7 @@ pub(crate) fn build(suite: MapSuite, arena: &mut Arena, keys: &[Key], values: &[
     let hash = joiner.value(&top, 0);
     arena.leaves.grow(n);
     arena.branches.grow(part_branches + framed[0]);
-    arena.cherries.grow(part_cherries + framed[1]);
+    arena.twigs.grow(part_cherries + framed[1]);
     Ok(Applied { root: top.node, hash, stale: Vec::new(), replaced: 0, reused: Default::default() })
 }
 
@@ -247,14 +249,14 @@ struct Item {
 /// Where one part's (or the frames') new nodes go, in order.
 struct Sink<'s> {
     branches: &'s mut [Branch],
-    cherries: &'s mut [Cherry],
+    cherries: &'s mut [Twig],
     used: [usize; 2],
     /// Slots of `branches[0]` and `cherries[0]`.
     first: [usize; 2],
 }
 
 impl<'s> Sink<'s> {
-    fn new(branches: &'s mut [Branch], cherries: &'s mut [Cherry], first: [usize; 2]) -> Sink<'s> {
+    fn new(branches: &'s mut [Branch], cherries: &'s mut [Twig], first: [usize; 2]) -> Sink<'s> {
         Sink { branches, cherries, used: [0; 2], first }
     }
 
@@ -264,10 +266,10 @@ impl<'s> Sink<'s> {
         NodeRef::new(Kind::Branch, (self.first[0] + self.used[0] - 1) as u32)
     }
 
-    fn cherry(&mut self, c: Cherry) -> NodeRef {
+    fn cherry(&mut self, c: Twig) -> NodeRef {
         self.cherries[self.used[1]] = c;
         self.used[1] += 1;
-        NodeRef::new(Kind::Cherry, (self.first[1] + self.used[1] - 1) as u32)
+        NodeRef::new(Kind::Twig, (self.first[1] + self.used[1] - 1) as u32)
     }
 
     fn is_full(&self) -> bool {
@@ -318,7 +320,11 @@ impl Joiner<'_> {
         let hash = self.suite.parent_hash(&self.value(&left, depth + 1), &self.value(&right, depth + 1));
         let node = match (left.node.is_leaf(), right.node.is_leaf()) {
             (true, true) => {
-                sink.cherry(Cherry { left: self.base + left.rep, right: self.base + right.rep, depth: depth as u8 })
+                sink.cherry(Twig {
+                    left: TwigChild::new(NodeRef::leaf(self.base + left.rep)),
+                    right: TwigChild::new(NodeRef::leaf(self.base + right.rep)),
+                    depth: depth as u8,
+                })
             }
             _ => sink.branch(Branch {
                 hash,

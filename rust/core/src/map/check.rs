@@ -52,7 +52,7 @@ fn subtree(suite: MapSuite, arena: &Arena, node: NodeRef, at: usize, level: usiz
             let leaf = arena.leaf(l)?;
             Ok(Checked { hash: suite.leaf_hash(&leaf.key, &leaf.value), key: leaf.key, depth: None })
         }
-        Node::Branch(_) | Node::Cherry(_) => {
+        Node::Branch(_) | Node::Twig(_) => {
             // Checks the node, its references and its depth (not above `at`).
             let br = arena.inner(node, at)?.expect("an inner node");
             let stored = match node.node() {
@@ -76,7 +76,7 @@ fn subtree(suite: MapSuite, arena: &Arena, node: NodeRef, at: usize, level: usiz
                 )
             };
             // Both sides share the branch's prefix and split on bit `depth`.
-            let rep = arena.leaf(br.rep)?.key;
+            let rep = arena.leaf(arena.rep(&br)?)?.key;
             if common_prefix(&l.key, &r.key) != depth || bit(&l.key, depth) || common_prefix(&rep, &l.key) < depth {
                 return Err(damaged_node(format!("{:?} does not split its keys at bit {depth}", node.node())));
             }

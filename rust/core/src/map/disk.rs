@@ -280,7 +280,7 @@ mod tests {
             keys: 11,
             lens: [12, 13, 14],
             reused: [1, 2, 3],
-            stale: vec![NodeRef::new(Kind::Branch, 5), NodeRef::new(Kind::Cherry, 4), NodeRef::leaf(6)],
+            stale: vec![NodeRef::new(Kind::Branch, 5), NodeRef::new(Kind::Twig, 4), NodeRef::leaf(6)],
         };
         for r in [update, Record::Prune { before: 4 }] {
             let b = r.encode();

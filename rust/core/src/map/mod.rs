@@ -27,7 +27,8 @@ use crate::storage::slab::{RawArray, Slab};
 use crate::storage::posix::{io_error, Modes};
 use disk::{Disk, Record};
 use node::{bit, key_cmp, Arena, Leaf, Node, NodeRef, KINDS};
-use update::{apply, Applied, Op};
+pub use node::TwigCache;
+use update::{apply, twig_from, Applied, Op};
 use versions::{Version, Versions};
 
 use crate::error::{closed, damaged, invalid, Error, Result};
@@ -133,7 +134,7 @@ impl Map {
         let arena = Arena::new(
             Slab::file(leaves, lens[node::Kind::Leaf as usize])?,
             Slab::file(branches, lens[node::Kind::Branch as usize])?,
-            Slab::file(cherries, lens[node::Kind::Cherry as usize])?,
+            Slab::file(cherries, lens[node::Kind::Twig as usize])?,
             true,
         );
         let mut map = Map::with_arena(opened.suite, arena);
@@ -202,7 +203,7 @@ impl Map {
             return Err(invalid("only a map kept in files ships its files"));
         };
         let a = &mut self.arena;
-        Ok([&mut a.branches, &mut a.cherries, &mut a.leaves, versions])
+        Ok([&mut a.branches, &mut a.twigs, &mut a.leaves, versions])
     }
 
     /// A follower takes `head`, whose nodes and versions were appended to
@@ -348,14 +349,32 @@ impl Map {
         Ok(self.find(self.at(version)?.root, key)?.map(|l| l.value))
     }
 
-    /// The leaf of `key` under `node` (the root), if it has one. At most
-    /// 257 steps: [`Arena::inner`] checks that depths grow along the path.
-    fn find(&self, mut node: NodeRef, key: &Key) -> Result<Option<&Leaf>> {
+    /// The leaf slots of `keys` in the latest version (`None` for a key it
+    /// does not hold): a leaf never moves while a version holds it, so a
+    /// slot names its key and value for as long as it is retained.
+    pub fn leaf_slots(&self, keys: &[Key]) -> Result<Vec<Option<u32>>> {
+        let root = self.at(None)?.root;
+        keys.par_iter().map(|k| self.find_slot(root, k)).collect()
+    }
+
+    /// The key and value in leaf slot `slot`.
+    pub fn leaf(&self, slot: u32) -> Result<(Key, Value)> {
+        self.arena.leaf(slot).map(|l| (l.key, l.value))
+    }
+
+    /// The leaf of `key` under `node` (the root), if it has one.
+    fn find(&self, node: NodeRef, key: &Key) -> Result<Option<&Leaf>> {
+        self.find_slot(node, key)?.map(|l| self.arena.leaf(l)).transpose()
+    }
+
+    /// The leaf slot of `key` under `node` (the root), if it has one. At
+    /// most 257 steps: [`Arena::inner`] checks that depths grow along the path.
+    fn find_slot(&self, mut node: NodeRef, key: &Key) -> Result<Option<u32>> {
         let mut at = 0;
         loop {
             let Some(inner) = self.arena.inner(node, at)? else {
                 return match node.node() {
-                    Node::Leaf(l) => Ok(Some(self.arena.leaf(l)?).filter(|leaf| leaf.key == *key)),
+                    Node::Leaf(l) => Ok(Some(l).filter(|&l| self.arena.leaf(l).is_ok_and(|leaf| leaf.key == *key))),
                     _ => Ok(None),
                 };
             };
@@ -379,7 +398,8 @@ impl Map {
         ops.par_extend(keys.par_iter().zip(values).map(|(key, value)| Leaf { key: *key, value: *value }));
         ops.par_sort_unstable_by(|a, b| key_cmp(&a.key, &b.key));
         check_unique(&ops)?;
-        self.publish(ops.len() as u64, 0, |arena, root| apply(suite, arena, root, &ops))
+        let twig_from = twig_from(self.at(None)?.keys + ops.len() as u64);
+        self.publish(ops.len() as u64, 0, |arena, root| apply(suite, arena, root, &ops, twig_from))
     }
 
     /// Removes `keys` (each must be present) as one new version, which it returns.
@@ -394,7 +414,8 @@ impl Map {
             }
         }
         let suite = self.suite;
-        self.publish(0, ops.len() as u64, |arena, root| apply(suite, arena, root, &ops))
+        let twig_from = twig_from(self.at(None)?.keys);
+        self.publish(0, ops.len() as u64, |arena, root| apply(suite, arena, root, &ops, twig_from))
     }
 
     /// Makes the next version from what `change` makes of the latest one's
@@ -455,7 +476,13 @@ impl Map {
 
     /// The `PrefixProof` for `keys` (1 to 255 of them, present or not) at `version`.
     pub fn prove(&self, keys: &[Key], version: Option<u64>) -> Result<Vec<u8>> {
-        proof::prove(self.suite, &self.arena, self.at(version)?.root, keys)
+        self.prove_with(keys, version, &mut TwigCache::default())
+    }
+
+    /// [`Self::prove`], reusing the twig values of the proofs before it
+    /// that used `twigs` (proofs of one answer, in several versions).
+    pub fn prove_with(&self, keys: &[Key], version: Option<u64>, twigs: &mut TwigCache) -> Result<Vec<u8>> {
+        proof::prove(self.suite, &self.arena, self.at(version)?.root, keys, twigs)
     }
 
     /// Forgets every version before `before`, freeing the nodes only they

@@ -2,10 +2,14 @@
 //!
 //! The tree is kept path-compressed: a [`Branch`] is a prefix shared by keys
 //! on both of its sides, so every branch has two non-empty children. A
-//! branch over two leaves is a [`Cherry`], stored without its hash or `rep`
-//! (9 bytes, not 45): about 36% of the branches of random keys are cherries,
-//! so this saves ~13 of 109 bytes per key, and a cherry's hash costs three
-//! hashes to recompute when a proof or an update needs it. The
+//! branch over a small subtree is a [`Twig`], stored without its hash or
+//! `rep` (9 bytes, not 45), its value recomputed when a proof or an update
+//! needs it: at most [`TWIG_MAX_NODES`] nodes are read to do so. Every new
+//! version copies the paths it changes, and the bottom of each copied path
+//! is such small subtrees, so twigs cut the bytes a version keeps per
+//! changed key (simulated for 10^7 keys added in entries of 10^5: 296 bytes
+//! a key with hashed branches over more than two leaves, 162 with twigs).
+//! The
 //! single-child parents of the KEYTRANS tree that sit between two branches
 //! (a "chain") are not stored: their values follow from the branch below and
 //! the prefix bits ([`Arena::lifted`]). A leaf sits right under its parent
@@ -29,6 +33,7 @@ use crate::suite::Hash;
 pub(crate) struct NodeRef(u32);
 
 /// The top two bits of a [`NodeRef`] name the kind (`11` only in `EMPTY`).
+/// A twig's children use [`TwigChild`]'s own tags.
 const KIND_SHIFT: u32 = 30;
 /// Largest slot index of any arena.
 pub(crate) const MAX_SLOT: u32 = (1 << KIND_SHIFT) - 1;
@@ -37,7 +42,7 @@ pub(crate) const MAX_SLOT: u32 = (1 << KIND_SHIFT) - 1;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Kind {
     Branch = 0,
-    Cherry = 1,
+    Twig = 1,
     Leaf = 2,
 }
 
@@ -51,7 +56,7 @@ pub(crate) enum Node {
     Empty,
     Leaf(u32),
     Branch(u32),
-    Cherry(u32),
+    Twig(u32),
 }
 
 impl NodeRef {
@@ -70,7 +75,7 @@ impl NodeRef {
         let slot = self.0 & MAX_SLOT;
         match self.0 >> KIND_SHIFT {
             0 => Node::Branch(slot),
-            1 => Node::Cherry(slot),
+            1 => Node::Twig(slot),
             2 => Node::Leaf(slot),
             _ => Node::Empty,
         }
@@ -82,7 +87,7 @@ impl NodeRef {
             Node::Empty => None,
             Node::Leaf(s) => Some((Kind::Leaf, s)),
             Node::Branch(s) => Some((Kind::Branch, s)),
-            Node::Cherry(s) => Some((Kind::Cherry, s)),
+            Node::Twig(s) => Some((Kind::Twig, s)),
         }
     }
 
@@ -114,30 +119,81 @@ pub(crate) struct Branch {
     pub depth: u8,
 }
 
-/// A branch whose children are both leaves (slots), hashed on demand.
+/// A branch over a small subtree, hashed on demand (see the module's notes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
 #[repr(C, packed)]
-pub(crate) struct Cherry {
-    pub left: u32,
-    pub right: u32,
+pub(crate) struct Twig {
+    pub left: TwigChild,
+    pub right: TwigChild,
     pub depth: u8,
 }
 
-/// What every inner node (branch or cherry) has.
+/// Most nodes (the twig itself, twigs, branches and leaves below it) read
+/// to recompute a twig's value: a new branch is stored as a twig when its
+/// value costs no more. Measured with `kt_on_disk` (10^7 labels): see
+/// performance.md. A twig over two leaves (a "cherry") costs 3.
+pub(crate) const TWIG_MAX_NODES: u32 = 5;
+
+/// A twig's child: a [`NodeRef`] whose tag says leaf with `00`, so that a
+/// twig over two leaves is the record of the older node files' "cherry"
+/// (two leaf slots and a depth), which these files still read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
+#[repr(transparent)]
+pub(crate) struct TwigChild(pub u32);
+
+impl TwigChild {
+    const LEAF: u32 = 0;
+    const TWIG: u32 = 1;
+    const BRANCH: u32 = 2;
+
+    /// `node` (stored, not empty) as a twig's child.
+    pub fn new(node: NodeRef) -> TwigChild {
+        let (kind, slot) = node.stored().expect("a twig's children are stored nodes");
+        let tag = match kind {
+            Kind::Leaf => Self::LEAF,
+            Kind::Twig => Self::TWIG,
+            Kind::Branch => Self::BRANCH,
+        };
+        TwigChild(tag << KIND_SHIFT | slot)
+    }
+
+    /// The node it refers to (`None`: the unused tag, damage).
+    pub fn node(self) -> Option<NodeRef> {
+        let slot = self.0 & MAX_SLOT;
+        let kind = match self.0 >> KIND_SHIFT {
+            Self::LEAF => Kind::Leaf,
+            Self::TWIG => Kind::Twig,
+            Self::BRANCH => Kind::Branch,
+            _ => return None,
+        };
+        Some(NodeRef::new(kind, slot))
+    }
+}
+
+/// What every inner node (branch or twig) has.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Inner {
     pub left: NodeRef,
     pub right: NodeRef,
-    /// A leaf below, whose key's first `depth` bits are the node's prefix.
-    pub rep: u32,
+    /// A leaf below, whose key's first `depth` bits are the node's prefix:
+    /// a branch's stored one, or a twig's left leaf; `None` for a twig whose
+    /// left child is inner ([`Arena::rep`] finds it).
+    pub rep: Option<u32>,
     pub depth: usize,
 }
+
+/// Twigs' values (at their own depths), their depths and leftmost leaves,
+/// by slot, computed for one answer: its proofs walk many versions of the
+/// tree, which share most nodes, so each twig beside their paths is hashed
+/// once. Valid only while the arena is unchanged (an answer borrows it).
+#[derive(Default)]
+pub struct TwigCache(std::collections::HashMap<u32, (Hash, usize, u32)>);
 
 /// Every node of every retained version, with slots freed by pruning reused.
 pub(crate) struct Arena {
     pub leaves: Slab<Leaf>,
     pub branches: Slab<Branch>,
-    pub cherries: Slab<Cherry>,
+    pub twigs: Slab<Twig>,
     /// Freed slots per kind, highest first: taken from the end, lowest first.
     pub free: [Vec<u32>; KINDS],
     /// Reuse freed slots only once they are a quarter of their file (on disk).
@@ -150,8 +206,8 @@ pub(crate) struct Arena {
 }
 
 impl Arena {
-    pub fn new(leaves: Slab<Leaf>, branches: Slab<Branch>, cherries: Slab<Cherry>, lazy_reuse: bool) -> Arena {
-        Arena { leaves, branches, cherries, free: Default::default(), lazy_reuse }
+    pub fn new(leaves: Slab<Leaf>, branches: Slab<Branch>, twigs: Slab<Twig>, lazy_reuse: bool) -> Arena {
+        Arena { leaves, branches, twigs, free: Default::default(), lazy_reuse }
     }
 
     pub fn memory() -> Arena {
@@ -160,7 +216,7 @@ impl Arena {
 
     /// Records in use, per kind.
     pub fn lens(&self) -> [usize; KINDS] {
-        [self.branches.len(), self.cherries.len(), self.leaves.len()]
+        [self.branches.len(), self.twigs.len(), self.leaves.len()]
     }
 
     /// How many freed slots of `kind` an update may take.
@@ -184,8 +240,8 @@ impl Arena {
     }
 
     #[inline]
-    pub fn cherry(&self, slot: u32) -> Result<&Cherry> {
-        self.cherries.get(slot).ok_or_else(|| past_end("cherry", slot))
+    pub fn twig(&self, slot: u32) -> Result<&Twig> {
+        self.twigs.get(slot).ok_or_else(|| past_end("twig", slot))
     }
 
     /// The children, prefix and a leaf below `node`, an inner node hanging
@@ -212,15 +268,23 @@ impl Arena {
                 if left.stored().is_none() || right.stored().is_none() || rep as usize >= self.leaves.len() {
                     return Err(bad_references(node, left.0, right.0, rep));
                 }
-                Inner { left, right, rep, depth: br.depth as usize }
+                Inner { left, right, rep: Some(rep), depth: br.depth as usize }
             }
-            Node::Cherry(c) => {
-                let ch = *self.cherry(c)?;
-                let (left, right) = (ch.left, ch.right);
-                if left.max(right) as usize >= self.leaves.len() {
-                    return Err(bad_references(node, left, right, left));
+            Node::Twig(t) => {
+                let tw = *self.twig(t)?;
+                let (Some(left), Some(right)) = (tw.left.node(), tw.right.node()) else {
+                    return Err(bad_references(node, tw.left.0, tw.right.0, 0));
+                };
+                let rep = match left.node() {
+                    Node::Leaf(l) => Some(l),
+                    _ => None,
+                };
+                // A leaf child must be in the leaf file; an inner one is
+                // checked where it is read.
+                if [left, right].iter().any(|c| matches!(c.node(), Node::Leaf(l) if l as usize >= self.leaves.len())) {
+                    return Err(bad_references(node, tw.left.0, tw.right.0, 0));
                 }
-                Inner { left: NodeRef::leaf(left), right: NodeRef::leaf(right), rep: left, depth: ch.depth as usize }
+                Inner { left, right, rep, depth: tw.depth as usize }
             }
             Node::Leaf(_) | Node::Empty => return Ok(None),
         };
@@ -234,30 +298,49 @@ impl Arena {
         match node.node() {
             Node::Leaf(l) => self.leaves.prefetch(l),
             Node::Branch(b) => self.branches.prefetch(b),
-            Node::Cherry(c) => self.cherries.prefetch(c),
+            Node::Twig(t) => self.twigs.prefetch(t),
             Node::Empty => {}
         }
     }
 
     /// Starts loading every node that walks for `keys` from `node` (at
-    /// depth `pos`) will read, and their siblings. A walk for many keys is
-    /// depth first, so each of its cache misses would wait for the one
+    /// depth `pos`) will read, their siblings, and the nodes below sibling
+    /// twigs (whose values are recomputed from them; prefetching them took
+    /// the search rate of a KEYTRANS directory from 0.79x to 0.88x of one
+    /// without twigs, where prefetching lifted branches' leaves too did not help). A walk for many keys
+    /// is depth first, so each of its cache misses would wait for the one
     /// before; here all the keys' paths go down together, a level a round,
     /// and a round's misses overlap. Reads only what earlier rounds asked for.
     pub fn warm<'k>(&self, node: NodeRef, pos: usize, keys: impl Iterator<Item = &'k Key>) {
         let mut at: Vec<(NodeRef, usize, &Key)> = keys.map(|k| (node, pos, k)).collect();
+        // Sibling twigs (and twigs below them) prefetched the round before.
+        let mut values: Vec<(NodeRef, usize)> = Vec::new();
         self.prefetch(node);
-        while !at.is_empty() {
+        while !at.is_empty() || !values.is_empty() {
+            for (value, pos) in std::mem::take(&mut values) {
+                let Ok(Some(inner)) = self.inner(value, pos) else { continue };
+                if let Node::Twig(_) = value.node() {
+                    for child in [inner.left, inner.right] {
+                        self.prefetch(child);
+                        if let Node::Twig(_) = child.node() {
+                            values.push((child, inner.depth + 1));
+                        }
+                    }
+                }
+            }
             at.retain_mut(|(node, pos, key)| {
                 // Damage (an error here) is left for the walk to report.
                 let Ok(Some(inner)) = self.inner(*node, *pos) else { return false };
-                if inner.depth > *pos {
-                    self.leaves.prefetch(inner.rep);
+                if let Some(rep) = inner.rep.filter(|_| inner.depth > *pos) {
+                    self.leaves.prefetch(rep);
                 }
                 let (next, other) =
                     if bit(key, inner.depth) { (inner.right, inner.left) } else { (inner.left, inner.right) };
                 self.prefetch(next);
                 self.prefetch(other);
+                if let Node::Twig(_) = other.node() {
+                    values.push((other, inner.depth + 1));
+                }
                 (*node, *pos) = (next, inner.depth + 1);
                 true
             });
@@ -281,28 +364,113 @@ impl Arena {
                 }
                 lift(suite, br.hash, &self.leaf(br.rep)?.key, depth, at)
             }
-            Node::Cherry(c) => {
-                let ch = *self.cherry(c)?;
-                let depth = check_depth(node, ch.depth as usize, at)?;
-                let (l, r) = (self.leaf(ch.left)?, self.leaf(ch.right)?);
-                let hash = suite.parent_hash(&suite.leaf_hash(&l.key, &l.value), &suite.leaf_hash(&r.key, &r.value));
-                lift(suite, hash, &l.key, depth, at)
+            Node::Twig(_) => {
+                let mut budget = TWIG_MAX_NODES;
+                let (hash, depth, rep) = self.twig_hash(suite, node, at, &mut budget)?;
+                lift(suite, hash, &self.leaf(rep)?.key, depth, at)
             }
         })
+    }
+
+    /// [`Self::lifted`], taking twigs' values from `cache` (and keeping the
+    /// ones it computes there).
+    pub fn lifted_cached(&self, suite: MapSuite, node: NodeRef, at: usize, cache: &mut TwigCache) -> Result<Hash> {
+        let Node::Twig(t) = node.node() else { return self.lifted(suite, node, at) };
+        let (hash, depth, rep) = match cache.0.get(&t) {
+            Some(&known) => known,
+            None => {
+                let mut budget = TWIG_MAX_NODES;
+                let known = self.twig_hash(suite, node, at, &mut budget)?;
+                cache.0.insert(t, known);
+                known
+            }
+        };
+        check_depth(node, depth, at)?;
+        Ok(lift(suite, hash, &self.leaf(rep)?.key, depth, at))
+    }
+
+    /// Twig `node`'s value at its own depth, that depth, and its leftmost
+    /// leaf, reading at most `budget` nodes: a twig was made only if its
+    /// value costs at most [`TWIG_MAX_NODES`], so more is damage (a damaged
+    /// file could otherwise make one twig's value cost 2^256 reads).
+    fn twig_hash(&self, suite: MapSuite, node: NodeRef, at: usize, budget: &mut u32) -> Result<(Hash, usize, u32)> {
+        let inner = self.inner(node, at)?.expect("a twig");
+        let visit = |budget: &mut u32| {
+            *budget = budget.checked_sub(1).ok_or_else(|| damaged_node(format!("{:?} costs more than a twig may", node.node())))?;
+            Ok::<(), Error>(())
+        };
+        visit(budget)?;
+        let at = inner.depth + 1;
+        let side = |child: NodeRef, budget: &mut u32| -> Result<(Hash, u32)> {
+            visit(budget)?;
+            Ok(match child.node() {
+                Node::Twig(_) => {
+                    // Its own visit was counted above.
+                    *budget += 1;
+                    let (hash, depth, rep) = self.twig_hash(suite, child, at, budget)?;
+                    (lift(suite, hash, &self.leaf(rep)?.key, depth, at), rep)
+                }
+                Node::Leaf(l) => (self.lifted(suite, child, at)?, l),
+                _ => {
+                    let rep = self.inner(child, at)?.and_then(|i| i.rep).expect("a branch");
+                    (self.lifted(suite, child, at)?, rep)
+                }
+            })
+        };
+        let (left, rep) = side(inner.left, budget)?;
+        let (right, _) = side(inner.right, budget)?;
+        Ok((suite.parent_hash(&left, &right), inner.depth, rep))
+    }
+
+    /// A leaf below `inner` (the one [`Inner::rep`] names, or the leftmost).
+    pub fn rep(&self, inner: &Inner) -> Result<u32> {
+        if let Some(rep) = inner.rep {
+            return Ok(rep);
+        }
+        let (mut node, mut at) = (inner.left, inner.depth + 1);
+        // Depths grow at every step ([`Self::inner`] checks): at most 256.
+        loop {
+            match self.inner(node, at)? {
+                Some(Inner { rep: Some(rep), .. }) => return Ok(rep),
+                Some(i) => (node, at) = (i.left, i.depth + 1),
+                None => match node.node() {
+                    Node::Leaf(l) => return Ok(l),
+                    _ => return Err(damaged_node("an empty child")),
+                },
+            }
+        }
+    }
+
+    /// How many nodes recomputing the value of `node` (hanging at depth
+    /// `at`) reads: 1 for a stored hash or a leaf, `None` past
+    /// [`TWIG_MAX_NODES`].
+    pub fn cost(&self, node: NodeRef, at: usize) -> Result<Option<u32>> {
+        let mut left = TWIG_MAX_NODES;
+        Ok(self.count(node, at, &mut left)?.then_some(TWIG_MAX_NODES - left))
+    }
+
+    /// Takes the nodes recomputing `node`'s value reads from `left`: false
+    /// if they are more (it stops there, so damage cannot make it long).
+    fn count(&self, node: NodeRef, at: usize, left: &mut u32) -> Result<bool> {
+        let Some(rest) = left.checked_sub(1) else { return Ok(false) };
+        *left = rest;
+        let Node::Twig(_) = node.node() else { return Ok(true) };
+        let inner = self.inner(node, at)?.expect("a twig");
+        Ok(self.count(inner.left, inner.depth + 1, left)? && self.count(inner.right, inner.depth + 1, left)?)
     }
 
     /// Forgets the records past `lens` (per kind), written by an update
     /// that did not become a version.
     pub fn truncate(&mut self, lens: [usize; KINDS]) {
         self.branches.truncate(lens[Kind::Branch as usize]);
-        self.cherries.truncate(lens[Kind::Cherry as usize]);
+        self.twigs.truncate(lens[Kind::Twig as usize]);
         self.leaves.truncate(lens[Kind::Leaf as usize]);
     }
 
     /// Views of another process's node files take the records in use `lens`.
     pub fn refresh(&mut self, lens: [usize; KINDS]) -> Result<()> {
         self.branches.refresh(lens[Kind::Branch as usize])?;
-        self.cherries.refresh(lens[Kind::Cherry as usize])?;
+        self.twigs.refresh(lens[Kind::Twig as usize])?;
         self.leaves.refresh(lens[Kind::Leaf as usize])
     }
 
@@ -310,13 +478,13 @@ impl Arena {
     pub fn sync(&self) -> Result<()> {
         self.leaves.sync()?;
         self.branches.sync()?;
-        self.cherries.sync()
+        self.twigs.sync()
     }
 
     /// Bytes held by the arenas (mapped capacity, not just live nodes).
     pub fn bytes(&self) -> usize {
         let free: usize = self.free.iter().map(|f| f.capacity() * 4).sum();
-        self.leaves.bytes() + self.branches.bytes() + self.cherries.bytes() + free
+        self.leaves.bytes() + self.branches.bytes() + self.twigs.bytes() + free
     }
 }
 
@@ -388,8 +556,14 @@ mod tests {
         assert_eq!(NodeRef::leaf(0).node(), Node::Leaf(0));
         assert_eq!(NodeRef::leaf(MAX_SLOT).node(), Node::Leaf(MAX_SLOT));
         assert_eq!(NodeRef::new(Kind::Branch, MAX_SLOT).node(), Node::Branch(MAX_SLOT));
-        assert_eq!(NodeRef::new(Kind::Cherry, 0).node(), Node::Cherry(0));
-        assert_eq!(NodeRef::new(Kind::Cherry, 7).stored(), Some((Kind::Cherry, 7)));
+        assert_eq!(NodeRef::new(Kind::Twig, 0).node(), Node::Twig(0));
+        assert_eq!(NodeRef::new(Kind::Twig, 7).stored(), Some((Kind::Twig, 7)));
         assert_eq!(NodeRef::EMPTY.stored(), None);
+        for node in [NodeRef::leaf(0), NodeRef::leaf(MAX_SLOT), NodeRef::new(Kind::Twig, 3), NodeRef::new(Kind::Branch, 9)] {
+            assert_eq!(TwigChild::new(node).node(), Some(node));
+        }
+        // A cherry's leaf slots are a twig's leaf children.
+        assert_eq!(TwigChild(5).node(), Some(NodeRef::leaf(5)));
+        assert_eq!(TwigChild(u32::MAX).node(), None);
     }
 }

@@ -3,7 +3,7 @@
 //! paths. The encoding and its verification are `veritree-verify`'s
 //! ([`crate::prefix`]).
 
-use super::node::{Arena, Node, NodeRef};
+use super::node::{Arena, Node, NodeRef, TwigCache};
 use crate::error::Result;
 use crate::prefix::{bit, encode_prefix_proof, sorted_request, Key, MapSuite, Terminal, ZERO};
 use crate::suite::Hash;
@@ -11,14 +11,22 @@ use crate::suite::Hash;
 struct Prover<'a> {
     suite: MapSuite,
     arena: &'a Arena,
+    twigs: &'a mut TwigCache,
     results: Vec<Option<(Terminal, usize)>>,
     elements: Vec<Hash>,
 }
 
-/// The `PrefixProof` for `keys` in the tree rooted at `root`.
-pub(crate) fn prove(suite: MapSuite, arena: &Arena, root: NodeRef, keys: &[Key]) -> Result<Vec<u8>> {
+/// The `PrefixProof` for `keys` in the tree rooted at `root`, with twigs'
+/// values from `twigs`.
+pub(crate) fn prove(
+    suite: MapSuite,
+    arena: &Arena,
+    root: NodeRef,
+    keys: &[Key],
+    twigs: &mut TwigCache,
+) -> Result<Vec<u8>> {
     let sorted = sorted_request(keys)?;
-    let mut p = Prover { suite, arena, results: vec![None; keys.len()], elements: Vec::new() };
+    let mut p = Prover { suite, arena, twigs, results: vec![None; keys.len()], elements: Vec::new() };
     arena.warm(root, 0, sorted.iter().map(|(k, _)| k));
     p.walk(root, 0, &sorted)?;
     let results: Vec<(Terminal, usize)> =
@@ -61,11 +69,11 @@ impl Prover<'_> {
         if pos < br.depth {
             // A single-child parent: the branch's side continues, the
             // other side is a stand-in.
-            let on = bit(&self.arena.leaf(br.rep)?.key, pos) as usize;
+            let on = bit(&self.arena.leaf(self.arena.rep(&br)?)?.key, pos) as usize;
             for (side, its) in sides.into_iter().enumerate() {
                 match (side == on, its.is_empty()) {
                     (true, false) => self.walk(node, pos + 1, its)?,
-                    (true, true) => self.elements.push(self.arena.lifted(self.suite, node, pos + 1)?),
+                    (true, true) => self.elements.push(self.arena.lifted_cached(self.suite, node, pos + 1, self.twigs)?),
                     (false, false) => self.end(its, |_| Terminal::StandIn, pos + 1),
                     (false, true) => self.elements.push(ZERO),
                 }
@@ -73,7 +81,7 @@ impl Prover<'_> {
         } else {
             for (child, its) in [br.left, br.right].into_iter().zip(sides) {
                 if its.is_empty() {
-                    self.elements.push(self.arena.lifted(self.suite, child, pos + 1)?);
+                    self.elements.push(self.arena.lifted_cached(self.suite, child, pos + 1, self.twigs)?);
                 } else {
                     self.walk(child, pos + 1, its)?;
                 }

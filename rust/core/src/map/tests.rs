@@ -513,8 +513,9 @@ fn check_finds_every_kind_of_damage_on_disk() {
     {
         let mut map = Map::open(&path, None, true).unwrap();
         map.update(&keys, &values).unwrap();
-        // A path-compressed tree of n leaves has n - 1 branches (cherries
-        // included), and random keys make about a third of them cherries.
+        // A path-compressed tree of n leaves has n - 1 branches (twigs
+        // included); a fresh one's twigs are its cherries (branches over two
+        // leaves), and random keys make about a third of branches cherries.
         assert_eq!(map.check(None).unwrap(), 2 * keys.len() as u64 - 1);
         let [branches, cherries, leaves] = map.arena.lens();
         assert_eq!((branches + cherries, leaves), (keys.len() - 1, keys.len()));
@@ -576,7 +577,7 @@ fn walks_refuse_damaged_references_without_panics_or_loops() {
     use std::sync::mpsc;
     use std::time::Duration;
 
-    use node::{Branch, Cherry, Inner, Kind};
+    use node::{Branch, Inner, Kind, Twig, TwigChild};
 
     let dir = tempfile::tempdir().unwrap();
     let pristine = dir.path().join("pristine");
@@ -594,7 +595,7 @@ fn walks_refuse_damaged_references_without_panics_or_loops() {
         update(&mut map, &second.iter().map(|(k, v)| (*k, *v)).collect::<Vec<_>>());
         (map.at(None).unwrap().root, map.arena.lens())
     };
-    let [n_branches, n_cherries, n_leaves] = lens.map(|n| n as u32);
+    let [n_branches, n_twigs, n_leaves] = lens.map(|n| n as u32);
 
     // The tree's shape: every inner node with its parent, depth first.
     let map = Map::open(&pristine, None, false).unwrap();
@@ -610,17 +611,24 @@ fn walks_refuse_damaged_references_without_panics_or_loops() {
     let slot = |n: NodeRef| n.stored().unwrap().1 as usize;
     let kind = |n: NodeRef| n.stored().unwrap().0;
     let depth_of = |n: NodeRef| nodes.iter().find(|x| x.0 == n).unwrap().2.depth;
-    // A branch below the root with a branch child; a cherry below a branch.
+    // A branch below the root with a branch child; a cherry (a twig over two
+    // leaves); a twig over a twig, made by the second update.
     let &(b, _, b_inner) = nodes
         .iter()
         .find(|(n, p, i)| p.is_some() && kind(*n) == Kind::Branch && kind(i.left) == Kind::Branch)
         .expect("a branch with a branch child");
     let (c, c_inner) = (b_inner.left, nodes.iter().find(|x| x.0 == b_inner.left).unwrap().2);
-    let &(cherry, cherry_parent, _) = nodes.iter().find(|(n, _, _)| kind(*n) == Kind::Cherry).unwrap();
-    assert_eq!(kind(root), Kind::Branch);
+    let &(cherry, cherry_parent, _) = nodes
+        .iter()
+        .find(|(n, _, i)| kind(*n) == Kind::Twig && i.left.is_leaf() && i.right.is_leaf())
+        .unwrap();
+    let &(twig, twig_parent, twig_inner) = nodes
+        .iter()
+        .find(|(n, p, i)| kind(*n) == Kind::Twig && p.is_some() && kind(i.left) == Kind::Twig)
+        .expect("a twig over a twig");
 
     let branch_at = |n: NodeRef, field: usize| ("branches", slot(n) * size_of::<Branch>() + field);
-    let cherry_at = |n: NodeRef, field: usize| ("cherries", slot(n) * size_of::<Cherry>() + field);
+    let cherry_at = |n: NodeRef, field: usize| ("cherries", slot(n) * size_of::<Twig>() + field);
     let (left, right, rep, depth) = (
         std::mem::offset_of!(Branch, left),
         std::mem::offset_of!(Branch, right),
@@ -628,31 +636,37 @@ fn walks_refuse_damaged_references_without_panics_or_loops() {
         std::mem::offset_of!(Branch, depth),
     );
     let (c_left, c_right, c_depth) =
-        (std::mem::offset_of!(Cherry, left), std::mem::offset_of!(Cherry, right), std::mem::offset_of!(Cherry, depth));
+        (std::mem::offset_of!(Twig, left), std::mem::offset_of!(Twig, right), std::mem::offset_of!(Twig, depth));
+    let child = |n: NodeRef| bytemuck::bytes_of(&TwigChild::new(n)).to_vec();
     let word = |r: NodeRef| bytemuck::bytes_of(&r).to_vec();
     let u32le = |x: u32| x.to_le_bytes().to_vec();
     let byte = |d: usize| vec![d as u8];
+    // The root may be a branch or a twig (over two stored hashes).
+    let (root_left, root_depth, root_itself) = match kind(root) {
+        Kind::Branch => (branch_at(root, left), branch_at(root, depth), word(root)),
+        _ => (cherry_at(root, c_left), cherry_at(root, c_depth), child(root)),
+    };
     let cases: Vec<(&str, (&str, usize), Vec<u8>)> = vec![
         (
             "branch child: branch slot past the end",
             branch_at(b, left),
             word(NodeRef::new(Kind::Branch, n_branches + 7)),
         ),
-        ("branch child: cherry slot past the end", branch_at(b, right), word(NodeRef::new(Kind::Cherry, n_cherries))),
+        ("branch child: cherry slot past the end", branch_at(b, right), word(NodeRef::new(Kind::Twig, n_twigs))),
         ("branch child: leaf slot past the end", branch_at(b, left), word(NodeRef::leaf(n_leaves))),
         ("branch child: the unused kind tag", branch_at(b, left), u32le(0xC000_0005)),
         ("branch child: the empty reference", branch_at(b, right), word(NodeRef::EMPTY)),
         ("branch child: the branch itself", branch_at(b, left), word(b)),
         ("branch child: its parent", branch_at(c, right), word(b)),
         ("branch child: the root", branch_at(c, left), word(root)),
-        ("branch child: another kind, in range", branch_at(b, left), word(NodeRef::new(Kind::Cherry, 0))),
-        ("root child: the root", branch_at(root, left), word(root)),
+        ("branch child: another kind, in range", branch_at(b, left), word(NodeRef::new(Kind::Twig, 0))),
+        ("root child: the root", root_left, root_itself),
         ("branch rep: past the leaf file", branch_at(b, rep), u32le(n_leaves + 3)),
         ("branch rep: u32::MAX", branch_at(b, rep), u32le(u32::MAX)),
         ("branch depth: back to its parent's", branch_at(c, depth), byte(b_inner.depth)),
         ("branch depth: zero", branch_at(c, depth), byte(0)),
         ("branch depth: 255, above its children", branch_at(b, depth), byte(255)),
-        ("root depth: 255", branch_at(root, depth), byte(255)),
+        ("root depth: 255", root_depth, byte(255)),
         ("branch depth: one more (a wrong split)", branch_at(c, depth), byte(c_inner.depth + 1)),
         ("cherry leaf: past the end", cherry_at(cherry, c_left), u32le(n_leaves)),
         ("cherry leaf: u32::MAX", cherry_at(cherry, c_right), u32le(u32::MAX)),
@@ -660,6 +674,15 @@ fn walks_refuse_damaged_references_without_panics_or_loops() {
         ("cherry depth: its parent's", cherry_at(cherry, c_depth), byte(depth_of(cherry_parent.unwrap()))),
         ("cherry depth: zero", cherry_at(cherry, c_depth), byte(0)),
         ("cherry depth: 255", cherry_at(cherry, c_depth), byte(255)),
+        ("twig child: itself", cherry_at(twig, c_left), child(twig)),
+        ("twig child: its parent", cherry_at(twig_inner.left, c_left), child(twig)),
+        ("twig child: the root", cherry_at(twig, c_right), child(root)),
+        ("twig child: a twig slot past the end", cherry_at(twig, c_left), child(NodeRef::new(Kind::Twig, n_twigs))),
+        ("twig child: a branch slot past the end", cherry_at(twig, c_right), child(NodeRef::new(Kind::Branch, n_branches))),
+        ("twig child: the unused tag", cherry_at(twig, c_left), u32le(0xC000_0001)),
+        ("twig child: another twig, in range", cherry_at(twig, c_left), child(NodeRef::new(Kind::Twig, 0))),
+        ("twig depth: its parent's", cherry_at(twig, c_depth), byte(depth_of(twig_parent.unwrap()))),
+        ("twig depth: one more (a wrong split)", cherry_at(twig, c_depth), byte(twig_inner.depth + 1)),
         ("leaf key: one bit", ("leaves", 5 * 64 + 3), byte(0x11)),
         ("leaf value: one bit", ("leaves", 9 * 64 + 40), byte(0x01)),
     ];

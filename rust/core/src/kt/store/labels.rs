@@ -1,11 +1,16 @@
 //! Labels and their versions: an append-only file of version records and a
 //! hash index from each label to its newest record.
 //!
-//! A version record holds what a proof about it needs — the search key (the
-//! VRF output), the VRF proof, the commitment opening, the value, and the
-//! log entry that added it — and the offset of the label's previous version,
-//! so a label's versions are a chain from its newest record. Records are
-//! 8-byte aligned; offset 0 is the file's magic, so 0 means "none".
+//! A version record holds what a proof about it needs that is not kept
+//! elsewhere — the VRF proof, the value, and the slot of its leaf in the
+//! prefix tree (which holds its search key and commitment) — and the offset
+//! of the label's previous version, so a label's versions are a chain from
+//! its newest record. The commitment opening is derived from the directory's
+//! secret ([`Version::opening`] is `None`) unless it was made elsewhere (a
+//! journal's), and the log entry that added a version follows from where
+//! its record lies (each entry's records start where `log/starts` says).
+//! Records are packed (no padding): every byte a record does not need costs
+//! a byte per label version. Offset 0 is the file's magic, so 0 means "none".
 //!
 //! The index is an open-addressing table (linear probing) of 16-byte slots:
 //! the label's 64-bit keyed hash and its newest record's offset. It grows by
@@ -40,24 +45,48 @@ use crate::storage::slab::Slab;
 use crate::vrf::PROOF_LEN;
 
 /// The records file starts with this (and offset 0 is no record).
-pub const RECORDS_MAGIC: &[u8; 16] = b"veritree labels\n";
-/// Bytes of a record before its label.
-const FIXED: usize = 4 + 4 + 8 + 8 + 32 + PROOF_LEN + OPENING_LEN + 1;
+pub const RECORDS_MAGIC: &[u8; 16] = b"veritree labels3";
+/// Format 2's records file (issue 18's first version), still read and
+/// written in its own layout.
+const RECORDS_MAGIC_2: &[u8; 16] = b"veritree labels\n";
+/// A record: length (u32), version (u32; the top bit says an opening
+/// follows the fixed part), the previous version's offset (u48), the leaf
+/// slot (u32), the VRF proof, the label's length (u8); then the opening if
+/// any, the label and the value.
+const PROOF_AT: usize = 4 + 4 + 6 + 4;
+/// Bytes of a record before its opening (if any) and label.
+const FIXED: usize = PROOF_AT + PROOF_LEN + 1;
+/// Format 2's record, 8-byte aligned: length (u32), version (u32), previous
+/// version's offset (u64), position (u64), search key, VRF proof, opening,
+/// the label's length (u8), the label, the value.
+const PROOF_AT_2: usize = 4 + 4 + 8 + 8 + 32;
+const FIXED_2: usize = PROOF_AT_2 + PROOF_LEN + OPENING_LEN + 1;
+/// The version field's flag: an opening is stored.
+const OPENING_STORED: u32 = 1 << 31;
+/// Offsets (of the previous version) fit in 48 bits: 256 TiB of records.
+const MAX_OFFSET: u64 = (1 << 48) - 1;
 /// Most records in use a slot table of `cap` slots holds: 5/8 of them.
 fn max_load(cap: usize) -> usize {
     cap / 8 * 5
 }
 const MIN_SLOTS: usize = 1 << 12;
 
-/// One version of a label, as a record holds it.
+/// One version of a label: its record, and what the store adds from the
+/// prefix tree and the log ([`super::Store::versions`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Version {
     pub version: u32,
-    /// The log entry that added it.
+    /// The log entry that added it (set by the store).
     pub position: u64,
+    /// Its search key (set by the store, from its leaf).
     pub key: Key,
+    /// Its leaf's slot in the prefix tree (format 2 keeps the key instead).
+    pub leaf: Option<u32>,
+    /// The record's offset.
+    pub offset: u64,
     pub proof: [u8; PROOF_LEN],
-    pub opening: [u8; OPENING_LEN],
+    /// The commitment opening, if stored (else the directory derives it).
+    pub opening: Option<[u8; OPENING_LEN]>,
     pub value: Vec<u8>,
     /// Whether `proof` is whole (else it holds Gamma only: see
     /// [`LabelsHead::proved`]).
@@ -81,14 +110,11 @@ pub struct New<'a> {
     pub key: Key,
     pub proof: [u8; PROOF_LEN],
     pub opening: [u8; OPENING_LEN],
+    /// Whether the directory derives `opening` (then it is not stored).
+    pub derived: bool,
     pub value: &'a [u8],
-    /// The log entry that adds it.
+    /// The log entry that adds it (stored by format 2 only).
     pub position: u64,
-}
-
-/// Bytes a record of `n` takes in the file (padded to 8).
-fn record_len(n: &New<'_>) -> usize {
-    (FIXED + n.label.len() + n.value.len()).next_multiple_of(8)
 }
 
 /// What the head says of the labels.
@@ -129,6 +155,7 @@ impl LabelsHead {
 pub type MakeIndex<'a> = &'a mut dyn FnMut(u64, usize) -> Result<Slab<u64>>;
 
 pub struct Labels {
+    layout: Layout,
     records: Slab<u8>,
     /// Two `u64` per slot: the label's hash, its newest record's offset.
     index: Slab<u64>,
@@ -150,10 +177,12 @@ impl Labels {
         if index.len() as u64 != head.slots * 2 || !head.slots.is_power_of_two() {
             return Err(bad(format!("an index of {} words for {} slots", index.len(), head.slots)));
         }
-        if records.len() < RECORDS_MAGIC.len() || records.as_slice()[..16] != RECORDS_MAGIC[..] {
-            return Err(bad("no magic"));
-        }
-        Ok(Labels { records, index, hash_key, head, undo: Vec::new(), whole: true })
+        let layout = match records.as_slice().get(..16) {
+            Some(m) if m == RECORDS_MAGIC => Layout::Packed,
+            Some(m) if m == RECORDS_MAGIC_2 => Layout::Aligned,
+            _ => return Err(bad("no magic")),
+        };
+        Ok(Labels { layout, records, index, hash_key, head, undo: Vec::new(), whole: true })
     }
 
     /// A new, empty index of `MIN_SLOTS` slots and a records slab holding
@@ -211,27 +240,44 @@ impl Labels {
 
     /// The record at `offset` (published or not).
     fn record(&self, offset: u64) -> Result<Cow<'_, [u8]>> {
-        if !offset.is_multiple_of(8) || offset < RECORDS_MAGIC.len() as u64 {
+        let l = self.layout;
+        if offset < RECORDS_MAGIC.len() as u64 || (l == Layout::Aligned && !offset.is_multiple_of(8)) {
             return Err(bad(format!("no record at {offset}")));
         }
         let len = u32::from_le_bytes(self.read(offset, 4)?[..].try_into().expect("4 bytes")) as usize;
-        if len < FIXED {
+        if len < l.fixed() {
             return Err(bad(format!("no record at {offset}")));
         }
         let r = self.read(offset, len)?;
-        if FIXED + r[FIXED - 1] as usize > len {
+        if l.label_at(&r) + r[l.fixed() - 1] as usize > len {
             return Err(bad(format!("a label past the record at {offset}")));
         }
         Ok(r)
     }
 
-    fn prev(record: &[u8]) -> u64 {
-        u64::from_le_bytes(record[8..16].try_into().expect("8 bytes"))
+    fn prev(&self, record: &[u8]) -> u64 {
+        let mut b = [0; 8];
+        match self.layout {
+            Layout::Packed => b[..6].copy_from_slice(&record[8..14]),
+            Layout::Aligned => b.copy_from_slice(&record[8..16]),
+        }
+        u64::from_le_bytes(b)
     }
 
     /// A record's label (`record` checked whole).
-    fn label_of(record: &[u8]) -> &[u8] {
-        &record[FIXED..FIXED + record[FIXED - 1] as usize]
+    fn label_of<'r>(&self, record: &'r [u8]) -> &'r [u8] {
+        let at = self.layout.label_at(record);
+        &record[at..at + record[self.layout.fixed() - 1] as usize]
+    }
+
+    /// Where the record after `record` (at `offset`) starts.
+    fn after(&self, offset: u64, record: &[u8]) -> u64 {
+        self.layout.padded(offset + record.len() as u64)
+    }
+
+    /// Where a record's VRF proof lies in it.
+    pub(crate) fn proof_at(&self) -> usize {
+        self.layout.proof_at()
     }
 
     /// The slot of `label` (holding it, or the empty one where it goes) and
@@ -244,7 +290,7 @@ impl Labels {
             if offset == 0 {
                 return Ok((s, 0));
             }
-            if h == hash && Self::label_of(&self.record(offset)?) == label {
+            if h == hash && self.label_of(&self.record(offset)?) == label {
                 return Ok((s, offset));
             }
             s = (s + 1) & mask;
@@ -257,7 +303,7 @@ impl Labels {
         let (_, mut offset) = self.find(label, self.hash(label))?;
         // Versions the head does not publish yet are skipped.
         while offset >= self.head.records {
-            offset = Self::prev(&self.record(offset)?);
+            offset = self.prev(&self.record(offset)?);
         }
         Ok(offset)
     }
@@ -268,11 +314,11 @@ impl Labels {
         let mut offset = self.newest(label)?;
         while offset != 0 {
             let r = self.record(offset)?;
-            let prev = Self::prev(&r);
+            let prev = self.prev(&r);
             if prev >= offset {
                 return Err(bad(format!("the record at {offset} follows a newer one")));
             }
-            out.push(Version { proved: offset < self.head.proved, ..decode(&r)? });
+            out.push(Version { proved: offset < self.head.proved, ..self.layout.decode(&r, offset)? });
             offset = prev;
         }
         out.reverse();
@@ -289,8 +335,8 @@ impl Labels {
         let mut at = start;
         while at < end {
             let r = self.record(at)?;
-            out.push((Self::label_of(&r).to_vec(), decode(&r)?));
-            at += (r.len() as u64).next_multiple_of(8);
+            out.push((self.label_of(&r).to_vec(), self.layout.decode(&r, at)?));
+            at = self.after(at, &r);
         }
         Ok(out)
     }
@@ -299,30 +345,20 @@ impl Labels {
     pub fn count(&self, label: &[u8]) -> Result<u32> {
         match self.newest(label)? {
             0 => Ok(0),
-            offset => Ok(decode(&self.record(offset)?)?.version + 1),
+            offset => Ok(self.layout.decode(&self.record(offset)?, offset)?.version + 1),
         }
     }
 
-    /// Adds `new` (each one its label's next version, in order), published
-    /// with the next head. Records are durable (`sync_records`) before any
-    /// slot points at them; the slots are made durable by [`Self::sync`].
-    /// `whole`: whether the records' proofs are whole (else Gamma only).
-    pub fn add(&mut self, new: &[New<'_>], whole: bool, make_index: MakeIndex<'_>) -> Result<()> {
-        let start = self.records.len();
+    /// Appends records for `new` (each one its label's next version, in
+    /// order), their leaf slots still unset, and returns their offsets:
+    /// nothing points at them yet. `whole`: whether the records' proofs are
+    /// whole (else Gamma only). On error, [`Self::undo`] forgets them.
+    pub fn append(&mut self, new: &[New<'_>], whole: bool) -> Result<Vec<u64>> {
         self.whole = whole && self.whole;
-        let result = self.add_records(new, make_index);
-        if result.is_err() {
-            self.undo_to(start as u64);
-        }
-        result
-    }
-
-    fn add_records(&mut self, new: &[New<'_>], make_index: MakeIndex<'_>) -> Result<()> {
-        let fresh = new.iter().filter(|n| n.version == 0).count();
-        self.grow_index(fresh, make_index)?;
         // Each record's offset and its label's record before it (published,
         // or earlier in this batch), checked to be the version before.
         let mut prevs: Vec<u64> = Vec::with_capacity(new.len());
+        let mut offsets: Vec<u64> = Vec::with_capacity(new.len());
         let mut in_batch: HashMap<&[u8], (u64, u32)> = HashMap::new();
         let start = self.records.len() as u64;
         let mut end = start;
@@ -331,7 +367,7 @@ impl Labels {
                 Some(&(offset, version)) => (offset, version + 1),
                 None => match self.find(n.label, self.hash(n.label))?.1 {
                     0 => (0, 0),
-                    offset => (offset, decode(&self.record(offset)?)?.version + 1),
+                    offset => (offset, self.layout.decode(&self.record(offset)?, offset)?.version + 1),
                 },
             };
             if n.version != next {
@@ -339,24 +375,44 @@ impl Labels {
             }
             in_batch.insert(n.label, (end, n.version));
             prevs.push(prev);
-            end += record_len(n) as u64;
+            offsets.push(end);
+            end = self.layout.padded(end + self.layout.len(n) as u64);
+        }
+        if end > MAX_OFFSET {
+            return Err(invalid("the label records would pass 256 TiB"));
         }
         let bytes = (end - start) as usize;
         self.records.reserve(bytes)?;
         let spare = self.records.spare_mut(bytes);
         let mut at = 0;
         for (n, &prev) in new.iter().zip(&prevs) {
-            at += encode(n, prev, &mut spare[at..]);
+            at += self.layout.encode(n, prev, &mut spare[at..]);
         }
         self.records.grow(bytes);
+        Ok(offsets)
+    }
+
+    /// Sets the leaf slots of the records [`Self::append`] made for `new`
+    /// (at `offsets`), makes them durable, and points the index at them,
+    /// published with the next head; the slots are made durable by
+    /// [`Self::sync`]. On error, [`Self::undo`] takes it all back.
+    pub fn index(&mut self, new: &[New<'_>], offsets: &[u64], leaves: &[u32], make_index: MakeIndex<'_>) -> Result<()> {
+        if leaves.len() != new.len() || offsets.len() != new.len() {
+            return Err(invalid(format!("{} versions, {} offsets, {} leaves", new.len(), offsets.len(), leaves.len())));
+        }
+        if self.layout == Layout::Packed {
+            for (&offset, leaf) in offsets.iter().zip(leaves) {
+                self.records.write_at(offset as usize + 14, &leaf.to_le_bytes());
+            }
+        }
         self.records.sync()?;
-        let mut offset = start;
-        for n in new {
+        let fresh = new.iter().filter(|n| n.version == 0).count();
+        self.grow_index(fresh, make_index)?;
+        for (n, &offset) in new.iter().zip(offsets) {
             let hash = self.hash(n.label);
             let (slot, _) = self.find(n.label, hash)?;
             self.undo.push((slot, [self.word(2 * slot).load(Ordering::Relaxed), self.word(2 * slot + 1).load(Ordering::Relaxed)]));
             self.set_slot(slot, hash, offset);
-            offset += record_len(n) as u64;
         }
         Ok(())
     }
@@ -421,10 +477,10 @@ impl Labels {
         let mut at = self.head.proved;
         while at < self.head.records && out.len() < max {
             let r = self.record(at)?;
-            let end = at + (r.len() as u64).next_multiple_of(8);
-            let v = decode(&r)?;
+            let end = self.after(at, &r);
+            let v = self.layout.decode(&r, at)?;
             let gamma = v.proof[..32].try_into().expect("32 bytes");
-            out.push(Unproved { offset: at, end, label: Self::label_of(&r).to_vec(), version: v.version, gamma });
+            out.push(Unproved { offset: at, end, label: self.label_of(&r).to_vec(), version: v.version, gamma });
             at = end;
         }
         Ok(out)
@@ -434,7 +490,7 @@ impl Labels {
     /// `proved`, which no reader takes proofs from), durably.
     pub fn set_proofs(&mut self, proofs: &[(u64, [u8; PROOF_LEN])]) -> Result<()> {
         for (offset, proof) in proofs {
-            let at = *offset as usize + 56;
+            let at = *offset as usize + self.proof_at();
             self.records.write_at(at, proof);
         }
         self.records.sync()
@@ -470,8 +526,8 @@ impl Labels {
         let mut orphans = Vec::new();
         let mut at = published;
         while let Ok(r) = self.record(at) {
-            orphans.push(Self::label_of(&r).to_vec());
-            at += (r.len() as u64).next_multiple_of(8);
+            orphans.push(self.label_of(&r).to_vec());
+            at = self.after(at, &r);
         }
         let mut fixed = 0;
         for label in orphans {
@@ -481,7 +537,7 @@ impl Labels {
                 continue;
             }
             while offset >= published {
-                offset = Self::prev(&self.record(offset)?);
+                offset = self.prev(&self.record(offset)?);
             }
             self.set_slot(slot, if offset == 0 { 0 } else { hash }, offset);
             fixed += 1;
@@ -516,8 +572,8 @@ impl Labels {
         let mut at = self.head.records;
         while at < end {
             let r = self.record(at)?;
-            shipped.push((at, Self::label_of(&r).to_vec(), Self::prev(&r), decode(&r)?.version));
-            at += (r.len() as u64).next_multiple_of(8);
+            shipped.push((at, self.label_of(&r).to_vec(), self.prev(&r), self.layout.decode(&r, at)?.version));
+            at = self.after(at, &r);
         }
         if at != end {
             return Err(bad(format!("shipped records end at {at}, not at {end}")));
@@ -529,7 +585,7 @@ impl Labels {
             let (slot, newest) = self.find(&label, hash)?;
             let follows = match newest {
                 0 => version == 0,
-                n => decode(&self.record(n)?)?.version.checked_add(1) == Some(version),
+                n => self.layout.decode(&self.record(n)?, n)?.version.checked_add(1) == Some(version),
             };
             if newest != prev || !follows {
                 return Err(bad(format!("the shipped record at {offset} does not follow its label's newest")));
@@ -550,34 +606,126 @@ impl Labels {
     }
 }
 
-fn encode(n: &New<'_>, prev: u64, out: &mut [u8]) -> usize {
-    let len = FIXED + n.label.len() + n.value.len();
-    let padded = len.next_multiple_of(8);
-    let out = &mut out[..padded];
-    out[..4].copy_from_slice(&(len as u32).to_le_bytes());
-    out[4..8].copy_from_slice(&n.version.to_le_bytes());
-    out[8..16].copy_from_slice(&prev.to_le_bytes());
-    out[16..24].copy_from_slice(&n.position.to_le_bytes());
-    out[24..56].copy_from_slice(&n.key);
-    out[56..56 + PROOF_LEN].copy_from_slice(&n.proof);
-    out[56 + PROOF_LEN..FIXED - 1].copy_from_slice(&n.opening);
-    out[FIXED - 1] = n.label.len() as u8;
-    out[FIXED..FIXED + n.label.len()].copy_from_slice(n.label);
-    out[FIXED + n.label.len()..len].copy_from_slice(n.value);
-    out[len..].fill(0);
-    padded
+/// How a records file lays its records out: format 3's, packed, or format
+/// 2's, 8-byte aligned with the search key, position and opening.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Layout {
+    Packed,
+    Aligned,
 }
 
-fn decode(r: &[u8]) -> Result<Version> {
-    let label_len = r[FIXED - 1] as usize;
-    let value = r.get(FIXED + label_len..).ok_or_else(|| bad("a label past its record"))?;
-    Ok(Version {
-        version: u32::from_le_bytes(r[4..8].try_into().expect("4 bytes")),
-        position: u64::from_le_bytes(r[16..24].try_into().expect("8 bytes")),
-        key: r[24..56].try_into().expect("32 bytes"),
-        proof: r[56..56 + PROOF_LEN].try_into().expect("80 bytes"),
-        opening: r[56 + PROOF_LEN..FIXED - 1].try_into().expect("16 bytes"),
-        value: value.to_vec(),
-        proved: false,
-    })
+impl Layout {
+    /// Bytes of a record before its opening (if any) and label.
+    fn fixed(self) -> usize {
+        match self {
+            Layout::Packed => FIXED,
+            Layout::Aligned => FIXED_2,
+        }
+    }
+
+    fn proof_at(self) -> usize {
+        match self {
+            Layout::Packed => PROOF_AT,
+            Layout::Aligned => PROOF_AT_2,
+        }
+    }
+
+    /// Where a record's label starts (after a stored opening, in format 3).
+    fn label_at(self, record: &[u8]) -> usize {
+        let flags = u32::from_le_bytes(record[4..8].try_into().expect("4 bytes"));
+        match self {
+            Layout::Packed if flags & OPENING_STORED != 0 => FIXED + OPENING_LEN,
+            _ => self.fixed(),
+        }
+    }
+
+    /// Where a record that ends at `end` lets the next one start.
+    fn padded(self, end: u64) -> u64 {
+        match self {
+            Layout::Packed => end,
+            Layout::Aligned => end.next_multiple_of(8),
+        }
+    }
+
+    /// Bytes of `n`'s record (before any padding).
+    fn len(self, n: &New<'_>) -> usize {
+        let opening = match self {
+            Layout::Packed if n.derived => 0,
+            Layout::Packed => OPENING_LEN,
+            Layout::Aligned => 0,
+        };
+        self.fixed() + opening + n.label.len() + n.value.len()
+    }
+
+    /// Writes `n`'s record (its leaf slot unset) into `out`; returns the
+    /// bytes it takes, padding included.
+    fn encode(self, n: &New<'_>, prev: u64, out: &mut [u8]) -> usize {
+        let len = self.len(n);
+        let padded = self.padded(len as u64) as usize;
+        let out = &mut out[..padded];
+        out[..4].copy_from_slice(&(len as u32).to_le_bytes());
+        let fixed = self.fixed();
+        let mut at = fixed;
+        match self {
+            Layout::Packed => {
+                let flag = if n.derived { 0 } else { OPENING_STORED };
+                out[4..8].copy_from_slice(&(n.version | flag).to_le_bytes());
+                out[8..14].copy_from_slice(&prev.to_le_bytes()[..6]);
+                out[14..PROOF_AT].fill(0);
+                if !n.derived {
+                    out[at..at + OPENING_LEN].copy_from_slice(&n.opening);
+                    at += OPENING_LEN;
+                }
+            }
+            Layout::Aligned => {
+                out[4..8].copy_from_slice(&n.version.to_le_bytes());
+                out[8..16].copy_from_slice(&prev.to_le_bytes());
+                out[16..24].copy_from_slice(&n.position.to_le_bytes());
+                out[24..PROOF_AT_2].copy_from_slice(&n.key);
+                out[PROOF_AT_2 + PROOF_LEN..fixed - 1].copy_from_slice(&n.opening);
+            }
+        }
+        let proof_at = self.proof_at();
+        out[proof_at..proof_at + PROOF_LEN].copy_from_slice(&n.proof);
+        out[fixed - 1] = n.label.len() as u8;
+        out[at..at + n.label.len()].copy_from_slice(n.label);
+        out[at + n.label.len()..len].copy_from_slice(n.value);
+        out[len..].fill(0);
+        padded
+    }
+
+    /// The record at `offset` (checked whole by [`Labels::record`]); the
+    /// store sets a format-3 record's search key and position.
+    fn decode(self, r: &[u8], offset: u64) -> Result<Version> {
+        let flags = u32::from_le_bytes(r[4..8].try_into().expect("4 bytes"));
+        let at = self.label_at(r);
+        let value = r.get(at + r[self.fixed() - 1] as usize..).ok_or_else(|| bad("a label past its record"))?;
+        let proof_at = self.proof_at();
+        let proof = r[proof_at..proof_at + PROOF_LEN].try_into().expect("80 bytes");
+        let v = Version {
+            version: flags & !OPENING_STORED,
+            position: 0,
+            key: [0; 32],
+            leaf: None,
+            offset,
+            proof,
+            opening: None,
+            value: value.to_vec(),
+            proved: false,
+        };
+        Ok(match self {
+            Layout::Packed => Version {
+                leaf: Some(u32::from_le_bytes(r[14..PROOF_AT].try_into().expect("4 bytes"))),
+                opening: (flags & OPENING_STORED != 0).then(|| r[FIXED..at].try_into().expect("16 bytes")),
+                ..v
+            },
+            Layout::Aligned => Version {
+                version: flags,
+                position: u64::from_le_bytes(r[16..24].try_into().expect("8 bytes")),
+                key: r[24..PROOF_AT_2].try_into().expect("32 bytes"),
+                opening: Some(r[PROOF_AT_2 + PROOF_LEN..FIXED_2 - 1].try_into().expect("16 bytes")),
+                ..v
+            },
+        })
+    }
 }

@@ -51,10 +51,13 @@ use crate::storage::posix::{
 };
 use crate::storage::slab::Slab;
 use crate::suite::Hash;
-use labels::{Labels, LabelsHead, New};
+use labels::{Labels, LabelsHead, New, Version};
 use log::{stored, Heads};
 
-const CONFIG_MAGIC: &[u8; 16] = b"veritree kt v2\n\0";
+const CONFIG_MAGIC: &[u8; 16] = b"veritree kt v3\n\0";
+/// Format 2's (version records with their search keys, openings and
+/// positions, 8-byte aligned): still opened, and written in its layout.
+const CONFIG_MAGIC_2: &[u8; 16] = b"veritree kt v2\n\0";
 const HEAD_MAGIC: &[u8; 16] = b"veritree kt head";
 const CONFIG_MAX: u64 = 1 << 16;
 const HEAD_MAX: u64 = 1 << 16;
@@ -284,7 +287,7 @@ impl Store {
             Access::Reader => None,
         };
         let c = read_bounded(&dir.join("config"), CONFIG_MAX)?;
-        if c.len() < 56 || &c[..16] != CONFIG_MAGIC {
+        if c.len() < 56 || (&c[..16] != CONFIG_MAGIC && &c[..16] != CONFIG_MAGIC_2) {
             return Err(damaged(format!("{} holds no directory config this version reads", dir.display())));
         }
         let recent = u64::from_le_bytes(c[16..24].try_into().expect("8 bytes"));
@@ -379,6 +382,40 @@ impl Store {
         self.head.auditor.as_deref()
     }
 
+    /// The published versions of `label`, oldest first (none: not a
+    /// label), with their search keys and positions (openings stay as stored).
+    pub fn versions(&self, label: &[u8]) -> Result<Vec<Version>> {
+        let mut versions = self.labels.versions(label)?;
+        for v in &mut versions {
+            self.complete(v)?;
+        }
+        Ok(versions)
+    }
+
+    /// The version records of entry `x` with their labels, completed as by
+    /// [`Self::versions`].
+    pub fn versions_of_entry(&self, x: u64) -> Result<Vec<(Vec<u8>, Version)>> {
+        let (start, end) = self.records_of(x);
+        let mut versions = self.labels.between(start, end)?;
+        for (_, v) in &mut versions {
+            self.complete(v)?;
+        }
+        Ok(versions)
+    }
+
+    /// Sets a format-3 record's search key (its leaf's) and position (the
+    /// entry whose records hold it); format 2's records hold both.
+    fn complete(&self, v: &mut Version) -> Result<()> {
+        let Some(leaf) = v.leaf else { return Ok(()) };
+        v.key = self.map.leaf(leaf)?.0;
+        let starts = self.starts.as_slice();
+        let starts = &starts[..starts.len().min(self.head.entries as usize)];
+        v.position = (starts.partition_point(|&s| s <= v.offset) as u64)
+            .checked_sub(1)
+            .ok_or_else(|| damaged(format!("a version record at {} before the first entry's", v.offset)))?;
+        Ok(())
+    }
+
     /// The byte range of entry `x`'s version records.
     pub fn records_of(&self, x: u64) -> (u64, u64) {
         let starts = self.starts.as_slice();
@@ -396,8 +433,16 @@ impl Store {
         let keys: Vec<Key> = new.iter().map(|n| n.key).collect();
         let start = self.labels.records_len() as u64;
         let added = (|| -> Result<()> {
-            self.labels.add(new, whole, &mut make_index)?;
+            // Records first (unreferenced), then the tree, whose leaf slots
+            // the records name, then the index that makes them found.
+            let offsets = self.labels.append(new, whole)?;
             self.map.update(&keys, commitments)?;
+            let leaves = self.map.leaf_slots(&keys)?;
+            let leaves: Vec<u32> = leaves
+                .into_iter()
+                .map(|l| l.ok_or_else(|| damaged("a key just added is not in the prefix tree")))
+                .collect::<Result<_>>()?;
+            self.labels.index(new, &offsets, &leaves, &mut make_index)?;
             let entry = LogEntry { timestamp, prefix_root: self.map.root(None)? };
             self.log.try_push(entry.leaf_value())?;
             self.entries.reserve(1)?;

@@ -36,7 +36,10 @@ use crate::storage::Objects;
 
 const HEAD: &str = "kt/head";
 const CONFIG: &str = "kt/config";
-const CONFIG_MAGIC: &[u8; 16] = b"veritree kt db1\n";
+const CONFIG_MAGIC: &[u8; 16] = b"veritree kt db2\n";
+/// A database of format 2 directories' deltas (see `CONFIG_MAGIC_2` in
+/// the store): refused with a message that says so.
+const CONFIG_MAGIC_1: &[u8; 16] = b"veritree kt db1\n";
 const DELTA_MAGIC: &[u8; 16] = b"veritree kt delt";
 /// Largest delta read: a publication of 10^6 versions of 1 KiB values.
 const DELTA_MAX: usize = 2 << 30;
@@ -180,6 +183,9 @@ impl Store {
             return Err(not_found("no KEYTRANS directory in the database (pass create=True to make one)"));
         }
         let c = objects.get(CONFIG, CONFIG_MAX as usize)?;
+        if c.len() >= 16 && &c[..16] == CONFIG_MAGIC_1 {
+            return Err(invalid("the database holds a directory of format 2, which this version of veritree does not read"));
+        }
         if c.len() < 24 || &c[..16] != CONFIG_MAGIC {
             return Err(damaged("the database holds no directory config this version reads"));
         }
@@ -229,6 +235,7 @@ impl Store {
             return Err(invalid(format!("this publisher stopped: {why}; open the directory again")));
         }
         let shipped = remote.shipped;
+        let proof_at = self.labels.proof_at();
         let bytes = {
             let arrays = self.arrays_mut()?;
             let mut writes: Vec<(usize, usize, &[u8])> = Vec::new();
@@ -237,7 +244,7 @@ impl Store {
                     writes.push((i, shipped[i], &a.raw()[shipped[i]..]));
                 }
             }
-            writes.extend(proofs.iter().map(|(offset, p)| (RECORDS, *offset as usize + 56, &p[..])));
+            writes.extend(proofs.iter().map(|(offset, p)| (RECORDS, *offset as usize + proof_at, &p[..])));
             Delta { head: head.clone(), writes }.encode()
         };
         let lens = self.raw_lens();
