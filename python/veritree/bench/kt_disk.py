@@ -215,7 +215,7 @@ def _http(section: str, root: Path, path: Path, labels: int, in_process: float, 
             with _workers(root, workers) as port:
                 publisher = _Publisher(path, labels) if busy else None
                 try:
-                    out = subprocess.run([wrk, "-t1", "-c32", f"-d{seconds}s", "--latency", "-s", str(script),
+                    out = subprocess.run([wrk, "-t1", "-c32", f"-d{max(1, round(seconds))}s", "--latency", "-s", str(script),
                                           f"http://127.0.0.1:{port}/v1/search"],
                                          capture_output=True, text=True, check=True).stdout
                 finally:

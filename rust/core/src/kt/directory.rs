@@ -491,6 +491,12 @@ impl Directory {
         self.add_entry(timestamp, &added, &versions, &commitments, false).unwrap();
     }
 
+    /// Bytes of version records published (the file's magic included).
+    #[cfg(test)]
+    pub(crate) fn record_bytes(&self) -> u64 {
+        self.store.labels.head().records
+    }
+
     /// Publishes version `value` of `label` with `opening` (not the derived
     /// one): what replaying a journal written with random openings does.
     #[cfg(test)]

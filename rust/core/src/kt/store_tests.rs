@@ -1,4 +1,4 @@
-//! The directory on disk (format 2): reopened and read by readers, it is
+//! The directory on disk (format 3): reopened and read by readers, it is
 //! the same log, answer for answer; what a crash or a failure leaves past
 //! the head is undone.
 
@@ -280,4 +280,26 @@ fn damaged_label_files_give_errors_not_panics() {
     let req = c.search_request(b"user3", None).unwrap();
     let found = c.verify_search(&req, &r.search(&req).unwrap(), START + 9_005).unwrap();
     assert_eq!(found.value, b"keys of user3 at 3", "undamaged, the check above accepts");
+}
+
+/// A version record holds 99 bytes besides its label and value, packed: the
+/// search key, opening and position live elsewhere (the leaf, the VRF key,
+/// the entry starts), and the answers that need them still verify.
+#[test]
+fn version_records_hold_nothing_kept_elsewhere() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("d");
+    let mut d = open(&path, true);
+    grow(&mut d, 0, 12, 300);
+    let labels_and_values: usize = (0..12u64)
+        .map(|i| format!("user{}", i % 7).len() + format!("keys of user{} at {i}", i % 7).len())
+        .chain((0..300u32).map(|b| format!("bulk{b}").len() + 40))
+        .sum();
+    let versions = 12 + 300;
+    assert_eq!(d.record_bytes(), 16 + (99 * versions + labels_and_values) as u64);
+    let mut c = Client::new(d.config().clone(), 4).unwrap();
+    for (label, version) in [("user3", None), ("user3", Some(0)), ("bulk299", None)] {
+        let req = c.search_request(label.as_bytes(), version).unwrap();
+        c.verify_search(&req, &d.search(&req).unwrap(), START + 12_000).unwrap();
+    }
 }
