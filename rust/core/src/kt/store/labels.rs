@@ -11,6 +11,9 @@
 //! its record lies (each entry's records start where `log/starts` says).
 //! Records are packed (no padding): every byte a record does not need costs
 //! a byte per label version. Offset 0 is the file's magic, so 0 means "none".
+//! A format-2 file (its own magic) keeps its layout ([`Layout::Aligned`]:
+//! 8-byte aligned records that also hold the key, position and opening), read
+//! and appended to as it is.
 //!
 //! The index is an open-addressing table (linear probing) of 16-byte slots:
 //! the label's 64-bit keyed hash and its newest record's offset. It grows by
