@@ -251,7 +251,7 @@ fn read_journal(f: &mut File, path: &Path) -> Result<(MapSuite, Vec<Record>, u64
             return Err(damaged(format!(
                 "{} holds a map in an older format ({}); rebuild it with this version",
                 path.display(),
-                String::from_utf8_lossy(&bytes[9..15])
+                String::from_utf8_lossy(&bytes[9..bytes.len().min(15)])
             )));
         }
         return Err(bad("not a veritree map journal"));

@@ -486,6 +486,20 @@ fn on_disk_map_cuts_a_torn_record_and_refuses_damage() {
     assert!(matches!(Map::open(&path, None, false), Err(Error::Storage(_))));
 }
 
+/// A journal cut inside its header, after the start of its magic, is
+/// damage to report, not a panic (found by the `map_journal` fuzz target).
+#[test]
+fn a_journal_cut_inside_its_magic_is_damaged() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m");
+    drop(Map::open(&path, None, true).unwrap());
+    let whole = std::fs::read(path.join("journal")).unwrap();
+    for cut in 0..32 {
+        std::fs::write(path.join("journal"), &whole[..cut]).unwrap();
+        assert!(matches!(Map::open(&path, None, false), Err(Error::Storage(m)) if m.contains("journal")), "cut at {cut}");
+    }
+}
+
 #[test]
 fn on_disk_map_locks_checks_its_suite_and_closes() {
     let dir = tempfile::tempdir().unwrap();
