@@ -496,7 +496,41 @@ fn a_journal_cut_inside_its_magic_is_damaged() {
     let whole = std::fs::read(path.join("journal")).unwrap();
     for cut in 0..32 {
         std::fs::write(path.join("journal"), &whole[..cut]).unwrap();
-        assert!(matches!(Map::open(&path, None, false), Err(Error::Storage(m)) if m.contains("journal")), "cut at {cut}");
+        let opened = Map::open(&path, None, false);
+        assert!(matches!(opened, Err(Error::Storage(m)) if m.contains("journal")), "cut at {cut}");
+    }
+}
+
+/// Node file lengths whose bytes overflow are damage, not an overflow: in
+/// a journal record (checksum and all; found by the `map_journal` fuzz
+/// target) and in a head of a map kept in files, for its writer and readers.
+#[test]
+fn node_file_lengths_past_memory_are_damaged() {
+    use crate::storage::records::{frame, unframe};
+    let past = 1u64 << 58; // times a leaf's 64 bytes: 2^64
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m");
+    let mut map = Map::open(&path, None, true).unwrap();
+    map.update(&[[1; 32]], &[[2; 32]]).unwrap();
+    drop(map);
+    let journal = std::fs::read(path.join("journal")).unwrap();
+    let mut record = unframe(&journal[32..]).unwrap().0[0].to_vec();
+    // The leaves file's length: after the tag, version, root, hash, key count and two lengths.
+    record[69..77].copy_from_slice(&past.to_le_bytes());
+    let mut damaged = journal[..32].to_vec();
+    damaged.extend(frame(&record).unwrap());
+    std::fs::write(path.join("journal"), damaged).unwrap();
+    assert!(matches!(Map::open(&path, None, false), Err(Error::Storage(m)) if m.contains("records")));
+
+    let files = dir.path().join("files");
+    std::fs::create_dir(&files).unwrap();
+    drop(Map::in_files(&files, MapSuite::KeytransSha256, None, Access::Writer).unwrap());
+    let mut head = [0u8; MapHead::LEN];
+    head[16..24].copy_from_slice(&past.to_le_bytes());
+    head[24..32].copy_from_slice(&1u64.to_le_bytes());
+    for access in [Access::Writer, Access::Reader] {
+        let opened = Map::in_files(&files, MapSuite::KeytransSha256, Some(MapHead::decode(&head)), access);
+        assert!(matches!(opened, Err(Error::Storage(m)) if m.contains("records")), "{access:?}");
     }
 }
 

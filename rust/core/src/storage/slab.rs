@@ -60,7 +60,7 @@ impl<T: Pod> Slab<T> {
     /// file is grown first if it is shorter than [`MIN_BYTES`].
     pub fn file(file: File, len: usize) -> Result<Slab<T>> {
         let size = file.metadata().map_err(|e| node_io("stat", e))?.len() as usize;
-        if size < len * size_of::<T>() {
+        if len.checked_mul(size_of::<T>()).is_none_or(|need| size < need) {
             return Err(damaged(format!("node file holds {size} bytes, fewer than its {len} committed records need")));
         }
         if size < MIN_BYTES {
@@ -99,7 +99,9 @@ impl<T: Pod> Slab<T> {
     /// follows the file where it grew.
     pub fn refresh(&mut self, len: usize) -> Result<()> {
         debug_assert!(self.view);
-        let need = len * size_of::<T>();
+        let need = len
+            .checked_mul(size_of::<T>())
+            .ok_or_else(|| damaged(format!("{len} published records overflow memory")))?;
         if need > self.map.len() {
             let file = self.file.as_ref().expect("a view has its file");
             let size = Self::file_bytes(file)?;
