@@ -1,7 +1,7 @@
 //! What the fuzz targets share: real states to fuzz against (a directory and
 //! a client that followed it, a map, a note key) built once per process, and
-//! small references written for the tests (RFC 9162's proof algorithms) that
-//! the engines are checked against.
+//! small references written for the tests (RFC 9162's proof algorithms, the
+//! KEYTRANS prefix tree) that the engines are checked against.
 
 use std::sync::OnceLock;
 
@@ -12,6 +12,7 @@ use veritree_verify::kt::tree_head::{Configuration, Mode};
 use veritree_verify::vrf::VrfSecretKey;
 use veritree_verify::{Hash, Suite};
 
+pub mod prefix_reference;
 pub mod reference;
 
 /// Entry `i` is `T0 + 1000·i` ms.
