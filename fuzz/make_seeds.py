@@ -1,5 +1,7 @@
 """Writes the fuzz targets' seed corpus (seeds/<target>/): valid messages made with the veritree package,
-so that the fuzzer starts past the first length checks. Run from the repository root after installing it:
+so that the fuzzer starts past the first length checks; and, for the structure-aware targets that build
+their honest states themselves, a few inputs that walk their main flows at once. Run from the repository
+root after installing it:
 
     python fuzz/make_seeds.py
 """
@@ -27,6 +29,121 @@ def write(target: str, seeds: list[bytes]) -> None:
         old.unlink()
     for s in seeds:
         (folder / hashlib.sha256(s).hexdigest()[:16]).write_bytes(s)
+
+
+class Arb:
+    """Inputs in the byte layout of the `arbitrary` crate (1.x), which the structure-aware targets decode:
+    integers little-endian, a bool one byte (odd: true), an Option a bool then the value, a Vec each
+    element after a true byte then a false byte, an enum a u32 tag whose variant is `tag * count >> 32`,
+    a struct its fields in order. `cargo fuzz fmt TARGET SEED` shows what a seed decodes to."""
+
+    @staticmethod
+    def int(n: int, size: int) -> bytes:
+        return n.to_bytes(size, "little", signed=n < 0)
+
+    @staticmethod
+    def bool(b: bool) -> bytes:
+        return bytes([int(b)])
+
+    @staticmethod
+    def option(value: bytes | None) -> bytes:
+        return b"\x00" if value is None else b"\x01" + value
+
+    @staticmethod
+    def vec(items: list[bytes]) -> bytes:
+        return b"".join(b"\x01" + i for i in items) + b"\x00"
+
+    @staticmethod
+    def data(b: bytes) -> bytes:
+        return Arb.vec([bytes([x]) for x in b])
+
+    @staticmethod
+    def variant(index: int, count: int, *fields: bytes) -> bytes:
+        return Arb.int(-(-(index << 32) // count), 4) + b"".join(fields)
+
+
+def u8(n: int) -> bytes:
+    return Arb.int(n, 1)
+
+
+def u16(n: int) -> bytes:
+    return Arb.int(n, 2)
+
+
+def kt_update() -> list[bytes]:
+    """Owners staging, retrying and hearing back; crafted requests beside versions staged directly."""
+    none = Arb.vec([]) + Arb.option(None)  # no tampering
+
+    def owner(dave: bool, *values: bytes) -> bytes:
+        return Arb.variant(0, 5, Arb.bool(dave), Arb.vec([Arb.data(v) for v in values]), none)
+
+    def crafted(last: bytes, label: int, greatest: bytes, *values: bytes) -> bytes:
+        return Arb.variant(1, 5, last, Arb.variant(0, 2, u8(label)), greatest, Arb.vec([Arb.data(v) for v in values]),
+                           none)
+
+    def publish(gap_s: int) -> bytes:
+        return Arb.variant(4, 5, u8(gap_s))
+
+    size, unseen, honest = Arb.variant(1, 4), Arb.variant(0, 4), Arb.variant(0, 3)
+    return [
+        Arb.vec([owner(False, b"alice's new keys"), owner(False, b"alice's new keys"), publish(0), owner(False)]),
+        Arb.vec([owner(True, b"dave's keys", b"dave's phone"), publish(30), owner(True)]),
+        Arb.vec([crafted(size, 1, honest, b"bob's new keys"),
+                 Arb.variant(3, 5, Arb.variant(0, 2, u8(2)), Arb.data(b"carol's new keys")),
+                 crafted(unseen, 1, Arb.variant(1, 3, Arb.int(-2, 1))), publish(1)]),
+    ]
+
+
+def auditor() -> list[bytes]:
+    """Honest updates in order; tampered, replayed and foreign ones between them."""
+    nxt = Arb.variant(0, 5)
+
+    def tampered(*edits: bytes) -> bytes:
+        return Arb.variant(3, 5, Arb.option(None), Arb.vec(list(edits)))
+
+    return [
+        u8(0) + Arb.vec([nxt] * 12),
+        u8(2) + Arb.vec([tampered(Arb.variant(2, 15, u8(0), u8(1))), nxt, tampered(Arb.variant(3, 15, u8(0))), nxt,
+                         Arb.variant(1, 5, u8(0)), nxt]),
+        u8(0) + Arb.vec([Arb.variant(2, 5, u8(0)), Arb.variant(2, 5, u8(1)), nxt]),
+        u8(4) + Arb.vec([tampered(Arb.variant(1, 15, Arb.int(-1, 2))),
+                         tampered(Arb.variant(10, 15, u8(6), Arb.bool(False))), nxt]),
+    ]
+
+
+def map_journal() -> list[bytes]:
+    """The undamaged journal; a node file length past what it holds; the prune dropped; a middle record's
+    length rotted; freed slots overdrawn; a stale node that is not; a prune past the versions."""
+
+    def field(record: int, field: bytes, to: bytes) -> bytes:
+        return Arb.variant(0, 10, u8(record), field, to)
+
+    return [
+        b"",
+        Arb.vec([field(5, Arb.variant(3, 7, u8(2)), Arb.variant(2, 4, u8(58), Arb.int(0, 1)))]),
+        Arb.vec([Arb.variant(2, 10, u8(3))]),
+        Arb.vec([Arb.variant(7, 10, Arb.int(32 + 3, 4), u8(0))]),
+        Arb.vec([field(4, Arb.variant(4, 7, u8(0)), Arb.variant(0, 4, Arb.int(1, 1)))]),
+        Arb.vec([field(1, Arb.variant(6, 7, u8(0)), Arb.variant(3, 4, u8(2), u16(0)))]),
+        Arb.vec([Arb.variant(6, 10, u8(6), u8(7))]),
+    ]
+
+
+def prefix_proof_diff() -> list[bytes]:
+    """Keys present, beside a leaf and under a missing child; asked in order (an insertion); a result's
+    type, shown leaf, depth or claim changed."""
+
+    def case(asked: list[int], sorted_: bool, *edits: bytes) -> bytes:
+        return Arb.data(bytes(asked)) + Arb.bool(sorted_) + Arb.vec(list(edits)) + Arb.vec([]) + Arb.option(None)
+
+    return [
+        case([2, 3, 70, 200], False),
+        case([31, 66, 130], True),
+        case([1, 100], False, Arb.variant(0, 17, u8(0), u8(3))),
+        case([5, 69], False, Arb.variant(3, 17, u8(1), u8(6), Arb.option(None)),
+             Arb.variant(2, 17, u8(0), Arb.int(1, 1))),
+        case([27, 91], False, Arb.variant(13, 17, u8(0), Arb.option(u8(9)))),
+    ]
 
 
 def notes() -> list[bytes]:
@@ -67,3 +184,7 @@ if __name__ == "__main__":
     messages, requests = kt()
     write("kt_messages", messages)
     write("kt_directory", requests)
+    write("kt_update", kt_update())
+    write("auditor", auditor())
+    write("map_journal", map_journal())
+    write("prefix_proof_diff", prefix_proof_diff())
