@@ -737,7 +737,7 @@ impl Directory {
         let vrf = &self.vrf;
         let proofs = pending
             .par_iter()
-            .map(|u| Ok((u.offset, complete_proof(vrf, &u.label, u.version, &u.gamma)?)))
+            .map(|u| Ok((u.proof_at, complete_proof(vrf, &u.label, u.version, &u.gamma)?)))
             .collect::<Result<Vec<_>>>()?;
         self.store.set_proofs(&proofs, end)?;
         Ok(proofs.len())

@@ -282,24 +282,80 @@ fn damaged_label_files_give_errors_not_panics() {
     assert_eq!(found.value, b"keys of user3 at 3", "undamaged, the check above accepts");
 }
 
-/// A version record holds 99 bytes besides its label and value, packed: the
-/// search key, opening and position live elsewhere (the leaf, the VRF key,
-/// the entry starts), and the answers that need them still verify.
+/// A version record holds 90 bytes besides its label and value, packed
+/// (88 for a label's first version, 89 past 127 bytes): the search key,
+/// opening and position live elsewhere (the leaf, the VRF key, the entry
+/// starts), and the answers that need them still verify.
 #[test]
 fn version_records_hold_nothing_kept_elsewhere() {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("d");
     let mut d = open(&path, true);
     grow(&mut d, 0, 12, 300);
-    let labels_and_values: usize = (0..12u64)
-        .map(|i| format!("user{}", i % 7).len() + format!("keys of user{} at {i}", i % 7).len())
-        .chain((0..300u32).map(|b| format!("bulk{b}").len() + 40))
+    // The length (a varint counting itself), the tag (version and flags:
+    // one byte below version 32), the previous version's offset (u48, none
+    // for a first version), the leaf slot, the VRF proof, the label's length.
+    let record = |label: usize, value: usize, first: bool| {
+        let body = 1 + if first { 0 } else { 6 } + 4 + 80 + 1 + label + value;
+        body + if body < 127 { 1 } else { 2 }
+    };
+    let bytes: usize = (0..12u64)
+        .map(|i| record(format!("user{}", i % 7).len(), format!("keys of user{} at {i}", i % 7).len(), i < 7))
+        .chain((0..300u32).map(|b| record(format!("bulk{b}").len(), 40, true)))
         .sum();
-    let versions = 12 + 300;
-    assert_eq!(d.record_bytes(), 16 + (99 * versions + labels_and_values) as u64);
+    assert_eq!(d.record_bytes(), 16 + bytes as u64);
     let mut c = Client::new(d.config().clone(), 4).unwrap();
     for (label, version) in [("user3", None), ("user3", Some(0)), ("bulk299", None)] {
         let req = c.search_request(label.as_bytes(), version).unwrap();
         c.verify_search(&req, &d.search(&req).unwrap(), START + 12_000).unwrap();
     }
+}
+
+/// The label index grows from one pass over the records: each label's
+/// newest record is the one its slot points at, older versions (before and
+/// after it in the file) are passed over, and every label keeps its newest
+/// version through two growths, a reopen and a reader.
+#[test]
+fn the_index_grows_from_the_records_keeping_each_labels_newest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("kt");
+    let mut d = open(&path, true);
+    let value = |b: u32, v: u32| format!("{b} at {v}").into_bytes();
+    // 2,000 labels, new versions of every third, then 2,000 more labels
+    // twice (4,096 slots take 2,560; 8,192 take 5,120).
+    for b in 0..2000 {
+        d.stage(format!("l{b}").as_bytes(), &value(b, 0)).unwrap();
+    }
+    d.publish(START).unwrap();
+    // A reader follows: heads in the same index generation, then new ones.
+    let mut r = reader(&path);
+    for round in 1..3 {
+        for b in (0..2000).step_by(3) {
+            d.stage(format!("l{b}").as_bytes(), &value(b, round)).unwrap();
+        }
+        d.publish(START + u64::from(round)).unwrap();
+        assert!(r.refresh().unwrap());
+    }
+    for more in [2000..4000, 4000..6000] {
+        let at = START + u64::from(more.start);
+        for b in more {
+            d.stage(format!("l{b}").as_bytes(), &value(b, 0)).unwrap();
+        }
+        d.publish(at).unwrap();
+        assert!(r.refresh().unwrap());
+    }
+    let check = |d: &Directory| {
+        for b in 0..6000u32 {
+            let newest = if b < 2000 && b % 3 == 0 { 2 } else { 0 };
+            let label = format!("l{b}");
+            assert_eq!(d.greatest_version(label.as_bytes()).unwrap(), Some(newest), "{label}");
+            assert_eq!(d.value(label.as_bytes()).unwrap(), Some(value(b, newest)), "{label}");
+        }
+        assert_eq!(d.greatest_version(b"l6000").unwrap(), None);
+    };
+    check(&d);
+    check(&r);
+    check(&reader(&path));
+    drop(d);
+    check(&open(&path, false));
 }

@@ -131,9 +131,10 @@ pub(crate) struct Twig {
 /// Most nodes (the twig itself, twigs, branches and leaves below it) read
 /// to recompute a twig's value: a new branch is stored as a twig when its
 /// value costs no more. A twig over two leaves (a "cherry") costs 3. Larger
-/// limits save more bytes and slow proofs (measured, 10^6 labels: 5 keeps
-/// the search rate, 11 costs 6% of it; performance.md).
-pub(crate) const TWIG_MAX_NODES: u32 = 5;
+/// limits save more bytes and slow proofs: 11 against 5 saves 28 bytes a
+/// label of a KEYTRANS directory's tree (5·10^5 labels in 100 entries) and
+/// costs 8% of its search rate, no measurable update time (performance.md).
+pub(crate) const TWIG_MAX_NODES: u32 = 11;
 
 /// A twig's child: a [`NodeRef`] whose tag says leaf with `00`, so that a
 /// twig over two leaves is the record of the older node files' "cherry"

@@ -16,9 +16,11 @@ use crate::error::{damaged, io, Error, Result};
 
 /// Smallest mapping made, in bytes.
 const MIN_BYTES: usize = 1 << 16;
-/// Most spare room a node file grows by at once (an eighth of a 10^8-key
-/// map's leaf file would be 8 bytes per key).
-const MAX_FILE_STEP: usize = 64 << 20;
+/// Most spare room a file grows by at once. Spare room is allocated on
+/// disk and counts in bytes per key: a KEYTRANS directory keeps four
+/// growing files, whose 64 MiB steps were ~13 bytes a label at 10^7 labels;
+/// a step is one fallocate and one remap, cheap at this size.
+const MAX_FILE_STEP: usize = 16 << 20;
 
 pub(crate) struct Slab<T> {
     map: MmapMut,

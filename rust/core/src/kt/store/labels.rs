@@ -9,15 +9,20 @@
 //! secret ([`Version::opening`] is `None`) unless it was made elsewhere (a
 //! journal's), and the log entry that added a version follows from where
 //! its record lies (each entry's records start where `log/starts` says).
-//! Records are packed (no padding): every byte a record does not need costs
-//! a byte per label version. Offset 0 is the file's magic, so 0 means "none".
-//! A format-2 file (its own magic) keeps its layout ([`Layout::Aligned`]:
-//! 8-byte aligned records that also hold the key, position and opening), read
-//! and appended to as it is.
+//! Records are packed (no padding, lengths and the version as varints, the
+//! previous version's offset only where there is one): every byte a record
+//! does not need costs a byte per label version. Offset 0 is the file's
+//! magic, so 0 means "none". A format-2 file (its own magic) keeps its
+//! layout ([`Layout::Aligned`]: 8-byte aligned records that also hold the
+//! key, position and opening), read and appended to as it is.
 //!
-//! The index is an open-addressing table (linear probing) of 16-byte slots:
-//! the label's 64-bit keyed hash and its newest record's offset. It grows by
-//! doubling into a new file (a new *generation*), from the slots alone.
+//! The index is an open-addressing table (linear probing) of 8-byte slots:
+//! the newest record's offset (48 bits) and the top 16 bits of the label's
+//! 64-bit keyed hash, which spare most record reads on a probe (format 2:
+//! 16-byte slots, the whole hash and the offset). It grows by doubling into
+//! a new file (a new *generation*), rebuilt from one pass over the records:
+//! a slot keeps too little of the hash to move it, and half of a slot's
+//! bytes are ~13 bytes a label at 10^7 labels.
 //!
 //! Readers in other processes see a published state: records and slots are
 //! written before the head that publishes them, and a record past the
@@ -47,27 +52,33 @@ use crate::map::Key;
 use crate::storage::slab::Slab;
 use crate::vrf::PROOF_LEN;
 
-/// The records file starts with this (and offset 0 is no record).
-pub const RECORDS_MAGIC: &[u8; 16] = b"veritree labels3";
+/// The records file starts with this (and offset 0 is no record). Format 3
+/// (`veritree labels3`, fixed-size fields and 16-byte slots) lived for a
+/// day on the development branch and is not read.
+pub const RECORDS_MAGIC: &[u8; 16] = b"veritree labels4";
 /// Format 2's records file (issue 18's first version), still read and
 /// written in its own layout.
 const RECORDS_MAGIC_2: &[u8; 16] = b"veritree labels\n";
-/// A record: length (u32), version (u32; the top bit says an opening
-/// follows the fixed part), the previous version's offset (u48), the leaf
-/// slot (u32), the VRF proof, the label's length (u8); then the opening if
-/// any, the label and the value.
-const PROOF_AT: usize = 4 + 4 + 6 + 4;
-/// Bytes of a record before its opening (if any) and label.
-const FIXED: usize = PROOF_AT + PROOF_LEN + 1;
+/// A record: its length (a varint, counting itself), a tag (a varint: the
+/// version, then a bit saying a previous version's offset follows, then a
+/// bit saying an opening is stored), the previous version's offset (u48, if
+/// any), the leaf slot (u32), the VRF proof, the label's length (u8); then
+/// the opening (if stored), the label and the value.
+const TAG_PREV: u64 = 2;
+const TAG_OPENING: u64 = 1;
+/// Bytes of a record besides its varints, previous offset, opening, label
+/// and value.
+const FIXED: usize = 4 + PROOF_LEN + 1;
+/// The longest record: lengths are u32 varints.
+const MAX_RECORD: u64 = u32::MAX as u64;
 /// Format 2's record, 8-byte aligned: length (u32), version (u32), previous
 /// version's offset (u64), position (u64), search key, VRF proof, opening,
 /// the label's length (u8), the label, the value.
 const PROOF_AT_2: usize = 4 + 4 + 8 + 8 + 32;
 const FIXED_2: usize = PROOF_AT_2 + PROOF_LEN + OPENING_LEN + 1;
-/// The version field's flag: an opening is stored.
-const OPENING_STORED: u32 = 1 << 31;
-/// Offsets (of the previous version) fit in 48 bits: 256 TiB of records.
+/// Offsets (of the previous version, in a slot) fit in 48 bits: 256 TiB of records.
 const MAX_OFFSET: u64 = (1 << 48) - 1;
+const OFFSET_BITS: u32 = 48;
 /// Most records in use a slot table of `cap` slots holds: 5/8 of them.
 fn max_load(cap: usize) -> usize {
     cap / 8 * 5
@@ -96,10 +107,11 @@ pub struct Version {
     pub proved: bool,
 }
 
-/// A published version whose VRF proof holds Gamma only: its record's
-/// offset and end, and what completing the proof needs.
+/// A published version whose VRF proof holds Gamma only: where its proof
+/// lies, where its record ends, and what completing the proof needs.
 pub struct Unproved {
-    pub offset: u64,
+    /// Where its proof lies in the records file.
+    pub proof_at: u64,
     pub end: u64,
     pub label: Vec<u8>,
     pub version: u32,
@@ -160,11 +172,11 @@ pub type MakeIndex<'a> = &'a mut dyn FnMut(u64, usize) -> Result<Slab<u64>>;
 pub struct Labels {
     layout: Layout,
     records: Slab<u8>,
-    /// Two `u64` per slot: the label's hash, its newest record's offset.
+    /// The slots ([`Layout::slot_words`] words each).
     index: Slab<u64>,
     hash_key: [u8; 32],
     head: LabelsHead,
-    /// Slots changed since the head, with their old contents (newest last).
+    /// Slots changed since the head, with their old words (newest last).
     undo: Vec<(usize, [u64; 2])>,
     /// Whether every proof added since the head is whole.
     whole: bool,
@@ -174,18 +186,24 @@ fn bad(what: impl std::fmt::Display) -> crate::error::Error {
     damaged(format!("the label records are damaged: {what}"))
 }
 
+/// Words of the index that `slots` slots take beside `records` (by its format).
+pub fn index_words(records: &Slab<u8>, slots: u64) -> Result<u64> {
+    Ok(slots * Layout::of(records)?.slot_words() as u64)
+}
+
 impl Labels {
     /// Labels over `records` and `index` at `head`; `hash_key` keys the index's hash.
     pub fn new(records: Slab<u8>, index: Slab<u64>, hash_key: [u8; 32], head: LabelsHead) -> Result<Labels> {
-        if index.len() as u64 != head.slots * 2 || !head.slots.is_power_of_two() {
+        let layout = Layout::of(&records)?;
+        if index.len() as u64 != head.slots * layout.slot_words() as u64 || !head.slots.is_power_of_two() {
             return Err(bad(format!("an index of {} words for {} slots", index.len(), head.slots)));
         }
-        let layout = match records.as_slice().get(..16) {
-            Some(m) if m == RECORDS_MAGIC => Layout::Packed,
-            Some(m) if m == RECORDS_MAGIC_2 => Layout::Aligned,
-            _ => return Err(bad("no magic")),
-        };
         Ok(Labels { layout, records, index, hash_key, head, undo: Vec::new(), whole: true })
+    }
+
+    /// Words of the index that `slots` slots take.
+    pub fn index_words(&self, slots: u64) -> u64 {
+        slots * self.layout.slot_words() as u64
     }
 
     /// A new, empty index of `MIN_SLOTS` slots and a records slab holding
@@ -194,9 +212,9 @@ impl Labels {
         records.reserve(RECORDS_MAGIC.len())?;
         records.spare_mut(RECORDS_MAGIC.len()).copy_from_slice(RECORDS_MAGIC);
         records.grow(RECORDS_MAGIC.len());
-        index.reserve(2 * MIN_SLOTS)?;
-        index.spare_mut(2 * MIN_SLOTS).fill(0);
-        index.grow(2 * MIN_SLOTS);
+        index.reserve(MIN_SLOTS)?;
+        index.spare_mut(MIN_SLOTS).fill(0);
+        index.grow(MIN_SLOTS);
         let start = RECORDS_MAGIC.len() as u64;
         Ok(LabelsHead { records: start, labels: 0, generation: 0, slots: MIN_SLOTS as u64, proved: start })
     }
@@ -216,15 +234,55 @@ impl Labels {
         unsafe { AtomicU64::from_ptr(std::ptr::from_ref(w).cast_mut()) }
     }
 
-    fn slot(&self, s: usize) -> (u64, u64) {
-        // The offset first: the writer stores the hash before the offset.
-        let offset = self.word(2 * s + 1).load(Ordering::Acquire);
-        (self.word(2 * s).load(Ordering::Relaxed), offset)
+    /// What a slot keeps of `hash`: the top bits (format 2: all of it).
+    fn check(&self, hash: u64) -> u64 {
+        match self.layout {
+            Layout::Packed => hash >> OFFSET_BITS,
+            Layout::Aligned => hash,
+        }
     }
 
+    /// Slot `s`: what it keeps of its label's hash, and its offset (0: empty).
+    fn slot(&self, s: usize) -> (u64, u64) {
+        match self.layout {
+            Layout::Packed => {
+                let w = self.word(s).load(Ordering::Acquire);
+                (w >> OFFSET_BITS, w & MAX_OFFSET)
+            }
+            Layout::Aligned => {
+                // The offset first: the writer stores the hash before the offset.
+                let offset = self.word(2 * s + 1).load(Ordering::Acquire);
+                (self.word(2 * s).load(Ordering::Relaxed), offset)
+            }
+        }
+    }
+
+    /// Slot `s`'s words (the second is format 2's only).
+    fn words(&self, s: usize) -> [u64; 2] {
+        match self.layout {
+            Layout::Packed => [self.word(s).load(Ordering::Relaxed), 0],
+            Layout::Aligned => [self.word(2 * s).load(Ordering::Relaxed), self.word(2 * s + 1).load(Ordering::Relaxed)],
+        }
+    }
+
+    fn set_words(&mut self, s: usize, [a, b]: [u64; 2]) {
+        match self.layout {
+            Layout::Packed => self.word(s).store(a, Ordering::Release),
+            Layout::Aligned => {
+                self.word(2 * s).store(a, Ordering::Relaxed);
+                self.word(2 * s + 1).store(b, Ordering::Release);
+            }
+        }
+    }
+
+    /// Points slot `s` at `offset` (0: empties it) for the label of `hash`.
     fn set_slot(&mut self, s: usize, hash: u64, offset: u64) {
-        self.word(2 * s).store(hash, Ordering::Relaxed);
-        self.word(2 * s + 1).store(offset, Ordering::Release);
+        let words = match self.layout {
+            Layout::Packed if offset == 0 => [0, 0],
+            Layout::Packed => [self.check(hash) << OFFSET_BITS | offset, 0],
+            Layout::Aligned => [hash, offset],
+        };
+        self.set_words(s, words);
     }
 
     /// `len` bytes at `offset` of the records file, published or not (a
@@ -241,46 +299,41 @@ impl Labels {
         }
     }
 
-    /// The record at `offset` (published or not).
+    /// The record at `offset` (published or not), checked to hold its fields.
     fn record(&self, offset: u64) -> Result<Cow<'_, [u8]>> {
         let l = self.layout;
         if offset < RECORDS_MAGIC.len() as u64 || (l == Layout::Aligned && !offset.is_multiple_of(8)) {
             return Err(bad(format!("no record at {offset}")));
         }
-        let len = u32::from_le_bytes(self.read(offset, 4)?[..].try_into().expect("4 bytes")) as usize;
-        if len < l.fixed() {
-            return Err(bad(format!("no record at {offset}")));
-        }
-        let r = self.read(offset, len)?;
-        if l.label_at(&r) + r[l.fixed() - 1] as usize > len {
-            return Err(bad(format!("a label past the record at {offset}")));
-        }
+        let len = match l {
+            Layout::Packed => {
+                // A record is longer than its length's longest varint.
+                let head = self.read(offset, 5)?;
+                varint(&head).map(|(len, _)| len).filter(|&len| len <= MAX_RECORD)
+            }
+            Layout::Aligned => Some(u64::from(u32::from_le_bytes(self.read(offset, 4)?[..].try_into().expect("4 bytes")))),
+        };
+        let r = match len {
+            Some(len) if len as usize >= l.fixed() => self.read(offset, len as usize)?,
+            _ => return Err(bad(format!("no record at {offset}"))),
+        };
+        l.fields(&r).map_err(|_| bad(format!("a record at {offset} with its fields past its end")))?;
         Ok(r)
     }
 
     fn prev(&self, record: &[u8]) -> u64 {
-        let mut b = [0; 8];
-        match self.layout {
-            Layout::Packed => b[..6].copy_from_slice(&record[8..14]),
-            Layout::Aligned => b.copy_from_slice(&record[8..16]),
-        }
-        u64::from_le_bytes(b)
+        self.layout.fields(record).expect("a checked record").prev
     }
 
     /// A record's label (`record` checked whole).
     fn label_of<'r>(&self, record: &'r [u8]) -> &'r [u8] {
-        let at = self.layout.label_at(record);
-        &record[at..at + record[self.layout.fixed() - 1] as usize]
+        let f = self.layout.fields(record).expect("a checked record");
+        &record[f.label..f.value]
     }
 
     /// Where the record after `record` (at `offset`) starts.
     fn after(&self, offset: u64, record: &[u8]) -> u64 {
         self.layout.padded(offset + record.len() as u64)
-    }
-
-    /// Where a record's VRF proof lies in it.
-    pub(crate) fn proof_at(&self) -> usize {
-        self.layout.proof_at()
     }
 
     /// The slot of `label` (holding it, or the empty one where it goes) and
@@ -293,7 +346,7 @@ impl Labels {
             if offset == 0 {
                 return Ok((s, 0));
             }
-            if h == hash && self.label_of(&self.record(offset)?) == label {
+            if h == self.check(hash) && self.label_of(&self.record(offset)?) == label {
                 return Ok((s, offset));
             }
             s = (s + 1) & mask;
@@ -379,7 +432,7 @@ impl Labels {
             in_batch.insert(n.label, (end, n.version));
             prevs.push(prev);
             offsets.push(end);
-            end = self.layout.padded(end + self.layout.len(n) as u64);
+            end = self.layout.padded(end + self.layout.len(n, prev) as u64);
         }
         if end > MAX_OFFSET {
             return Err(invalid("the label records would pass 256 TiB"));
@@ -405,7 +458,8 @@ impl Labels {
         }
         if self.layout == Layout::Packed {
             for (&offset, leaf) in offsets.iter().zip(leaves) {
-                self.records.write_at(offset as usize + 14, &leaf.to_le_bytes());
+                let at = offset + self.layout.fields(&self.record(offset)?)?.leaf_at as u64;
+                self.records.write_at(at as usize, &leaf.to_le_bytes());
             }
         }
         self.records.sync()?;
@@ -414,14 +468,16 @@ impl Labels {
         for (n, &offset) in new.iter().zip(offsets) {
             let hash = self.hash(n.label);
             let (slot, _) = self.find(n.label, hash)?;
-            self.undo.push((slot, [self.word(2 * slot).load(Ordering::Relaxed), self.word(2 * slot + 1).load(Ordering::Relaxed)]));
+            self.undo.push((slot, self.words(slot)));
             self.set_slot(slot, hash, offset);
         }
         Ok(())
     }
 
-    /// Doubles the index (a new generation, from the slots alone) until it
-    /// takes `fresh` more labels.
+    /// Doubles the index (a new generation) until it takes `fresh` more
+    /// labels. A slot keeps too little of its label's hash to move it, so
+    /// one pass over the records finds each label's newest (the record its
+    /// slot points at) and its hash.
     fn grow_index(&mut self, fresh: usize, make_index: MakeIndex<'_>) -> Result<()> {
         let need = self.head.labels as usize + fresh;
         let mut slots = self.head.slots as usize;
@@ -432,24 +488,48 @@ impl Labels {
             return Ok(());
         }
         let generation = self.head.generation + 1;
+        let words = self.layout.slot_words();
         let mut index = make_index(generation, slots)?;
-        index.reserve(2 * slots)?;
-        index.spare_mut(2 * slots).fill(0);
-        let mask = slots - 1;
-        let words = index.spare_mut(2 * slots);
-        for s in 0..self.head.slots as usize {
-            let (hash, offset) = self.slot(s);
-            if offset == 0 {
-                continue;
+        index.reserve(words * slots)?;
+        let new = index.spare_mut(words * slots);
+        new.fill(0);
+        let (old_mask, mask) = (self.head.slots as usize - 1, slots - 1);
+        let end = self.records.len() as u64;
+        let mut at = RECORDS_MAGIC.len() as u64;
+        let mut moved = 0u64;
+        while at < end {
+            let r = self.record(at)?;
+            let hash = self.hash(self.label_of(&r));
+            let mut s = hash as usize & old_mask;
+            let mut newest = false;
+            for _ in 0..=old_mask {
+                match self.slot(s).1 {
+                    0 => break,
+                    o if o == at => {
+                        newest = true;
+                        break;
+                    }
+                    _ => s = (s + 1) & old_mask,
+                }
             }
-            let mut t = hash as usize & mask;
-            while words[2 * t + 1] != 0 {
-                t = (t + 1) & mask;
+            if newest {
+                let mut t = hash as usize & mask;
+                while new[words * t..words * t + words].iter().any(|&w| w != 0) {
+                    t = (t + 1) & mask;
+                }
+                let w = match self.layout {
+                    Layout::Packed => [self.check(hash) << OFFSET_BITS | at, 0],
+                    Layout::Aligned => [hash, at],
+                };
+                new[words * t..words * t + words].copy_from_slice(&w[..words]);
+                moved += 1;
             }
-            words[2 * t] = hash;
-            words[2 * t + 1] = offset;
+            at = self.after(at, &r);
         }
-        index.grow(2 * slots);
+        if moved != self.head.labels {
+            return Err(bad(format!("{moved} labels' newest records found for an index of {}", self.head.labels)));
+        }
+        index.grow(words * slots);
         index.sync()?;
         self.index = index;
         self.head.generation = generation;
@@ -483,18 +563,19 @@ impl Labels {
             let end = self.after(at, &r);
             let v = self.layout.decode(&r, at)?;
             let gamma = v.proof[..32].try_into().expect("32 bytes");
-            out.push(Unproved { offset: at, end, label: self.label_of(&r).to_vec(), version: v.version, gamma });
+            let proof_at = at + self.layout.fields(&r)?.proof_at as u64;
+            out.push(Unproved { proof_at, end, label: self.label_of(&r).to_vec(), version: v.version, gamma });
             at = end;
         }
         Ok(out)
     }
 
     /// Writes whole proofs into published records (the publisher, past
-    /// `proved`, which no reader takes proofs from), durably.
+    /// `proved`, which no reader takes proofs from), durably: each where
+    /// [`Unproved::proof_at`] says.
     pub fn set_proofs(&mut self, proofs: &[(u64, [u8; PROOF_LEN])]) -> Result<()> {
-        for (offset, proof) in proofs {
-            let at = *offset as usize + self.proof_at();
-            self.records.write_at(at, proof);
+        for (at, proof) in proofs {
+            self.records.write_at(*at as usize, proof);
         }
         self.records.sync()
     }
@@ -513,8 +594,8 @@ impl Labels {
 
     fn undo_to(&mut self, records: u64) {
         self.whole = true;
-        while let Some((slot, [hash, offset])) = self.undo.pop() {
-            self.set_slot(slot, hash, offset);
+        while let Some((slot, words)) = self.undo.pop() {
+            self.set_words(slot, words);
         }
         self.records.truncate(records as usize);
     }
@@ -555,7 +636,7 @@ impl Labels {
         self.records.refresh(usize::try_from(head.records).map_err(|_| bad("records past memory"))?)?;
         match index {
             Some(i) => self.index = i,
-            None => self.index.refresh((head.slots * 2) as usize)?,
+            None => self.index.refresh(self.index_words(head.slots) as usize)?,
         }
         self.head = head;
         Ok(())
@@ -593,7 +674,7 @@ impl Labels {
             if newest != prev || !follows {
                 return Err(bad(format!("the shipped record at {offset} does not follow its label's newest")));
             }
-            self.undo.push((slot, [self.word(2 * slot).load(Ordering::Relaxed), newest]));
+            self.undo.push((slot, self.words(slot)));
             self.set_slot(slot, hash, offset);
         }
         Ok(fresh as u64)
@@ -609,7 +690,7 @@ impl Labels {
     }
 }
 
-/// How a records file lays its records out: format 3's, packed, or format
+/// How a records file lays its records out: packed (format 4), or format
 /// 2's, 8-byte aligned with the search key, position and opening.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Layout {
@@ -617,28 +698,114 @@ enum Layout {
     Aligned,
 }
 
+/// Where a record's fields lie in it (byte indexes), and what its header says.
+struct Fields {
+    version: u32,
+    prev: u64,
+    leaf_at: usize,
+    proof_at: usize,
+    /// The stored opening's start, if any.
+    opening: Option<usize>,
+    label: usize,
+    /// Where the value starts (the label ends); it runs to the record's end.
+    value: usize,
+}
+
+/// A LEB128 varint at the start of `b`, and its length.
+fn varint(b: &[u8]) -> Option<(u64, usize)> {
+    let mut n = 0u64;
+    for (i, &byte) in b.iter().enumerate().take(10) {
+        n |= u64::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 {
+            return Some((n, i + 1));
+        }
+    }
+    None
+}
+
+/// Writes `n` as a LEB128 varint at the start of `out`; returns its length.
+fn put_varint(mut n: u64, out: &mut [u8]) -> usize {
+    let mut i = 0;
+    while n >= 0x80 {
+        out[i] = n as u8 | 0x80;
+        n >>= 7;
+        i += 1;
+    }
+    out[i] = n as u8;
+    i + 1
+}
+
+fn varint_len(n: u64) -> usize {
+    (64 - n.max(1).leading_zeros() as usize).div_ceil(7)
+}
+
 impl Layout {
-    /// Bytes of a record before its opening (if any) and label.
+    fn of(records: &Slab<u8>) -> Result<Layout> {
+        match records.as_slice().get(..16) {
+            Some(m) if m == RECORDS_MAGIC => Ok(Layout::Packed),
+            Some(m) if m == RECORDS_MAGIC_2 => Ok(Layout::Aligned),
+            _ => Err(bad("no magic this version reads")),
+        }
+    }
+
+    /// Index words a slot takes.
+    fn slot_words(self) -> usize {
+        match self {
+            Layout::Packed => 1,
+            Layout::Aligned => 2,
+        }
+    }
+
+    /// The fewest bytes a record takes.
     fn fixed(self) -> usize {
         match self {
-            Layout::Packed => FIXED,
+            Layout::Packed => 2 + FIXED,
             Layout::Aligned => FIXED_2,
         }
     }
 
-    fn proof_at(self) -> usize {
+    /// The fields of `r`, a record's bytes (its length checked by the caller).
+    fn fields(self, r: &[u8]) -> Result<Fields> {
+        let short = || bad("a record's fields past its end");
         match self {
-            Layout::Packed => PROOF_AT,
-            Layout::Aligned => PROOF_AT_2,
-        }
-    }
-
-    /// Where a record's label starts (after a stored opening, in format 3).
-    fn label_at(self, record: &[u8]) -> usize {
-        let flags = u32::from_le_bytes(record[4..8].try_into().expect("4 bytes"));
-        match self {
-            Layout::Packed if flags & OPENING_STORED != 0 => FIXED + OPENING_LEN,
-            _ => self.fixed(),
+            Layout::Packed => {
+                let (_, len_len) = varint(r).ok_or_else(short)?;
+                let (tag, tag_len) = varint(&r[len_len..]).ok_or_else(short)?;
+                let version = u32::try_from(tag >> 2).map_err(|_| bad("a version past 2^32"))?;
+                let mut at = len_len + tag_len;
+                let prev = if tag & TAG_PREV != 0 {
+                    let b = r.get(at..at + 6).ok_or_else(short)?;
+                    at += 6;
+                    u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], 0, 0])
+                } else {
+                    0
+                };
+                let (leaf_at, proof_at) = (at, at + 4);
+                let label_len = *r.get(proof_at + PROOF_LEN).ok_or_else(short)? as usize;
+                let opening = (tag & TAG_OPENING != 0).then_some(proof_at + PROOF_LEN + 1);
+                let label = proof_at + PROOF_LEN + 1 + if opening.is_some() { OPENING_LEN } else { 0 };
+                let value = label + label_len;
+                if value > r.len() {
+                    return Err(short());
+                }
+                Ok(Fields { version, prev, leaf_at, proof_at, opening, label, value })
+            }
+            Layout::Aligned => {
+                let label = FIXED_2;
+                let value = label + *r.get(FIXED_2 - 1).ok_or_else(short)? as usize;
+                if value > r.len() {
+                    return Err(short());
+                }
+                Ok(Fields {
+                    version: u32::from_le_bytes(r[4..8].try_into().expect("4 bytes")),
+                    prev: u64::from_le_bytes(r[8..16].try_into().expect("8 bytes")),
+                    leaf_at: 0,
+                    proof_at: PROOF_AT_2,
+                    opening: Some(PROOF_AT_2 + PROOF_LEN),
+                    label,
+                    value,
+                })
+            }
         }
     }
 
@@ -650,83 +817,100 @@ impl Layout {
         }
     }
 
-    /// Bytes of `n`'s record (before any padding).
-    fn len(self, n: &New<'_>) -> usize {
-        let opening = match self {
-            Layout::Packed if n.derived => 0,
-            Layout::Packed => OPENING_LEN,
-            Layout::Aligned => 0,
-        };
-        self.fixed() + opening + n.label.len() + n.value.len()
+    /// `n`'s record's tag (format 4), whose previous version is at `prev`.
+    fn tag(n: &New<'_>, prev: u64) -> u64 {
+        u64::from(n.version) << 2 | if prev != 0 { TAG_PREV } else { 0 } | if n.derived { 0 } else { TAG_OPENING }
+    }
+
+    /// Bytes of `n`'s record (before any padding), its previous version at `prev`.
+    fn len(self, n: &New<'_>, prev: u64) -> usize {
+        match self {
+            Layout::Packed => {
+                let opening = if n.derived { 0 } else { OPENING_LEN };
+                let prev = if prev != 0 { 6 } else { 0 };
+                let body = varint_len(Self::tag(n, prev as u64)) + prev + FIXED + opening + n.label.len() + n.value.len();
+                // The length counts its own bytes.
+                let mut len = body + 1;
+                while varint_len(len as u64) + body != len {
+                    len += 1;
+                }
+                len
+            }
+            Layout::Aligned => FIXED_2 + n.label.len() + n.value.len(),
+        }
     }
 
     /// Writes `n`'s record (its leaf slot unset) into `out`; returns the
     /// bytes it takes, padding included.
     fn encode(self, n: &New<'_>, prev: u64, out: &mut [u8]) -> usize {
-        let len = self.len(n);
+        let len = self.len(n, prev);
         let padded = self.padded(len as u64) as usize;
         let out = &mut out[..padded];
-        out[..4].copy_from_slice(&(len as u32).to_le_bytes());
-        let fixed = self.fixed();
-        let mut at = fixed;
-        match self {
+        let mut at = match self {
             Layout::Packed => {
-                let flag = if n.derived { 0 } else { OPENING_STORED };
-                out[4..8].copy_from_slice(&(n.version | flag).to_le_bytes());
-                out[8..14].copy_from_slice(&prev.to_le_bytes()[..6]);
-                out[14..PROOF_AT].fill(0);
-                if !n.derived {
-                    out[at..at + OPENING_LEN].copy_from_slice(&n.opening);
-                    at += OPENING_LEN;
+                let mut at = put_varint(len as u64, out);
+                at += put_varint(Self::tag(n, prev), &mut out[at..]);
+                if prev != 0 {
+                    out[at..at + 6].copy_from_slice(&prev.to_le_bytes()[..6]);
+                    at += 6;
                 }
+                out[at..at + 4].fill(0);
+                at += 4;
+                at
             }
             Layout::Aligned => {
+                out[..4].copy_from_slice(&(len as u32).to_le_bytes());
                 out[4..8].copy_from_slice(&n.version.to_le_bytes());
                 out[8..16].copy_from_slice(&prev.to_le_bytes());
                 out[16..24].copy_from_slice(&n.position.to_le_bytes());
                 out[24..PROOF_AT_2].copy_from_slice(&n.key);
-                out[PROOF_AT_2 + PROOF_LEN..fixed - 1].copy_from_slice(&n.opening);
+                PROOF_AT_2
             }
+        };
+        out[at..at + PROOF_LEN].copy_from_slice(&n.proof);
+        at += PROOF_LEN;
+        let opening_at = match self {
+            Layout::Packed => at + 1,
+            Layout::Aligned => at,
+        };
+        if self == Layout::Aligned || !n.derived {
+            out[opening_at..opening_at + OPENING_LEN].copy_from_slice(&n.opening);
         }
-        let proof_at = self.proof_at();
-        out[proof_at..proof_at + PROOF_LEN].copy_from_slice(&n.proof);
-        out[fixed - 1] = n.label.len() as u8;
-        out[at..at + n.label.len()].copy_from_slice(n.label);
-        out[at + n.label.len()..len].copy_from_slice(n.value);
+        let label_len_at = match self {
+            Layout::Packed => at,
+            Layout::Aligned => at + OPENING_LEN,
+        };
+        out[label_len_at] = n.label.len() as u8;
+        let label = match self {
+            Layout::Packed if n.derived => at + 1,
+            _ => at + 1 + OPENING_LEN,
+        };
+        out[label..label + n.label.len()].copy_from_slice(n.label);
+        out[label + n.label.len()..len].copy_from_slice(n.value);
         out[len..].fill(0);
         padded
     }
 
     /// The record at `offset` (checked whole by [`Labels::record`]); the
-    /// store sets a format-3 record's search key and position.
+    /// store sets a format-4 record's search key and position.
     fn decode(self, r: &[u8], offset: u64) -> Result<Version> {
-        let flags = u32::from_le_bytes(r[4..8].try_into().expect("4 bytes"));
-        let at = self.label_at(r);
-        let value = r.get(at + r[self.fixed() - 1] as usize..).ok_or_else(|| bad("a label past its record"))?;
-        let proof_at = self.proof_at();
-        let proof = r[proof_at..proof_at + PROOF_LEN].try_into().expect("80 bytes");
+        let f = self.fields(r)?;
         let v = Version {
-            version: flags & !OPENING_STORED,
+            version: f.version,
             position: 0,
             key: [0; 32],
             leaf: None,
             offset,
-            proof,
-            opening: None,
-            value: value.to_vec(),
+            proof: r[f.proof_at..f.proof_at + PROOF_LEN].try_into().expect("80 bytes"),
+            opening: f.opening.map(|o| r[o..o + OPENING_LEN].try_into().expect("16 bytes")),
+            value: r[f.value..].to_vec(),
             proved: false,
         };
         Ok(match self {
-            Layout::Packed => Version {
-                leaf: Some(u32::from_le_bytes(r[14..PROOF_AT].try_into().expect("4 bytes"))),
-                opening: (flags & OPENING_STORED != 0).then(|| r[FIXED..at].try_into().expect("16 bytes")),
-                ..v
-            },
+            Layout::Packed => Version { leaf: Some(u32::from_le_bytes(r[f.leaf_at..f.proof_at].try_into().expect("4 bytes"))), ..v },
             Layout::Aligned => Version {
-                version: flags,
                 position: u64::from_le_bytes(r[16..24].try_into().expect("8 bytes")),
                 key: r[24..PROOF_AT_2].try_into().expect("32 bytes"),
-                opening: Some(r[PROOF_AT_2 + PROOF_LEN..FIXED_2 - 1].try_into().expect("16 bytes")),
                 ..v
             },
         })

@@ -227,7 +227,7 @@ impl Store {
     }
 
     /// A publisher writes `head` to the remote: the arrays' new bytes and
-    /// `proofs` (completed VRF proofs: their records' offsets) as its delta,
+    /// `proofs` (completed VRF proofs: where they lie in the records) as its delta,
     /// then the head. Nothing without a remote.
     pub(super) fn ship(&mut self, head: &Head, proofs: &[(u64, [u8; crate::vrf::PROOF_LEN])]) -> Result<()> {
         let Some(remote) = &self.remote else { return Ok(()) };
@@ -235,7 +235,6 @@ impl Store {
             return Err(invalid(format!("this publisher stopped: {why}; open the directory again")));
         }
         let shipped = remote.shipped;
-        let proof_at = self.labels.proof_at();
         let bytes = {
             let arrays = self.arrays_mut()?;
             let mut writes: Vec<(usize, usize, &[u8])> = Vec::new();
@@ -244,7 +243,7 @@ impl Store {
                     writes.push((i, shipped[i], &a.raw()[shipped[i]..]));
                 }
             }
-            writes.extend(proofs.iter().map(|(offset, p)| (RECORDS, *offset as usize + proof_at, &p[..])));
+            writes.extend(proofs.iter().map(|(at, p)| (RECORDS, *at as usize, &p[..])));
             Delta { head: head.clone(), writes }.encode()
         };
         let lens = self.raw_lens();
