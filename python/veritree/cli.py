@@ -7,17 +7,49 @@ import os
 import stat
 import sys
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, NoReturn
 
 from veritree._extras import SERVER_EXTRA, needs_server_extra
 from veritree._sockets import reuse_port_socket
+from veritree.ckv.registration import read_registration_secret, token_authorizer
 
 if TYPE_CHECKING:
     from veritree import KtDirectory
 
 
+class _Parser(argparse.ArgumentParser):
+    """Refuses a bad command line in one line (and status 2), not with the whole usage."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see --help)\n")
+
+
+def _number(kind: type[int] | type[float], low: float, high: float | None = None,
+            low_open: bool = False) -> Callable[[str], int | float]:
+    """An argparse type: a `kind` number from `low` (excluded if `low_open`) to `high`."""
+    def parse(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}") from None
+        if value != value or (value <= low if low_open else value < low) or (high is not None and value > high):
+            above = f"above {low:g}" if low_open else f"at least {low:g}"
+            raise argparse.ArgumentTypeError(f"{text} is out of range: it must be {above}"
+                                             + (f" and at most {high:g}" if high is not None else ""))
+        return value
+
+    return parse
+
+
+_SECONDS = _number(float, 0, 10**9, low_open=True)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="veritree", description=__doc__)
+    from veritree import __version__
+
+    parser = _Parser(prog="veritree", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"veritree {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     bench = sub.add_parser("bench", help="measure the log engine against the hashing limit and peers")
     bench.add_argument("--quick", action="store_true", help="small sizes: finishes in well under a minute")
@@ -37,53 +69,71 @@ def main(argv: list[str] | None = None) -> int:
     keygen.add_argument(
         "--cosigner", action="store_true", help="a witness cosigner key (tlog-cosignature, type 0x04)"
     )
+    init = sub.add_parser(
+        "init",
+        help="make a key directory's data folder: its signing and VRF keys and an empty log",
+        description="Makes DIR (missing or empty) with the directory's signing and VRF keys (DIR/signing.key, "
+        "DIR/vrf.key, mode 0600) and an empty log in DIR/log (or in the database --db names), then prints the "
+        "configuration's fingerprint, which clients pin.",
+    )
     serve = sub.add_parser(
         "serve",
         help="run the key directory's HTTP service (IETF KEYTRANS over HTTP)",
-        description="Serves a KEYTRANS directory over HTTP, publishing a log entry every --publish-interval "
-        "seconds. The log lives in DIR/log, its signing and VRF keys in DIR/signing.key and DIR/vrf.key "
-        "(all made on first run, the keys with mode 0600); the OpenAPI description is at /openapi.json.",
+        description="Serves the KEYTRANS directory in DIR (made by `veritree init`, or by --create) over HTTP, "
+        "publishing a log entry every --publish-interval seconds. The log lives in DIR/log (or the database "
+        "--db names), its signing and VRF keys in DIR/signing.key and DIR/vrf.key; the OpenAPI description "
+        "is at /openapi.json. It prints the configuration's fingerprint, which clients pin.",
     )
-    serve.add_argument(
-        "--data", metavar="DIR", default="veritree-data", help="where the log and its keys live (default: %(default)s)"
-    )
+    for p in (init, serve):
+        p.add_argument("--data", metavar="DIR", default="veritree-data",
+                       help="where the log and its keys live (default: %(default)s)")
+        p.add_argument(
+            "--reasonable-monitoring-window", type=_number(int, 1, 2**62), default=86_400_000, metavar="MS",
+            help="how often clients are expected to monitor, in ms; fixed when the log is made (default: %(default)s)",
+        )
+        p.add_argument(
+            "--db", metavar="URL",
+            help="keep the log in this PostgreSQL database (postgresql://...; the schema its search_path names) "
+            "instead of DIR/log, shared by servers on any hosts with the same keys in DIR: one publishes at a "
+            "time (a second waits for the database's lease and takes over when the first dies)",
+        )
+    serve.add_argument("--create", action="store_true",
+                       help="make DIR as `veritree init` does when it is missing or empty")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
-    serve.add_argument("--port", type=int, default=8000, help="port to listen on (default: %(default)s)")
+    serve.add_argument("--port", type=_number(int, 1, 65535), default=8000,
+                       help="port to listen on (default: %(default)s)")
     serve.add_argument(
-        "--publish-interval", type=float, default=1.0, metavar="SECONDS",
+        "--publish-interval", type=_SECONDS, default=1.0, metavar="SECONDS",
         help="seconds between log entries (default: %(default)s)",
     )
     serve.add_argument(
-        "--heartbeat", type=float, default=600.0, metavar="SECONDS",
+        "--registration-secret", metavar="FILE",
+        help="only updates carrying the identifier's registration token (Authorization: Bearer <token>) may "
+        "register or change it; FILE (owner-only, at least 32 bytes) holds the secret the tokens are made "
+        "with, shared with the service that hands out identifiers (veritree.ckv.registration). Without it, "
+        "whoever asks first registers an identifier; only its account key may change it after",
+    )
+    serve.add_argument(
+        "--heartbeat", type=_SECONDS, default=600.0, metavar="SECONDS",
         help="with nothing to publish, an empty entry only this often; keep it well under the clients' "
         "max_behind (a day by default) (default: %(default)s)",
     )
     serve.add_argument(
-        "--body-timeout", type=float, default=10.0, metavar="SECONDS",
+        "--body-timeout", type=_SECONDS, default=10.0, metavar="SECONDS",
         help="a request's whole body must arrive within this long, or it is answered 408 and the connection "
         "closed (default: %(default)s)",
     )
     serve.add_argument(
-        "--reasonable-monitoring-window", type=int, default=86_400_000, metavar="MS",
-        help="how often clients are expected to monitor, in ms; fixed when the log is made (default: %(default)s)",
-    )
-    serve.add_argument(
-        "--workers", type=int, default=0, metavar="N",
+        "--workers", type=_number(int, 0, 1024), default=0, metavar="N",
         help="serve from N reader processes sharing the port, beside one publisher process that takes the "
         "updates they pass on (0: one process does everything) (default: %(default)s)",
-    )
-    serve.add_argument(
-        "--db", metavar="URL",
-        help="keep the log in this PostgreSQL database (postgresql://...; the schema its search_path names) "
-        "instead of DIR/log, shared by servers on any hosts with the same keys in DIR: one publishes at a "
-        "time (a second waits for the database's lease and takes over when the first dies)",
     )
     serve.add_argument(
         "--read-only", action="store_true",
         help="with --db: only answer reads (a replica's URL will do), never publish; updates are refused with 503",
     )
     serve.add_argument(
-        "--max-replica-lag", type=float, default=10.0, metavar="SECONDS",
+        "--max-replica-lag", type=_SECONDS, default=10.0, metavar="SECONDS",
         help="with --db on a replica: health answers 503 while the replica is further behind (default: %(default)s)",
     )
     worker = sub.add_parser("serve-worker", help=argparse.SUPPRESS)  # one reader process of `serve --workers`
@@ -94,12 +144,16 @@ def main(argv: list[str] | None = None) -> int:
     worker.add_argument("--reasonable-monitoring-window", type=int, required=True)
     worker.add_argument("--body-timeout", type=float, required=True)
     worker.add_argument("--parent", type=int, required=True)
+    worker.add_argument("--registration-secret")
     demo = sub.add_parser(
         "demo",
         help="the whole story against a real local server: accounts, devices, lookups, codes, and two attacks",
     )
     demo.add_argument("--data", metavar="DIR", help="keep the demo's directories here (default: a temporary folder)")
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # --help, --version, or a refused command line (2)
+        return e.code if isinstance(e.code, int) else 2
     if args.command == "bench":
         from veritree import bench as bench_mod
 
@@ -112,24 +166,88 @@ def main(argv: list[str] | None = None) -> int:
         except ModuleNotFoundError as e:
             return _without_server_extra("demo", e)
         return demo_mod.run(args.data)
-    if args.command == "serve":
-        if args.workers < 0:
-            print("veritree serve: --workers must be 0 or more", file=sys.stderr)
-            return 2
-        if args.read_only and not args.db:
-            print("veritree serve: --read-only needs --db", file=sys.stderr)
+    if args.command in ("init", "serve"):
+        refusal = _refuse_data(args)
+        if refusal:
+            print(f"veritree {args.command}: {refusal}", file=sys.stderr)
             return 2
         if args.db:
             # The workers find the URL (it may hold a password) in their environment, not their command line.
             os.environ[_DB_VARIABLE] = args.db
+        if args.command == "init":
+            return _init(args.data, args.reasonable_monitoring_window)
         return _serve(args.data, args.host, args.port, args.publish_interval, args.heartbeat,
                       args.reasonable_monitoring_window, args.body_timeout, args.workers,
-                      db=args.db, read_only=args.read_only, max_replica_lag=args.max_replica_lag)
+                      read_only=args.read_only, max_replica_lag=args.max_replica_lag,
+                      create=args.create, registration_secret=args.registration_secret)
     if args.command == "serve-worker":
         _exit_with_parent(args.parent)
         return _serve_worker(args.data, args.host, args.port, args.publisher_socket,
-                             args.reasonable_monitoring_window, args.body_timeout)
+                             args.reasonable_monitoring_window, args.body_timeout, args.registration_secret)
     return 2
+
+
+def _data_state(data: str) -> str:
+    """What `data` is: "ours" (it holds a directory's keys), "new" (missing or empty) or "other"."""
+    try:
+        names = set(os.listdir(data))
+    except FileNotFoundError:
+        return "new"
+    except OSError:
+        return "other"  # a file, or a folder we may not read
+    if {"signing.key", "vrf.key"} <= names:
+        return "ours"
+    return "new" if not names else "other"
+
+
+def _refuse_data(args: argparse.Namespace) -> str | None:
+    """Why `init` or `serve` must not go on (before anything is made), or None."""
+    state, data = _data_state(args.data), args.data
+    if state == "other":
+        return (f"{data} holds something other than a key directory (no signing.key and vrf.key); "
+                "name a new or empty folder, or the one `veritree init` made")
+    if args.command == "init":
+        if state == "ours" and not args.db and os.path.exists(os.path.join(data, "log")):
+            return f"{data} holds a key directory already; serve it with `veritree serve --data {data}`"
+        return None
+    if state == "new" and not args.create:
+        return f"no key directory in {data}: make one with `veritree init --data {data}` (or serve --create)"
+    if args.read_only and not args.db:
+        return "--read-only needs --db"
+    if args.read_only and state != "ours":
+        return f"--read-only serves a log another server made: {data} must hold its keys"
+    if args.registration_secret:
+        try:
+            read_registration_secret(args.registration_secret)
+        except (OSError, ValueError) as e:
+            return f"--registration-secret: {e}"
+    return None
+
+
+def _pinning(directory: KtDirectory) -> str:
+    """How a client pins this directory."""
+    from veritree.ckv.client import config_fingerprint
+
+    return (f"configuration fingerprint {config_fingerprint(directory.config)}\n"
+            "  clients pin it: CkvClient.connect(transport, fingerprint=\"<that>\"), or ship the bytes of "
+            "GET /v1/config with the app and pass config=")
+
+
+def _init(data: str, window: int) -> int:
+    """Makes the data folder, its keys and an empty log; prints the fingerprint."""
+    from veritree import StorageError
+
+    try:
+        _private_dir(data)
+        signing_key = _secret_key(os.path.join(data, "signing.key"))
+        vrf_key = _secret_key(os.path.join(data, "vrf.key"))
+        directory = _open_publisher(_log_target(data), signing_key, vrf_key, window, create=True)
+    except (OSError, ValueError, StorageError) as e:
+        print(f"veritree init: {e}", file=sys.stderr)
+        return 1
+    with directory:
+        print(f"veritree init: a key directory in {data}\n{_pinning(directory)}")
+    return 0
 
 
 _DB_VARIABLE = "VERITREE_SERVE_DB"
@@ -140,15 +258,15 @@ def _log_target(data: str) -> str:
     return os.environ.get(_DB_VARIABLE) or os.path.join(data, "log")
 
 
-def _open_publisher(target: str, signing_key: bytes, vrf_key: bytes, window: int) -> KtDirectory:
-    """Opens (or makes) the log as its publisher; in a database another server may hold the lease: waits
-    for it (the holder's death frees it within seconds)."""
+def _open_publisher(target: str, signing_key: bytes, vrf_key: bytes, window: int, create: bool) -> KtDirectory:
+    """Opens (or, if `create`, makes) the log as its publisher; in a database another server may hold the
+    lease: waits for it (the holder's death frees it within seconds)."""
     from veritree import KtDirectory, StorageLockedError
 
     waiting = False
     while True:
         try:
-            return KtDirectory.open(target, signing_key, vrf_key, create=True, reasonable_monitoring_window=window)
+            return KtDirectory.open(target, signing_key, vrf_key, create=create, reasonable_monitoring_window=window)
         except StorageLockedError:
             if os.environ.get(_DB_VARIABLE) is None:
                 raise  # a folder's second publisher is an error, as ever
@@ -159,8 +277,8 @@ def _open_publisher(target: str, signing_key: bytes, vrf_key: bytes, window: int
 
 
 def _serve(data: str, host: str, port: int, publish_interval: float, heartbeat: float, window: int,
-           body_timeout: float, workers: int, *, db: str | None = None, read_only: bool = False,
-           max_replica_lag: float = 10.0) -> int:
+           body_timeout: float, workers: int, *, read_only: bool = False, max_replica_lag: float = 10.0,
+           create: bool = False, registration_secret: str | None = None) -> int:
     try:
         import uvicorn
 
@@ -170,6 +288,7 @@ def _serve(data: str, host: str, port: int, publish_interval: float, heartbeat: 
     from veritree import KtDirectory, StorageError
     from veritree.ckv.accounts import update_validator
 
+    authorize = token_authorizer(read_registration_secret(registration_secret)) if registration_secret else None
     try:
         _private_dir(data)
         signing_key = _secret_key(os.path.join(data, "signing.key"))
@@ -178,15 +297,18 @@ def _serve(data: str, host: str, port: int, publish_interval: float, heartbeat: 
             directory = KtDirectory.open(_log_target(data), signing_key, vrf_key, reader=True,
                                          reasonable_monitoring_window=window)
         else:
-            directory = _open_publisher(_log_target(data), signing_key, vrf_key, window)
+            directory = _open_publisher(_log_target(data), signing_key, vrf_key, window, create)
     except (OSError, ValueError, StorageError) as e:  # e.g. another window than the log was made with
-        print(f"veritree serve: {e}", file=sys.stderr)
+        hint = "" if create else f" (a log not made yet: `veritree init --data {data}`)"
+        print(f"veritree serve: {e}{hint if isinstance(e, StorageError) else ''}", file=sys.stderr)
         return 1
     with directory:
+        print(f"veritree serve: {_pinning(directory)}", flush=True)
         try:
+            # With workers, they check the tokens: the publisher listens only on its socket in DATA.
             app = create_app(directory, publish_interval=publish_interval, heartbeat=heartbeat,
                              validate_update=update_validator(directory), body_timeout=body_timeout,
-                             max_replica_lag=max_replica_lag)
+                             max_replica_lag=max_replica_lag, authorize=None if workers else authorize)
         except ValueError as e:
             print(f"veritree serve: {e}", file=sys.stderr)
             return 2
@@ -194,13 +316,13 @@ def _serve(data: str, host: str, port: int, publish_interval: float, heartbeat: 
         # (timeout_keep_alive), and no limit_concurrency, which would let a few
         # hundred stalled clients take every slot and turn the rest away with 503.
         if workers > 0:
-            return _serve_with_workers(app, data, host, port, window, body_timeout, workers)
+            return _serve_with_workers(app, data, host, port, window, body_timeout, workers, registration_secret)
         uvicorn.run(app, host=host, port=port)
     return 0
 
 
 def _serve_with_workers(app: object, data: str, host: str, port: int, window: int, body_timeout: float,
-                        workers: int) -> int:
+                        workers: int, registration_secret: str | None) -> int:
     """Runs `app` (the publisher's) on a Unix socket in `data`, and `workers` reader processes that
     each listen on `host:port` (SO_REUSEPORT: the kernel spreads connections over them) and pass writes
     to it; stops them when it stops."""
@@ -216,6 +338,8 @@ def _serve_with_workers(app: object, data: str, host: str, port: int, window: in
     command = [sys.executable, "-m", "veritree.cli", "serve-worker", "--data", data, "--host", host,
                "--port", str(port), "--publisher-socket", uds, "--reasonable-monitoring-window", str(window),
                "--body-timeout", str(body_timeout), "--parent", str(os.getpid())]
+    if registration_secret:
+        command += ["--registration-secret", registration_secret]
     procs = [subprocess.Popen(command) for _ in range(workers)]
     try:
         uvicorn.run(app, uds=uds)  # type: ignore[arg-type]
@@ -228,7 +352,8 @@ def _serve_with_workers(app: object, data: str, host: str, port: int, window: in
     return 0
 
 
-def _serve_worker(data: str, host: str, port: int, publisher_socket: str, window: int, body_timeout: float) -> int:
+def _serve_worker(data: str, host: str, port: int, publisher_socket: str, window: int, body_timeout: float,
+                  registration_secret: str | None) -> int:
     """One reader process of `serve --workers`: answers reads from the newest publication in
     `data`, passes writes to the publisher, listens on `host:port` beside the other workers."""
     import uvicorn
@@ -243,8 +368,9 @@ def _serve_worker(data: str, host: str, port: int, publisher_socket: str, window
         vrf_key = f.read()
     with KtDirectory.open(_log_target(data), signing_key, vrf_key, reader=True,
                           reasonable_monitoring_window=window) as directory:
+        secret = read_registration_secret(registration_secret) if registration_secret else None
         app = create_app(directory, validate_update=update_validator(directory), body_timeout=body_timeout,
-                         publisher_socket=publisher_socket)
+                         publisher_socket=publisher_socket, authorize=token_authorizer(secret) if secret else None)
         listener = reuse_port_socket(host, port)
         listener.listen(2048)
         # Given as a socket, not a descriptor: uvicorn takes a descriptor for a Unix socket, and a TCP

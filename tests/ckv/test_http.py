@@ -282,7 +282,7 @@ def test_serve_makes_its_keys_once_and_reopens_its_log(
     served: list[tuple[str, int]] = []
     monkeypatch.setattr(uvicorn, "run", lambda app, host, port: served.append((host, port)))
     data = tmp_path / "data"
-    assert cli.main(["serve", "--data", str(data), "--port", "8123"]) == 0
+    assert cli.main(["serve", "--data", str(data), "--create", "--port", "8123"]) == 0
     keys = {name: (data / name).read_bytes() for name in ("signing.key", "vrf.key")}
     assert [len(key) for key in keys.values()] == [32, 32] and len(set(keys.values())) == 2
     assert all((data / name).stat().st_mode & 0o777 == 0o600 for name in keys)

@@ -31,7 +31,7 @@ def free_port() -> int:
 def serve(data: Path, db: str, *extra: str, up: bool = True) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     """`veritree serve --db` on a free port; waits until its health answers (`up`)."""
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "veritree.cli", "serve", "--data", str(data), "--db", db,
+    proc = subprocess.Popen([sys.executable, "-m", "veritree.cli", "serve", "--data", str(data), "--db", db, "--create",
                              "--port", str(port), "--publish-interval", "0.05", "--heartbeat", "0.2",
                              "--reasonable-monitoring-window", "200", *extra])
     url = f"http://127.0.0.1:{port}"

@@ -45,7 +45,7 @@ def alive(pid: int) -> bool:
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "veritree.cli", "serve", "--data", str(tmp_path / "data"),
+    proc = subprocess.Popen([sys.executable, "-m", "veritree.cli", "serve", "--data", str(tmp_path / "data"), "--create",
                              "--port", str(port), "--publish-interval", "0.05", "--heartbeat", "0.1", "--workers", "2",
                              "--reasonable-monitoring-window", "200"])
     url = f"http://127.0.0.1:{port}"

@@ -231,8 +231,9 @@ def test_body_timeout_must_be_positive(tmp_path: Path, monkeypatch: pytest.Monke
         with pytest.raises(ValueError, match="body_timeout"):
             create_app(new_directory(), body_timeout=bad)
     monkeypatch.setattr(uvicorn, "run", lambda app, host, port: None)
-    assert cli.main(["serve", "--data", str(tmp_path / "data"), "--body-timeout", "0"]) == 2
-    assert cli.main(["serve", "--data", str(tmp_path / "data"), "--body-timeout", "2.5"]) == 0
+    assert cli.main(["serve", "--data", str(tmp_path / "data"), "--create", "--body-timeout", "0"]) == 2
+    assert not (tmp_path / "data").exists(), "refused before anything is made"
+    assert cli.main(["serve", "--data", str(tmp_path / "data"), "--create", "--body-timeout", "2.5"]) == 0
 
 
 class Chunks(httpx.SyncByteStream):

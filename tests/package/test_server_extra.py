@@ -73,7 +73,7 @@ def test_the_http_parts_say_what_to_install() -> None:
 
 def test_serve_and_demo_say_what_to_install(tmp_path: Path) -> None:
     main = "from veritree.cli import main; sys.exit(main(sys.argv[1:]))"
-    for args in (["serve", "--data", str(tmp_path / "data")], ["demo"]):
+    for args in (["serve", "--data", str(tmp_path / "data"), "--create"], ["demo"]):
         done = without_server_extra(main, *args)
         assert done.returncode == 1, done.stderr
         assert f"veritree {args[0]} needs the server extra" in done.stderr and HINT in done.stderr

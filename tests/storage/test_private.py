@@ -85,8 +85,8 @@ def test_serve_keeps_its_data_folder_owner_only(tmp_path: Path, monkeypatch: pyt
     empty.mkdir()
     os.chmod(empty, 0o755)
     with umask(0):
-        assert cli.main(["serve", "--data", str(fresh)]) == 0
-        assert cli.main(["serve", "--data", str(empty)]) == 0
+        assert cli.main(["serve", "--data", str(fresh), "--create"]) == 0
+        assert cli.main(["serve", "--data", str(empty), "--create"]) == 0
     for data in (fresh, empty):
         found = modes(data)
         assert found.pop(".") == 0o700 and found.pop("log") == 0o700

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING
 
 from veritree.ckv.accounts import AccountKey, Device, DeviceSet, open_device_set, update_validator, validate_update
 from veritree.ckv.alerts import Alert, AlertKind
-from veritree.ckv.client import CkvClient, Contact
+from veritree.ckv.client import CkvClient, Contact, config_fingerprint
 from veritree.ckv.codes import CodeExchange, check_public_code, format_safety_number, public_code, safety_number
+from veritree.ckv.registration import Authorize, registration_token, token_authorizer
 from veritree.ckv.transport import Health, LocalTransport, Transport, Unavailable
 
 if TYPE_CHECKING:
@@ -25,6 +26,7 @@ __all__ = [
     "AccountKey",
     "Alert",
     "AlertKind",
+    "Authorize",
     "CkvClient",
     "CodeExchange",
     "Contact",
@@ -35,10 +37,13 @@ __all__ = [
     "Transport",
     "Unavailable",
     "check_public_code",
+    "config_fingerprint",
     "format_safety_number",
     "open_device_set",
     "public_code",
+    "registration_token",
     "safety_number",
+    "token_authorizer",
     "update_validator",
     "validate_update",
 ]

@@ -92,6 +92,12 @@ class _Own:
     judged: dict[bytes, int] = field(default_factory=dict)
 
 
+def config_fingerprint(config: bytes) -> str:
+    """The fingerprint a client pins a directory by: the SHA-256 of its
+    encoded configuration (keys, suite, modes), in hex."""
+    return hashlib.sha256(config).hexdigest()
+
+
 @dataclass
 class CkvClient:
     """A device's client of the directory behind `transport`."""
@@ -119,12 +125,21 @@ class CkvClient:
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
 
     @classmethod
-    def connect(cls, transport: Transport, *, config: bytes | None = None, clock: Callable[[], int] = now_ms,
-                unavailable_after: int = 3_600_000) -> CkvClient:
-        """A fresh client of the directory behind `transport`; pass the
-        directory's `config` when the application ships it, rather than
-        trusting the first answer."""
-        config = transport.config() if config is None else config
+    def connect(cls, transport: Transport, *, config: bytes | None = None, fingerprint: str | None = None,
+                clock: Callable[[], int] = now_ms, unavailable_after: int = 3_600_000) -> CkvClient:
+        """A fresh client of the directory behind `transport`. Pin the
+        directory: pass its `config` when the application ships it, or the
+        `fingerprint` of it (`config_fingerprint`, which `veritree serve`
+        prints): the configuration the directory sends must then match it
+        (VerificationError otherwise). With neither, the first answer is
+        trusted."""
+        if config is None:
+            config = transport.config()
+            if fingerprint is not None and not hmac.compare_digest(config_fingerprint(config), fingerprint.lower()):
+                raise VerificationError("the directory's configuration is not the pinned one (its fingerprint "
+                                        f"is {config_fingerprint(config)}, not {fingerprint})")
+        elif fingerprint is not None:
+            raise ValueError("pin either the configuration or its fingerprint, not both")
         return cls(transport, KtClient(config), config, clock, unavailable_after)
 
     # -- talking to the directory: every answer verified, every failure judged
@@ -249,11 +264,18 @@ class CkvClient:
     def create_account(self, identifiers: Sequence[bytes], device: Device,
                        account: AccountKey | None = None) -> AccountKey:
         """Registers a new account under `identifiers` with its first
-        device. ValueError if this client has an account already or an
-        identifier is registered (the directory's word: whoever asks first
-        registers an identifier)."""
+        device. ValueError if this client has another account already or an
+        identifier is registered (by default the directory lets whoever asks
+        first register an identifier; it may ask for a registration token:
+        `veritree.ckv.registration`). Safe to retry with the same arguments
+        after a refusal or a lost answer: the retry finishes the registration."""
         if self.own is not None:
-            raise ValueError("this client already has an account")
+            own = self.own
+            same = list(identifiers) == own.identifiers and (account is None or account.public == own.public)
+            if not same or own.secret is None:
+                raise ValueError("this client already has an account")
+            self._publish(lambda ds: ds if device in ds else ds + (device,))
+            return AccountKey(own.secret)
         account = account or AccountKey.generate()
         self.own = _Own(account.public, account.secret, list(identifiers))
         start = self._start()
@@ -262,6 +284,7 @@ class CkvClient:
             greatest = self._ask("owner initialization", self.transport.owner_init, req,
                                  self.kt.verify_owner_init, identifier)
             if greatest is not None:
+                self.own = None  # nothing was published: another account may be made
                 raise ValueError(f"{identifier!r} is already registered")
         self._publish(lambda _: (device,))
         return account

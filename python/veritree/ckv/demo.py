@@ -66,17 +66,25 @@ def _wait_for_entry(directory: KtDirectory) -> None:
 
 def run(data: str | None = None, out: Callable[[str], None] = print) -> int:
     """Tells the story; returns 0 when every honest step raised no alert
-    and every attack was detected."""
-    with tempfile.TemporaryDirectory() as tmp:
-        return _run(Path(data) if data else Path(tmp), Story(out))
+    and every attack was detected. Each run keeps its directories in a new
+    folder `run-<n>` of `data` (made if missing), or in a temporary folder
+    removed at the end."""
+    if data is None:
+        with tempfile.TemporaryDirectory() as tmp:
+            return _run(Path(tmp), "a temporary folder, removed at the end", Story(out))
+    base = Path(data)
+    base.mkdir(parents=True, exist_ok=True)
+    runs = [int(p.name[4:]) for p in base.glob("run-*") if p.name[4:].isdecimal()]
+    root = base / f"run-{max(runs, default=0) + 1}"
+    return _run(root, str(root), Story(out))
 
 
-def _run(root: Path, story: Story) -> int:
+def _run(root: Path, where: str, story: Story) -> int:
     signing, vrf = secrets.token_bytes(32), secrets.token_bytes(32)  # the operator's keys, never printed
     real = KtDirectory.open(root / "directory", signing, vrf, create=True, reasonable_monitoring_window=RMW)
     app = create_app(real, publish_interval=INTERVAL, validate_update=update_validator(real))
     with real, serve_in_thread(app) as url, HttpTransport(url) as http:
-        story.step(f"A key directory serves IETF KEYTRANS over HTTP at {url} (log on disk in {root})")
+        story.step(f"A key directory serves IETF KEYTRANS over HTTP at {url} (log on disk in {where})")
 
         story.step("1. Accounts register: an account key signs each account's device set")
         alice, bob, carol = (CkvClient.connect(http) for _ in range(3))

@@ -12,6 +12,7 @@ than `max_response_bytes` is not read past that size: `Unavailable`.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from types import TracebackType
 from typing import Self
 
@@ -22,7 +23,7 @@ try:
 except ModuleNotFoundError as e:
     raise server_extra_missing(e, __name__) from e
 
-from veritree._native import LogBehindError
+from veritree._native import LogBehindError, kt_update_request_values
 from veritree.ckv.transport import Health, Unavailable
 
 __all__ = ["Health", "HttpTransport"]
@@ -51,10 +52,14 @@ class HttpTransport:
     (Content-Length) is not read at all, one sent without is read no further
     than that (plus one network read). Answers are asked for and taken
     unencoded (no gzip), so their size on the wire is their size in memory.
+    `tokens` maps identifiers to their registration tokens, sent as bearer
+    tokens with their updates (a directory run with a registration secret
+    refuses updates without: `veritree.ckv.registration`).
     """
 
     def __init__(self, base_url: str, *, timeout: float = 10.0, update_timeout: float = 60.0,
-                 max_response_bytes: int = MAX_RESPONSE_BYTES, client: httpx.Client | None = None) -> None:
+                 max_response_bytes: int = MAX_RESPONSE_BYTES, client: httpx.Client | None = None,
+                 tokens: Mapping[bytes, str] | None = None) -> None:
         if max_response_bytes < 1:
             raise ValueError("max_response_bytes must be at least 1")
         self.base_url = base_url.rstrip("/")
@@ -63,6 +68,7 @@ class HttpTransport:
         self.max_response_bytes = max_response_bytes
         self._owned = client is None
         self._client = httpx.Client() if client is None else client
+        self.tokens = dict(tokens or {})
 
     def config(self) -> bytes:
         return self._send("GET", "/v1/config")
@@ -84,7 +90,9 @@ class HttpTransport:
 
     def update(self, request: bytes) -> bytes:
         """The UpdateResponse; a request with new values returns once they are published."""
-        return self._send("POST", "/v1/update", request, self.update_timeout)
+        token = self.tokens.get(kt_update_request_values(request)[0]) if self.tokens else None
+        auth = {"authorization": f"Bearer {token}"} if token else {}
+        return self._send("POST", "/v1/update", request, self.update_timeout, auth)
 
     def auditor_update(self, index: int) -> bytes:
         """The AuditorUpdate of log entry `index` (ValueError if there is none)."""
@@ -126,10 +134,11 @@ class HttpTransport:
     def _post(self, path: str, body: bytes) -> bytes:
         return self._send("POST", path, body)
 
-    def _send(self, method: str, path: str, body: bytes | None = None, timeout: float | None = None) -> bytes:
+    def _send(self, method: str, path: str, body: bytes | None = None, timeout: float | None = None,
+              extra: Mapping[str, str] | None = None) -> bytes:
         """The body of a 2xx answer; any other raises (see the class)."""
         url = self.base_url + path
-        headers = {"accept-encoding": "identity"}  # no decompression to outgrow the cap
+        headers = {"accept-encoding": "identity", **(extra or {})}  # identity: no decompression to outgrow the cap
         if body is not None:
             headers["content-type"] = _OCTETS
         request = self._client.build_request(method, url, content=body, headers=headers,

@@ -43,8 +43,9 @@ try:
 except ModuleNotFoundError as e:
     raise server_extra_missing(e, __name__) from e
 
-from veritree._native import KtDirectory, LogBehindError, StorageError, VerificationError
+from veritree._native import KtDirectory, LogBehindError, StorageError, VerificationError, kt_update_request_values
 from veritree.ckv.clock import now_ms
+from veritree.ckv.registration import Authorize
 from veritree.ckv.transport import Health, Unhealthy
 
 __all__ = ["create_app", "serve_in_thread"]
@@ -228,6 +229,7 @@ def create_app(
     body_timeout: float = 10.0,
     publisher_socket: str | None = None,
     max_replica_lag: float = 10.0,
+    authorize: Authorize | None = None,
 ) -> FastAPI:
     """The ASGI app serving `directory` (in memory or opened from disk; the app does not close it).
 
@@ -238,9 +240,14 @@ def create_app(
     N such readers); its health is 503 while the publisher's is, or while
     the publisher cannot be reached.
 
-    `validate_update(request)` sees each UpdateRequest before the directory
-    does and refuses it with ValueError (the account layer checks that a
-    device set is signed by its account key). An update whose values were
+    `authorize(identifier, new, authorization)` decides who may register or
+    change an identifier (`veritree.ckv.registration`): it sees each update's
+    identifier, whether it has no version yet, and the request's
+    Authorization header, and refuses with PermissionError (403). Without
+    it, anyone who reaches the service may register an unclaimed identifier
+    (first come). `validate_update(request)` sees each UpdateRequest next,
+    and refuses it with ValueError (the account layer checks that a
+    device set is signed by its account key, the one the identifier has). An update whose values were
     staged answers once they are published, or 503 after `update_wait`
     seconds. With nothing staged, an entry is published only once the
     newest is `heartbeat` seconds old (None: every interval), so an idle
@@ -377,6 +384,13 @@ def create_app(
               summary="An owner adds values to its label: UpdateRequest → UpdateResponse, once published")
     async def update(request: Request) -> Response:
         data = await body(request)
+        if authorize is not None:
+            label, _ = _call_here(kt_update_request_values, data)
+            new = await _call(directory.value, label) is None
+            try:
+                await to_thread.run_sync(authorize, label, new, request.headers.get("authorization"))
+            except PermissionError as e:
+                raise HTTPException(403, str(e)) from None
         if validate_update is not None:
             await _call(validate_update, data)
         if forward is not None:
