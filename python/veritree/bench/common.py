@@ -5,6 +5,7 @@ the printed table."""
 from __future__ import annotations
 
 import os
+import platform
 import resource
 import time
 from collections.abc import Callable
@@ -71,6 +72,17 @@ def peak_rss_mib() -> float:
     except OSError:
         pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def machine_info() -> dict[str, int | str | None]:
+    """This machine as a run's JSON records it: cores, processor, system."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    return {"cpus": os.cpu_count(), "cpu": cpu, "platform": platform.platform()}
 
 
 def fmt_rate(x: float) -> str:
