@@ -7,18 +7,30 @@ memory; each prints its result as JSON:
     python -m veritree.bench kt-reader DIR REQUESTS_FILE
     python -m veritree.bench kt-lookups TARGET REQUESTS_FILE SECONDS   (then the start time on stdin)
     python -m veritree.bench kt-postgres URL LABELS   (prints the table, not JSON)
+
+and two that draw charts (PNG, one per family; they need the plot extra,
+pip install 'veritree[plot]'):
+
+    python -m veritree.bench plot RUN_JSON DIR    (a run saved by `veritree bench --json`)
+    python -m veritree.bench charts DIR [JSON]    (measures the charts' sizes first: a few minutes)
 """
 
 from __future__ import annotations
 
+import datetime
 import json
 import sys
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
 
-from veritree.bench.common import SUITES
+from veritree.bench.common import SUITES, machine_info, print_table
 from veritree.bench.kt_disk import reader_child
 from veritree.bench.kt_postgres import kt_on_postgres, lookups_child
 from veritree.bench.log import build_disk_log, stream_root
 from veritree.bench.map import build_on_disk
+from veritree.bench.plot import PlotExtraMissing, machine_of, plot_file, require_matplotlib, write_plots
+from veritree.bench.sweep import sweep
 
 
 def main(argv: list[str]) -> int:
@@ -35,14 +47,39 @@ def main(argv: list[str]) -> int:
         case ["kt-lookups", target, requests_file, seconds]:
             result = lookups_child(target, requests_file, float(seconds))
         case ["kt-postgres", url, labels]:
-            from veritree.bench.common import print_table
-
             print_table({}, kt_on_postgres(url, int(labels)))
             return 0
+        case ["plot", run_json, directory]:
+            return _charts(lambda: plot_file(run_json, directory))
+        case ["charts", directory, *json_path] if len(json_path) <= 1:
+            return _charts(lambda: charts(directory, json_path[0] if json_path else None))
         case _:
             print(__doc__, file=sys.stderr)
             return 2
     print(json.dumps(result))
+    return 0
+
+
+def charts(directory: str, json_path: str | None) -> list[Path]:
+    """Measures `sweep`'s sizes, prints the table, keeps the run as JSON if asked and draws its charts."""
+    require_matplotlib()  # before minutes of measuring
+    machine, date = machine_info(), datetime.date.today().isoformat()
+    rows = sweep()
+    print_table({}, rows)
+    if json_path:
+        Path(json_path).write_text(json.dumps({"machine": machine, "date": date, "rows": [asdict(r) for r in rows]},
+                                              indent=1))
+    return write_plots(rows, directory, machine=machine_of({"machine": machine}), date=date)
+
+
+def _charts(draw: Callable[[], list[Path]]) -> int:
+    try:
+        written = draw()
+    except PlotExtraMissing as e:
+        print(f"python -m veritree.bench: {e}", file=sys.stderr)
+        return 2
+    for path in written:
+        print(f"wrote {path}")
     return 0
 
 

@@ -1,5 +1,6 @@
 """The benchmark report behind `veritree bench`: every section, in one run,
-printed as a table and optionally written as JSON.
+printed as a table and optionally written as JSON and drawn as charts
+(`veritree.bench.plot`).
 
 Every figure is a ratio measured in the same run: against the hashing limit
 (the suite's best many-input node hashing on all cores, `veritree.hash_limit`),
@@ -9,20 +10,35 @@ proofs. Absolute rates drift on a shared machine; the ratios are the claim.
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
-import platform
+import sys
 import tempfile
 from dataclasses import asdict
+from pathlib import Path
 
 from veritree.bench import ckv, kt, log
 from veritree.bench import map as map_
-from veritree.bench.common import SUITES, Row, hashing_limits, print_table
+from veritree.bench.common import SUITES, Row, hashing_limits, machine_info, print_table
+from veritree.bench.plot import PlotExtraMissing, machine_of, require_matplotlib, write_plots
 
 
-def run(quick: bool = False, json_path: str | None = None, billion_run: bool = False) -> int:
-    """Measures every section (small sizes if `quick`; `billion_run` adds the largest), prints the table and
-    writes the rows as JSON to `json_path` if given."""
+def run(quick: bool = False, json_path: str | None = None, billion_run: bool = False,
+        plot_dir: str | None = None) -> int:
+    """Measures every section (small sizes if `quick`; `billion_run` adds the largest), prints the table,
+    writes the rows as JSON to `json_path` and draws their charts (PNG) into `plot_dir` if given.
+    Charts need the plot extra: without it, or with `plot_dir` not a folder, nothing is measured (exit 2)."""
+    if plot_dir is not None:
+        try:
+            require_matplotlib()
+        except PlotExtraMissing as e:
+            print(f"veritree bench: --plot: {e}", file=sys.stderr)
+            return 2
+        if Path(plot_dir).exists() and not Path(plot_dir).is_dir():
+            print(f"veritree bench: --plot: {plot_dir} is not a folder", file=sys.stderr)
+            return 2
+    machine, date = machine_info(), datetime.date.today().isoformat()
     limits = hashing_limits(0.3 if quick else 1.0)
     rows: list[Row] = []
     if quick:
@@ -60,7 +76,10 @@ def run(quick: bool = False, json_path: str | None = None, billion_run: bool = F
     print_table(limits, rows)
     if json_path:
         with open(json_path, "w") as f:
-            json.dump({"machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
-                       "hash_limit": limits, "rows": [asdict(r) for r in rows]}, f, indent=1)
+            json.dump({"machine": machine, "date": date, "hash_limit": limits, "rows": [asdict(r) for r in rows]},
+                      f, indent=1)
         print(f"\nwrote {json_path}")
+    if plot_dir is not None:
+        for path in write_plots(rows, plot_dir, machine=machine_of({"machine": machine}), date=date):
+            print(f"wrote {path}")
     return 0
