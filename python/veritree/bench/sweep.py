@@ -26,10 +26,12 @@ def sweep(log_exponents: tuple[int, ...] = (12, 14, 16, 18, 20, 22),
           map_batches: tuple[int, ...] = (100, 1_000, 10_000, 100_000),
           kt_sizes: tuple[int, ...] = (1_000, 10_000, 100_000),
           kt_batches: tuple[int, ...] = (100, 1_000, 10_000),
-          kt_disk_sizes: tuple[int, ...] = (10_000, 100_000),
+          kt_disk_sizes: tuple[int, ...] = (),
           searches: int = 500) -> list[Row]:
     """Measures the log, the prefix tree and the KEYTRANS directory at the given sizes. Map updates and
-    the on-disk map go into the largest map; KEYTRANS batches into each directory at least as large."""
+    the on-disk map go into the largest map; KEYTRANS batches into each directory at least as large.
+    The directory on disk (`kt_disk_sizes`) is off by default: for its cold searches `kt_on_disk` drops
+    the whole machine's page cache where it may (as root), which disturbs anything else running."""
     rows = log.tree_builds(list(log_exponents), repeat=3)
     for n in append_sizes:
         rows += log.python_appends(n, 100, repeat=2)
