@@ -431,12 +431,45 @@ STYLE: dict[Kind, dict[str, Any]] = {
 }
 
 
+#: Where a chart's series fall into groups (a hash suite, an entry size), each group has a hue: its own
+#: series in shades of it, told apart by their markers, and its limit or reference in its darkest shade.
+HUES = (("#08519c", "#4292c6", "#6baed6", "#2171b5", "#9ecae1"), ("#d94801", "#fd8d3c", "#f16913", "#fdae6b", "#a63603"),
+        ("#238b45", "#74c476", "#41ab5d", "#a1d99b", "#006d2c"), ("#6a51a3", "#9e9ac8", "#807dba", "#bcbddc", "#54278f"))
+DARK = ("#08306b", "#7f2704", "#00441b", "#3f007d")
+MARKERS = ("o", "s", "D", "v", "^", "P", "X")
+#: Colours of the series outside any group (peers from another run, a VRF limit): none of the hues'.
+OTHERS = ("C3", "C4", "C5", "C6", "C8", "C9", "C7")
+_GROUP = re.compile(r"rfc6962-sha256|keytrans-sha256|blake3|\d+-byte entries")
+
+
+def _group(name: str) -> str | None:
+    found = _GROUP.search(name)
+    return found[0] if found else None
+
+
 def _plot_series(ax: Axes, series: Sequence[Series]) -> None:
+    groups = sorted({name for line in series if (name := _group(line.name))},
+                    key=lambda name: ("sha256" not in name, name))  # SHA-256 in blue on every chart
+    grouped = 2 <= len(groups) <= len(HUES)  # one group (every series says "100-byte entries") is no grouping
+    used: dict[str, int] = {}
+    others = iter(OTHERS * 10)
     colours = iter(f"C{i % 10}" for i in range(1000))
-    limit_greys = iter(["0.1", "0.45", "0.65", "0.3", "0.55"] * 20)
+    greys = iter(("0.1", "0.45", "0.65", "0.3", "0.55") * 20)
     for line in series:
-        colour = next(limit_greys) if line.kind == "limit" else next(colours)
         style = dict(STYLE[line.kind])
+        group = _group(line.name) if grouped else None
+        if group is not None:
+            hue = groups.index(group)
+            if line.kind in ("limit", "reference"):
+                colour = DARK[hue]
+            else:
+                k = used[group] = used.get(group, -1) + 1
+                colour = HUES[hue][k % len(HUES[hue])]
+                style["marker"] = MARKERS[k % len(MARKERS)]
+        elif line.kind == "limit":
+            colour = next(greys)
+        else:
+            colour = next(others) if grouped else next(colours)
         if line.kind == "limit" and len(line.xs) == 1:
             style["marker"] = "_"
             style["markersize"] = 14
