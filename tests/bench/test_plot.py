@@ -139,6 +139,17 @@ def test_limits_and_references_come_from_the_rows_ratios() -> None:
     assert "on disk, search: serve, reader process (warm)" in {s.name for s in search.series}
 
 
+def test_monitoring_timed_over_no_labels_is_not_drawn() -> None:
+    """A directory too small for the monitoring benchmark says 0 labels; its rates are timed over nothing."""
+    rows = [Row(f"KEYTRANS directory, {n:,} labels", case, rate, "responses/s")
+            for n, count in ((1_000, 0), (10_000, 200))
+            for case, rate in ((f"contact monitor responses ({count} labels, 3 entries later)", 2e4),
+                               ("contact monitor verifications", 1e4))]
+    (search,) = charts(rows)
+    assert [(s.name, s.xs) for s in search.series] == [("in memory, monitor: serve", [1e4]),
+                                                      ("in memory, monitor: verify", [1e4])]
+
+
 def test_sizes_spanning_decades_get_log_axes() -> None:
     drawn = charts(synthetic_rows())
     assert scales(chart(drawn, "log-roots")) == ("log2", "linear")  # 2^12 .. 2^20; rates within 20x

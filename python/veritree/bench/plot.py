@@ -223,12 +223,18 @@ def points_of(row: Row, entry: int = 100_000) -> list[Point]:
 
 
 def chart_points(rows: Iterable[Row]) -> list[Point]:
-    """The chart points of a run's rows, in order."""
+    """The chart points of a run's rows, in order. A directory too small to have labels to monitor
+    (its monitoring rows say 0 labels, their rates timed over nothing) draws no monitoring points."""
     entries: dict[str, int] = {}
+    unmonitored: set[str] = set()
     points = []
     for r in rows:
         if m := _fits(r"publish ([\d,]+) labels, ([\d,]+) per entry", r.case):
             entries[r.section] = _n(m[2])
+        if r.case.startswith("contact monitor responses (0 labels"):
+            unmonitored.add(r.section)
+        if r.section in unmonitored and r.case.startswith("contact monitor"):
+            continue
         points += points_of(r, entries.get(r.section, 100_000))
     return points
 
