@@ -6,6 +6,7 @@ not drawn; without matplotlib the command names the extra to install."""
 from __future__ import annotations
 
 import json
+import re
 import struct
 import subprocess
 import sys
@@ -247,3 +248,12 @@ def test_the_report_refuses_a_plot_path_that_is_a_file(tmp_path: Path, capsys: p
     taken.write_text("")
     assert report.run(quick=True, plot_dir=str(taken)) == 2
     assert "is not a folder" in capsys.readouterr().err
+
+
+def test_the_docs_show_every_chart() -> None:
+    """docs/charts.md shows one chart per family, each a PNG under docs/images, small enough for the repo."""
+    docs = Path(__file__).resolve().parents[2] / "docs"
+    shown = re.findall(r"!\[[^\]]+\]\((images/[^)]+\.png)\)", (docs / "charts.md").read_text())
+    assert shown == [f"images/{name}.png" for name in FAMILIES]
+    for image in shown:
+        assert_png(docs / image)
