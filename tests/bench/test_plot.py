@@ -195,6 +195,10 @@ def test_a_saved_run_is_plotted_from_its_json(tmp_path: Path) -> None:
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(f"{n}.png" for n in FAMILIES)
     written = plot_file(run, tmp_path / "again")
     assert_png(written[0])
+    (tmp_path / "not-json").write_text("rows")
+    for bad in ("no-such-run.json", "not-json"):
+        assert bench_main(["plot", str(tmp_path / bad), str(tmp_path / "bad")]) == 2
+    assert not (tmp_path / "bad").exists()
 
 
 def test_rows_of_a_real_tiny_run(tmp_path: Path) -> None:

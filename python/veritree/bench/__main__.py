@@ -12,7 +12,7 @@ and two that draw charts (PNG, one per family; they need the plot extra,
 pip install 'veritree[plot]'):
 
     python -m veritree.bench plot RUN_JSON DIR    (a run saved by `veritree bench --json`)
-    python -m veritree.bench charts DIR [JSON]    (measures the charts' sizes first: a few minutes)
+    python -m veritree.bench charts DIR [JSON]    (measures the charts' sizes first: a minute or two)
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def main(argv: list[str]) -> int:
             print_table({}, kt_on_postgres(url, int(labels)))
             return 0
         case ["plot", run_json, directory]:
-            return _charts(lambda: plot_file(run_json, directory))
+            return _charts(lambda: plot_file(run_json, directory), reading=run_json)
         case ["charts", directory, *json_path] if len(json_path) <= 1:
             return _charts(lambda: charts(directory, json_path[0] if json_path else None))
         case _:
@@ -72,11 +72,17 @@ def charts(directory: str, json_path: str | None) -> list[Path]:
     return write_plots(rows, directory, machine=machine_of({"machine": machine}), date=date)
 
 
-def _charts(draw: Callable[[], list[Path]]) -> int:
+def _charts(draw: Callable[[], list[Path]], reading: str | None = None) -> int:
+    """Draws, or says in one line why not: no matplotlib, or (`reading` a saved run) a run it cannot read."""
     try:
         written = draw()
     except PlotExtraMissing as e:
         print(f"python -m veritree.bench: {e}", file=sys.stderr)
+        return 2
+    except (OSError, ValueError, TypeError) as e:  # no such run, not JSON, rows of another shape
+        if reading is None:
+            raise
+        print(f"python -m veritree.bench: cannot chart {reading}: {e}", file=sys.stderr)
         return 2
     for path in written:
         print(f"wrote {path}")
