@@ -58,6 +58,11 @@ def main(argv: list[str] | None = None) -> int:
         "--billion", action="store_true",
         help="also stream the root of 2^30 leaf hashes and build a 10^8-key map on disk (minutes)"
     )
+    bench.add_argument(
+        "--plot", metavar="DIR",
+        help="also draw the results as PNG charts into DIR, one per benchmark family "
+        "(needs matplotlib: pip install 'veritree[plot]')",
+    )
     keygen = sub.add_parser(
         "keygen",
         help="make an Ed25519 signed-note key pair: PREFIX.key (secret, mode 0600) and PREFIX.pub",
@@ -157,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "bench":
         from veritree import bench as bench_mod
 
-        return bench_mod.run(quick=args.quick, json_path=args.json, billion_run=args.billion)
+        return bench_mod.run(quick=args.quick, json_path=args.json, billion_run=args.billion, plot_dir=args.plot)
     if args.command == "keygen":
         return _keygen(args.name, args.out, args.cosigner)
     if args.command == "demo":

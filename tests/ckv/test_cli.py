@@ -78,3 +78,10 @@ def test_a_registration_secret_is_checked_before_serving(tmp_path: Path, capsys:
     assert code == 2 and "at least 32 bytes" in err and not data.exists()
     code, _, err = run(capsys, "serve", "--data", str(data), "--create", "--registration-secret", str(tmp_path / "none"))
     assert code == 2 and "No such file" in err
+
+
+def test_bench_plot_refuses_a_file_before_measuring(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    a_file = tmp_path / "charts"
+    a_file.write_text("")
+    code, out, err = run(capsys, "bench", "--quick", "--plot", str(a_file))
+    assert code == 2 and "is not a folder" in err and out == ""

@@ -11,17 +11,26 @@ proofs. Absolute rates drift on a shared machine; the ratios are the claim.
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 import os
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
+
+from tqdm import tqdm
 
 from veritree.bench import ckv, kt, log
 from veritree.bench import map as map_
 from veritree.bench.common import SUITES, Row, hashing_limits, machine_info, print_table
 from veritree.bench.plot import PlotExtraMissing, machine_of, require_matplotlib, write_plots
+
+
+def _on_disk(size: int, batches: list[int], repeat: int = 3) -> list[Row]:
+    with tempfile.TemporaryDirectory(prefix="veritree-bench-") as tmp:
+        return map_.map_on_disk(size, batches, os.path.join(tmp, "map"), repeat=repeat)
 
 
 def run(quick: bool = False, json_path: str | None = None, billion_run: bool = False,
@@ -40,39 +49,47 @@ def run(quick: bool = False, json_path: str | None = None, billion_run: bool = F
             return 2
     machine, date = machine_info(), datetime.date.today().isoformat()
     limits = hashing_limits(0.3 if quick else 1.0)
-    rows: list[Row] = []
+    steps: list[tuple[str, Callable[[], list[Row]]]]
     if quick:
-        rows += log.tree_builds([16, 20], repeat=3)
-        rows += log.python_appends(20_000, 100, repeat=2)
-        rows += log.proofs(20, 20_000, 2_000, repeat=3)
-        rows += log.durable_appends(1 << 14, repeat=1)
-        rows += map_.map_builds([1 << 16])
-        rows += map_.map_updates(1 << 16, [1000], repeat=2)
-        rows += map_.map_proofs(1 << 16, 1000, repeat=2)
-        with tempfile.TemporaryDirectory(prefix="veritree-bench-") as tmp:
-            rows += map_.map_on_disk(10**5, [1000], os.path.join(tmp, "map"), repeat=2)
-        rows += kt.kt_directory(10_000, [1000], searches=200)
-        rows += ckv.ckv_directory(10_000, lookups=300, updates=1000)
+        steps = [
+            ("log: tree builds", lambda: log.tree_builds([16, 20], repeat=3)),
+            ("log: appends from Python", lambda: log.python_appends(20_000, 100, repeat=2)),
+            ("log: proofs", lambda: log.proofs(20, 20_000, 2_000, repeat=3)),
+            ("log: durable appends", lambda: log.durable_appends(1 << 14, repeat=1)),
+            ("map: builds", lambda: map_.map_builds([1 << 16])),
+            ("map: updates", lambda: map_.map_updates(1 << 16, [1000], repeat=2)),
+            ("map: proofs", lambda: map_.map_proofs(1 << 16, 1000, repeat=2)),
+            ("map: on disk", lambda: _on_disk(10**5, [1000], repeat=2)),
+            ("KEYTRANS directory", lambda: kt.kt_directory(10_000, [1000], searches=200)),
+            ("CKV directory", lambda: ckv.ckv_directory(10_000, lookups=300, updates=1000)),
+        ]
     else:
-        rows += log.tree_builds([20, 22, 24, 26], repeat=3)
-        rows += log.python_appends(200_000, 100, repeat=3)
-        rows += log.python_appends(50_000, 1024, repeat=3)
-        rows += log.proofs(24, 1 << 20, 20_000, repeat=3)
-        rows += log.durable_appends(1 << 16, repeat=3)
-        rows += map_.map_builds([10**6, 10**7])
-        rows += map_.map_updates(10**6, [1000, 10_000, 100_000], repeat=3)
-        rows += map_.map_proofs(10**6, 20_000, repeat=3)
-        with tempfile.TemporaryDirectory(prefix="veritree-bench-") as tmp:
-            rows += map_.map_on_disk(10**7, [1000, 10_000, 100_000], os.path.join(tmp, "map"))
-        rows += kt.kt_directory(10**6, [1000, 10_000, 100_000], searches=2000)
-        rows += ckv.ckv_directory(10**6, lookups=2000, updates=10_000)
+        steps = [
+            ("log: tree builds", lambda: log.tree_builds([20, 22, 24, 26], repeat=3)),
+            ("log: appends from Python", lambda: log.python_appends(200_000, 100, repeat=3)
+             + log.python_appends(50_000, 1024, repeat=3)),
+            ("log: proofs", lambda: log.proofs(24, 1 << 20, 20_000, repeat=3)),
+            ("log: durable appends", lambda: log.durable_appends(1 << 16, repeat=3)),
+            ("map: builds", lambda: map_.map_builds([10**6, 10**7])),
+            ("map: updates", lambda: map_.map_updates(10**6, [1000, 10_000, 100_000], repeat=3)),
+            ("map: proofs", lambda: map_.map_proofs(10**6, 20_000, repeat=3)),
+            ("map: on disk", lambda: _on_disk(10**7, [1000, 10_000, 100_000])),
+            ("KEYTRANS directory", lambda: kt.kt_directory(10**6, [1000, 10_000, 100_000], searches=2000)),
+            ("CKV directory", lambda: ckv.ckv_directory(10**6, lookups=2000, updates=10_000)),
+        ]
     if billion_run:
-        for suite in SUITES:
-            rows += log.billion(suite, 30)
-        rows += map_.map_builds([10**8], repeat=1, suites=("keytrans-sha256",))
-        with tempfile.TemporaryDirectory(prefix="veritree-bench-") as tmp:
-            rows += map_.map_on_disk(10**8, [1000, 10_000, 100_000], os.path.join(tmp, "map"))
-        rows += kt.kt_directory(10**7, [1000, 10_000, 100_000], searches=2000)
+        steps += [(f"log: 2^30 leaves, {suite}", functools.partial(log.billion, suite, 30)) for suite in SUITES]
+        steps += [
+            ("map: 10^8 keys", lambda: map_.map_builds([10**8], repeat=1, suites=("keytrans-sha256",))),
+            ("map: 10^8 keys on disk", lambda: _on_disk(10**8, [1000, 10_000, 100_000])),
+            ("KEYTRANS directory, 10^7 labels", lambda: kt.kt_directory(10**7, [1000, 10_000, 100_000], searches=2000)),
+        ]
+    rows: list[Row] = []
+    # Progress on a terminal only: a log or a pipe gets the table alone.
+    with tqdm(steps, desc="veritree bench", unit="section", disable=not sys.stderr.isatty(), leave=False) as bar:
+        for title, step in bar:
+            bar.set_postfix_str(title)
+            rows += step()
     print_table(limits, rows)
     if json_path:
         with open(json_path, "w") as f:
