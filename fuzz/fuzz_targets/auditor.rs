@@ -221,8 +221,10 @@ fn tampered(h: &Honest, x: usize, edits: &[Edit]) -> Vec<u8> {
     for e in byte_edits {
         match *e {
             Edit::FlipByte { at, bit } => {
-                let i = usize::from(at) % bytes.len();
-                bytes[i] ^= 1 << (bit % 8);
+                if !bytes.is_empty() {
+                    let i = usize::from(at) % bytes.len();
+                    bytes[i] ^= 1 << (bit % 8);
+                }
             }
             Edit::Cut(len) => bytes.truncate(usize::from(len) % (bytes.len() + 1)),
             _ => unreachable!("only byte edits"),
