@@ -20,10 +20,10 @@ use arbitrary::Arbitrary;
 use ed25519_dalek::SigningKey;
 use libfuzzer_sys::fuzz_target;
 use veritree_core::kt::directory::Directory;
-use veritree_fuzz::T0;
+use veritree_fuzz::{contact_config, T0};
 use veritree_verify::kt::client::Client;
 use veritree_verify::kt::messages::{UpdateRequest, UpdateResponse};
-use veritree_verify::kt::tree_head::{Configuration, Mode};
+use veritree_verify::kt::tree_head::Configuration;
 use veritree_verify::vrf::VrfSecretKey;
 
 const LABELS: [&[u8]; 4] = [b"alice", b"bob", b"carol", b"dave"];
@@ -39,15 +39,7 @@ fn config() -> &'static Configuration {
     static C: OnceLock<Configuration> = OnceLock::new();
     C.get_or_init(|| {
         let (signing, vrf) = keys();
-        Configuration {
-            mode: Mode::ContactMonitoring,
-            signature_public_key: signing.verifying_key().as_bytes().to_vec(),
-            vrf_public_key: vrf.public_key().to_vec(),
-            max_ahead: 60_000,
-            max_behind: 24 * 3600 * 1000,
-            reasonable_monitoring_window: 10_000,
-            maximum_lifetime: None,
-        }
+        contact_config(&signing, &vrf)
     })
 }
 

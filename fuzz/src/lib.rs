@@ -32,20 +32,26 @@ pub struct Kt {
 
 pub const ENTRIES: u64 = 40;
 
+/// A contact-monitoring configuration under these keys (a day behind, a
+/// minute ahead, a 10 s monitoring window).
+pub fn contact_config(signing: &SigningKey, vrf: &VrfSecretKey) -> Configuration {
+    Configuration {
+        mode: Mode::ContactMonitoring,
+        signature_public_key: signing.verifying_key().as_bytes().to_vec(),
+        vrf_public_key: vrf.public_key().to_vec(),
+        max_ahead: 60_000,
+        max_behind: 24 * 3600 * 1000,
+        reasonable_monitoring_window: 10_000,
+        maximum_lifetime: None,
+    }
+}
+
 pub fn kt() -> &'static Kt {
     static KT: OnceLock<Kt> = OnceLock::new();
     KT.get_or_init(|| {
         let signing = SigningKey::from_bytes(&[7; 32]);
         let vrf = VrfSecretKey::from_seed(&[8; 32]).expect("a seed");
-        let config = Configuration {
-            mode: Mode::ContactMonitoring,
-            signature_public_key: signing.verifying_key().as_bytes().to_vec(),
-            vrf_public_key: vrf.public_key().to_vec(),
-            max_ahead: 60_000,
-            max_behind: 24 * 3600 * 1000,
-            reasonable_monitoring_window: 10_000,
-            maximum_lifetime: None,
-        };
+        let config = contact_config(&signing, &vrf);
         let mut directory =
             Directory::new(config.clone(), signing, VrfSecretKey::from_seed(&[8; 32]).expect("a seed"), 4).unwrap();
         for i in 0..ENTRIES {
