@@ -275,14 +275,18 @@ impl Labels {
         }
     }
 
-    /// Points slot `s` at `offset` (0: empties it) for the label of `hash`.
-    fn set_slot(&mut self, s: usize, hash: u64, offset: u64) {
-        let words = match self.layout {
+    /// The words of a slot pointing at `offset` (0: empty) for the label of `hash`.
+    fn slot_of(&self, hash: u64, offset: u64) -> [u64; 2] {
+        match self.layout {
             Layout::Packed if offset == 0 => [0, 0],
             Layout::Packed => [self.check(hash) << OFFSET_BITS | offset, 0],
             Layout::Aligned => [hash, offset],
-        };
-        self.set_words(s, words);
+        }
+    }
+
+    /// Points slot `s` at `offset` (0: empties it) for the label of `hash`.
+    fn set_slot(&mut self, s: usize, hash: u64, offset: u64) {
+        self.set_words(s, self.slot_of(hash, offset));
     }
 
     /// `len` bytes at `offset` of the records file, published or not (a
@@ -517,11 +521,7 @@ impl Labels {
                 while new[words * t..words * t + words].iter().any(|&w| w != 0) {
                     t = (t + 1) & mask;
                 }
-                let w = match self.layout {
-                    Layout::Packed => [self.check(hash) << OFFSET_BITS | at, 0],
-                    Layout::Aligned => [hash, at],
-                };
-                new[words * t..words * t + words].copy_from_slice(&w[..words]);
+                new[words * t..words * t + words].copy_from_slice(&self.slot_of(hash, at)[..words]);
                 moved += 1;
             }
             at = self.after(at, &r);
