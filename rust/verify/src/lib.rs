@@ -6,6 +6,7 @@
 //! No filesystem, memory mapping or database: the engines over storage
 //! live in `veritree-core`, which builds on this crate.
 
+pub mod akd;
 pub mod compact;
 pub mod error;
 pub mod kt;
