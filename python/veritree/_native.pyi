@@ -34,6 +34,12 @@ __all__ = [
     "ed25519_public_key",
     "ed25519_sign",
     "ed25519_verify",
+    "akd_verify_lookup",
+    "akd_verify_history",
+    "akd_verify_append_only",
+    "akd_verify_audit_blob",
+    "akd_parse_blob_name",
+    "akd_empty_root",
     "ecvrf_prove",
     "ecvrf_verify",
     "ecvrf_public_key",
@@ -406,6 +412,23 @@ def ed25519_sign(secret_key: BytesLike, message: BytesLike) -> bytes:
     """The 64-byte Ed25519 signature of `message`."""
 def ed25519_verify(public_key: BytesLike, message: BytesLike, signature: BytesLike) -> None:
     """Strict Ed25519 verification; VerificationError unless the signature is valid."""
+def akd_verify_lookup(
+    vrf_public_key: BytesLike, root_hash: BytesLike, epoch: int, label: BytesLike, proof: BytesLike
+) -> tuple[int, int, bytes]:
+    """(epoch, version, value) of the version an akd LookupProof shows current; veritree.akd wraps it."""
+def akd_verify_history(
+    vrf_public_key: BytesLike, root_hash: BytesLike, epoch: int, label: BytesLike, proof: BytesLike,
+    most_recent: int | None = None,
+) -> list[tuple[int, int, bytes]]:
+    """The versions an akd HistoryProof shows, newest first, as (epoch, version, value)."""
+def akd_verify_append_only(root_hashes: Hashes, proof: BytesLike) -> None:
+    """Checks an akd AppendOnlyProof over the root hashes of its epochs."""
+def akd_verify_audit_blob(name: str, blob: BytesLike) -> tuple[int, bytes, bytes]:
+    """(epoch, previous_root, current_root) of a verified WhatsApp audit blob."""
+def akd_parse_blob_name(name: str) -> tuple[int, bytes, bytes]:
+    """(epoch, previous_root, current_root) an audit blob's name states."""
+def akd_empty_root() -> bytes:
+    """The root hash of akd's empty tree."""
 def ecvrf_prove(secret_key: BytesLike, alpha: BytesLike) -> bytes:
     """The 80-byte ECVRF-EDWARDS25519-SHA512-TAI proof (RFC 9381) of `alpha` under a 32-byte secret key seed."""
 def ecvrf_verify(public_key: BytesLike, alpha: BytesLike, proof: BytesLike) -> bytes:

@@ -6,7 +6,7 @@
 //! is `veritree-verify`, re-exported here so one import serves both. This
 //! crate knows nothing of Python.
 
-pub use veritree_verify::{compact, error, notes, prefix, suite, tree, verify, vrf};
+pub use veritree_verify::{akd, compact, error, notes, prefix, suite, tree, verify, vrf};
 
 pub mod hash_limit;
 pub mod kt;

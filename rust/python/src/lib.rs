@@ -7,6 +7,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use veritree_core::{verify, CompactRange};
 
+mod akd;
 mod compact;
 mod convert;
 mod ed25519;
@@ -211,6 +212,12 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(ed25519::ed25519_public_key, m)?)?;
     m.add_function(wrap_pyfunction!(ed25519::ed25519_sign, m)?)?;
     m.add_function(wrap_pyfunction!(ed25519::ed25519_verify, m)?)?;
+    m.add_function(wrap_pyfunction!(akd::akd_verify_lookup, m)?)?;
+    m.add_function(wrap_pyfunction!(akd::akd_verify_history, m)?)?;
+    m.add_function(wrap_pyfunction!(akd::akd_verify_append_only, m)?)?;
+    m.add_function(wrap_pyfunction!(akd::akd_verify_audit_blob, m)?)?;
+    m.add_function(wrap_pyfunction!(akd::akd_parse_blob_name, m)?)?;
+    m.add_function(wrap_pyfunction!(akd::akd_empty_root, m)?)?;
     m.add_function(wrap_pyfunction!(vrf::ecvrf_prove, m)?)?;
     m.add_function(wrap_pyfunction!(vrf::ecvrf_verify, m)?)?;
     m.add_function(wrap_pyfunction!(vrf::ecvrf_public_key, m)?)?;

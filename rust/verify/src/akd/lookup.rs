@@ -216,3 +216,81 @@ pub fn verify_history(
     }
     Ok(versions)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::akd::messages::Element;
+
+    const PUBLISHED: &str = include_str!("../../../../tests/vectors/akd/akd-published-whatsapp_v1.json");
+
+    fn field(name: &str) -> Vec<u8> {
+        let start = PUBLISHED.find(&format!("\"{name}\": \"")).unwrap() + name.len() + 5;
+        let end = start + PUBLISHED[start..].find('"').unwrap();
+        (start..end).step_by(2).map(|i| u8::from_str_radix(&PUBLISHED[i..i + 2], 16).unwrap()).collect()
+    }
+
+    /// The root's two children, replayed from a membership proof's path.
+    fn root_children(proof: &MembershipProof) -> [Element; 2] {
+        let (mut label, mut value) = (proof.label, proof.hash_val);
+        for level in proof.sibling_proofs[1..].iter().rev() {
+            let (node, sibling) = (child_digest(&value, &label), child_digest(&level.sibling.value, &level.sibling.label));
+            value = if level.left { parent(&node, &sibling) } else { parent(&sibling, &node) };
+            label = level.label;
+        }
+        let top = &proof.sibling_proofs[0];
+        let on_path = Element { label, value };
+        if top.left { [on_path, top.sibling] } else { [top.sibling, on_path] }
+    }
+
+    /// The forgery akd 0.13 accepts: a non-membership proof for a node that
+    /// is in the tree, anchored at the root. Everything akd checks holds
+    /// (children differ from the label, the anchor is a prefix of it and
+    /// their common prefix, the anchor's hash and path check out); only the
+    /// deepest-node rule refuses it.
+    #[test]
+    fn a_non_membership_proof_anchored_above_the_label_is_refused() {
+        let root: Digest = field("root").try_into().unwrap();
+        let history = field("history_complete");
+        let h = HistoryProof::decode(&history).unwrap();
+        // Version 2's stale node is in the tree: version 3 retired it.
+        let present = h.update_proofs[0].previous_version_proof.clone().unwrap();
+        verify_present(&root, &present, "stale version 2").unwrap();
+        let children = root_children(&present);
+        let forged = NonMembershipProof {
+            label: present.label,
+            longest_prefix: NodeLabel::ROOT,
+            children,
+            longest_prefix_membership_proof: MembershipProof {
+                label: NodeLabel::ROOT,
+                hash_val: parent(
+                    &child_digest(&children[0].value, &children[0].label),
+                    &child_digest(&children[1].value, &children[1].label),
+                ),
+                sibling_proofs: vec![],
+            },
+        };
+        assert!(children.iter().all(|c| c.label != forged.label));
+        verify_present(&root, &forged.longest_prefix_membership_proof, "the root").unwrap();
+        let err = verify_absent(&root, &forged, "forged").unwrap_err().to_string();
+        assert!(err.contains("anchored above the label's deepest node"), "{err}");
+    }
+
+    #[test]
+    fn a_path_that_does_not_descend_along_the_label_is_refused() {
+        let root: Digest = field("root").try_into().unwrap();
+        let history = field("history_complete");
+        let h = HistoryProof::decode(&history).unwrap();
+        let good = h.update_proofs[0].existence_proof.clone();
+        verify_present(&root, &good, "good").unwrap();
+        let mut flipped = good.clone();
+        flipped.sibling_proofs[1].left = !flipped.sibling_proofs[1].left;
+        assert!(membership_root(&flipped).unwrap_err().to_string().contains("direction"));
+        let mut headless = good.clone();
+        headless.sibling_proofs.remove(0);
+        assert!(membership_root(&headless).unwrap_err().to_string().contains("start at the root"));
+        let mut swapped = good;
+        swapped.sibling_proofs.swap(1, 2);
+        assert!(membership_root(&swapped).is_err());
+    }
+}
