@@ -9,6 +9,7 @@ root after installing it:
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import veritree
@@ -146,6 +147,18 @@ def prefix_proof_diff() -> list[bytes]:
     ]
 
 
+def akd() -> list[bytes]:
+    """akd's proofs, each behind the byte that says what it is (fuzz_targets/akd.rs)."""
+    vectors = Path(__file__).resolve().parent.parent / "tests" / "vectors" / "akd"
+    published = json.loads((vectors / "akd-published-whatsapp_v1.json").read_text())
+    generated = json.loads((vectors / "akd-0.13.json").read_text())
+    seeds = [b"\x00" + bytes.fromhex(published["lookup_proof"]), b"\x01" + bytes.fromhex(published["history_complete"])]
+    seeds.append(b"\x05" + bytes.fromhex(published["history_most_recent_1"]))
+    seeds += [b"\x02" + bytes.fromhex(c["proof"]) for c in generated["append_only"] if len(c["proof"]) < 200_000]
+    seeds += [b"\x03" + b["name"].encode() + b"\n" + bytes.fromhex(b["blob"]) for b in generated["blobs"][:3]]
+    return seeds
+
+
 def notes() -> list[bytes]:
     log = veritree.Log()
     log.extend([b"entry %d" % i for i in range(20)])
@@ -181,6 +194,7 @@ def kt() -> tuple[list[bytes], list[bytes]]:
 
 if __name__ == "__main__":
     write("notes", notes())
+    write("akd", akd())
     messages, requests = kt()
     write("kt_messages", messages)
     write("kt_directory", requests)
