@@ -155,6 +155,37 @@ def main(argv: list[str] | None = None) -> int:
         help="the whole story against a real local server: accounts, devices, lookups, codes, and two attacks",
     )
     demo.add_argument("--data", metavar="DIR", help="keep the demo's directories here (default: a temporary folder)")
+    akd_audit = sub.add_parser(
+        "akd-audit",
+        help="follow a published chain of akd (WhatsApp) audit blobs and vouch for it in a signed log",
+        description="Lists the audit blobs at --source, checks that they form one unbroken chain of epochs, "
+        "verifies each step from where the last run stopped, and appends every verified step to a signed "
+        "tlog-tiles log in --state (its checkpoint: STATE/log/checkpoint; its verifier key: STATE/key.pub). "
+        "Run it again, e.g. from cron, to follow the chain. On the first epoch that fails it stops, naming the "
+        "epoch and why, with status 1; every epoch before it is vouched for.",
+    )
+    akd_audit.add_argument(
+        "--source", required=True, metavar="URL-or-DIR",
+        help="an S3-style bucket (ListObjectsV2), e.g. WhatsApp's https://d1tfr3x7n136ak.cloudfront.net, or a "
+        "folder holding each blob as the file EPOCH/PREVIOUS_ROOT_HEX/CURRENT_ROOT_HEX",
+    )
+    akd_audit.add_argument(
+        "--state", required=True, metavar="DIR",
+        help="where the log, its key and the audit's configuration live (made on the first run; it audits one "
+        "source only)",
+    )
+    akd_audit.add_argument(
+        "--start", type=_number(int, 1, 2**64 - 1), metavar="EPOCH",
+        help="a new state's first epoch (default: the lowest listed); unless it is 1, its previous root is "
+        "trusted, not audited",
+    )
+    akd_audit.add_argument("--max-epochs", type=_number(int, 1), metavar="N",
+                           help="vouch for at most N epochs in this run")
+    akd_audit.add_argument("--timeout", type=_SECONDS, default=30.0, metavar="SECONDS",
+                           help="how long a request to the bucket may wait on it before it fails; one that "
+                           "fails so is tried 3 times more (default: %(default)s)")
+    akd_audit.add_argument("--quiet", action="store_true",
+                           help="print only the summary's first line (and why it stopped, if it did)")
     try:
         args = parser.parse_args(argv)
     except SystemExit as e:  # --help, --version, or a refused command line (2)
@@ -165,6 +196,8 @@ def main(argv: list[str] | None = None) -> int:
         return bench_mod.run(quick=args.quick, json_path=args.json, billion_run=args.billion, plot_dir=args.plot)
     if args.command == "keygen":
         return _keygen(args.name, args.out, args.cosigner)
+    if args.command == "akd-audit":
+        return _akd_audit(args.source, args.state, args.start, args.max_epochs, args.timeout, args.quiet)
     if args.command == "demo":
         try:
             from veritree.ckv import demo as demo_mod
@@ -443,6 +476,65 @@ def _secret_key(path: str) -> bytes:
     finally:
         os.close(fd)
     return key
+
+
+def _akd_audit(source_spec: str, state: str, start: int | None, max_epochs: int | None, timeout: float,
+               quiet: bool) -> int:
+    """Vouches for the source's audit blobs (veritree.akd.auditor): 0 when the log reaches the newest listed
+    epoch (or --max-epochs), 1 when a step fails or the state refuses, 2 when --source or --state names
+    nothing usable (checked before anything is made)."""
+    from veritree.akd.auditor import AuditError, AuditResult, audit, state_refusal
+    from veritree.akd.sources import SourceError, open_source
+
+    def say(line: str) -> None:
+        print(f"veritree akd-audit: {line}", file=sys.stderr, flush=True)
+
+    try:
+        source = open_source(source_spec, timeout=timeout)
+    except SourceError as e:
+        say(f"--source: {e}")
+        return 2
+    refusal = state_refusal(state)
+    if refusal is not None:
+        say(f"--state: {refusal}")
+        return 2
+    try:
+        result = audit(source, state, start=start, max_epochs=max_epochs, progress=None if quiet else say)
+    except AuditError as e:
+        say(str(e))
+        return 1
+
+    def epochs(first: int, last: int) -> str:
+        return f"epoch {first}" if first == last else f"epochs {first}..{last}"
+
+    def summary(r: AuditResult) -> list[str]:
+        if r.last_epoch is None or r.first_epoch is None:
+            return [f"up to date: {r.source} lists no audit blobs to vouch for yet"]
+        held = f"the log vouches for {epochs(r.first_epoch, r.last_epoch)}"
+        lines = ([f"vouched for {epochs(r.new.start, r.new.stop - 1)} of {r.source}; {held}"] if r.new
+                 else [f"up to date: {held} of {r.source}"])
+        if not quiet:
+            assert r.latest_root is not None
+            lines.append(f"  latest root (epoch {r.last_epoch}): {r.latest_root.hex()}")
+            if r.trusted_previous_root is not None:
+                lines.append(f"  epoch {r.first_epoch}'s previous root {r.trusted_previous_root.hex()} is trusted, "
+                             f"not audited: the audit starts at epoch {r.first_epoch}")
+            if r.remaining and r.stop is None:
+                lines.append(f"  {r.remaining} more listed epoch{'s' if r.remaining > 1 else ''}: run again")
+            lines.append(f"  checkpoint ({os.path.join(state, 'log', 'checkpoint')}), signed by "
+                         f"{r.verifier_key} ({os.path.join(state, 'key.pub')}):")
+        return lines
+
+    if result.stop is None or result.new:
+        lines = summary(result)
+        print("veritree akd-audit: " + "\n".join(lines))
+        if not quiet and result.last_epoch is not None:
+            print(result.checkpoint, end="")
+    if result.stop is not None:
+        stop = result.stop
+        say(f"stopped at {stop}" if stop.epoch is not None else f"stopped: {stop}")
+        return 1
+    return 0
 
 
 def _keygen(name: str, out: str | None, cosigner: bool) -> int:
