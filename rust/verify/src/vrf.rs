@@ -230,29 +230,49 @@ pub fn proof_to_hash(pi: &[u8]) -> Result<[u8; OUTPUT_LEN]> {
     Ok(output_of(&decode_proof(pi)?.gamma.mul_by_cofactor().compress()))
 }
 
+/// A VRF public key, decoded and validated once for many proofs.
+pub struct PublicKey {
+    bytes: [u8; 32],
+    point: EdwardsPoint,
+}
+
+impl PublicKey {
+    /// Decodes `public`; a `Verification` error for a key that is not a
+    /// canonical curve point or has small order.
+    pub fn decode(public: &[u8]) -> Result<PublicKey> {
+        let bytes: [u8; 32] =
+            public.try_into().map_err(|_| invalid(format!("a VRF public key is 32 bytes, not {}", public.len())))?;
+        let point = decode_point(&bytes).ok_or_else(|| failed("the VRF public key is not a curve point"))?;
+        if point.mul_by_cofactor().is_identity() {
+            return Err(failed("the VRF public key has small order"));
+        }
+        Ok(PublicKey { bytes, point })
+    }
+
+    /// Checks `pi` for `alpha` and returns the VRF output; `Verification`
+    /// error unless the proof is valid (RFC 9381 5.3).
+    pub fn verify(&self, alpha: &[u8], pi: &[u8]) -> Result<[u8; OUTPUT_LEN]> {
+        let proof = decode_proof(pi)?;
+        let h = hash_to_curve(&self.bytes, alpha);
+        let c = scalar_of(&proof.c);
+        // U = s·B - c·Y and V = s·H - c·Gamma with c as an integer: negate
+        // the points, not c (mod q), or a key or Gamma with a small-order
+        // part would verify differently from RFC 9381.
+        let u = EdwardsPoint::vartime_double_scalar_mul_basepoint(&c, &-self.point, &proof.s);
+        let v = EdwardsPoint::vartime_multiscalar_mul([proof.s, c], [h, -proof.gamma]);
+        let [h, u, v, cleared] = EdwardsPoint::compress_batch(&[h, u, v, proof.gamma.mul_by_cofactor()]);
+        if challenge(&self.bytes, &h, &proof.gamma_bytes, &u, &v) != proof.c {
+            return Err(failed("the VRF proof does not match the key and input"));
+        }
+        Ok(output_of(&cleared))
+    }
+}
+
 /// Checks `pi` for `alpha` under `public` and returns the VRF output;
 /// `Verification` error unless the proof is valid (RFC 9381 5.3, with the
 /// public key validated: small-order keys are refused).
 pub fn verify(public: &[u8], alpha: &[u8], pi: &[u8]) -> Result<[u8; OUTPUT_LEN]> {
-    let public: &[u8; 32] =
-        public.try_into().map_err(|_| invalid(format!("a VRF public key is 32 bytes, not {}", public.len())))?;
-    let proof = decode_proof(pi)?;
-    let y = decode_point(public).ok_or_else(|| failed("the VRF public key is not a curve point"))?;
-    if y.mul_by_cofactor().is_identity() {
-        return Err(failed("the VRF public key has small order"));
-    }
-    let h = hash_to_curve(public, alpha);
-    let c = scalar_of(&proof.c);
-    // U = s·B - c·Y and V = s·H - c·Gamma with c as an integer: negate the
-    // points, not c (mod q), or a key or Gamma with a small-order part
-    // would verify differently from RFC 9381.
-    let u = EdwardsPoint::vartime_double_scalar_mul_basepoint(&c, &-y, &proof.s);
-    let v = EdwardsPoint::vartime_multiscalar_mul([proof.s, c], [h, -proof.gamma]);
-    let [h, u, v, cleared] = EdwardsPoint::compress_batch(&[h, u, v, proof.gamma.mul_by_cofactor()]);
-    if challenge(public, &h, &proof.gamma_bytes, &u, &v) != proof.c {
-        return Err(failed("the VRF proof does not match the key and input"));
-    }
-    Ok(output_of(&cleared))
+    PublicKey::decode(public)?.verify(alpha, pi)
 }
 
 #[cfg(test)]
@@ -316,6 +336,44 @@ mod tests {
             }),
         ];
         println!("  parts sum to {:.2} of the whole", parts.iter().sum::<f64>() / total);
+    }
+
+    /// Where a verification's time goes (run with `--ignored --nocapture`, release).
+    #[test]
+    #[ignore]
+    fn verify_costs() {
+        use std::time::Instant;
+        let key = VrfSecretKey::from_seed(&[3; 32]).unwrap();
+        let n = 2000usize;
+        let alphas: Vec<Vec<u8>> = (0..n as u32).map(|i| i.to_le_bytes().to_vec()).collect();
+        let proofs: Vec<[u8; PROOF_LEN]> = alphas.iter().map(|a| key.prove(a)).collect();
+        let public = PublicKey::decode(&key.public_key()).unwrap();
+        let time = |what: &str, f: &mut dyn FnMut(usize)| {
+            let t = Instant::now();
+            (0..n).for_each(&mut *f);
+            println!("  {what:<44} {:>7.2} us", t.elapsed().as_secs_f64() * 1e6 / n as f64);
+        };
+        time("verify (key decoded once)", &mut |i| {
+            std::hint::black_box(public.verify(&alphas[i], &proofs[i]).unwrap());
+        });
+        let p = decode_proof(&proofs[0]).unwrap();
+        let h = hash_to_curve(&key.public, &alphas[0]);
+        let c = scalar_of(&p.c);
+        time("decode the proof", &mut |i| {
+            std::hint::black_box(decode_proof(&proofs[i]).unwrap());
+        });
+        time("hash to curve", &mut |i| {
+            std::hint::black_box(hash_to_curve(&key.public, &alphas[i]));
+        });
+        time("U = s·B - c·Y (double base, vartime)", &mut |_| {
+            std::hint::black_box(EdwardsPoint::vartime_double_scalar_mul_basepoint(&c, &-public.point, &p.s));
+        });
+        time("V = s·H - c·Gamma (Straus, vartime)", &mut |_| {
+            std::hint::black_box(EdwardsPoint::vartime_multiscalar_mul([p.s, c], [h, -p.gamma]));
+        });
+        time("compress H, U, V, 8·Gamma in one batch", &mut |_| {
+            std::hint::black_box(EdwardsPoint::compress_batch(&[h, h, h, h]));
+        });
     }
 
     #[test]

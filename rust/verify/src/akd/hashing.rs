@@ -16,10 +16,18 @@ fn hash2(a: &[u8], b: &[u8]) -> Digest {
     *h.finalize().as_bytes()
 }
 
+/// A label's hash: H(its length as 4 bytes big-endian ‖ its 32 bytes).
+pub fn label_hash(label: &NodeLabel) -> Digest {
+    let mut bytes = [0u8; 36];
+    bytes[..4].copy_from_slice(&label.len.to_be_bytes());
+    bytes[4..].copy_from_slice(&label.val);
+    hash(&bytes)
+}
+
 /// The value a node contributes to its parent: H(value ‖ H(label)). A
 /// parent's value is H(left's ‖ right's).
 pub fn child_digest(value: &Digest, label: &NodeLabel) -> Digest {
-    hash2(value, &label.digest())
+    hash2(value, &label_hash(label))
 }
 
 pub fn parent(left: &Digest, right: &Digest) -> Digest {
@@ -28,7 +36,7 @@ pub fn parent(left: &Digest, right: &Digest) -> Digest {
 
 /// The published root hash from the root node's value.
 pub fn root_hash(root_value: &Digest) -> Digest {
-    hash2(root_value, &NodeLabel::ROOT.digest())
+    hash2(root_value, &label_hash(&NodeLabel::ROOT))
 }
 
 /// The value of the root of a tree never written to: H(0x00).
@@ -44,7 +52,7 @@ pub fn empty_root() -> Digest {
 /// What a missing child contributes: the empty node's value,
 /// H(H(0x00) ‖ H(empty label)), under the empty label.
 pub fn empty_child_digest() -> Digest {
-    let empty_value = hash2(&hash(&[0]), &NodeLabel::EMPTY.digest());
+    let empty_value = hash2(&hash(&[0]), &label_hash(&NodeLabel::EMPTY));
     child_digest(&empty_value, &NodeLabel::EMPTY)
 }
 

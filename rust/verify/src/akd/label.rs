@@ -1,7 +1,6 @@
 //! akd's node labels: a bit string of up to 256 bits, most significant bit
 //! of the first byte first, stored in 32 bytes.
 
-use super::hashing::{hash, Digest};
 use super::wire::{bytes, uint32, unknown, Fields, Once};
 use crate::error::{failed, Result};
 
@@ -25,14 +24,6 @@ impl NodeLabel {
 
     pub fn is_empty_placeholder(&self) -> bool {
         *self == Self::EMPTY
-    }
-
-    /// H(len as 4 bytes big-endian ‖ the 32 bytes).
-    pub fn digest(&self) -> Digest {
-        let mut bytes = [0u8; 36];
-        bytes[..4].copy_from_slice(&self.len.to_be_bytes());
-        bytes[4..].copy_from_slice(&self.val);
-        hash(&bytes)
     }
 
     /// Bit `i` (0 = the first); `i` < 256.
