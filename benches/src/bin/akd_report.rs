@@ -1,7 +1,7 @@
 //! veritree's akd verifier against akd 0.13.0's own (WhatsApp v1), same run,
 //! on proofs the real akd directory made:
 //!
-//!   cargo run --release -p veritree-benches --features peers --bin akd_report -- [N] [LARGE]
+//!   cargo run --release -p veritree-benches --features peers --bin akd_report -- [N] [LARGE] [BLOBS_DIR]
 //!
 //! N labels (default 10^4) published in one epoch, then 10 of them updated
 //! in 4 more epochs; lookups and complete key histories verified from
@@ -9,7 +9,8 @@
 //! decoder and verifier), with the floor veritree's VRF verifier sets (a
 //! lookup is three VRF proofs). Then an append-only step inserting LARGE
 //! leaves (default 10^5) into a tree of LARGE, and a chain of audit blobs
-//! as WhatsApp publishes them. akd verifies a lookup or history on one
+//! as WhatsApp publishes them (written to BLOBS_DIR if given, to time
+//! `veritree akd-audit --source BLOBS_DIR` on). akd verifies a lookup or history on one
 //! thread; veritree a lookup on one and a history's VRF proofs side by side
 //! (also shown confined to one core). Both check append-only steps on every
 //! core.
@@ -180,7 +181,7 @@ async fn large_step(n: u64) {
 
 /// Audit blobs of `epochs` steps of `per_epoch` new labels each, named as
 /// WhatsApp names them (the step's end epoch first).
-async fn audit_chain(epochs: u64, per_epoch: u64) {
+async fn audit_chain(epochs: u64, per_epoch: u64, out: Option<&std::path::Path>) {
     let d = directory().await;
     let mut roots = vec![ours::empty_root()];
     for e in 0..epochs {
@@ -197,6 +198,14 @@ async fn audit_chain(epochs: u64, per_epoch: u64) {
             (name, pb::SingleAppendOnlyProof::from(step).write_to_bytes().unwrap())
         })
         .collect();
+    // For timing `veritree akd-audit` on a folder of the same blobs.
+    if let Some(dir) = out {
+        for (name, blob) in &blobs {
+            let path = dir.join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, blob).unwrap();
+        }
+    }
     let runtime = tokio::runtime::Handle::current();
     let ours_rate = rate(&blobs, 2.0, |(name, blob)| {
         ours::verify_audit_blob(name, blob).unwrap();
@@ -220,9 +229,10 @@ fn hex(b: &[u8]) -> String {
 
 #[tokio::main]
 async fn main() {
-    let mut args = std::env::args().skip(1).map(|a| a.parse::<u64>().expect("a number"));
-    let n = args.next().unwrap_or(10_000);
-    let large = args.next().unwrap_or(100_000);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let number = |i: usize, default: u64| args.get(i).map_or(default, |a| a.parse().expect("a number"));
+    let (n, large) = (number(0, 10_000), number(1, 100_000));
+    let blobs_dir = args.get(2).map(std::path::PathBuf::from);
     let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
     println!("akd verification: veritree vs akd 0.13.0 (WhatsAppV1Configuration), same run, {cores} cores");
     println!("  {:<54} {:>11} {:>11} {:>8}", "metric", "veritree", "akd", "ratio");
@@ -230,5 +240,5 @@ async fn main() {
     println!("  {} labels; proofs at epoch {}", n, p.epoch);
     lookups_and_histories(&p);
     large_step(large).await;
-    audit_chain(50, 1000).await;
+    audit_chain(50, 1000, blobs_dir.as_deref()).await;
 }
