@@ -166,8 +166,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     akd_audit.add_argument(
         "--source", required=True, metavar="URL-or-DIR",
-        help="an S3-style bucket (ListObjectsV2), e.g. WhatsApp's https://d1tfr3x7n136ak.cloudfront.net, or a "
-        "folder holding each blob as the file EPOCH/PREVIOUS_ROOT_HEX/CURRENT_ROOT_HEX",
+        help="an S3-style bucket (ListObjectsV2), e.g. WhatsApp's current log https://d4ttn6vhp3mg0.cloudfront.net "
+        "(its legacy one, no longer published to: https://d1tfr3x7n136ak.cloudfront.net), or a folder holding "
+        "each blob as the file EPOCH/PREVIOUS_ROOT_HEX/CURRENT_ROOT_HEX",
     )
     akd_audit.add_argument(
         "--state", required=True, metavar="DIR",

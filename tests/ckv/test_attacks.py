@@ -11,6 +11,9 @@ strict xfails until the client closed them; they now pass like the rest.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
@@ -48,7 +51,7 @@ from malicious import (
 )
 from veritree.ckv.accounts import AccountKey, Device
 from veritree.ckv.alerts import AlertKind
-from veritree.ckv.client import CkvClient
+from veritree.ckv.client import STATE_MAGIC, CkvClient
 from veritree.ckv.transport import Unavailable
 
 ALICE = b"user:alice"
@@ -983,3 +986,67 @@ def test_the_auditor_refuses_an_entry_from_another_branch(tmp_path: Path) -> Non
         assert audited.auditor.size == size
     finally:
         w.close()
+
+
+# -- 13. withholding from an app that is killed between attempts -----------------
+
+
+def restarted(w: World, c: CkvClient, **options: int) -> CkvClient:
+    """The same device's next run: its state saved, the app killed, the state restored."""
+    return CkvClient.import_state(w.transport if c.transport is w.transport else c.transport,
+                                  c.export_state(SYNC, include_secret=True), SYNC, clock=w.clock, **options)
+
+
+def test_withheld_monitoring_is_caught_across_restarts(world: World) -> None:
+    """A directory refuses one device's monitoring while answering its other
+    requests. The app is killed after each attempt (phones kill apps): the
+    attempts and when they began are in the saved state, so the third
+    attempt two minutes on is withheld monitoring (DIRECTORY_MISBEHAVED),
+    as it is for a device that never restarts."""
+    w = world
+    m = w.malicious()
+    alice = w.account(b"alice", m, unavailable_after=60_000)
+    m.lie(refuse("overloaded"), "distinguished", "owner_monitor", "monitor")
+    for step in (0, 30_000, 31_000):
+        w.clock.tick(step)
+        with pytest.raises(ValueError, match="overloaded"):
+            alice.monitor()
+        alice = restarted(w, alice, unavailable_after=60_000)
+    assert alice.withheld, "the saved state forgot the unanswered attempts"
+    with pytest.raises(ValueError):
+        alice.monitor()
+    assert kinds(alice) == [MISBEHAVED]
+
+
+def test_silence_is_caught_across_restarts(world: World) -> None:
+    """No answer at all, the app killed after each try: the silence's start
+    survives in the saved state, so DIRECTORY_UNAVAILABLE comes once it has
+    lasted `unavailable_after`, not never."""
+    w = world
+    m = w.malicious()
+    alice = w.account(b"alice", m, unavailable_after=60_000)
+    m.lie(silent, *KINDS)
+    for _ in range(3):
+        with pytest.raises(Unavailable):
+            alice.monitor()
+        alice = restarted(w, alice, unavailable_after=60_000)
+        w.clock.tick(30_000)
+    with pytest.raises(Unavailable):
+        alice.monitor()
+    assert kinds(alice) == [UNAVAILABLE]
+
+
+def test_a_state_from_before_the_timers_were_kept_still_imports(world: World) -> None:
+    """States saved before the timers were kept restore with none; timers that are not times are refused."""
+    alice = world.account(b"alice")
+    state = alice.export_state(SYNC)
+    body = json.loads(state[len(STATE_MAGIC) + 32:])
+    del body["monitoring"]
+    old = json.dumps(body, sort_keys=True).encode()
+    restored = CkvClient.import_state(world.transport, STATE_MAGIC + hmac.new(SYNC, old, hashlib.sha256).digest() + old,
+                                      SYNC, clock=world.clock)
+    assert restored.withheld == {} and restored.unanswered_since is None
+    body["monitoring"] = {"last_answer": "yesterday"}
+    bad = json.dumps(body, sort_keys=True).encode()
+    with pytest.raises(ValueError, match="malformed"):
+        CkvClient.import_state(world.transport, STATE_MAGIC + hmac.new(SYNC, bad, hashlib.sha256).digest() + bad, SYNC)

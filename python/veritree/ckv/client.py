@@ -98,6 +98,13 @@ def config_fingerprint(config: bytes) -> str:
     return hashlib.sha256(config).hexdigest()
 
 
+def _time_or_none(value: object) -> int | None:
+    """A stored time (ms), or None; a state holding anything else is malformed."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+        raise TypeError(f"a time is an integer, not {value!r}")
+    return value
+
+
 @dataclass
 class CkvClient:
     """A device's client of the directory behind `transport`."""
@@ -622,9 +629,14 @@ class CkvClient:
     @_locked
     def export_state(self, sync_key: bytes, *, include_secret: bool = False) -> bytes:
         """The client's state, authenticated with `sync_key` (HMAC-SHA256),
-        for another device of the account. The account's secret key is in
-        it only when asked for: carry such a state only over a channel that
-        keeps it confidential."""
+        for another device of the account or this one's next run. The
+        account's secret key is in it only when asked for: carry such a
+        state only over a channel that keeps it confidential. It keeps how
+        long the directory has left this device, or one monitoring task,
+        unanswered (and which owner monitoring is behind), so that an app
+        killed between attempts still reaches DIRECTORY_UNAVAILABLE or
+        withheld monitoring: a directory cannot withhold monitoring from
+        a client by outlasting its runs."""
         own = None
         if self.own is not None:
             own = {
@@ -645,6 +657,12 @@ class CkvClient:
             "contacts": [[c.identifier.hex(), c.account_key.hex(), c.epoch,
                           [[k.hex(), v.hex()] for k, v in c.devices.items()], c.verified]
                          for c in self.contacts.values()],
+            "monitoring": {
+                "last_answer": self.last_answer,
+                "unanswered_since": self.unanswered_since,
+                "behind": sorted(i.hex() for i in self.behind),
+                "withheld": {task: list(v) for task, v in self.withheld.items()},
+            },
         }, sort_keys=True).encode()
         return STATE_MAGIC + hmac.new(sync_key, body, hashlib.sha256).digest() + body
 
@@ -676,6 +694,12 @@ class CkvClient:
                 contact = Contact(bytes.fromhex(ident), bytes.fromhex(key), epoch,
                                   {bytes.fromhex(k): bytes.fromhex(v) for k, v in devs}, verified)
                 client.contacts[contact.identifier] = contact
+            # States written before the monitoring timers were kept have none.
+            timers = doc.get("monitoring") or {}
+            client.last_answer, client.unanswered_since = (_time_or_none(timers.get(k))
+                                                           for k in ("last_answer", "unanswered_since"))
+            client.behind = {bytes.fromhex(i) for i in timers.get("behind", [])}
+            client.withheld = {task: (int(since), int(n)) for task, (since, n) in timers.get("withheld", {}).items()}
         except (KeyError, TypeError, AttributeError, IndexError) as e:
             # Tagged by the sync key, yet not a state export_state writes: a clear error, not a parsing accident.
             raise ValueError(f"a client state whose body is malformed ({type(e).__name__}: {e})") from None
