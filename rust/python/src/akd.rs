@@ -2,6 +2,8 @@
 //! append-only proofs and audit blobs. Returns plain tuples; the Python
 //! package wraps them in `veritree.akd`'s types.
 
+use std::borrow::Cow;
+
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
@@ -15,12 +17,21 @@ fn version<'py>(py: Python<'py>, v: akd::Version) -> VersionTuple<'py> {
     (v.epoch, v.version, PyBytes::new(py, &v.value))
 }
 
-fn key(obj: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
-    let key = convert::bytes_of(obj, "vrf_public_key")?;
+/// A lookup's or history's arguments: the key, the root, the label and the proof.
+type Inputs<'a> = (Cow<'a, [u8]>, [u8; 32], Cow<'a, [u8]>, Cow<'a, [u8]>);
+
+fn inputs<'a>(
+    key: &'a Bound<'_, PyAny>,
+    root: &Bound<'_, PyAny>,
+    label: &'a Bound<'_, PyAny>,
+    proof: &'a Bound<'_, PyAny>,
+) -> PyResult<Inputs<'a>> {
+    let key = convert::bytes_of(key, "vrf_public_key")?;
     if key.len() != 32 {
         return Err(PyValueError::new_err(format!("vrf_public_key must be 32 bytes, got {}", key.len())));
     }
-    Ok(key.into_owned())
+    let root = convert::hash(root, "root_hash")?;
+    Ok((key, root, convert::bytes_of(label, "label")?, convert::bytes_of(proof, "proof")?))
 }
 
 /// (epoch, version, value) of the version a lookup proof shows current.
@@ -33,8 +44,7 @@ pub fn akd_verify_lookup<'py>(
     label: &Bound<'py, PyAny>,
     proof: &Bound<'py, PyAny>,
 ) -> PyResult<VersionTuple<'py>> {
-    let (key, root) = (key(vrf_public_key)?, convert::hash(root_hash, "root_hash")?);
-    let (label, proof) = (convert::bytes_of(label, "label")?, convert::bytes_of(proof, "proof")?);
+    let (key, root, label, proof) = inputs(vrf_public_key, root_hash, label, proof)?;
     let v = py.detach(|| akd::verify_lookup(&key, &root, epoch, &label, &proof)).py()?;
     Ok(version(py, v))
 }
@@ -54,8 +64,7 @@ pub fn akd_verify_history<'py>(
     if most_recent == Some(0) {
         return Err(PyValueError::new_err("most_recent must be at least 1"));
     }
-    let (key, root) = (key(vrf_public_key)?, convert::hash(root_hash, "root_hash")?);
-    let (label, proof) = (convert::bytes_of(label, "label")?, convert::bytes_of(proof, "proof")?);
+    let (key, root, label, proof) = inputs(vrf_public_key, root_hash, label, proof)?;
     let vs = py.detach(|| akd::verify_history(&key, &root, epoch, &label, &proof, most_recent)).py()?;
     Ok(vs.into_iter().map(|v| version(py, v)).collect())
 }
