@@ -56,6 +56,7 @@ __all__ = [
     "hash_limit",
     "generate_note_key",
     "generate_cosigner_key",
+    "note_verifier_key",
     "sign_note",
     "open_note",
     "format_checkpoint",
@@ -505,7 +506,8 @@ def generate_note_key(name: str) -> tuple[str, str]:
 
 def generate_cosigner_key(name: str) -> tuple[str, str]:
     """A fresh Ed25519 cosigner (witness) key (type 0x04): (signer key, verifier key)."""
-
+def note_verifier_key(signer_key: str) -> str:
+    """The verifier key of a note or cosigner signer key; ValueError for a string that is not one."""
 def sign_note(text: str, signer_keys: Sequence[str]) -> str: ...
 def open_note(note: NoteText, verifier_keys: Sequence[str]) -> tuple[str, list[str]]:
     """(text, names of the keys whose signatures verified)."""

@@ -94,6 +94,15 @@ def test_generated_keys_have_the_go_text_form() -> None:
     assert veritree.generate_note_key("a")[0] != veritree.generate_note_key("a")[0]
 
 
+def test_a_signer_keys_verifier_key_is_the_one_generated_with_it() -> None:
+    for gen in (veritree.generate_note_key, veritree.generate_cosigner_key):
+        skey, vkey = gen("example.com/k")
+        assert veritree.note_verifier_key(skey) == vkey
+    for bad in ("", "PRIVATE+KEY+example.com/k", veritree.generate_note_key("x")[1], "PRIVATE+KEY+a+00000000+AAAA"):
+        with pytest.raises(ValueError):
+            veritree.note_verifier_key(bad)
+
+
 def test_multiple_signatures_and_unknown_signers() -> None:
     a, b, c = (veritree.generate_note_key(n) for n in ("a.example", "b.example", "c.example"))
     text = "line one\n\nline three after a blank line\n"

@@ -35,7 +35,6 @@ after, and a state folder refuses any other source.
 
 from __future__ import annotations
 
-import base64
 import collections
 import contextlib
 import errno
@@ -554,18 +553,11 @@ def _note_key(folder: str, origin: str) -> tuple[str, str]:
 
 
 def _verifier_of(signer: str) -> str | None:
-    """The verifier key of an Ed25519 note signer key (``PRIVATE+KEY+name+id+base64``), or None."""
-    parts = signer.split("+", 4)  # the name has no "+"; base64 may
-    if len(parts) != 5 or parts[:2] != ["PRIVATE", "KEY"]:
-        return None
+    """The verifier key of a note signer key, or None for a string that is not one."""
     try:
-        raw = base64.b64decode(parts[4], validate=True)
-    except ValueError:
+        return veritree.note_verifier_key(signer)
+    except (ValueError, veritree.VerificationError):
         return None
-    if len(raw) != 33 or raw[0] != 1:
-        return None
-    public = base64.b64encode(b"\x01" + veritree.ed25519_public_key(raw[1:])).decode()
-    return f"{parts[2]}+{parts[3]}+{public}"
 
 
 def _write_atomically(path: str, data: bytes, mode: int) -> None:

@@ -122,6 +122,12 @@ fn generate_cosigner_key(name: &str) -> PyResult<(String, String)> {
     key_pair(name, ALG_COSIGNATURE_V1)
 }
 
+/// The verifier key of a signer key (a note key or a cosigner key); ValueError for a string that is not one.
+#[pyfunction]
+fn note_verifier_key(signer_key: &str) -> PyResult<String> {
+    Ok(Signer::parse(signer_key).py()?.verifier().to_vkey())
+}
+
 /// Signs a note text (ending in a newline) with one or more signer keys.
 #[pyfunction]
 fn sign_note(text: &str, signer_keys: &Bound<'_, PyAny>) -> PyResult<String> {
@@ -264,6 +270,7 @@ fn verify_tlog_proof<'py>(
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(generate_note_key, m)?)?;
     m.add_function(wrap_pyfunction!(generate_cosigner_key, m)?)?;
+    m.add_function(wrap_pyfunction!(note_verifier_key, m)?)?;
     m.add_function(wrap_pyfunction!(sign_note, m)?)?;
     m.add_function(wrap_pyfunction!(open_note, m)?)?;
     m.add_function(wrap_pyfunction!(format_checkpoint, m)?)?;
