@@ -98,7 +98,7 @@ impl NodeLabel {
         let mut out = NodeLabel { val: [0; 32], len: self.len };
         let whole = (self.len / 8) as usize;
         out.val[..whole].copy_from_slice(&self.val[..whole]);
-        if self.len % 8 != 0 {
+        if !self.len.is_multiple_of(8) {
             out.val[whole] = self.val[whole] & (0xff << (8 - self.len % 8));
         }
         out
