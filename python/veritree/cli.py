@@ -185,6 +185,10 @@ def main(argv: list[str] | None = None) -> int:
     akd_audit.add_argument("--timeout", type=_SECONDS, default=30.0, metavar="SECONDS",
                            help="how long a request to the bucket may wait on it before it fails; one that "
                            "fails so is tried 3 times more (default: %(default)s)")
+    akd_audit.add_argument("--full-listing", action="store_true",
+                           help="list the whole source: a run after the first asks only about the epochs after "
+                           "its last one (and that one, and a few past a missing one); this also checks every "
+                           "listed epoch already vouched for against the log (do it now and then)")
     akd_audit.add_argument("--quiet", action="store_true",
                            help="print only the summary's first line (and why it stopped, if it did)")
     try:
@@ -198,7 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "keygen":
         return _keygen(args.name, args.out, args.cosigner)
     if args.command == "akd-audit":
-        return _akd_audit(args.source, args.state, args.start, args.max_epochs, args.timeout, args.quiet)
+        return _akd_audit(args.source, args.state, args.start, args.max_epochs, args.timeout, args.full_listing,
+                          args.quiet)
     if args.command == "demo":
         try:
             from veritree.ckv import demo as demo_mod
@@ -480,7 +485,7 @@ def _secret_key(path: str) -> bytes:
 
 
 def _akd_audit(source_spec: str, state: str, start: int | None, max_epochs: int | None, timeout: float,
-               quiet: bool) -> int:
+               full_listing: bool, quiet: bool) -> int:
     """Vouches for the source's audit blobs (veritree.akd.auditor): 0 when the log reaches the newest listed
     epoch (or --max-epochs), 1 when a step fails or the state refuses, 2 when --source or --state names
     nothing usable (checked before anything is made)."""
@@ -500,7 +505,8 @@ def _akd_audit(source_spec: str, state: str, start: int | None, max_epochs: int 
         say(f"--state: {refusal}")
         return 2
     try:
-        result = audit(source, state, start=start, max_epochs=max_epochs, progress=None if quiet else say)
+        result = audit(source, state, start=start, max_epochs=max_epochs, full_listing=full_listing,
+                       progress=None if quiet else say)
     except AuditError as e:
         say(str(e))
         return 1

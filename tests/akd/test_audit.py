@@ -79,7 +79,7 @@ class Bucket:
         if self.listing_override is not None:
             return self.listing_override
         assert query.get("list-type") == ["2"], query
-        keys = sorted(self.objects)
+        keys = sorted(k for k in self.objects if k.startswith(query.get("prefix", [""])[0]))
         if "continuation-token" in query:
             start = int(query["continuation-token"][0].removeprefix("token-"))
         elif "start-after" in query:
@@ -496,7 +496,7 @@ def test_a_malformed_name_stops_it_before_anything(tmp_path: Path, capsys: pytes
     verified.clear()
     bucket.serve(range(1, E + 1))
     bucket.objects[bad] = b"x"
-    line = stops(capsys, bucket.url, state)
+    line = stops(capsys, bucket.url, state, "--full-listing")  # a run after the first asks about epochs only
     assert line == (f"veritree akd-audit: stopped: the source lists {bad!r}, which is not an audit blob name "
                     "(EPOCH/PREVIOUS_ROOT_HEX/CURRENT_ROOT_HEX)")
     assert epochs_logged(state) == [1, 2, 3] and verified == []
@@ -519,7 +519,7 @@ def test_another_history_for_a_vouched_epoch_stops_it(tmp_path: Path, capsys: py
     bucket.serve(range(1, E + 1))
     del bucket.objects[name_of(3)]
     bucket.objects[renamed(3, current=bytes(32))] = blob_of(3)
-    line = stops(capsys, bucket.url, state)
+    line = stops(capsys, bucket.url, state, "--full-listing")
     assert line.startswith(f"veritree akd-audit: stopped at epoch 3: the source lists {renamed(3, current=bytes(32))}, "
                            f"but this auditor vouched for {STEPS[2].previous_root.hex()} -> "
                            f"{STEPS[2].current_root.hex()} as this epoch")
@@ -695,3 +695,88 @@ def test_an_entry_is_epoch_and_the_two_roots() -> None:
 def test_the_module_docstring_states_the_entry_format() -> None:
     doc = auditor.__doc__ or ""
     assert "72 bytes" in doc and "big-endian" in doc
+
+
+# --- a run after the first asks about its epochs only ---------------------------------------------------------
+
+
+def listings(bucket: Bucket) -> list[dict[str, list[str]]]:
+    """The listing requests since the last call, as parsed queries."""
+    asked = [urllib.parse.parse_qs(r[1:]) for r in bucket.requests if r.startswith("?")]
+    bucket.requests.clear()
+    return asked
+
+
+def test_a_rerun_asks_about_the_new_epochs_not_the_whole_bucket(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                                bucket: Bucket, verified: list[int]) -> None:
+    state, k = tmp_path / "state", 4
+    bucket.serve(range(1, k + 1))
+    assert run(capsys, "--source", bucket.url, "--state", str(state))[0] == 0
+    assert all("prefix" not in q for q in listings(bucket))  # a first run lists the bucket
+    bucket.serve(range(1, E + 1))
+    verified.clear()
+    code, out, err = run(capsys, "--source", bucket.url, "--state", str(state))
+    assert code == 0 and f"vouched for epochs {k + 1}..{E}" in out and logged(state) == STEPS
+    asked = [int(q["prefix"][0].removesuffix("/")) for q in listings(bucket)]
+    # The last vouched epoch, each new one, the first missing one and a few past it: no whole listing.
+    assert asked == [k, *range(k + 1, E + 2), *range(E + 2, E + 2 + auditor.PROBE_PAST_GAP)]
+    assert verified == list(range(k + 1, E + 1))
+    code, out, err = run(capsys, "--source", bucket.url, "--state", str(state))
+    assert code == 0 and "up to date" in out
+
+
+def test_a_rerun_stops_at_a_gap_it_sees_past_the_missing_epoch(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                               bucket: Bucket) -> None:
+    state = tmp_path / "state"
+    bucket.serve(range(1, 4))
+    assert run(capsys, "--source", bucket.url, "--state", str(state))[0] == 0
+    bucket.serve([e for e in range(1, E + 1) if e != 5])
+    line = stops(capsys, bucket.url, state)
+    assert line.startswith("veritree akd-audit: stopped at epoch 5: missing: the source lists no blob for it")
+    assert epochs_logged(state) == [1, 2, 3, 4]
+
+
+def test_a_rerun_stops_on_a_second_blob_or_a_bad_name_under_an_epoch(tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str],
+                                                                      bucket: Bucket) -> None:
+    state = tmp_path / "state"
+    bucket.serve(range(1, 4))
+    assert run(capsys, "--source", bucket.url, "--state", str(state))[0] == 0
+    bucket.serve(range(1, E + 1))
+    bucket.objects[renamed(6, current=bytes(32))] = blob_of(6)
+    line = stops(capsys, bucket.url, state)
+    assert line.startswith("veritree akd-audit: stopped at epoch 6: the source lists two blobs for it: ")
+    assert epochs_logged(state) == [1, 2, 3, 4, 5]
+    bucket.serve(range(1, E + 1))
+    bucket.objects["7/not-a-root"] = b"x"
+    line = stops(capsys, bucket.url, state)
+    assert line == ("veritree akd-audit: stopped: the source lists '7/not-a-root' under 7/, which is not an audit "
+                    "blob name of epoch 7")
+    assert epochs_logged(state) == [1, 2, 3, 4, 5]  # as with the whole listing: before anything new
+
+
+def test_a_rerun_sees_its_last_epoch_rewritten(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                               bucket: Bucket) -> None:
+    state = tmp_path / "state"
+    bucket.serve(range(1, 5))
+    assert run(capsys, "--source", bucket.url, "--state", str(state))[0] == 0
+    bucket.serve(range(1, E + 1))
+    bucket.objects[renamed(4, current=bytes(32))] = blob_of(4)
+    line = stops(capsys, bucket.url, state)
+    assert line.startswith(f"veritree akd-audit: stopped at epoch 4: the source lists {renamed(4, current=bytes(32))}")
+    assert line.endswith("the publisher shows two histories") and epochs_logged(state) == [1, 2, 3, 4]
+
+
+def test_many_new_epochs_are_listed_not_asked_about(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                    bucket: Bucket, monkeypatch: pytest.MonkeyPatch) -> None:
+    state = tmp_path / "state"
+    bucket.serve(range(1, 3))
+    assert run(capsys, "--source", bucket.url, "--state", str(state))[0] == 0
+    monkeypatch.setattr(auditor, "ASK_AT_MOST", 3)
+    bucket.serve(range(1, E + 1))
+    listings(bucket)
+    code, out, err = run(capsys, "--source", bucket.url, "--state", str(state))
+    assert code == 0 and logged(state) == STEPS
+    asked = listings(bucket)
+    assert [q.get("prefix") for q in asked[:5]] == [["2/"], ["3/"], ["4/"], ["5/"], ["6/"]]
+    assert any("prefix" not in q for q in asked[5:])  # then the whole listing

@@ -74,6 +74,12 @@ ENTRY_SIZE = 72
 """Bytes in one log entry: epoch (8, big-endian) || previous root (32) || current root (32)."""
 
 BATCH = 64
+
+ASK_AT_MOST = 256
+"""Epochs a run after the first asks about one at a time before it lists the whole source instead."""
+
+PROBE_PAST_GAP = 8
+"""Epochs past the first missing one a run asks about: any of them listed makes the missing one a gap."""
 """Verified steps appended per log write: each write signs and fsyncs a checkpoint, so few, but not so
 few that a crash throws away much verified work."""
 
@@ -154,6 +160,7 @@ def audit(
     max_epochs: int | None = None,
     batch: int = BATCH,
     fetch_ahead: int = 4,
+    full_listing: bool = False,
     progress: Callable[[str], None] | None = None,
 ) -> AuditResult:
     """Vouches for the source's chain of audit blobs from where `state`'s log stops (see the module).
@@ -161,6 +168,13 @@ def audit(
     `start`: the first epoch of a new state (default: the lowest listed); a state that has one refuses
     another. `max_epochs`: vouch for at most this many epochs in this run. `fetch_ahead`: blobs read
     concurrently ahead of the one being verified. `progress` is called with a line now and then.
+
+    A run after the first (without `max_epochs`) asks the source about the epochs after its last one, one
+    at a time, and about that one (listed otherwise, the publisher shows two histories), and about a few
+    past the first missing one (listed, the missing one is a gap): a few small requests where listing a
+    bucket of a million epochs takes a thousand large ones. It lists the whole source instead when more
+    than `ASK_AT_MOST` epochs are new, and always with `full_listing`, which also compares every listed
+    epoch already vouched for with the log: do that now and then.
 
     A chain fault (a malformed name, a missing epoch, two blobs for one epoch, a broken chain, a blob that
     does not verify, a blob that cannot be read) ends the run with `stop` set, after everything before it
@@ -174,7 +188,7 @@ def audit(
     folder = os.fspath(state)
     _make_state_folder(folder)
     with _locked(folder):
-        return _Run(source, folder, start, max_epochs, batch, fetch_ahead, progress).run()
+        return _Run(source, folder, start, max_epochs, batch, fetch_ahead, full_listing, progress).run()
 
 
 def read_config(state: str | os.PathLike[str]) -> dict[str, Any] | None:
@@ -196,9 +210,9 @@ class _Run:
     """One run: the state opened and locked, the listing scanned, the chain walked."""
 
     def __init__(self, source: Source, folder: str, start: int | None, max_epochs: int | None, batch: int,
-                 fetch_ahead: int, progress: Callable[[str], None] | None) -> None:
+                 fetch_ahead: int, full_listing: bool, progress: Callable[[str], None] | None) -> None:
         self.source, self.folder, self.start, self.max_epochs = source, folder, start, max_epochs
-        self.batch, self.fetch_ahead = batch, fetch_ahead
+        self.batch, self.fetch_ahead, self.full_listing = batch, fetch_ahead, full_listing
         self.say: Callable[[str], None] = progress or (lambda line: None)
         self.origin = origin_for(source.name)
         self.config: dict[str, Any] | None = None
@@ -274,7 +288,8 @@ class _Run:
     def _walk(self) -> Stop | None:
         """Scans the listing, then verifies and appends the chain from `next`; why it stopped early."""
         try:
-            pending, doubles = self._scan()
+            asked = None if self.full_listing or not self.size or self.max_epochs else self._ask()
+            pending, doubles = asked if asked is not None else self._scan()
         except SourceError as e:
             return Stop(None, str(e))
         except _Stopped as e:
@@ -361,6 +376,49 @@ class _Run:
                 continue  # past this run's --max-epochs; a later run looks at it
             if pending.setdefault(epoch, name) != name:
                 doubles.setdefault(epoch, name)
+        return pending, doubles
+
+    def _ask(self) -> tuple[dict[int, str], dict[int, str]] | None:
+        """The epochs from `next` on, as `_scan` gives them, asked about one at a time (see `audit`); None
+        when more than `ASK_AT_MOST` are new."""
+        assert self.first is not None and self.size > 0
+
+        def names(epoch: int) -> list[str]:
+            listed = self.source.epoch_names(epoch)
+            for name in listed:
+                try:
+                    parsed = akd.parse_audit_blob_name(name).epoch
+                except (veritree.VerificationError, ValueError):
+                    parsed = None
+                if parsed != epoch:
+                    raise _Stopped(Stop(None, f"the source lists {name!r} under {epoch}/, which is not an audit "
+                                              f"blob name of epoch {epoch}"))
+            self.listed_count += len(listed)
+            if listed:
+                self.listed_max = max(self.listed_max, epoch)
+            return listed
+
+        last = self.first + self.size - 1
+        held = decode_step(self.log.entry(self.size - 1))
+        vouched = f"{last}/{held.previous_root.hex()}/{held.current_root.hex()}"
+        for name in names(last):
+            if name != vouched:
+                raise _Stopped(Stop(last, f"the source lists {name}, but this auditor vouched for "
+                                          f"{held.previous_root.hex()} -> {held.current_root.hex()} as this "
+                                          "epoch: the publisher shows two histories"))
+        pending: dict[int, str] = {}
+        doubles: dict[int, str] = {}
+        epoch = last + 1
+        while listed := names(epoch):
+            if len(pending) == ASK_AT_MOST:
+                return None
+            pending[epoch] = listed[0]
+            if len(listed) > 1:
+                doubles[epoch] = listed[1]
+            epoch += 1
+        for later in range(epoch + 1, epoch + 1 + PROBE_PAST_GAP):
+            if names(later):
+                break
         return pending, doubles
 
     def _check(self, epoch: int, name: str, blob: bytes | SourceError, doubles: dict[int, str]) -> Stop | None:

@@ -6,9 +6,10 @@ failure to list or read is a :class:`SourceError` with a one-line message (never
 auditor run by cron must say plainly whether the publisher or the network failed.
 
 The HTTP source speaks the part of S3's ``ListObjectsV2`` that public buckets (and CloudFront in front of
-them, as WhatsApp's ``https://d1tfr3x7n136ak.cloudfront.net``) answer: ``GET URL?list-type=2``, paged with
+them, as WhatsApp's ``https://d4ttn6vhp3mg0.cloudfront.net``) answer: ``GET URL?list-type=2``, paged with
 ``continuation-token`` from ``<NextContinuationToken>`` while ``<IsTruncated>`` is true, or with
-``start-after`` the page's last key when the bucket gives no token (CloudFront strips it). A blob is
+``start-after`` the page's last key when the bucket gives no token (CloudFront strips it), with ``prefix``
+to ask about one epoch (``EPOCH/``). A blob is
 ``GET URL/KEY``. Only the standard library: urllib with a timeout and a bound on every response, and
 ElementTree over a listing already read whole (so a hostile bucket costs at most that bound of memory).
 """
@@ -55,6 +56,11 @@ class Source(Protocol):
         """Every blob name the source lists, in no particular order (each exactly once)."""
         ...
 
+    def epoch_names(self, epoch: int) -> list[str]:
+        """The names listed under ``EPOCH/`` (one, normally): asking about a few epochs costs a few small
+        requests, where listing a bucket of a million epochs costs a thousand large ones."""
+        ...
+
     def read(self, name: str) -> bytes:
         """The blob `name`, whole."""
         ...
@@ -94,6 +100,12 @@ class FolderSource:
             for file in sorted(files):
                 path = file if relative == "." else os.path.join(relative, file)
                 yield path.replace(os.sep, "/")
+
+    def epoch_names(self, epoch: int) -> list[str]:
+        folder = os.path.join(self._root, str(epoch))
+        if not os.path.isdir(folder):
+            return []
+        return sorted(f"{epoch}/{rest}" for rest in FolderSource(folder).names())
 
     def read(self, name: str) -> bytes:
         parts = name.split("/")
@@ -138,10 +150,17 @@ class BucketSource:
         return self._url
 
     def names(self) -> Iterator[str]:
+        return self._list({})
+
+    def epoch_names(self, epoch: int) -> list[str]:
+        return list(self._list({"prefix": f"{epoch}/"}))
+
+    def _list(self, base: dict[str, str]) -> Iterator[str]:
+        """The keys a listing with the parameters `base` gives, page after page."""
         params: dict[str, str] = {}
         seen_marks: set[str] = set()
         while True:
-            query = urllib.parse.urlencode({"list-type": "2", **params})
+            query = urllib.parse.urlencode({"list-type": "2", **base, **params})
             page = self._get(f"{self._listing_url}?{query}", self._max_listing_bytes, "the listing")
             keys, truncated, token = _parse_listing(page, self._url)
             yield from keys
