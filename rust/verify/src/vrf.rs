@@ -368,6 +368,14 @@ mod tests {
         time("U = s·B - c·Y (double base, vartime)", &mut |_| {
             std::hint::black_box(EdwardsPoint::vartime_double_scalar_mul_basepoint(&c, &-public.point, &p.s));
         });
+        use curve25519_dalek::traits::BasepointTable;
+        let table = curve25519_dalek::edwards::EdwardsBasepointTable::create(&public.point);
+        time("   comb table for Y (once a key)", &mut |_| {
+            std::hint::black_box(curve25519_dalek::edwards::EdwardsBasepointTable::create(&public.point));
+        });
+        time("   U = s·B - c·Y with a comb table for Y", &mut |_| {
+            std::hint::black_box(EdwardsPoint::mul_base(&p.s) - &table * &c);
+        });
         time("V = s·H - c·Gamma (Straus, vartime)", &mut |_| {
             std::hint::black_box(EdwardsPoint::vartime_multiscalar_mul([p.s, c], [h, -p.gamma]));
         });
