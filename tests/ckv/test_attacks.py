@@ -1050,3 +1050,33 @@ def test_a_state_from_before_the_timers_were_kept_still_imports(world: World) ->
     bad = json.dumps(body, sort_keys=True).encode()
     with pytest.raises(ValueError, match="malformed"):
         CkvClient.import_state(world.transport, STATE_MAGIC + hmac.new(SYNC, bad, hashlib.sha256).digest() + bad, SYNC)
+
+
+def test_an_honest_directory_and_a_client_restarted_often_raise_no_alert(world: World) -> None:
+    """The other side: an honest directory, an app killed after every call
+    for hours, including one refused call (a transient overload) and spells
+    with no network: the saved timers make no alert out of that."""
+    w = world
+    m = w.malicious()
+    alice = w.account(b"alice", m, unavailable_after=60_000)
+    bob = w.account(b"bob", unavailable_after=60_000)
+    bob.lookup(ALICE)
+    for round_ in range(8):
+        w.clock.tick(30 * 60_000)
+        w.publish()
+        if round_ == 2:
+            m.lie(refuse("overloaded"), "distinguished", "owner_monitor", "monitor")
+            with pytest.raises(ValueError):
+                alice.monitor()
+            m.honestly()
+        elif round_ == 5:
+            m.lie(silent, *KINDS)
+            with pytest.raises(Unavailable):
+                alice.monitor()
+            m.honestly()
+        else:
+            alice.monitor()
+        bob.monitor()
+        alice, bob = restarted(w, alice, unavailable_after=60_000), restarted(w, bob, unavailable_after=60_000)
+    assert alice.alerts == [] and bob.alerts == []
+    assert alice.withheld == {} and alice.unanswered_since is None
