@@ -993,8 +993,8 @@ def test_the_auditor_refuses_an_entry_from_another_branch(tmp_path: Path) -> Non
 
 def restarted(w: World, c: CkvClient, **options: int) -> CkvClient:
     """The same device's next run: its state saved, the app killed, the state restored."""
-    return CkvClient.import_state(w.transport if c.transport is w.transport else c.transport,
-                                  c.export_state(SYNC, include_secret=True), SYNC, clock=w.clock, **options)
+    return CkvClient.import_state(c.transport, c.export_state(SYNC, include_secret=True), SYNC, clock=w.clock,
+                                  **options)
 
 
 def test_withheld_monitoring_is_caught_across_restarts(world: World) -> None:
