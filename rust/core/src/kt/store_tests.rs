@@ -191,6 +191,47 @@ fn a_damaged_head_is_refused() {
     }
 }
 
+/// Replaces the head file (a new inode, as a publisher does) with `head`'s
+/// u64s at the given offsets changed, under a valid checksum.
+fn write_head_with(path: &Path, head: &[u8], fields: &[(usize, u64)]) {
+    use sha2::{Digest, Sha256};
+    let mut b = head[..head.len() - 32].to_vec();
+    for &(at, value) in fields {
+        b[at..at + 8].copy_from_slice(&value.to_le_bytes());
+    }
+    let sum = Sha256::digest(&b);
+    b.extend_from_slice(&sum);
+    std::fs::write(path.join("head.new"), &b).unwrap();
+    std::fs::rename(path.join("head.new"), path.join("head")).unwrap();
+}
+
+#[test]
+fn counts_past_memory_in_a_checksummed_head_are_damage() {
+    // Found by the `kt_files` fuzz target built with overflow checks: a head
+    // whose entry count doubles past 2^64 overflowed the log's head count.
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("kt");
+    grow(&mut open(&path, true), 0, 3, 0);
+    let b = std::fs::read(path.join("head")).unwrap();
+    let (serial, entries, slots) = (16, 24, 32 + crate::map::MapHead::LEN + 24);
+    let mut r = reader(&path);
+    for (at, value) in [(entries, 1 << 63), (entries, u64::MAX), (entries, (1 << 31) + 1), (slots, 1 << 62), (slots, u64::MAX), (slots, 3)] {
+        write_head_with(&path, &b, &[(at, value)]);
+        let (config, signing, vrf) = keys();
+        let e = Directory::open(&path, config, signing, vrf, 4, false).err().unwrap();
+        assert_eq!(e.storage_kind(), Some(StorageKind::Damaged), "{at} {value}: {e}");
+        let e = Directory::open_reader(&path, keys().0, keys().1, keys().2, 4).err().unwrap();
+        assert_eq!(e.storage_kind(), Some(StorageKind::Damaged), "{at} {value}: {e}");
+    }
+    // A reader already open meets such a head (a newer serial) when it refreshes.
+    let next = u64::from_le_bytes(b[serial..serial + 8].try_into().unwrap()) + 1;
+    for value in [1 << 62, u64::MAX, 3] {
+        write_head_with(&path, &b, &[(serial, next), (slots, value)]);
+        let e = r.refresh().unwrap_err();
+        assert_eq!(e.storage_kind(), Some(StorageKind::Damaged), "{value}: {e}");
+    }
+}
+
 #[test]
 fn proofs_completed_later_leave_every_answer_unchanged() {
     let tmp = tempfile::tempdir().unwrap();

@@ -188,22 +188,31 @@ fn bad(what: impl std::fmt::Display) -> crate::error::Error {
 
 /// Words of the index that `slots` slots take beside `records` (by its format).
 pub fn index_words(records: &Slab<u8>, slots: u64) -> Result<u64> {
-    Ok(slots * Layout::of(records)?.slot_words() as u64)
+    words(&Layout::of(records)?, slots)
+}
+
+/// Words of an index of `slots` slots; a count no index has (not a power
+/// of two, or past memory) is damage.
+fn words(layout: &Layout, slots: u64) -> Result<u64> {
+    slots
+        .checked_mul(layout.slot_words() as u64)
+        .filter(|_| slots.is_power_of_two())
+        .ok_or_else(|| bad(format!("an index of {slots} slots")))
 }
 
 impl Labels {
     /// Labels over `records` and `index` at `head`; `hash_key` keys the index's hash.
     pub fn new(records: Slab<u8>, index: Slab<u64>, hash_key: [u8; 32], head: LabelsHead) -> Result<Labels> {
         let layout = Layout::of(&records)?;
-        if index.len() as u64 != head.slots * layout.slot_words() as u64 || !head.slots.is_power_of_two() {
+        if head.slots.checked_mul(layout.slot_words() as u64) != Some(index.len() as u64) || !head.slots.is_power_of_two() {
             return Err(bad(format!("an index of {} words for {} slots", index.len(), head.slots)));
         }
         Ok(Labels { layout, records, index, hash_key, head, undo: Vec::new(), whole: true })
     }
 
     /// Words of the index that `slots` slots take.
-    pub fn index_words(&self, slots: u64) -> u64 {
-        slots * self.layout.slot_words() as u64
+    pub fn index_words(&self, slots: u64) -> Result<usize> {
+        usize::try_from(words(&self.layout, slots)?).map_err(|_| bad("an index past memory"))
     }
 
     /// A new, empty index of `MIN_SLOTS` slots and a records slab holding
@@ -636,7 +645,7 @@ impl Labels {
         self.records.refresh(usize::try_from(head.records).map_err(|_| bad("records past memory"))?)?;
         match index {
             Some(i) => self.index = i,
-            None => self.index.refresh(self.index_words(head.slots) as usize)?,
+            None => self.index.refresh(self.index_words(head.slots)?)?,
         }
         self.head = head;
         Ok(())

@@ -3,12 +3,17 @@
 //! level `k` lies at `stored(j) + k` for `j = (i + 1)·2^k − 1`, where
 //! `stored(j) = 2j − popcount(j)` heads precede leaf `j`'s.
 
-use crate::error::{damaged, Result};
+use crate::error::{damaged, out_of_range, Result};
 use crate::storage::slab::Slab;
 use crate::suite::Hash;
 use crate::tree::HeadStore;
 
-/// Heads stored before leaf `j`'s.
+/// The most leaves the tree holds: its heads are addressed by `u32` slots
+/// and `stored(MAX_LEAVES)` is 2^32 − 1. A count past it is damage, not a
+/// tree (and would overflow `stored`).
+pub const MAX_LEAVES: u64 = 1 << 31;
+
+/// Heads stored before leaf `j`'s (`j` ≤ [`MAX_LEAVES`]).
 pub fn stored(j: u64) -> u64 {
     2 * j - u64::from(j.count_ones())
 }
@@ -68,6 +73,9 @@ impl HeadStore for Heads {
 
     fn append(&mut self, heads: &[Hash]) -> Result<()> {
         debug_assert_eq!(self.slab.len() as u64, stored(self.leaves));
+        if self.leaves == MAX_LEAVES {
+            return Err(out_of_range(format!("a directory's log holds at most {MAX_LEAVES} entries")));
+        }
         self.slab.reserve(heads.len())?;
         for h in heads {
             self.slab.put(self.slab.len() as u32, *h);
@@ -99,5 +107,16 @@ mod tests {
         flat.store_mut().truncate(100);
         assert_eq!(flat.root(100).unwrap(), memory.root(100).unwrap());
         assert!(flat.root(101).is_err());
+    }
+
+    #[test]
+    fn the_last_head_fits_its_u32_slot_and_a_full_tree_refuses_more() {
+        // Leaf MAX_LEAVES − 1 closes 31 subtrees: its last head is slot 2^32 − 2.
+        let last = MAX_LEAVES - 1;
+        assert_eq!(stored(last) + u64::from(last.count_ones()), u64::from(u32::MAX) - 1);
+        assert_eq!(stored(MAX_LEAVES), u64::from(u32::MAX));
+        let mut full = Heads::new(Slab::memory(), MAX_LEAVES);
+        let e = full.append(&[[0; 32]]).unwrap_err();
+        assert!(e.to_string().contains("at most 2147483648 entries"), "{e}");
     }
 }

@@ -108,8 +108,12 @@ impl Head {
         if body.len() != fixed + n {
             return Err(bad());
         }
+        let entries = u64_at(24);
+        if entries > log::MAX_LEAVES {
+            return Err(bad());
+        }
         let auditor = (n > 0).then(|| body[fixed..].to_vec());
-        Ok(Head { serial: u64_at(16), entries: u64_at(24), map, labels, auditor })
+        Ok(Head { serial: u64_at(16), entries, map, labels, auditor })
     }
 }
 
@@ -588,7 +592,7 @@ impl Store {
             // another: one gone before it could be opened means a newer head.
             match open_file(&dir.join(index_name(head.labels.generation)), Access::Reader, false) {
                 Ok(f) => {
-                    let index = Slab::view(f, self.labels.index_words(head.labels.slots) as usize)?;
+                    let index = Slab::view(f, self.labels.index_words(head.labels.slots)?)?;
                     break (head, Some(index));
                 }
                 Err(e) if e.storage_kind() == Some(StorageKind::NotFound) && tries < 3 => tries += 1,
