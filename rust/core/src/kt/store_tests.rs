@@ -208,14 +208,27 @@ fn write_head_with(path: &Path, head: &[u8], fields: &[(usize, u64)]) {
 #[test]
 fn counts_past_memory_in_a_checksummed_head_are_damage() {
     // Found by the `kt_files` fuzz target built with overflow checks: a head
-    // whose entry count doubles past 2^64 overflowed the log's head count.
+    // whose entry count doubles past 2^64 overflowed the log's head count,
+    // one whose label count no index holds doubled the index past memory.
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("kt");
     grow(&mut open(&path, true), 0, 3, 0);
     let b = std::fs::read(path.join("head")).unwrap();
-    let (serial, entries, slots) = (16, 24, 32 + crate::map::MapHead::LEN + 24);
+    let (serial, entries) = (16, 24);
+    let (labels, slots) = (32 + crate::map::MapHead::LEN + 8, 32 + crate::map::MapHead::LEN + 24);
     let mut r = reader(&path);
-    for (at, value) in [(entries, 1 << 63), (entries, u64::MAX), (entries, (1 << 31) + 1), (slots, 1 << 62), (slots, u64::MAX), (slots, 3)] {
+    let damage = [
+        (entries, 1 << 63),
+        (entries, u64::MAX),
+        (entries, (1 << 31) + 1),
+        (slots, 1 << 62),
+        (slots, u64::MAX),
+        (slots, 3),
+        // More labels than 4,096 slots hold at 5/8 load: growing the index doubled past memory.
+        (labels, 2561),
+        (labels, u64::MAX),
+    ];
+    for (at, value) in damage {
         write_head_with(&path, &b, &[(at, value)]);
         let (config, signing, vrf) = keys();
         let e = Directory::open(&path, config, signing, vrf, 4, false).err().unwrap();
@@ -225,10 +238,10 @@ fn counts_past_memory_in_a_checksummed_head_are_damage() {
     }
     // A reader already open meets such a head (a newer serial) when it refreshes.
     let next = u64::from_le_bytes(b[serial..serial + 8].try_into().unwrap()) + 1;
-    for value in [1 << 62, u64::MAX, 3] {
-        write_head_with(&path, &b, &[(serial, next), (slots, value)]);
+    for (at, value) in damage.into_iter().filter(|&(at, _)| at != entries) {
+        write_head_with(&path, &b, &[(serial, next), (at, value)]);
         let e = r.refresh().unwrap_err();
-        assert_eq!(e.storage_kind(), Some(StorageKind::Damaged), "{value}: {e}");
+        assert_eq!(e.storage_kind(), Some(StorageKind::Damaged), "{at} {value}: {e}");
     }
 }
 

@@ -398,7 +398,8 @@ impl Map {
         ops.par_extend(keys.par_iter().zip(values).map(|(key, value)| Leaf { key: *key, value: *value }));
         ops.par_sort_unstable_by(|a, b| key_cmp(&a.key, &b.key));
         check_unique(&ops)?;
-        let twig_from = twig_from(self.at(None)?.keys + ops.len() as u64);
+        // Saturating: a damaged count past 2^64 is refused by `publish`.
+        let twig_from = twig_from(self.at(None)?.keys.saturating_add(ops.len() as u64));
         self.publish(ops.len() as u64, 0, |arena, root| apply(suite, arena, root, &ops, twig_from))
     }
 
@@ -433,11 +434,14 @@ impl Map {
         if removed > latest.keys {
             return Err(node::damaged_node(format!("{removed} keys to remove found in a version of {}", latest.keys)));
         }
+        let Some(most) = latest.keys.checked_add(added) else {
+            return Err(node::damaged_node(format!("a version of {} keys cannot take {added} more", latest.keys)));
+        };
         let lens = self.arena.lens();
         // A failed change leaves the arena as it was.
         let applied = change(&mut self.arena, latest.root)?;
         let version = self.version() + 1;
-        let keys = latest.keys + added - applied.replaced - removed;
+        let keys = most - applied.replaced - removed;
         let mut stale = applied.stale;
         if let Some(disk) = &mut self.disk {
             let record = Record::Update {

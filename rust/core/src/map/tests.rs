@@ -535,6 +535,33 @@ fn node_file_lengths_past_memory_are_damaged() {
 }
 
 #[test]
+fn a_key_count_past_2_64_is_damage_when_keys_are_added() {
+    // Found by `map_journal` built with overflow checks: a version whose
+    // key count (framed again under a valid checksum) is u64::MAX overflowed
+    // the next update's count.
+    use crate::storage::records::{frame, unframe};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m");
+    let mut map = Map::open(&path, None, true).unwrap();
+    map.update(&[[1; 32]], &[[2; 32]]).unwrap();
+    drop(map);
+    let journal = std::fs::read(path.join("journal")).unwrap();
+    let mut record = unframe(&journal[32..]).unwrap().0[0].to_vec();
+    // The key count: after the tag, version, root and hash.
+    record[45..53].copy_from_slice(&u64::MAX.to_le_bytes());
+    let mut damaged = journal[..32].to_vec();
+    damaged.extend(frame(&record).unwrap());
+    std::fs::write(path.join("journal"), damaged).unwrap();
+    let mut map = Map::open(&path, None, false).unwrap();
+    for keys in [&[[3; 32]][..], &[[1; 32]], &[[3; 32], [4; 32]]] {
+        let values = vec![[5; 32]; keys.len()];
+        let e = map.update(keys, &values).unwrap_err();
+        assert!(matches!(&e, Error::Storage(m) if m.contains("cannot take")), "{e}");
+    }
+    assert_eq!(map.get(&[1; 32], None).unwrap(), Some([2; 32]), "a refused update changes nothing");
+}
+
+#[test]
 fn on_disk_map_locks_checks_its_suite_and_closes() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("m");

@@ -187,32 +187,33 @@ fn bad(what: impl std::fmt::Display) -> crate::error::Error {
 }
 
 /// Words of the index that `slots` slots take beside `records` (by its format).
-pub fn index_words(records: &Slab<u8>, slots: u64) -> Result<u64> {
-    words(&Layout::of(records)?, slots)
+pub fn index_words(records: &Slab<u8>, head: &LabelsHead) -> Result<u64> {
+    words(&Layout::of(records)?, head)
 }
 
-/// Words of an index of `slots` slots; a count no index has (not a power
-/// of two, or past memory) is damage.
-fn words(layout: &Layout, slots: u64) -> Result<u64> {
+/// Words of the index `head` describes; one no index is (slots not a power
+/// of two or past memory, more labels than its load allows) is damage.
+fn words(layout: &Layout, head: &LabelsHead) -> Result<u64> {
+    let slots = head.slots;
     slots
         .checked_mul(layout.slot_words() as u64)
-        .filter(|_| slots.is_power_of_two())
-        .ok_or_else(|| bad(format!("an index of {slots} slots")))
+        .filter(|_| slots.is_power_of_two() && usize::try_from(slots).is_ok_and(|s| head.labels <= max_load(s) as u64))
+        .ok_or_else(|| bad(format!("an index of {slots} slots holding {} labels", head.labels)))
 }
 
 impl Labels {
     /// Labels over `records` and `index` at `head`; `hash_key` keys the index's hash.
     pub fn new(records: Slab<u8>, index: Slab<u64>, hash_key: [u8; 32], head: LabelsHead) -> Result<Labels> {
         let layout = Layout::of(&records)?;
-        if head.slots.checked_mul(layout.slot_words() as u64) != Some(index.len() as u64) || !head.slots.is_power_of_two() {
+        if words(&layout, &head)? != index.len() as u64 {
             return Err(bad(format!("an index of {} words for {} slots", index.len(), head.slots)));
         }
         Ok(Labels { layout, records, index, hash_key, head, undo: Vec::new(), whole: true })
     }
 
-    /// Words of the index that `slots` slots take.
-    pub fn index_words(&self, slots: u64) -> Result<usize> {
-        usize::try_from(words(&self.layout, slots)?).map_err(|_| bad("an index past memory"))
+    /// Words of the index `head` describes.
+    pub fn index_words(&self, head: &LabelsHead) -> Result<usize> {
+        usize::try_from(words(&self.layout, head)?).map_err(|_| bad("an index past memory"))
     }
 
     /// A new, empty index of `MIN_SLOTS` slots and a records slab holding
@@ -645,7 +646,7 @@ impl Labels {
         self.records.refresh(usize::try_from(head.records).map_err(|_| bad("records past memory"))?)?;
         match index {
             Some(i) => self.index = i,
-            None => self.index.refresh(self.index_words(head.slots)?)?,
+            None => self.index.refresh(self.index_words(&head)?)?,
         }
         self.head = head;
         Ok(())

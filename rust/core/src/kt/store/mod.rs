@@ -315,7 +315,7 @@ impl Store {
         let map = Map::in_files(&dir.join("map"), MapSuite::KeytransSha256, Some(head.map), access)?;
         let heads = Heads::new(slab(file("log/heads")?, stored(head.entries), access)?, head.entries);
         let records = slab(file("labels/records")?, head.labels.records, access)?;
-        let index = slab(index, labels::index_words(&records, head.labels.slots)?, access)?;
+        let index = slab(index, labels::index_words(&records, &head.labels)?, access)?;
         let mut store = Store {
             map,
             log: LogTree::over(heads),
@@ -592,7 +592,7 @@ impl Store {
             // another: one gone before it could be opened means a newer head.
             match open_file(&dir.join(index_name(head.labels.generation)), Access::Reader, false) {
                 Ok(f) => {
-                    let index = Slab::view(f, self.labels.index_words(head.labels.slots)?)?;
+                    let index = Slab::view(f, self.labels.index_words(&head.labels)?)?;
                     break (head, Some(index));
                 }
                 Err(e) if e.storage_kind() == Some(StorageKind::NotFound) && tries < 3 => tries += 1,
