@@ -186,7 +186,7 @@ fn bad(what: impl std::fmt::Display) -> crate::error::Error {
     damaged(format!("the label records are damaged: {what}"))
 }
 
-/// Words of the index that `slots` slots take beside `records` (by its format).
+/// Words of the index `head` describes beside `records` (by its format).
 pub fn index_words(records: &Slab<u8>, head: &LabelsHead) -> Result<u64> {
     words(&Layout::of(records)?, head)
 }
