@@ -209,7 +209,8 @@ fn write_head_with(path: &Path, head: &[u8], fields: &[(usize, u64)]) {
 fn counts_past_memory_in_a_checksummed_head_are_damage() {
     // Found by the `kt_files` fuzz target built with overflow checks: a head
     // whose entry count doubles past 2^64 overflowed the log's head count,
-    // one whose label count no index holds doubled the index past memory.
+    // one whose label count no index holds doubled the index past memory,
+    // and a serial of 2^64 − 1 overflowed the next publication's.
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("kt");
     grow(&mut open(&path, true), 0, 3, 0);
@@ -218,6 +219,7 @@ fn counts_past_memory_in_a_checksummed_head_are_damage() {
     let (labels, slots) = (32 + crate::map::MapHead::LEN + 8, 32 + crate::map::MapHead::LEN + 24);
     let mut r = reader(&path);
     let damage = [
+        (serial, u64::MAX),
         (entries, 1 << 63),
         (entries, u64::MAX),
         (entries, (1 << 31) + 1),

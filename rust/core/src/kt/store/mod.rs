@@ -108,12 +108,14 @@ impl Head {
         if body.len() != fixed + n {
             return Err(bad());
         }
-        let entries = u64_at(24);
-        if entries > log::MAX_LEAVES {
+        // Counts no directory reaches: the log's capacity, and a serial the
+        // next publication could not add one to.
+        let (serial, entries) = (u64_at(16), u64_at(24));
+        if entries > log::MAX_LEAVES || serial == u64::MAX {
             return Err(bad());
         }
         let auditor = (n > 0).then(|| body[fixed..].to_vec());
-        Ok(Head { serial: u64_at(16), entries, map, labels, auditor })
+        Ok(Head { serial, entries, map, labels, auditor })
     }
 }
 
