@@ -210,13 +210,15 @@ fn counts_past_memory_in_a_checksummed_head_are_damage() {
     // Found by the `kt_files` fuzz target built with overflow checks: a head
     // whose entry count doubles past 2^64 overflowed the log's head count,
     // one whose label count no index holds doubled the index past memory,
-    // and a serial of 2^64 − 1 overflowed the next publication's.
+    // and a serial of 2^64 − 1 overflowed the next publication's (an index
+    // generation of 2^64 − 1 would the next index's).
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("kt");
     grow(&mut open(&path, true), 0, 3, 0);
     let b = std::fs::read(path.join("head")).unwrap();
     let (serial, entries) = (16, 24);
-    let (labels, slots) = (32 + crate::map::MapHead::LEN + 8, 32 + crate::map::MapHead::LEN + 24);
+    let labels_head = 32 + crate::map::MapHead::LEN;
+    let (labels, generation, slots) = (labels_head + 8, labels_head + 16, labels_head + 24);
     let mut r = reader(&path);
     let damage = [
         (serial, u64::MAX),
@@ -229,6 +231,7 @@ fn counts_past_memory_in_a_checksummed_head_are_damage() {
         // More labels than 4,096 slots hold at 5/8 load: growing the index doubled past memory.
         (labels, 2561),
         (labels, u64::MAX),
+        (generation, u64::MAX),
     ];
     for (at, value) in damage {
         write_head_with(&path, &b, &[(at, value)]);

@@ -194,11 +194,11 @@ pub fn index_words(records: &Slab<u8>, head: &LabelsHead) -> Result<u64> {
 /// Words of the index `head` describes; one no index is (slots not a power
 /// of two or past memory, more labels than its load allows) is damage.
 fn words(layout: &Layout, head: &LabelsHead) -> Result<u64> {
-    let slots = head.slots;
+    let LabelsHead { slots, labels, .. } = *head;
     slots
         .checked_mul(layout.slot_words() as u64)
-        .filter(|_| slots.is_power_of_two() && usize::try_from(slots).is_ok_and(|s| head.labels <= max_load(s) as u64))
-        .ok_or_else(|| bad(format!("an index of {slots} slots holding {} labels", head.labels)))
+        .filter(|_| slots.is_power_of_two() && usize::try_from(slots).is_ok_and(|s| labels <= max_load(s) as u64))
+        .ok_or_else(|| bad(format!("an index of {slots} slots holding {labels} labels")))
 }
 
 impl Labels {

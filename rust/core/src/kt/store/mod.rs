@@ -108,10 +108,10 @@ impl Head {
         if body.len() != fixed + n {
             return Err(bad());
         }
-        // Counts no directory reaches: the log's capacity, and a serial the
-        // next publication could not add one to.
+        // Counts no directory reaches: past the log's capacity, or a serial
+        // or index generation the next publication could not add one to.
         let (serial, entries) = (u64_at(16), u64_at(24));
-        if entries > log::MAX_LEAVES || serial == u64::MAX {
+        if entries > log::MAX_LEAVES || serial == u64::MAX || labels.generation == u64::MAX {
             return Err(bad());
         }
         let auditor = (n > 0).then(|| body[fixed..].to_vec());
