@@ -504,22 +504,28 @@ fn a_journal_cut_inside_its_magic_is_damaged() {
 /// Node file lengths whose bytes overflow are damage, not an overflow: in
 /// a journal record (checksum and all; found by the `map_journal` fuzz
 /// target) and in a head of a map kept in files, for its writer and readers.
-#[test]
-fn node_file_lengths_past_memory_are_damaged() {
+/// A map at `path` with one update, whose journal's record then has the
+/// u64 at `at` set to `value` under a valid checksum.
+fn one_update_with(path: &Path, at: usize, value: u64) {
     use crate::storage::records::{frame, unframe};
-    let past = 1u64 << 58; // times a leaf's 64 bytes: 2^64
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("m");
-    let mut map = Map::open(&path, None, true).unwrap();
+    let mut map = Map::open(path, None, true).unwrap();
     map.update(&[[1; 32]], &[[2; 32]]).unwrap();
     drop(map);
     let journal = std::fs::read(path.join("journal")).unwrap();
     let mut record = unframe(&journal[32..]).unwrap().0[0].to_vec();
-    // The leaves file's length: after the tag, version, root, hash, key count and two lengths.
-    record[69..77].copy_from_slice(&past.to_le_bytes());
+    record[at..at + 8].copy_from_slice(&value.to_le_bytes());
     let mut damaged = journal[..32].to_vec();
     damaged.extend(frame(&record).unwrap());
     std::fs::write(path.join("journal"), damaged).unwrap();
+}
+
+#[test]
+fn node_file_lengths_past_memory_are_damaged() {
+    let past = 1u64 << 58; // times a leaf's 64 bytes: 2^64
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m");
+    // The leaves file's length: after the tag, version, root, hash, key count and two lengths.
+    one_update_with(&path, 69, past);
     assert!(matches!(Map::open(&path, None, false), Err(Error::Storage(m)) if m.contains("records")));
 
     let files = dir.path().join("files");
@@ -539,19 +545,10 @@ fn a_key_count_past_2_64_is_damage_when_keys_are_added() {
     // Found by `map_journal` built with overflow checks: a version whose
     // key count (framed again under a valid checksum) is u64::MAX overflowed
     // the next update's count.
-    use crate::storage::records::{frame, unframe};
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("m");
-    let mut map = Map::open(&path, None, true).unwrap();
-    map.update(&[[1; 32]], &[[2; 32]]).unwrap();
-    drop(map);
-    let journal = std::fs::read(path.join("journal")).unwrap();
-    let mut record = unframe(&journal[32..]).unwrap().0[0].to_vec();
     // The key count: after the tag, version, root and hash.
-    record[45..53].copy_from_slice(&u64::MAX.to_le_bytes());
-    let mut damaged = journal[..32].to_vec();
-    damaged.extend(frame(&record).unwrap());
-    std::fs::write(path.join("journal"), damaged).unwrap();
+    one_update_with(&path, 45, u64::MAX);
     let mut map = Map::open(&path, None, false).unwrap();
     for keys in [&[[3; 32]][..], &[[1; 32]], &[[3; 32], [4; 32]]] {
         let values = vec![[5; 32]; keys.len()];
