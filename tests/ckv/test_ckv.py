@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import veritree
@@ -15,6 +17,7 @@ from veritree.ckv.accounts import AccountKey, Device
 from veritree.ckv.alerts import AlertKind
 from veritree.ckv.client import STATE_MAGIC, CkvClient
 from veritree.ckv.codes import CodeExchange
+from veritree.ckv import MalformedState
 from veritree.ckv.transport import LocalTransport, Unavailable
 
 from clock import Clock
@@ -109,6 +112,72 @@ def test_a_tagged_state_that_export_state_never_writes_is_refused_clearly(world:
     state = STATE_MAGIC + hmac.new(SYNC, body, hashlib.sha256).digest() + body
     with pytest.raises(ValueError):
         CkvClient.import_state(world.transport, state, SYNC)
+
+
+def _retagged(client: CkvClient, change: Callable[[dict[str, Any]], object]) -> bytes:
+    """`client`'s state with its JSON changed by `change`, tagged again under the sync key."""
+    state = client.export_state(SYNC, include_secret=True)
+    doc = json.loads(state[len(STATE_MAGIC) + 32:])
+    change(doc)
+    body = json.dumps(doc).encode()
+    return STATE_MAGIC + hmac.new(SYNC, body, hashlib.sha256).digest() + body
+
+
+def _set(path: str, value: object) -> Callable[[dict[str, Any]], object]:
+    def change(doc: dict[str, Any]) -> None:
+        *parents, last = [int(k) if k.isdigit() else k for k in path.split(".")]
+        for key in parents:
+            doc = doc[key]
+        doc[last] = value
+    return change
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    # Found by the structure-aware fuzz target (fuzz/python/client_state.py): each of these was accepted, or
+    # escaped as another exception (OverflowError, RecursionError), or waited in the client as a wrong type.
+    (_set("monitoring.withheld", {"monitor": [float("inf"), 1]}), "withheld task's start"),
+    (_set("monitoring", None), "monitoring is not an object"),
+    (_set("monitoring.last_answer", 1.5), "last_answer"),
+    (_set("own.epochs", {"757365723a616c696365": "3"}), "own.epochs"),
+    (_set("own.judged", {"757365723a616c696365": -1}), "own.judged"),
+    (_set("contacts.0.2", 2**64), "contact's epoch"),
+    (_set("contacts.0.4", 1), "verified mark"),
+    (_set("contacts.0.1", "AB" * 32), "not lowercase hex"),
+    (_set("contacts.0.1", "ab" * 31), "31 bytes, not 32"),
+    (_set("own.identifiers", ["757365723a616c696365"] * 2), "twice"),
+    (_set("own.identifiers", [""]), "empty"),
+    (_set("monitoring.behind", ["ab", "ab"]), "twice"),
+    (_set("own.devices.devices", [["70686f6e65", "07"], ["70686f6e65", "08"]]), "device ids must be distinct"),
+    (_set("surprise", 1), "'surprise' is not a field"),
+    (lambda doc: doc["contacts"].append(doc["contacts"][0]), "one identifier twice"),
+    (lambda doc: doc["contacts"][0][3].append(doc["contacts"][0][3][0]), "twice"),
+    (lambda doc: doc["own"].pop("epochs"), "'epochs' is missing"),
+])
+def test_a_tagged_state_with_a_field_of_another_type_or_range_is_refused(
+        world: World, change: Callable[[dict[str, Any]], object], field: str) -> None:
+    alice, bob = people(world)
+    bob.lookup(b"user:alice")
+    assert CkvClient.import_state(world.transport, _retagged(bob, lambda doc: None), SYNC)
+    with pytest.raises(MalformedState, match=field):
+        CkvClient.import_state(world.transport, _retagged(bob, change), SYNC)
+
+
+def test_a_tagged_state_nested_past_the_parser_is_refused_not_a_recursion_error(world: World) -> None:
+    body = b"[" * 100_000
+    with pytest.raises(MalformedState, match="nested too deeply"):
+        CkvClient.import_state(world.transport, STATE_MAGIC + hmac.new(SYNC, body, hashlib.sha256).digest() + body,
+                               SYNC)
+
+
+def test_an_imported_state_exports_to_itself(world: World) -> None:
+    alice, bob = people(world)
+    bob.lookup(b"user:alice")
+    bob.mark_verified(b"user:alice", bob.contacts[b"user:alice"].account_key)
+    bob.withheld, bob.behind, bob.unanswered_since = {"monitor": (5, 2)}, {b"user:bob"}, 7
+    state = bob.export_state(SYNC, include_secret=True)
+    again = CkvClient.import_state(world.transport, state, SYNC)
+    assert again.export_state(SYNC, include_secret=True) == state
+    assert (again.withheld, again.behind, again.contacts, again.own) == (bob.withheld, bob.behind, bob.contacts, bob.own)
 
 
 def test_an_injected_device_is_caught_by_contacts_and_by_the_owner(world: World) -> None:

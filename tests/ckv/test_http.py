@@ -195,6 +195,26 @@ def test_a_directory_that_does_not_answer_is_unavailable() -> None:
         assert not client.is_closed
 
 
+@pytest.mark.parametrize("answer", [
+    b'{"size": Infinity, "last_publish_ms": 1}',  # raised OverflowError from int()
+    b'{"size": 1.5, "last_publish_ms": 1}',  # read as 1
+    b'{"size": -3, "last_publish_ms": 1}',
+    b'{"size": true, "last_publish_ms": null}',  # read as 1
+    b'{"size": 4, "last_publish_ms": "yesterday"}',  # passed on as it was
+    b'{"size": 4, "last_publish_ms": 1, "replica_lag_ms": NaN}',
+    b'{"size": 4}',
+    b"[" * 10_000,
+])
+def test_a_health_answer_that_is_not_one_is_unavailable(answer: bytes) -> None:
+    mock = httpx.MockTransport(lambda request: httpx.Response(200, content=answer))
+    with httpx.Client(transport=mock) as client, pytest.raises(Unavailable, match="not a health answer"):
+        HttpTransport("http://directory", client=client).health()
+    newer = httpx.MockTransport(lambda request: httpx.Response(
+        200, json={"size": 4, "last_publish_ms": None, "a newer field": 1}))
+    with httpx.Client(transport=newer) as client:
+        assert HttpTransport("http://directory", client=client).health() == {"size": 4, "last_publish_ms": None}
+
+
 class Flaky:
     """A directory whose publications fail while `broken` is set."""
 

@@ -17,6 +17,7 @@ from veritree.ckv.alerts import Alert, AlertKind
 from veritree.ckv.client import CkvClient, Contact, config_fingerprint
 from veritree.ckv.codes import CodeExchange, check_public_code, format_safety_number, public_code, safety_number
 from veritree.ckv.registration import Authorize, registration_token, token_authorizer
+from veritree.ckv.state import MalformedState
 from veritree.ckv.transport import Health, LocalTransport, Transport, Unavailable
 
 if TYPE_CHECKING:
@@ -34,6 +35,7 @@ __all__ = [
     "DeviceSet",
     "Health",
     "LocalTransport",
+    "MalformedState",
     "Transport",
     "Unavailable",
     "check_public_code",

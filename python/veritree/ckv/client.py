@@ -30,6 +30,7 @@ from typing import Concatenate, ParamSpec, TypeVar
 
 from veritree._native import ClockError, KtClient, LogBehindError, VerificationError
 from veritree.ckv.accounts import AccountKey, Device, DeviceSet, open_device_set
+from veritree.ckv import state as st
 from veritree.ckv.alerts import Alert, AlertKind
 from veritree.ckv.clock import now_ms
 from veritree.ckv.codes import check_public_code, public_code
@@ -98,11 +99,9 @@ def config_fingerprint(config: bytes) -> str:
     return hashlib.sha256(config).hexdigest()
 
 
-def _time_or_none(value: object) -> int | None:
-    """A stored time (ms), or None; a state holding anything else is malformed."""
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-        raise TypeError(f"a time is an integer, not {value!r}")
-    return value
+def _versions(value: object, where: str) -> dict[bytes, int]:
+    """A stored map from identifiers to epochs or versions."""
+    return {st.short(i, where): st.u64(v, where) for i, v in st.mapping(value, where).items()}
 
 
 @dataclass
@@ -670,37 +669,64 @@ class CkvClient:
     def import_state(cls, transport: Transport, state: bytes, sync_key: bytes, *,
                      clock: Callable[[], int] = now_ms, unavailable_after: int = 3_600_000) -> CkvClient:
         """A client from `export_state`'s bytes; VerificationError unless
-        they carry a valid tag under `sync_key`."""
+        they carry a valid tag under `sync_key`, and `MalformedState` (a
+        ValueError naming the field) for a tagged body that export_state
+        did not write: a field of another type or range, or unknown."""
         if not state.startswith(STATE_MAGIC) or len(state) < len(STATE_MAGIC) + 32:
             raise ValueError("not a veritree CKV client state")
         tag, body = state[len(STATE_MAGIC):len(STATE_MAGIC) + 32], state[len(STATE_MAGIC) + 32:]
         if not hmac.compare_digest(tag, hmac.new(sync_key, body, hashlib.sha256).digest()):
             raise VerificationError("the client state was not made with this sync key, or was changed")
-        try:
-            doc = json.loads(body)
-            client = cls(transport, KtClient.restore(bytes.fromhex(doc["kt"])), bytes.fromhex(doc["config"]), clock,
-                         unavailable_after)
-            if doc["own"] is not None:
-                o = doc["own"]
-                devices = None
-                if o["devices"] is not None:
-                    devs = tuple(Device(bytes.fromhex(i), bytes.fromhex(k)) for i, k in o["devices"]["devices"])
-                    devices = DeviceSet(bytes.fromhex(o["public"]), o["devices"]["epoch"], devs)
-                client.own = _Own(bytes.fromhex(o["public"]), bytes.fromhex(o["secret"]) if o["secret"] else None,
-                                  [bytes.fromhex(i) for i in o["identifiers"]], devices,
-                                  {bytes.fromhex(i): e for i, e in o["epochs"].items()},
-                                  {bytes.fromhex(i): v for i, v in o.get("judged", {}).items()})
-            for ident, key, epoch, devs, verified in doc["contacts"]:
-                contact = Contact(bytes.fromhex(ident), bytes.fromhex(key), epoch,
-                                  {bytes.fromhex(k): bytes.fromhex(v) for k, v in devs}, verified)
-                client.contacts[contact.identifier] = contact
-            # States written before the monitoring timers were kept have none.
-            timers = doc.get("monitoring") or {}
-            client.last_answer, client.unanswered_since = (_time_or_none(timers.get(k))
-                                                           for k in ("last_answer", "unanswered_since"))
-            client.behind = {bytes.fromhex(i) for i in timers.get("behind", [])}
-            client.withheld = {task: (int(since), int(n)) for task, (since, n) in timers.get("withheld", {}).items()}
-        except (KeyError, TypeError, AttributeError, IndexError) as e:
-            # Tagged by the sync key, yet not a state export_state writes: a clear error, not a parsing accident.
-            raise ValueError(f"a client state whose body is malformed ({type(e).__name__}: {e})") from None
+        return cls._restore(transport, body, clock, unavailable_after)
+
+    @classmethod
+    def _restore(cls, transport: Transport, body: bytes, clock: Callable[[], int],
+                 unavailable_after: int) -> CkvClient:
+        """The client a state's body describes, each field read strictly (`veritree.ckv.state`)."""
+        doc = st.obj(st.document(body), "the state", ("config", "kt", "own", "contacts"), ("monitoring",))
+        client = cls(transport, KtClient.restore(st.blob(doc["kt"], "kt")), st.blob(doc["config"], "config"),
+                     clock, unavailable_after)
+        if doc["own"] is not None:
+            o = st.obj(doc["own"], "own", ("public", "secret", "identifiers", "epochs", "devices"), ("judged",))
+            public = st.blob(o["public"], "own.public", size=32)
+            devices = None
+            if o["devices"] is not None:
+                d = st.obj(o["devices"], "own.devices", ("epoch", "devices"))
+                pairs = [st.seq(p, "a device", 2) for p in st.seq(d["devices"], "own.devices.devices")]
+                devices = DeviceSet(public, st.u64(d["epoch"], "own.devices.epoch"), tuple(
+                    Device(st.short(i, "a device id"), st.short(k, "a device key"))
+                    for i, k in pairs))
+                try:
+                    devices.body()  # a set this account could have signed: distinct ids, at most MAX_DEVICES
+                except ValueError as e:
+                    raise st.MalformedState(f"own.devices: {e}") from None
+            client.own = _Own(
+                public, None if o["secret"] is None else st.blob(o["secret"], "own.secret", size=32),
+                st.distinct((st.short(i, "an identifier") for i in st.seq(o["identifiers"], "own.identifiers")),
+                            "own.identifiers"),
+                devices,
+                _versions(o["epochs"], "own.epochs"),
+                _versions(o.get("judged", {}), "own.judged"))
+        for c in st.seq(doc["contacts"], "contacts"):
+            ident, key, epoch, devs, verified = st.seq(c, "a contact", 5)
+            identifier = st.short(ident, "a contact's identifier")
+            if identifier in client.contacts:
+                raise st.MalformedState("contacts names one identifier twice")
+            pairs = [st.seq(p, "a contact's device", 2) for p in st.seq(devs, "a contact's devices")]
+            ids = st.distinct((st.short(i, "a device id") for i, _ in pairs), "a contact's devices")
+            client.contacts[identifier] = Contact(
+                identifier, st.blob(key, "a contact's account key", size=32), st.u64(epoch, "a contact's epoch"),
+                {i: st.short(k, "a device key") for i, (_, k) in zip(ids, pairs, strict=True)},
+                st.flag(verified, "a contact's verified mark"))
+        # States written before the monitoring timers were kept have none.
+        timers = st.obj(doc.get("monitoring", {}), "monitoring", (),
+                        ("last_answer", "unanswered_since", "behind", "withheld"))
+        client.last_answer = st.u64_or_none(timers.get("last_answer"), "monitoring.last_answer")
+        client.unanswered_since = st.u64_or_none(timers.get("unanswered_since"), "monitoring.unanswered_since")
+        client.behind = set(st.distinct((st.short(i, "monitoring.behind")
+                                         for i in st.seq(timers.get("behind", []), "monitoring.behind")),
+                                        "monitoring.behind"))
+        for task, v in st.mapping(timers.get("withheld", {}), "monitoring.withheld").items():
+            since, attempts = st.seq(v, "a withheld task", 2)
+            client.withheld[task] = (st.u64(since, "a withheld task's start"), st.u64(attempts, "its attempts"))
         return client

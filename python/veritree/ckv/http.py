@@ -24,6 +24,7 @@ except ModuleNotFoundError as e:
     raise server_extra_missing(e, __name__) from e
 
 from veritree._native import LogBehindError, kt_update_request_values
+from veritree.ckv import state as st
 from veritree.ckv.transport import Health, Unavailable
 
 __all__ = ["Health", "HttpTransport"]
@@ -111,12 +112,13 @@ class HttpTransport:
         """
         data = self._send("GET", "/v1/health")
         try:
-            answer = json.loads(data)
-            health = Health(size=int(answer["size"]), last_publish_ms=answer["last_publish_ms"])
+            answer = st.mapping(json.loads(data), "the answer")  # fields a newer server adds are ignored
+            health = Health(size=st.u64(answer["size"], "size"),
+                            last_publish_ms=st.u64_or_none(answer["last_publish_ms"], "last_publish_ms"))
             if "replica_lag_ms" in answer:
-                health["replica_lag_ms"] = int(answer["replica_lag_ms"])
+                health["replica_lag_ms"] = st.u64(answer["replica_lag_ms"], "replica_lag_ms")
             return health
-        except (ValueError, KeyError, TypeError, RecursionError) as e:
+        except (ValueError, KeyError, RecursionError) as e:
             raise Unavailable(f"GET {self.base_url}/v1/health: not a health answer: {data[:200]!r}") from e
 
     def close(self) -> None:
