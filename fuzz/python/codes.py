@@ -19,17 +19,40 @@ KEY_A, KEY_B = b"\x01" * 32, b"\x02" * 32
 def one(data: bytes) -> None:
     fdp = atheris.FuzzedDataProvider(data)
     step = fdp.ConsumeIntInRange(0, 3)
-    forged = fdp.ConsumeBytes(fdp.ConsumeIntInRange(0, 40))
+    flips = [(fdp.ConsumeIntInRange(0, 63), fdp.ConsumeIntInRange(0, 7)) for _ in range(fdp.ConsumeIntInRange(0, 3))]
+    raw = fdp.ConsumeBytes(fdp.ConsumeIntInRange(0, 40)) if fdp.ConsumeBool() else None
+    sent: list[bytes] = []
+
+    def deliver(k: int, honest: bytes) -> bytes:
+        """The message of step k as the other side receives it: forged at `step`, from arbitrary bytes or
+        the honest message with bits flipped (past the length and type checks, into the contents)."""
+        if k != step:
+            return honest
+        if raw is not None:
+            forged = raw
+        else:
+            damaged = bytearray(honest)
+            for at, bit in flips:
+                damaged[at % len(damaged)] ^= 1 << bit
+            forged = bytes(damaged)
+        sent.append(forged)
+        return forged
+
     a, b = CodeExchange(KEY_A, KEY_B, initiator=True), CodeExchange(KEY_B, KEY_A, initiator=False)
     try:
         commit = a.commit()
-        response = b.respond(forged if step == 0 else commit)
-        reveal = a.reveal(forged if step == 1 else response)
-        b.finish(forged if step == 2 else reveal)
-        if step == 3 or forged == b"":
-            assert a.code == b.code, "a completed exchange with two codes"
+        response = b.respond(deliver(0, commit))
+        reveal = a.reveal(deliver(1, response))
+        b.finish(deliver(2, reveal))
     except REFUSALS:
         pass
+    else:
+        honest = (commit, response, reveal)
+        if step == 3 or sent == [honest[step]]:
+            assert a.code == b.code, "a completed exchange with two codes"
+        # The commitment binds: a changed commit or reveal never completes (a changed response does, with
+        # two codes the people then compare and find different).
+        assert step in (1, 3) or sent == [honest[step]], "a changed commit or reveal completed the exchange"
     text = fdp.ConsumeUnicodeNoSurrogates(fdp.ConsumeIntInRange(0, 80))
     for check in (lambda: check_public_code(text, KEY_A), lambda: format_safety_number(text)):
         try:
