@@ -1,4 +1,5 @@
-"""Strict readers for the fields of a stored CKV client state (`CkvClient.export_state`'s JSON).
+"""Strict readers for the fields of a stored CKV client state (`CkvClient.export_state`'s JSON), also
+used for the directory's health answer (`HttpTransport.health`, which turns their error into `Unavailable`).
 
 Every field has one type and one spelling (integers in range, lowercase hex, no unknown or repeated
 entries), so a state that is read holds exactly what it says: nothing malformed waits in a client for
