@@ -570,6 +570,15 @@ def test_listings_and_blobs_are_bounded(bucket: Bucket) -> None:
     assert small.read(name_of(8)) == blob_of(8)  # 805 bytes
 
 
+def test_a_listing_that_declares_entities_is_refused_before_it_expands(bucket: Bucket) -> None:
+    """A few hundred bytes of entity declarations expand to 10^9 (billion laughs): refused unparsed."""
+    entities = "".join(f'<!ENTITY e{i} "{f"&e{i - 1};" * 10 if i else "lol"}">' for i in range(10))
+    bucket.listing_override = (f'<?xml version="1.0"?><!DOCTYPE r [{entities}]><ListBucketResult><Contents>'
+                               "<Key>&e9;</Key></Contents></ListBucketResult>").encode()
+    with pytest.raises(sources.SourceError, match="declares a document type"):
+        list(sources.BucketSource(bucket.url).names())
+
+
 def test_a_listing_that_pages_in_a_circle_is_refused(bucket: Bucket) -> None:
     bucket.listing_override = (b"<ListBucketResult><IsTruncated>true</IsTruncated><Contents><Key>a</Key></Contents>"
                                b"<NextContinuationToken>again</NextContinuationToken></ListBucketResult>")

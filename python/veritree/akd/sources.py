@@ -11,7 +11,8 @@ them, as WhatsApp's ``https://d4ttn6vhp3mg0.cloudfront.net``) answer: ``GET URL?
 ``start-after`` the page's last key when the bucket gives no token (CloudFront strips it), with ``prefix``
 to ask about one epoch (``EPOCH/``). A blob is
 ``GET URL/KEY``. Only the standard library: urllib with a timeout and a bound on every response, and
-ElementTree over a listing already read whole (so a hostile bucket costs at most that bound of memory).
+ElementTree over a listing already read whole and without a document type (so a hostile bucket costs at
+most that bound of memory: no entity expands it).
 """
 
 from __future__ import annotations
@@ -223,7 +224,13 @@ def _fetch(url: str, limit: int, timeout: float, what: str) -> bytes:
 
 
 def _parse_listing(page: bytes, url: str) -> tuple[list[str], bool, str | None]:
-    """(keys, truncated, continuation token) of one ``ListBucketResult`` page, whatever its namespace."""
+    """(keys, truncated, continuation token) of one ``ListBucketResult`` page, whatever its namespace.
+
+    A listing never has a document type: one that declares entities could expand a page within its byte
+    bound to gigabytes (expat 2.4 and later refuse such amplification; older ones, linked by some Pythons,
+    do not), so any ``<!DOCTYPE`` is refused before parsing."""
+    if b"<!DOCTYPE" in page:
+        raise SourceError(f"{url}: the listing declares a document type, which no bucket listing has")
     try:
         root = ET.fromstring(page)
     except ET.ParseError as e:
