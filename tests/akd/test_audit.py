@@ -579,6 +579,21 @@ def test_a_listing_that_declares_entities_is_refused_before_it_expands(bucket: B
         list(sources.BucketSource(bucket.url).names())
 
 
+@pytest.mark.parametrize(("listing", "reason"), [
+    # Found by the akd_listing fuzz target: an unknown encoding raised LookupError past SourceError.
+    (b'<?xml version="1.0" encoding="UTF-."?><ListBucketResult/>', "not XML"),
+    (b'<?xml version="1.0" encoding="utf-16"?><ListBucketResult/>', "not XML"),
+    # A <Key> with markup in it read as its first text only; two read as the first.
+    (b"<ListBucketResult><Contents><Key>1/a<b/>/c</Key></Contents></ListBucketResult>", "one <Key> of plain text"),
+    (b"<ListBucketResult><Contents><Key>1/a</Key><Key>2/b</Key></Contents></ListBucketResult>", "one <Key>"),
+    (b"<ListBucketResult><Contents><Size>7</Size></Contents></ListBucketResult>", "one <Key>"),
+])
+def test_a_listing_page_that_is_not_one_is_a_source_error(bucket: Bucket, listing: bytes, reason: str) -> None:
+    bucket.listing_override = listing
+    with pytest.raises(sources.SourceError, match=reason):
+        list(sources.BucketSource(bucket.url).names())
+
+
 def test_a_listing_that_pages_in_a_circle_is_refused(bucket: Bucket) -> None:
     bucket.listing_override = (b"<ListBucketResult><IsTruncated>true</IsTruncated><Contents><Key>a</Key></Contents>"
                                b"<NextContinuationToken>again</NextContinuationToken></ListBucketResult>")

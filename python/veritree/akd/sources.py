@@ -233,7 +233,7 @@ def _parse_listing(page: bytes, url: str) -> tuple[list[str], bool, str | None]:
         raise SourceError(f"{url}: the listing declares a document type, which no bucket listing has")
     try:
         root = ET.fromstring(page)
-    except ET.ParseError as e:
+    except (ET.ParseError, LookupError, ValueError) as e:  # LookupError: an encoding Python does not know
         raise SourceError(f"{url}: the listing is not XML ({e})") from None
     if _local(root.tag) != "ListBucketResult":
         raise SourceError(f"{url}: the listing is a <{_local(root.tag)}>, not a ListBucketResult")
@@ -242,10 +242,10 @@ def _parse_listing(page: bytes, url: str) -> tuple[list[str], bool, str | None]:
     for child in root:
         tag = _local(child.tag)
         if tag == "Contents":
-            key = next((c.text for c in child if _local(c.tag) == "Key"), None)
-            if key is None:
-                raise SourceError(f"{url}: the listing has an entry without a <Key>")
-            keys.append(key)
+            named = [c for c in child if _local(c.tag) == "Key"]
+            if len(named) != 1 or len(named[0]):
+                raise SourceError(f"{url}: the listing has an entry without one <Key> of plain text")
+            keys.append(named[0].text or "")
         elif tag == "IsTruncated":
             truncated = (child.text or "").strip().lower() == "true"
         elif tag == "NextContinuationToken" and child.text:
