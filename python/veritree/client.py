@@ -222,7 +222,11 @@ class TileClient:
         self._require().verify_entry(index, entry)
 
     def _latest(self) -> str:
-        return self._fetch("checkpoint", MAX_CHECKPOINT).decode("utf-8")
+        data = self._fetch("checkpoint", MAX_CHECKPOINT)
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError as e:  # a ValueError, which would read as the caller's mistake
+            raise VerificationError(f"verification failed: the log's checkpoint is not UTF-8 ({e})") from None
 
     def _verify_note(self, note: str) -> tuple[str, int, bytes]:
         origin, size, root = verify_checkpoint(note, self._keys)

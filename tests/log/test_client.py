@@ -79,6 +79,11 @@ def test_client_over_a_directory_detects_damage_rollback_and_forks(tmp_path: Pat
     with pytest.raises(veritree.VerificationError):
         client.update()
     assert client.size == 700, "a refused update leaves the client where it was"
+    # A checkpoint that is not text is the log's fault, not a ValueError of the caller's.
+    (tmp_path / "log/checkpoint").write_bytes(b"example.com/log\n\xff\n")
+    with pytest.raises(veritree.VerificationError, match="not UTF-8"):
+        client.update()
+    assert client.size == 700
     # Damage: a flipped byte in a full tile is reported, not served.
     fresh = TileClient(tmp_path / "fork", [vk])
     fresh.update()
