@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 from typing import Concatenate, ParamSpec, TypeVar
 
 from veritree._native import ClockError, KtClient, LogBehindError, VerificationError
-from veritree.ckv.accounts import AccountKey, Device, DeviceSet, open_device_set
 from veritree.ckv import state as st
+from veritree.ckv.accounts import AccountKey, Device, DeviceSet, open_device_set
 from veritree.ckv.alerts import Alert, AlertKind
 from veritree.ckv.clock import now_ms
 from veritree.ckv.codes import check_public_code, public_code
