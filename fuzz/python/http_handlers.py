@@ -21,7 +21,7 @@ with atheris.instrument_imports():
     from veritree.ckv.server import create_app
 
 SECRET = b"registration secret of the fuzz".ljust(32, b".")
-DIRECTORY, TRANSPORT, ALICE = directory()
+DIRECTORY, TRANSPORT, _ = directory()
 TOKEN = registration_token(SECRET, b"user:alice")
 
 
