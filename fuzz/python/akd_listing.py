@@ -11,6 +11,7 @@ from xml.sax.saxutils import escape
 import atheris
 
 with atheris.instrument_imports():
+    from common import changed
     from veritree.akd.sources import SourceError, _parse_listing
 
 URL = "http://bucket"
@@ -44,10 +45,7 @@ def one(data: bytes) -> None:
         assert _parse_listing(written, URL) == (keys, truncated, token), "a listing read as other keys"
         return
     if how == 1:
-        damaged = bytearray(HONEST)
-        for _ in range(fdp.ConsumeIntInRange(1, 4)):
-            damaged[fdp.ConsumeIntInRange(0, len(damaged) - 1)] = fdp.ConsumeInt(1) % 256
-        body = bytes(damaged)
+        body = changed(fdp, HONEST, at_least=1)
     else:
         body = fdp.ConsumeBytes(fdp.remaining_bytes())
     try:

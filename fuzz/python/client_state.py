@@ -19,7 +19,7 @@ from typing import Any
 import atheris
 
 with atheris.instrument_imports():
-    from common import REFUSALS, directory
+    from common import REFUSALS, changed, directory
     from veritree.ckv import CkvClient, Device
     from veritree.ckv.client import STATE_MAGIC
 
@@ -91,11 +91,7 @@ def one(data: bytes) -> None:
     if how == 0:
         body = fdp.ConsumeBytes(fdp.remaining_bytes())
     elif how == 1:
-        # The honest state's body, a few bytes changed.
-        body = bytearray(GOOD[len(STATE_MAGIC) + 32:])
-        for _ in range(fdp.ConsumeIntInRange(1, 4)):
-            body[fdp.ConsumeIntInRange(0, len(body) - 1)] = fdp.ConsumeInt(1) % 256
-        body = bytes(body)
+        body = changed(fdp, GOOD[len(STATE_MAGIC) + 32:], at_least=1)  # the honest body, a few bytes changed
     else:
         body = _mutated(fdp)
     state = STATE_MAGIC + hmac.new(SYNC_KEY, body, hashlib.sha256).digest() + body

@@ -10,7 +10,7 @@ import sys
 import atheris
 
 with atheris.instrument_imports():
-    from common import REFUSALS
+    from common import REFUSALS, changed
     from veritree.ckv.codes import CodeExchange, check_public_code, format_safety_number
 
 KEY_A, KEY_B = b"\x01" * 32, b"\x02" * 32
@@ -19,22 +19,15 @@ KEY_A, KEY_B = b"\x01" * 32, b"\x02" * 32
 def one(data: bytes) -> None:
     fdp = atheris.FuzzedDataProvider(data)
     step = fdp.ConsumeIntInRange(0, 3)
-    flips = [(fdp.ConsumeIntInRange(0, 63), fdp.ConsumeIntInRange(0, 7)) for _ in range(fdp.ConsumeIntInRange(0, 3))]
     raw = fdp.ConsumeBytes(fdp.ConsumeIntInRange(0, 40)) if fdp.ConsumeBool() else None
     sent: list[bytes] = []
 
     def deliver(k: int, honest: bytes) -> bytes:
         """The message of step k as the other side receives it: forged at `step`, from arbitrary bytes or
-        the honest message with bits flipped (past the length and type checks, into the contents)."""
+        the honest message with bytes changed."""
         if k != step:
             return honest
-        if raw is not None:
-            forged = raw
-        else:
-            damaged = bytearray(honest)
-            for at, bit in flips:
-                damaged[at % len(damaged)] ^= 1 << bit
-            forged = bytes(damaged)
+        forged = raw if raw is not None else changed(fdp, honest, at_most=3)
         sent.append(forged)
         return forged
 

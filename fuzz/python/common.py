@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+import atheris
 import veritree
 from veritree.ckv import CkvClient, Device, LocalTransport
 
@@ -20,3 +21,12 @@ def directory() -> tuple[veritree.KtDirectory, LocalTransport, CkvClient]:
     alice = CkvClient.connect(transport)
     alice.create_account([b"user:alice"], Device(b"phone", b"\x07" * 32))
     return d, transport, alice
+
+
+def changed(fdp: atheris.FuzzedDataProvider, honest: bytes, at_most: int = 4, at_least: int = 0) -> bytes:
+    """`honest` with `at_least` to `at_most` bytes changed (each XORed with a nonzero byte the fuzzer picks):
+    past the length and type checks that arbitrary bytes rarely pass, into the fields behind them."""
+    out = bytearray(honest)
+    for _ in range(fdp.ConsumeIntInRange(at_least, at_most)):
+        out[fdp.ConsumeIntInRange(0, len(out) - 1)] ^= fdp.ConsumeIntInRange(1, 255)
+    return bytes(out)

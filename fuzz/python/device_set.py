@@ -11,7 +11,7 @@ import sys
 import atheris
 
 with atheris.instrument_imports():
-    from common import REFUSALS
+    from common import REFUSALS, changed
     from veritree._native import ed25519_sign
     from veritree.ckv.accounts import MAGIC, SIG_DOMAIN, AccountKey, Device, DeviceSet, open_device_set
 
@@ -29,10 +29,8 @@ def one(data: bytes) -> None:
     if how == 0:
         value = fdp.ConsumeBytes(fdp.remaining_bytes())
     else:
-        value = bytearray(SIGNED)
-        for _ in range(fdp.ConsumeIntInRange(0, 3)):
-            value[fdp.ConsumeIntInRange(0, len(value) - 1)] ^= 1 << fdp.ConsumeIntInRange(0, 7)
-        value = bytes(value[: fdp.ConsumeIntInRange(0, len(value))])
+        value = changed(fdp, SIGNED, at_most=3)
+        value = value[: fdp.ConsumeIntInRange(0, len(value))]
     try:
         opened = open_device_set(identifier, value)
     except REFUSALS:

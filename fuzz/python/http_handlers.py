@@ -1,7 +1,7 @@
 """The key directory's HTTP handlers from arbitrary requests (any endpoint, content type, body and
 Authorization header): every answer is a deliberate one — 2xx, or a 4xx/503 refusal with a JSON reason —
 never a 500 or an uncaught exception; an update is let through only with the identifier's registration
-token. Bodies are arbitrary bytes or real clients' requests to that endpoint with bits flipped, so that
+token. Bodies are arbitrary bytes or real clients' requests to that endpoint with bytes changed, so that
 the handlers behind the message decoders are reached."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import atheris
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 with atheris.instrument_imports():
-    from common import directory
+    from common import changed, directory
     from veritree.ckv import CkvClient, Device, registration_token, token_authorizer
     from veritree.ckv.accounts import update_validator
     from veritree.ckv.server import create_app
@@ -102,10 +102,8 @@ def one(data: bytes) -> None:
             c for c in fdp.ConsumeUnicodeNoSurrogates(fdp.ConsumeIntInRange(0, 50)) if " " <= c <= "~")
     honest = HONEST.get(path)
     if honest and fdp.ConsumeBool():
-        damaged = bytearray(honest[fdp.ConsumeIntInRange(0, len(honest) - 1)])
-        for _ in range(fdp.ConsumeIntInRange(0, 4)):
-            damaged[fdp.ConsumeIntInRange(0, len(damaged) - 1)] ^= 1 << fdp.ConsumeIntInRange(0, 7)
-        body = bytes(damaged[: len(damaged) - fdp.ConsumeIntInRange(0, 2)])
+        body = changed(fdp, honest[fdp.ConsumeIntInRange(0, len(honest) - 1)])
+        body = body[: len(body) - fdp.ConsumeIntInRange(0, 2)]
     else:
         body = fdp.ConsumeBytes(fdp.remaining_bytes())
     method = "GET" if path in ("/v1/config", "/v1/health") or "/update/" in path else "POST"
